@@ -1,0 +1,51 @@
+/**
+ * How the subsystems fit together. `Core` is everything a turn needs; the daemon adds channels,
+ * the control server and observers. Tests build `Core` with their own config and LLM.
+ */
+import { Layer } from "effect"
+import { Bus, BusLogger } from "../bus/Bus.ts"
+import { ConsoleChannel, DaemonConsole } from "../channels/console/ConsoleChannel.ts"
+import { Outbound } from "../channels/Outbound.ts"
+import { AppConfig } from "../config/Config.ts"
+import type { LoadedConfig } from "../config/ConfigLoader.ts"
+import * as ControlServer from "../control/ControlServer.ts"
+import { Readiness } from "../control/Readiness.ts"
+import { Llm } from "../llm/Llm.ts"
+import { HistoryStore } from "../memory/HistoryStore.ts"
+import * as Logging from "../observability/Logging.ts"
+import { ConversationTurn } from "../runtime/ConversationTurn.ts"
+import * as Conversations from "../runtime/Conversations.ts"
+import { TurnLedger } from "../runtime/TurnLedger.ts"
+import * as Database from "../storage/Database.ts"
+
+/** Services shared by every subsystem, given the database and the LLM. */
+const Services = Layer.mergeAll(
+  HistoryStore.fromConfig,
+  TurnLedger.Default,
+  Bus.Default,
+  Outbound.Default,
+  Readiness.Default
+)
+
+/** Actors and turns over a given LLM layer; needs AppConfig and a SqlClient. */
+export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
+  Conversations.layer.pipe(
+    Layer.provideMerge(ConversationTurn.Default),
+    Layer.provideMerge(Services),
+    Layer.provideMerge(llm)
+  )
+
+/** Everything a turn needs, on the configured database and LLM. */
+export const Core = runtimeWith(Llm.openai).pipe(Layer.provideMerge(Database.layer))
+
+/** The channels `[channels.*]` enables, plus the control server and observers. */
+export const Daemon = (config: LoadedConfig["config"]) =>
+  Layer.mergeAll(
+    ControlServer.layer,
+    BusLogger,
+    config.channels.console.enabled ? DaemonConsole.pipe(Layer.provideMerge(ConsoleChannel.Default)) : Layer.empty
+  )
+
+/** The configuration and the logger it asks for. */
+export const Configured = (loaded: LoadedConfig) =>
+  Layer.merge(Layer.succeed(AppConfig, loaded), Logging.layer(loaded.config))

@@ -1,0 +1,101 @@
+/**
+ * The terminal as a channel: a line in, the reply out. It goes through the same durable actors as
+ * Telegram, so history, dedupe and failures behave the same; it proves the channel abstraction.
+ */
+import { Console, Deferred, Effect, Layer, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import * as readline from "node:readline"
+import { Readiness } from "../../control/Readiness.ts"
+import { InboundMessage } from "../../domain/Inbound.ts"
+import { Conversations } from "../../runtime/Conversations.ts"
+import { Outbound, type OutboundMessage } from "../Outbound.ts"
+
+const consoleUser = process.env.USER ?? "local"
+
+export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/ConsoleChannel", {
+  scoped: Effect.gen(function*() {
+    const outbound = yield* Outbound
+    const conversations = yield* Conversations
+    const readiness = yield* Readiness
+    /** Replies awaited by `ask`, by the id of the message they answer. */
+    const waiting = new Map<string, Deferred.Deferred<OutboundMessage>>()
+
+    yield* outbound.register("console", {
+      send: (message) =>
+        Effect.gen(function*() {
+          const waiter = message.inReplyTo && waiting.get(message.inReplyTo.messageId)
+          // A reply nobody waits for (redelivered after a restart) is still shown.
+          if (waiter) yield* Deferred.succeed(waiter, message)
+          else yield* Console.log(message.text)
+          return { chunks: 1 }
+        })
+    })
+    yield* readiness.ready("console")
+
+    /** Sends one line to the conversation `console:<chatId>` and waits for its reply. */
+    const ask = (text: string, chatId: string) => {
+      const messageId = randomUUID()
+      return Effect.gen(function*() {
+        const reply = yield* Deferred.make<OutboundMessage>()
+        waiting.set(messageId, reply)
+        yield* conversations.submit(
+          new InboundMessage({
+            messageId,
+            conversation: { channel: "console", chatId },
+            userId: consoleUser,
+            text,
+            receivedAt: Date.now(),
+            requestId: messageId.slice(0, 8)
+          })
+        )
+        return yield* Deferred.await(reply)
+      }).pipe(Effect.ensuring(Effect.sync(() => waiting.delete(messageId))))
+    }
+
+    return { ask } as const
+  })
+}) {}
+
+/** Lines of standard input; a prompt is shown when it is a terminal. */
+export const stdinLines: Stream.Stream<string> = Stream.unwrapScoped(
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true })
+      ),
+      (rl) => Effect.sync(() => rl.close())
+    ),
+    (rl) => {
+      if (process.stdin.isTTY) {
+        rl.setPrompt("> ")
+        rl.prompt()
+      }
+      return Stream.fromAsyncIterable(rl, (e) => e).pipe(Stream.orDie)
+    }
+  )
+)
+
+/** Answers each line of `lines` in turn (one conversation), printing every reply. */
+export const chat = (lines: Stream.Stream<string>, chatId: string) =>
+  Effect.gen(function*() {
+    const channel = yield* ConsoleChannel
+    yield* lines.pipe(
+      Stream.map((line) => line.trim()),
+      Stream.filter((line) => line.length > 0),
+      Stream.runForEach((line) =>
+        channel.ask(line, chatId).pipe(
+          Effect.flatMap((reply) => Console.log(reply.text)),
+          Effect.zipRight(Effect.sync(() => process.stdin.isTTY && process.stdout.write("> ")))
+        )
+      )
+    )
+  })
+
+/** `[channels.console] enabled` in the daemon: chat on the daemon's terminal. */
+export const DaemonConsole = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const readiness = yield* Readiness
+    yield* readiness.expect("console")
+    yield* chat(stdinLines, "local").pipe(Effect.forkScoped)
+  })
+)

@@ -1,0 +1,154 @@
+/**
+ * The shape of `config.toml`, as a Schema: one definition gives the defaults, the validation
+ * and the error messages (which name the TOML key path). Keys keep the snake_case of the file.
+ */
+import { Context, Layer, Schema } from "effect"
+
+const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () => NoInfer<A>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+/** A section whose every key has a default: an absent section decodes as `{}`. */
+const section = <Fields extends Schema.Struct.Fields>(fields: Fields) => {
+  const struct = Schema.Struct(fields)
+  const defaults = () => Schema.decodeUnknownSync(struct as unknown as Schema.Schema<Schema.Struct.Type<Fields>, unknown>)({})
+  return Schema.optionalWith(struct, { default: defaults, exact: true })
+}
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const Port = Schema.Int.pipe(Schema.between(0, 65535))
+const Secret = Schema.Redacted(Schema.String)
+const IdList = Schema.Array(Schema.Int)
+
+export const LogLevelName = Schema.transform(
+  Schema.String,
+  Schema.Literal("trace", "debug", "info", "warning", "error", "fatal", "none"),
+  {
+    strict: false,
+    decode: (s) => {
+      const v = s.trim().toLowerCase()
+      return v === "warn" ? "warning" : v
+    },
+    encode: (s) => s
+  }
+)
+export type LogLevelName = typeof LogLevelName.Type
+
+export const RuntimeConfig = Schema.Struct({
+  log_level: withDefault(LogLevelName, () => "info" as const),
+  environment: withDefault(Schema.String, () => "production" as const),
+  data_dir: withDefault(Schema.NonEmptyString, () => "./data"),
+  timezone: withDefault(Schema.NonEmptyString, () => "UTC"),
+  /** Processed actor messages and turn records older than this are pruned. */
+  message_retention_hours: withDefault(PositiveInt, () => 72),
+  /** How long a graceful shutdown may take before the process exits anyway. */
+  shutdown_timeout_seconds: withDefault(PositiveInt, () => 8)
+})
+
+export const TelegramConfig = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, () => false),
+  bot_token: Schema.optional(Secret),
+  api_root: withDefault(Schema.NonEmptyString, () => "https://api.telegram.org"),
+  allowed_chat_ids: withDefault(IdList, () => []),
+  allowed_user_ids: withDefault(IdList, () => []),
+  mode: withDefault(Schema.Literal("long_polling", "webhook"), () => "long_polling" as const),
+  webhook_url: Schema.optional(Schema.NonEmptyString),
+  webhook_secret: Schema.optional(Secret),
+  dm_policy: withDefault(Schema.Literal("allowlist", "pairing"), () => "allowlist" as const),
+  group_mode: withDefault(Schema.Literal("mention", "always"), () => "mention" as const),
+  /** Long-poll wait of one getUpdates call. */
+  poll_timeout_seconds: withDefault(Schema.Int.pipe(Schema.between(0, 50)), () => 30)
+})
+
+export const ConsoleConfig = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, () => false)
+})
+
+export const ChannelsConfig = Schema.Struct({
+  telegram: section(TelegramConfig.fields),
+  console: section(ConsoleConfig.fields)
+})
+
+export const LlmContextConfig = Schema.Struct({
+  history_window: withDefault(NonNegativeInt, () => 6),
+  system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely.")
+})
+
+export const LlmConfig = Schema.Struct({
+  provider: withDefault(Schema.Literal("openai"), () => "openai" as const),
+  base_url: withDefault(Schema.NonEmptyString, () => "https://api.openai.com/v1"),
+  api_key: Schema.optional(Secret),
+  model: withDefault(Schema.NonEmptyString, () => "gpt-4o-mini"),
+  max_new_tokens: withDefault(PositiveInt, () => 1024),
+  temperature: withDefault(Schema.Number.pipe(Schema.between(0, 2)), () => 0.7),
+  request_timeout_seconds: withDefault(Schema.Number.pipe(Schema.positive()), () => 60),
+  retry_attempts: withDefault(NonNegativeInt, () => 3),
+  max_tool_iterations: withDefault(PositiveInt, () => 8),
+  context: section(LlmContextConfig.fields)
+})
+
+export const MemoryConfig = Schema.Struct({
+  backend: withDefault(Schema.Literal("sqlite", "in_memory"), () => "sqlite" as const),
+  max_history_messages: withDefault(PositiveInt, () => 500)
+})
+
+export const HttpConfig = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, () => false),
+  host: withDefault(Schema.NonEmptyString, () => "127.0.0.1"),
+  port: withDefault(Port, () => 8080)
+})
+
+const OnlyDefaultSeparator = (value: string) =>
+  Schema.Literal(value).annotations({
+    message: () => `only "${value}" is supported (logfmt is written by Effect's logger)`
+  })
+
+export const LogfmtConfig = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, () => true),
+  kv_separator: withDefault(OnlyDefaultSeparator("="), () => "="),
+  record_separator: withDefault(OnlyDefaultSeparator(" "), () => " ")
+})
+
+export const LoggingConfig = Schema.Struct({
+  structured: withDefault(Schema.Boolean, () => true),
+  json: withDefault(Schema.Boolean, () => false),
+  service_name: withDefault(Schema.NonEmptyString, () => "minibot" as const),
+  logfmt: section(LogfmtConfig.fields)
+})
+
+export const MinibotConfig = Schema.Struct({
+  runtime: section(RuntimeConfig.fields),
+  channels: section(ChannelsConfig.fields),
+  llm: section(LlmConfig.fields),
+  memory: section(MemoryConfig.fields),
+  http: section(HttpConfig.fields),
+  logging: section(LoggingConfig.fields)
+})
+export type MinibotConfig = typeof MinibotConfig.Type
+export type TelegramConfig = typeof TelegramConfig.Type
+export type LlmConfig = typeof LlmConfig.Type
+
+/** Channels this version implements; any other `[channels.X]` table must stay disabled. */
+export const knownChannels = ["telegram", "console"] as const
+
+/** Where the running configuration came from, for the first log line and `/readyz`. */
+export type ConfigSource =
+  | { readonly _tag: "File"; readonly path: string }
+  | { readonly _tag: "Environment" }
+  | { readonly _tag: "Inline" }
+
+/** The validated configuration of this process. */
+export class AppConfig extends Context.Tag("minibot/AppConfig")<AppConfig, {
+  readonly config: MinibotConfig
+  readonly source: ConfigSource
+  /** Keys present in the file that this version does not use (logged as a warning). */
+  readonly unusedKeys: ReadonlyArray<string>
+}>() {
+  /** A layer from an already-built config (tests, and the CLI once it has loaded the file). */
+  static readonly layer = (config: MinibotConfig, source: ConfigSource = { _tag: "Inline" }) =>
+    Layer.succeed(AppConfig, { config, source, unusedKeys: [] })
+}
+
+/** Decodes a plain object (as parsed from TOML) into a config; throws on errors (tests). */
+export const makeConfig = (input: unknown = {}): MinibotConfig =>
+  Schema.decodeUnknownSync(MinibotConfig)(input)

@@ -1,0 +1,236 @@
+/**
+ * Conversation history: the messages the LLM has seen, grouped by turn. A window is counted in
+ * whole turns (a user message, any tool calls and results, the answer), so trimming never
+ * separates a tool call from its result; storage stays bounded by `max_history_messages`.
+ */
+import { SqlClient } from "@effect/sql"
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { AppConfig } from "../config/Config.ts"
+import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"
+import type { ConversationKey } from "../domain/Conversation.ts"
+
+export interface HistoryEntry {
+  readonly turnId: string
+  readonly message: ChatMessage
+  readonly createdAt: number
+}
+
+export interface HistoryInfo {
+  readonly messages: number
+  readonly turns: number
+  readonly oldest: Option.Option<number>
+  readonly newest: Option.Option<number>
+}
+
+export class HistoryStore extends Context.Tag("minibot/HistoryStore")<HistoryStore, {
+  /** Appends one turn's messages, then trims the oldest whole turns past the bound. */
+  readonly append: (key: ConversationKey, turnId: string, messages: ReadonlyArray<ChatMessage>) => Effect.Effect<void>
+  /** The messages of the last `turns` turns, oldest first. */
+  readonly window: (key: ConversationKey, turns: number) => Effect.Effect<ReadonlyArray<ChatMessage>>
+  readonly info: (key: ConversationKey) => Effect.Effect<HistoryInfo>
+  /** Keeps the latest `keepTurns` turns; returns how many messages were removed. */
+  readonly trim: (key: ConversationKey, keepTurns: number) => Effect.Effect<number>
+  readonly clear: (key: ConversationKey) => Effect.Effect<number>
+}>() {
+  static readonly memory: Layer.Layer<HistoryStore, never, AppConfig> = Layer.effect(
+    HistoryStore,
+    Effect.gen(function*() {
+      const { config } = yield* AppConfig
+      return yield* makeMemory(config.memory.max_history_messages)
+    })
+  )
+
+  static readonly sqlite: Layer.Layer<HistoryStore, never, AppConfig | SqlClient.SqlClient> = Layer.effect(
+    HistoryStore,
+    Effect.gen(function*() {
+      const { config } = yield* AppConfig
+      return yield* makeSql(config.memory.max_history_messages)
+    })
+  )
+
+  /** The backend `[memory] backend` names. */
+  static readonly fromConfig: Layer.Layer<HistoryStore, never, AppConfig | SqlClient.SqlClient> = Layer.unwrapEffect(
+    Effect.map(AppConfig, ({ config }) => config.memory.backend === "in_memory" ? HistoryStore.memory : HistoryStore.sqlite)
+  )
+}
+
+/** Turn ids, oldest first, that must go so at most `max` messages remain (whole turns only). */
+const turnsToDrop = (turnSizes: ReadonlyArray<readonly [string, number]>, max: number): Array<string> => {
+  let total = turnSizes.reduce((n, [, size]) => n + size, 0)
+  const drop: Array<string> = []
+  // Never drop the newest turn, even if it alone is larger than the bound.
+  for (const [turnId, size] of turnSizes.slice(0, -1)) {
+    if (total <= max) break
+    drop.push(turnId)
+    total -= size
+  }
+  return drop
+}
+
+const lastTurns = <A extends { readonly turnId: string }>(entries: ReadonlyArray<A>, turns: number): ReadonlyArray<A> => {
+  if (turns <= 0) return []
+  let seen = 0
+  let start = entries.length
+  for (let i = entries.length - 1; i >= 0; i--) {
+    if (i === entries.length - 1 || entries[i]!.turnId !== entries[i + 1]!.turnId) {
+      if (seen === turns) break
+      seen++
+    }
+    start = i
+  }
+  return entries.slice(start)
+}
+
+const turnSizes = (entries: ReadonlyArray<{ readonly turnId: string }>): Array<[string, number]> => {
+  const sizes: Array<[string, number]> = []
+  for (const e of entries) {
+    const last = sizes.at(-1)
+    if (last && last[0] === e.turnId) last[1]++
+    else sizes.push([e.turnId, 1])
+  }
+  return sizes
+}
+
+export const makeMemory = (maxMessages: number) =>
+  Effect.suspend(() => {
+    const store = new Map<ConversationKey, ReadonlyArray<HistoryEntry>>()
+    const get = (key: ConversationKey) => Effect.sync(() => store.get(key) ?? [])
+    const set = (key: ConversationKey, entries: ReadonlyArray<HistoryEntry>) => Effect.sync(() => void store.set(key, entries))
+
+    return Effect.succeed(HistoryStore.of({
+      append: (key, turnId, messages) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const entries = [...yield* get(key), ...messages.map((message) => ({ turnId, message, createdAt: now }))]
+          const drop = new Set(turnsToDrop(turnSizes(entries), maxMessages))
+          yield* set(key, entries.filter((e) => !drop.has(e.turnId)))
+        }),
+      window: (key, turns) => Effect.map(get(key), (entries) => lastTurns(entries, turns).map((e) => e.message)),
+      info: (key) =>
+        Effect.map(get(key), (entries) => ({
+          messages: entries.length,
+          turns: turnSizes(entries).length,
+          oldest: Option.fromNullable(entries[0]?.createdAt),
+          newest: Option.fromNullable(entries.at(-1)?.createdAt)
+        })),
+      trim: (key, keepTurns) =>
+        Effect.gen(function*() {
+          const entries = yield* get(key)
+          const kept = lastTurns(entries, keepTurns)
+          yield* set(key, kept)
+          return entries.length - kept.length
+        }),
+      clear: (key) =>
+        Effect.gen(function*() {
+          const entries = yield* get(key)
+          yield* set(key, [])
+          return entries.length
+        })
+    }))
+  })
+
+interface Row {
+  readonly id: number
+  readonly turn_id: string
+  readonly role: string
+  readonly content: string | null
+  readonly tool_calls: string | null
+  readonly tool_call_id: string | null
+  readonly created_at: number
+}
+
+const ToolCallsJson = Schema.parseJson(Schema.Array(ToolCall))
+const decodeMessage = Schema.decodeUnknownSync(ChatMessage)
+
+const toMessage = (row: Row): ChatMessage =>
+  decodeMessage({
+    _tag: row.role,
+    content: row.content,
+    ...(row.tool_calls ? { tool_calls: Schema.decodeSync(ToolCallsJson)(row.tool_calls) } : {}),
+    ...(row.tool_call_id ? { tool_call_id: row.tool_call_id } : {})
+  })
+
+const toColumns = (message: ChatMessage) => ({
+  role: message._tag,
+  content: message.content,
+  tool_calls: message._tag === "assistant" && message.tool_calls.length > 0
+    ? Schema.encodeSync(ToolCallsJson)(message.tool_calls)
+    : null,
+  tool_call_id: message._tag === "tool" ? message.tool_call_id : null
+})
+
+export const makeSql = (maxMessages: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    const turnSizesOf = (key: ConversationKey) =>
+      sql<{ turn_id: string; n: number }>`
+        SELECT turn_id, COUNT(*) AS n, MIN(id) AS first_id FROM history
+        WHERE conversation_key = ${key} GROUP BY turn_id ORDER BY first_id
+      `.pipe(Effect.map((rows) => rows.map((r) => [r.turn_id, Number(r.n)] as const)))
+
+    const deleteTurns = (key: ConversationKey, turnIds: ReadonlyArray<string>) =>
+      turnIds.length === 0
+        ? Effect.void
+        : sql`DELETE FROM history WHERE conversation_key = ${key} AND ${sql.in("turn_id", turnIds)}`
+
+    const rowsOf = (key: ConversationKey) =>
+      sql<Row>`SELECT * FROM history WHERE conversation_key = ${key} ORDER BY id`
+
+    const store = HistoryStore.of({
+      append: (key, turnId, messages) =>
+        Effect.gen(function*() {
+          if (messages.length === 0) return
+          const now = yield* Clock.currentTimeMillis
+          yield* sql`INSERT INTO history ${
+            sql.insert(messages.map((m) => ({ conversation_key: key, turn_id: turnId, created_at: now, ...toColumns(m) })))
+          }`
+          yield* deleteTurns(key, turnsToDrop(yield* turnSizesOf(key), maxMessages))
+        }).pipe(sql.withTransaction, Effect.orDie),
+      window: (key, turns) =>
+        turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {
+          // The newest `turns` turns: find the id of the oldest message still inside the window.
+          const first = yield* sql<{ first_id: number }>`
+            SELECT MIN(first_id) AS first_id FROM (
+              SELECT MIN(id) AS first_id FROM history WHERE conversation_key = ${key}
+              GROUP BY turn_id ORDER BY first_id DESC LIMIT ${turns}
+            ) AS recent
+          `
+          const from = first[0]?.first_id
+          if (from === null || from === undefined) return []
+          const rows = yield* sql<Row>`
+            SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id
+          `
+          return rows.map(toMessage)
+        }).pipe(Effect.orDie),
+      info: (key) =>
+        sql<{ messages: number; turns: number; oldest: number | null; newest: number | null }>`
+          SELECT COUNT(*) AS messages, COUNT(DISTINCT turn_id) AS turns,
+                 MIN(created_at) AS oldest, MAX(created_at) AS newest
+          FROM history WHERE conversation_key = ${key}
+        `.pipe(
+          Effect.map(([r]) => ({
+            messages: Number(r?.messages ?? 0),
+            turns: Number(r?.turns ?? 0),
+            oldest: Option.fromNullable(r?.oldest).pipe(Option.map(Number)),
+            newest: Option.fromNullable(r?.newest).pipe(Option.map(Number))
+          })),
+          Effect.orDie
+        ),
+      trim: (key, keepTurns) =>
+        Effect.gen(function*() {
+          const rows = yield* rowsOf(key)
+          const kept = new Set(lastTurns(rows.map((r) => ({ turnId: r.turn_id })), keepTurns).map((r) => r.turnId))
+          const drop = [...new Set(rows.map((r) => r.turn_id))].filter((t) => !kept.has(t))
+          yield* deleteTurns(key, drop)
+          return rows.filter((r) => !kept.has(r.turn_id)).length
+        }).pipe(sql.withTransaction, Effect.orDie),
+      clear: (key) =>
+        Effect.gen(function*() {
+          const [row] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM history WHERE conversation_key = ${key}`
+          yield* sql`DELETE FROM history WHERE conversation_key = ${key}`
+          return Number(row?.n ?? 0)
+        }).pipe(sql.withTransaction, Effect.orDie)
+    })
+    return store
+  })

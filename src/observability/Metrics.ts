@@ -1,0 +1,65 @@
+/**
+ * Every metric the daemon exports, in one place so `/metrics` and the README agree.
+ * Names carry the `minibot_` prefix; the Prometheus renderer adds nothing but units.
+ */
+import { Metric, MetricBoundaries } from "effect"
+
+const secondsBuckets = MetricBoundaries.fromIterable([
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+])
+
+// Intake and delivery
+export const messagesReceived = Metric.counter("minibot_messages_received_total", {
+  description: "Inbound messages accepted by a channel and stored for their conversation",
+  incremental: true
+})
+export const repliesSent = Metric.counter("minibot_replies_sent_total", {
+  description: "Replies delivered to a channel",
+  incremental: true
+})
+export const duplicatesIgnored = Metric.counter("minibot_duplicate_messages_total", {
+  description: "Redelivered inbound messages recognised as already answered",
+  incremental: true
+})
+export const turnFailures = Metric.counter("minibot_turn_failures_total", {
+  description: "Turns that ended with an error message to the user",
+  incremental: true
+})
+export const turnDuration = Metric.histogram(
+  "minibot_turn_duration_seconds",
+  secondsBuckets,
+  "Time from a turn's start to its reply being delivered"
+)
+
+// LLM
+export const llmRequests = Metric.counter("minibot_llm_requests_total", {
+  description: "HTTP requests sent to the LLM (each retry counts)",
+  incremental: true
+})
+export const llmFailures = Metric.counter("minibot_llm_failures_total", {
+  description: "LLM calls that failed for good, by reason",
+  incremental: true
+})
+export const llmLatency = Metric.histogram(
+  "minibot_llm_latency_seconds",
+  secondsBuckets,
+  "Latency of one LLM HTTP request"
+)
+
+// Bus
+export const busDepth = Metric.gauge("minibot_bus_depth", {
+  description: "Events published on the bus and not yet taken by every subscriber"
+})
+export const busPublished = Metric.counter("minibot_bus_published_total", {
+  description: "Events published on the bus",
+  incremental: true
+})
+export const busDropped = Metric.counter("minibot_bus_dropped_total", {
+  description: "Events dropped because a subscriber stayed full past the publish timeout",
+  incremental: true
+})
+export const busLatency = Metric.histogram(
+  "minibot_bus_latency_seconds",
+  MetricBoundaries.exponential({ start: 0.0001, factor: 4, count: 10 }),
+  "Time from publish to a subscriber taking the event"
+)

@@ -1,0 +1,180 @@
+/**
+ * One turn of a conversation: the inbound message in, the reply out, exactly once. Runs inside the
+ * conversation's actor, so turns of one chat never overlap. Never fails: whatever breaks, the
+ * person gets a short message and the actor moves on.
+ */
+import { Cause, Clock, Duration, Effect, Exit, Fiber, FiberMap, Metric, Option, Schedule } from "effect"
+import { Bus, BusEvent } from "../bus/Bus.ts"
+import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
+import { AppConfig } from "../config/Config.ts"
+import * as Chat from "../domain/ChatMessage.ts"
+import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
+import type { InboundMessage } from "../domain/Inbound.ts"
+import { Llm, userMessage } from "../llm/Llm.ts"
+import { HistoryStore } from "../memory/HistoryStore.ts"
+import * as Metrics from "../observability/Metrics.ts"
+import { TurnLedger } from "./TurnLedger.ts"
+
+const typingRefresh = Schedule.spaced(Duration.seconds(4))
+
+export const unexpectedErrorText = "Sorry, something went wrong on my side while answering. Please try again."
+export const stoppedText = "Stopped."
+
+/** What the model produced in one turn: the text for the person and the messages to remember. */
+interface Answer {
+  readonly text: string
+  readonly messages: ReadonlyArray<Chat.ChatMessage>
+}
+
+type Outcome =
+  | { readonly _tag: "Answered"; readonly answer: Answer }
+  | { readonly _tag: "Failed"; readonly text: string; readonly reason: string }
+  | { readonly _tag: "Cancelled" }
+
+export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibot/ConversationTurn", {
+  scoped: Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const llm = yield* Llm
+    const history = yield* HistoryStore
+    const ledger = yield* TurnLedger
+    const outbound = yield* Outbound
+    const bus = yield* Bus
+    /** The model work of the turn running in each conversation, so `/stop` can interrupt it. */
+    const running = yield* FiberMap.make<ConversationKey>()
+
+    const ask = (key: ConversationKey, message: InboundMessage) =>
+      Effect.gen(function*() {
+        const past = yield* history.window(key, config.llm.context.history_window)
+        const question = Chat.user(message.text)
+        const completion = yield* llm.complete({
+          messages: [Chat.system(config.llm.context.system_prompt), ...past, question]
+        })
+        const text = completion.content?.trim() || "(the model returned an empty answer)"
+        return { text, messages: [question, Chat.assistant(text)] } satisfies Answer
+      })
+
+    /** Runs the model work where `/stop` can reach it; shows "typing…" meanwhile. */
+    const think = (key: ConversationKey, message: InboundMessage): Effect.Effect<Outcome> =>
+      Effect.gen(function*() {
+        const fiber = yield* FiberMap.run(running, key, ask(key, message))
+        const typing = yield* outbound.typing(message.conversation).pipe(Effect.repeat(typingRefresh), Effect.fork)
+        const exit = yield* Fiber.await(fiber)
+        yield* Fiber.interrupt(typing)
+        if (Exit.isSuccess(exit)) return { _tag: "Answered", answer: exit.value } as const
+        if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Cancelled" } as const
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) {
+          return { _tag: "Failed", text: userMessage(failure.value), reason: failure.value.reason } as const
+        }
+        yield* Effect.logError("turn failed unexpectedly", exit.cause)
+        return { _tag: "Failed", text: unexpectedErrorText, reason: "defect" } as const
+      })
+
+    const deliver = (message: InboundMessage, text: string, kind: OutboundMessage["kind"]) =>
+      outbound.deliver({
+        conversation: message.conversation,
+        text,
+        kind,
+        inReplyTo: { messageId: message.messageId, platformMessageId: message.platformMessageId, isGroup: message.isGroup }
+      })
+
+    const handle = Effect.fn("ConversationTurn.handle")(function*(message: InboundMessage) {
+      const key = keyOf(message.conversation)
+      const started = yield* Clock.currentTimeMillis
+      const prior = yield* ledger.begin(key, message.messageId)
+      if (prior.status !== "received" && prior.status !== "answered" && prior.status !== "failed") {
+        yield* Effect.logInfo("message already handled: not answering again").pipe(Effect.annotateLogs("status", prior.status))
+        yield* Metric.increment(Metrics.duplicatesIgnored)
+        yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: message.messageId }))
+        return
+      }
+
+      let reply: { text: string; kind: OutboundMessage["kind"] }
+      if (prior.reply !== null) {
+        // Answered before a crash, not yet delivered: deliver what was stored.
+        yield* Effect.logInfo("delivering a reply stored before a restart")
+        reply = { text: prior.reply, kind: prior.status === "failed" ? "error" : "answer" }
+      } else {
+        yield* Effect.logInfo("turn started")
+        const outcome = yield* think(key, message)
+        switch (outcome._tag) {
+          case "Answered": {
+            yield* Effect.all([
+              history.append(key, message.messageId, outcome.answer.messages),
+              ledger.settle(key, message.messageId, "answered", outcome.answer.text)
+            ], { discard: true })
+            reply = { text: outcome.answer.text, kind: "answer" }
+            break
+          }
+          case "Failed": {
+            yield* ledger.settle(key, message.messageId, "failed", outcome.text, outcome.reason)
+            yield* Metric.increment(Metrics.turnFailures)
+            yield* bus.publish(BusEvent.TurnFailed({
+              conversation: key,
+              messageId: message.messageId,
+              requestId: message.requestId,
+              reason: outcome.reason
+            }))
+            reply = { text: outcome.text, kind: "error" }
+            break
+          }
+          case "Cancelled": {
+            yield* Effect.logInfo("turn stopped by the user")
+            yield* ledger.settle(key, message.messageId, "cancelled", stoppedText)
+            reply = { text: stoppedText, kind: "notice" }
+            break
+          }
+        }
+      }
+
+      const delivered = yield* deliver(message, reply.text, reply.kind).pipe(Effect.either)
+      if (delivered._tag === "Left") {
+        yield* Effect.logError("reply could not be delivered", delivered.left)
+        yield* ledger.settle(key, message.messageId, "undeliverable", null, delivered.left.message)
+        return
+      }
+      yield* ledger.settle(key, message.messageId, "delivered", null)
+      const durationMs = (yield* Clock.currentTimeMillis) - started
+      yield* Metric.increment(Metrics.repliesSent)
+      yield* Metric.update(Metrics.turnDuration, durationMs / 1000)
+      yield* bus.publish(BusEvent.ReplySent({
+        conversation: key,
+        messageId: message.messageId,
+        requestId: message.requestId,
+        chunks: delivered.right.chunks,
+        durationMs
+      }))
+      yield* Effect.logInfo("reply delivered").pipe(Effect.annotateLogs({ duration_ms: durationMs, chunks: delivered.right.chunks }))
+    })
+
+    /** Handles a message; whatever goes wrong is logged and told to the person, never raised. */
+    const run = (message: InboundMessage): Effect.Effect<void> =>
+      handle(message).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause) // shutting down: the mailbox redelivers it on the next start
+            : Effect.logError("turn crashed", cause).pipe(
+              Effect.zipRight(deliver(message, unexpectedErrorText, "error").pipe(Effect.ignore))
+            )
+        ),
+        Effect.annotateLogs({
+          component: "conversation",
+          request_id: message.requestId,
+          chat_id: message.conversation.chatId,
+          channel: message.conversation.channel,
+          ...(message.userId === undefined ? {} : { user_id: message.userId }),
+          message_id: message.messageId
+        })
+      )
+
+    /** Interrupts the model work of the conversation's current turn; false when none runs. */
+    const cancel = (key: ConversationKey) =>
+      Effect.gen(function*() {
+        const has = yield* FiberMap.has(running, key)
+        if (has) yield* FiberMap.remove(running, key)
+        return has
+      })
+
+    return { run, cancel } as const
+  })
+}) {}

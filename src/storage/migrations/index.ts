@@ -1,0 +1,13 @@
+/**
+ * Every schema change, in order. A migration is a file `NNNN_name.ts` in this folder whose default
+ * export is an Effect needing `SqlClient`; register it in this record under the same name.
+ */
+import type { SqlClient } from "@effect/sql"
+import type { Effect } from "effect"
+import core from "./0001_core.ts"
+
+export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
+
+export const migrations: Record<string, Migration> = {
+  "0001_core": core
+}
