@@ -166,7 +166,12 @@ export const parseConfigText = (text: string, env: Env, origin: string) =>
   Effect.gen(function*() {
     const parsed = yield* Effect.try({
       try: () => Toml.parse(text),
-      catch: (e) => new ConfigError({ origin, problems: [`TOML syntax: ${(e as Error).message.split("\n")[0]}`] })
+      catch: (e) => {
+        const { message, line, column } = e as Error & { line?: number; column?: number }
+        const where = line === undefined ? "" : ` at line ${line}, column ${column}`
+        const reason = message.split("\n")[0]!.replace(/^Invalid TOML document: /, "")
+        return new ConfigError({ origin, problems: [`TOML syntax${where}: ${reason}`] })
+      }
     })
     const problems: Array<string> = []
     const raw = interpolateEnv(parsed, env, [], problems)

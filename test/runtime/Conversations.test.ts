@@ -1,0 +1,167 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
+import { makeHarness, tempDir } from "../support/Harness.ts"
+
+describe("conversation turns", () => {
+  it.scopedLive("answers through the LLM and carries this conversation's history, and only its own", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake)
+      yield* h.send("alice", "my name is Alice")
+      yield* h.waitForReplies(1)
+      yield* h.send("alice", "what is my name?")
+      yield* h.send("bob", "hello from bob")
+      yield* h.waitForReplies(3)
+
+      expect(h.repliesTo("alice")).toEqual(["echo: my name is Alice", "echo: what is my name?"])
+      expect(h.repliesTo("bob")).toEqual(["echo: hello from bob"])
+
+      const bodies = fake.completions().map((r) => r.body)
+      const second = bodies.find((b) => lastUserContent(b) === "what is my name?")!
+      expect(second.messages.map((m) => [m.role, m.content])).toEqual([
+        ["system", expect.any(String)],
+        ["user", "my name is Alice"],
+        ["assistant", "echo: my name is Alice"],
+        ["user", "what is my name?"]
+      ])
+      const bob = bodies.find((b) => lastUserContent(b) === "hello from bob")!
+      expect(JSON.stringify(bob.messages)).not.toContain("Alice")
+      // The new message is sent exactly once.
+      expect(second.messages.filter((m) => m.content === "what is my name?")).toHaveLength(1)
+    }))
+
+  it.scopedLive("sends only the last history_window exchanges", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake, { llm: { context: { history_window: 2, system_prompt: "Be brief." } } })
+      for (let i = 1; i <= 5; i++) {
+        yield* h.send("c", `q${i}`)
+        yield* h.waitForReplies(i)
+      }
+      const last = fake.completions().at(-1)!.body.messages
+      expect(last.map((m) => m.content)).toEqual(["Be brief.", "q3", "echo: q3", "q4", "echo: q4", "q5"])
+    }))
+
+  it.scopedLive("handles messages of one conversation one at a time, in order", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make({ latencyMs: 30 })
+      const h = yield* makeHarness(fake)
+      for (let i = 1; i <= 6; i++) yield* h.send("ordered", `n${i}`)
+      yield* h.waitForReplies(6)
+      expect(h.repliesTo("ordered")).toEqual([1, 2, 3, 4, 5, 6].map((i) => `echo: n${i}`))
+      // Never two requests of the conversation at once: each started after the previous answer.
+      const reqs = fake.completions()
+      for (let i = 1; i < reqs.length; i++) {
+        expect(reqs[i]!.receivedAt).toBeGreaterThanOrEqual(reqs[i - 1]!.receivedAt + reqs[i - 1]!.handledMs! - 1)
+      }
+    }))
+
+  it.scopedLive("runs 50 conversations in parallel", () =>
+    Effect.gen(function*() {
+      const latencyMs = 300
+      const fake = yield* FakeLlm.make({ latencyMs })
+      const h = yield* makeHarness(fake)
+      const started = Date.now()
+      yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) => h.send(`chat-${i}`, `hello ${i}`), {
+        concurrency: "unbounded"
+      })
+      yield* h.waitForReplies(50, 20_000)
+      const elapsed = Date.now() - started
+      // In series this would take 50 x 300 ms = 15 s.
+      expect(elapsed).toBeLessThan(50 * latencyMs / 3)
+      for (let i = 0; i < 50; i++) expect(h.repliesTo(`chat-${i}`)).toEqual([`echo: hello ${i}`])
+    }))
+
+  it.scopedLive("a message sent twice with the same id is answered once", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make({ latencyMs: 50 })
+      const h = yield* makeHarness(fake)
+      yield* h.send("dup", "only once", "update-1")
+      yield* h.send("dup", "only once", "update-1")
+      yield* h.waitForReplies(1)
+      yield* h.send("dup", "only once", "update-1")
+      yield* h.send("dup", "next", "update-2")
+      yield* h.waitForReplies(2)
+      expect(h.repliesTo("dup")).toEqual(["echo: only once", "echo: next"])
+      expect(fake.completions()).toHaveLength(2)
+    }))
+
+  it.scopedLive("LLM 500s end in a short error message after the configured retries", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.script(() => ({ status: 500, message: "boom" }))
+      const h = yield* makeHarness(fake, { llm: { retry_attempts: 2 } })
+      yield* h.send("c", "hello")
+      yield* h.waitForReplies(1)
+      expect(fake.completions()).toHaveLength(3)
+      const [reply] = h.replies
+      expect(reply!.kind).toBe("error")
+      expect(reply!.text.length).toBeLessThan(200)
+      expect(reply!.text).not.toMatch(/at .*\.ts|Error:|stack/i)
+      // The daemon keeps going: the next message is answered normally.
+      fake.script(() => ({ content: "back" }))
+      yield* h.send("c", "again")
+      yield* h.waitForReplies(2)
+      expect(h.repliesTo("c")[1]).toBe("back")
+    }))
+
+  it.scopedLive("429s with retry-after are retried, then answered", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ status: 429, retryAfter: 0.05 }, { status: 429, retryAfter: 0.05 })
+      const h = yield* makeHarness(fake, { llm: { retry_attempts: 3 } })
+      yield* h.send("c", "hi")
+      yield* h.waitForReplies(1)
+      expect(h.repliesTo("c")).toEqual(["echo: hi"])
+      expect(fake.completions()).toHaveLength(3)
+    }))
+
+  it.scopedLive("a hanging LLM times out, is retried, and the user gets an error", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.script(() => ({ hang: true }))
+      const h = yield* makeHarness(fake, { llm: { retry_attempts: 1, request_timeout_seconds: 0.3 } })
+      yield* h.send("c", "hi")
+      yield* h.waitForReplies(1)
+      expect(fake.completions()).toHaveLength(2)
+      // Each timed-out request was really cancelled: the fake saw its connection closed.
+      yield* Effect.promise(() => fake.waitFor((f) => f.completions().every((r) => r.aborted), 2_000))
+      expect(h.replies[0]!.kind).toBe("error")
+      expect(h.replies[0]!.text).toMatch(/in time/i)
+    }))
+
+  it.live("history survives a restart of the runtime", () =>
+    Effect.gen(function*() {
+      const dataDir = tempDir()
+      const fake = yield* FakeLlm.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const h = yield* makeHarness(fake, { dataDir })
+        yield* h.send("r", "remember the number 42")
+        yield* h.waitForReplies(1)
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const h = yield* makeHarness(fake, { dataDir })
+        yield* h.send("r", "what number?")
+        yield* h.waitForReplies(1)
+      }))
+      const last = fake.completions().at(-1)!.body.messages.map((m) => m.content)
+      expect(last).toContain("remember the number 42")
+      expect(last).toContain("echo: remember the number 42")
+    }).pipe(Effect.scoped))
+
+  it.scopedLive("every log line of a turn carries the message's request id", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake)
+      yield* h.send("logs", "hello", "corr-1")
+      yield* h.waitForReplies(1)
+      const turnLines = h.logs.filter((l) => l.includes("component=conversation"))
+      expect(turnLines.length).toBeGreaterThanOrEqual(2)
+      for (const line of turnLines) {
+        expect(line).toContain("request_id=req-corr-1")
+        expect(line).toContain("chat_id=logs")
+        expect(line).toContain("service=minibot")
+      }
+    }))
+})
