@@ -28,16 +28,16 @@ const announce = (loaded: LoadedConfig) =>
     }
   }).pipe(Effect.annotateLogs("component", "config"))
 
-/** If a graceful shutdown hangs, leave anyway rather than ignore the signal. */
+/** If a graceful shutdown hangs, leave anyway rather than ignore the signal. Armed when it starts. */
 const shutdownWatchdog = (loaded: LoadedConfig) =>
   Effect.onInterrupt(() =>
-    Effect.sync(() => {
+    Effect.zipRight(Effect.logInfo("shutting down: intake stops, running turns get a grace period"), Effect.sync(() => {
       const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
       setTimeout(() => {
         process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
         process.exit(1)
       }, Duration.toMillis(limit)).unref()
-    })
+    }))
   )
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
@@ -50,12 +50,11 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
     const daemon = Effect.gen(function*() {
       yield* announce(loaded)
       yield* Effect.logInfo(`minibot started (channels: ${channels.join(", ")})`)
-      return yield* Effect.never
+      return yield* Effect.never.pipe(shutdownWatchdog(loaded))
     })
     yield* daemon.pipe(
       Effect.provide(Layers.Daemon(loaded.config).pipe(Layer.provideMerge(Layers.Core))),
-      Effect.provide(Layers.Configured(loaded)),
-      shutdownWatchdog(loaded)
+      Effect.provide(Layers.Configured(loaded))
     )
   })).pipe(Command.withDescription("Run the daemon with the channels the configuration enables"))
 

@@ -20,7 +20,7 @@ export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => levels[name
 export const redactedMark = "<redacted>"
 
 /** Telegram bot tokens have a recognisable shape; mask them even when the config does not know them. */
-const botTokenPattern = /\b\d{5,}:[A-Za-z0-9_-]{30,}\b/g
+const botTokenPattern = /(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}/g
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
@@ -52,6 +52,13 @@ const formatters: Record<LogFormat, Logger.Logger<unknown, string>> = {
   text: Logger.stringLogger
 }
 
+/** Errors as `Tag: message` (Effect would print an Error as `{}`). */
+const renderError = (value: unknown): unknown => {
+  if (!(value instanceof Error)) return value
+  const name = (value as { _tag?: unknown })._tag ?? value.name
+  return value.message ? `${String(name)}: ${value.message}` : String(name)
+}
+
 /** The formatted, redacted line logger, without its sink (tests capture the lines). */
 export const lineLogger = (options: {
   readonly format: LogFormat
@@ -61,7 +68,11 @@ export const lineLogger = (options: {
   const inner = formatters[options.format]
   const redact = makeRedactor(options.secrets)
   return Logger.make((input) =>
-    redact(inner.log({ ...input, annotations: HashMap.set(input.annotations, "service", options.serviceName) }))
+    redact(inner.log({
+      ...input,
+      message: Array.isArray(input.message) ? input.message.map(renderError) : renderError(input.message),
+      annotations: HashMap.set(input.annotations, "service", options.serviceName)
+    }))
   )
 }
 

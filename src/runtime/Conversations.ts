@@ -27,6 +27,8 @@ const actorIdleTime = Duration.minutes(5)
 /** How often stored messages are looked for (redelivery after a restart). */
 const mailboxPollInterval = Duration.seconds(1)
 const pruneEvery = Schedule.spaced(Duration.hours(1))
+/** On shutdown a running turn may finish within this; after it, it is interrupted and redelivered on the next start. */
+const turnGracePeriod = Duration.seconds(5)
 
 export class SubmitError extends Data.TaggedError("SubmitError")<{ readonly cause: unknown }> {
   override get message() {
@@ -98,7 +100,7 @@ const Pruner = Layer.scopedDiscard(
 /** A single-process cluster whose mailboxes live in the app's database. */
 export const runnerLayer = SingleRunner.layer({
   runnerStorage: "memory",
-  shardingConfig: { entityMessagePollInterval: mailboxPollInterval }
+  shardingConfig: { entityMessagePollInterval: mailboxPollInterval, entityTerminationTimeout: turnGracePeriod }
 })
 
 /** Actors, their client and the pruner; needs the database, the turn and the bus. */

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import { createRequire } from "node:module"
+import { makeConfig } from "../../src/config/Config.ts"
+import * as Logging from "../../src/observability/Logging.ts"
+import { FakeLlm } from "../support/FakeLlm.ts"
+import { makeHarness } from "../support/Harness.ts"
+
+const logfmt = createRequire(import.meta.url)("logfmt") as { parse(line: string): Record<string, string> }
+
+const apiKey = "sk-live-0123456789abcdefSECRET"
+const botToken = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+const capture = (config = makeConfig({ llm: { api_key: apiKey }, channels: { telegram: { bot_token: botToken } } })) => {
+  const lines: Array<string> = []
+  const logger = Logger.replace(
+    Logger.defaultLogger,
+    Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }).pipe(
+      Logger.map((line) => void lines.push(line))
+    )
+  )
+  return { lines, logger }
+}
+
+describe("logging", () => {
+  it.effect("writes logfmt lines with service, component and the ids of the event", () =>
+    Effect.gen(function*() {
+      const { lines, logger } = capture()
+      yield* Effect.logInfo("turn started").pipe(
+        Effect.annotateLogs({ component: "conversation", request_id: "r-1", chat_id: "42", user_id: "7" }),
+        Effect.provide(logger)
+      )
+      expect(lines).toHaveLength(1)
+      const fields = logfmt.parse(lines[0]!)
+      expect(fields).toMatchObject({
+        level: "INFO",
+        message: "turn started",
+        service: "minibot",
+        component: "conversation",
+        request_id: "r-1",
+        chat_id: "42",
+        user_id: "7"
+      })
+    }))
+
+  it.effect("never prints the API key or bot token, even inside an SDK error's URL", () =>
+    Effect.gen(function*() {
+      const { lines, logger } = capture()
+      const sdkError = new Error(`request to https://api.telegram.org/bot${botToken}/getUpdates failed, reason: ECONNRESET`)
+      yield* Effect.logError("polling failed", sdkError).pipe(Effect.provide(logger))
+      yield* Effect.logWarning(`auth header was Bearer ${apiKey}`).pipe(Effect.provide(logger))
+      yield* Effect.logInfo("config").pipe(Effect.annotateLogs("key", apiKey), Effect.provide(logger))
+      const all = lines.join("\n")
+      expect(all).not.toContain(apiKey)
+      expect(all).not.toContain(botToken)
+      expect(all).not.toContain(botToken.split(":")[1]!)
+      expect(all.match(/<redacted>/g)?.length).toBe(3)
+    }))
+
+  it.effect("masks anything shaped like a bot token even when the config does not know it", () =>
+    Effect.gen(function*() {
+      const { lines, logger } = capture(makeConfig({}))
+      yield* Effect.logError(`GET https://api.telegram.org/bot${botToken}/getMe: 401`).pipe(Effect.provide(logger))
+      expect(lines[0]).not.toContain(botToken)
+      expect(lines[0]).toContain("bot<redacted>/getMe")
+    }))
+
+  it.scopedLive("an LLM that rejects the key and repeats it back does not get it into the logs", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make({ expectedApiKey: "sk-the-right-one" })
+      const h = yield* makeHarness(fake, { llm: { api_key: apiKey } })
+      yield* h.send("c", "hi")
+      yield* h.waitForReplies(1)
+      expect(fake.completions()[0]!.status).toBe(401)
+      expect(h.replies[0]!.kind).toBe("error")
+      expect(h.logs.length).toBeGreaterThan(0)
+      expect(h.logs.join("\n")).not.toContain(apiKey)
+      expect(h.replies[0]!.text).not.toContain(apiKey)
+    }))
+})
