@@ -185,7 +185,10 @@ export const makeSql = (maxMessages: number) =>
           yield* sql`INSERT INTO history ${
             sql.insert(messages.map((m) => ({ conversation_key: key, turn_id: turnId, created_at: now, ...toColumns(m) })))
           }`
-          yield* deleteTurns(key, turnsToDrop(yield* turnSizesOf(key), maxMessages))
+          const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM history WHERE conversation_key = ${key}`
+          if (Number(count?.n ?? 0) > maxMessages) {
+            yield* deleteTurns(key, turnsToDrop(yield* turnSizesOf(key), maxMessages))
+          }
         }).pipe(sql.withTransaction, Effect.orDie),
       window: (key, turns) =>
         turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {

@@ -81,28 +81,30 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const handle = Effect.fn("ConversationTurn.handle")(function*(message: InboundMessage) {
       const key = keyOf(message.conversation)
       const started = yield* Clock.currentTimeMillis
-      const prior = yield* ledger.begin(key, message.messageId)
-      if (prior.status !== "received" && prior.status !== "answered" && prior.status !== "failed") {
-        yield* Effect.logInfo("message already handled: not answering again").pipe(Effect.annotateLogs("status", prior.status))
+      const prior = yield* ledger.lookup(key, message.messageId)
+      if (Option.isSome(prior) && prior.value.status !== "answered" && prior.value.status !== "failed") {
+        yield* Effect.logInfo("message already handled: not answering again").pipe(
+          Effect.annotateLogs("status", prior.value.status)
+        )
         yield* Metric.increment(Metrics.duplicatesIgnored)
         yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: message.messageId }))
         return
       }
 
       let reply: { text: string; kind: OutboundMessage["kind"] }
-      if (prior.reply !== null) {
+      if (Option.isSome(prior) && prior.value.reply !== null) {
         // Answered before a crash, not yet delivered: deliver what was stored.
         yield* Effect.logInfo("delivering a reply stored before a restart")
-        reply = { text: prior.reply, kind: prior.status === "failed" ? "error" : "answer" }
+        reply = { text: prior.value.reply, kind: prior.value.status === "failed" ? "error" : "answer" }
       } else {
         yield* Effect.logInfo("turn started")
         const outcome = yield* think(key, message)
         switch (outcome._tag) {
           case "Answered": {
-            yield* Effect.all([
+            yield* ledger.atomically(Effect.zipRight(
               history.append(key, message.messageId, outcome.answer.messages),
               ledger.settle(key, message.messageId, "answered", outcome.answer.text)
-            ], { discard: true })
+            ))
             reply = { text: outcome.answer.text, kind: "answer" }
             break
           }

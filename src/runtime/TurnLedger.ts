@@ -1,13 +1,14 @@
 /**
- * One row per inbound message: the record that makes redelivery harmless. A message whose reply
+ * One row per answered message: the record that makes redelivery harmless. A message whose reply
  * was delivered is ignored; one whose reply was stored but not delivered (a crash in between) is
- * delivered from the stored text without asking the LLM again.
+ * delivered from the stored text without asking the LLM again. The row is written with the
+ * reply (in the same transaction as the history), so a turn costs two commits of ours.
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import type { ConversationKey } from "../domain/Conversation.ts"
 
-export type TurnStatus = "received" | "answered" | "failed" | "cancelled" | "delivered" | "undeliverable"
+export type TurnStatus = "answered" | "failed" | "cancelled" | "delivered" | "undeliverable"
 
 export interface TurnRecord {
   readonly status: TurnStatus
@@ -18,32 +19,29 @@ export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    /** Records the message if new; returns its record either way. */
-    const begin = Effect.fn("TurnLedger.begin")(function*(key: ConversationKey, messageId: string) {
-      const now = yield* Clock.currentTimeMillis
-      yield* sql`
-        INSERT INTO turns (conversation_key, message_id, status, created_at, updated_at)
-        VALUES (${key}, ${messageId}, 'received', ${now}, ${now})
-        ON CONFLICT (conversation_key, message_id) DO NOTHING
-      `
-      const [row] = yield* sql<TurnRecord>`
+    /** What happened to this message before, if anything. */
+    const lookup = (key: ConversationKey, messageId: string) =>
+      sql<TurnRecord>`
         SELECT status, reply FROM turns WHERE conversation_key = ${key} AND message_id = ${messageId}
-      `
-      return row ?? { status: "received", reply: null }
-    }, Effect.orDie)
+      `.pipe(Effect.map((rows) => Option.fromNullable(rows[0])), Effect.orDie)
 
+    /** Records the outcome of the message; a null reply keeps the stored one. */
     const settle = (key: ConversationKey, messageId: string, status: TurnStatus, reply: string | null, error?: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         sql`
-          UPDATE turns SET status = ${status}, reply = COALESCE(${reply}, reply), error = ${error ?? null},
-                 updated_at = ${now}
-          WHERE conversation_key = ${key} AND message_id = ${messageId}
+          INSERT INTO turns (conversation_key, message_id, status, reply, error, created_at, updated_at)
+          VALUES (${key}, ${messageId}, ${status}, ${reply}, ${error ?? null}, ${now}, ${now})
+          ON CONFLICT (conversation_key, message_id) DO UPDATE SET
+            status = excluded.status, reply = COALESCE(excluded.reply, turns.reply),
+            error = excluded.error, updated_at = excluded.updated_at
         `).pipe(Effect.asVoid, Effect.orDie)
 
-    /** Deletes settled records older than `before` (epoch ms). */
-    const prune = (before: number) =>
-      sql`DELETE FROM turns WHERE created_at < ${before} AND status <> 'received'`.pipe(Effect.asVoid, Effect.orDie)
+    /** Runs `effect` in one transaction (one commit) with the ledger's writes. */
+    const atomically = <A, E, R>(effect: Effect.Effect<A, E, R>) => sql.withTransaction(effect).pipe(Effect.orDie)
 
-    return { begin, settle, prune } as const
+    /** Deletes records older than `before` (epoch ms). */
+    const prune = (before: number) => sql`DELETE FROM turns WHERE updated_at < ${before}`.pipe(Effect.asVoid, Effect.orDie)
+
+    return { lookup, settle, atomically, prune } as const
   })
 }) {}

@@ -1,0 +1,195 @@
+/**
+ * `npm run bench`: the daemon's own cost, measured against a loopback fake LLM.
+ *
+ * - overhead per message: reply delivered minus message submitted, minus the time the fake LLM
+ *   spent on that message's request (so LLM time is excluded), for one conversation and for 100
+ *   conversations at once, with the fake answering at once and after a fixed latency;
+ * - throughput of the 100-conversation run;
+ * - start to ready: spawning `minibot run` until `/readyz` answers 200;
+ * - idle RSS of that daemon after it has been idle a few seconds.
+ * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
+ */
+import { Effect, Layer, Logger, LogLevel } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Layers from "../src/app/Layers.ts"
+import { Outbound } from "../src/channels/Outbound.ts"
+import { AppConfig, makeConfig } from "../src/config/Config.ts"
+import { InboundMessage } from "../src/domain/Inbound.ts"
+import { Llm } from "../src/llm/Llm.ts"
+import { Conversations } from "../src/runtime/Conversations.ts"
+import * as Database from "../src/storage/Database.ts"
+import { freePort } from "../test/support/Daemon.ts"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
+
+const root = path.resolve(import.meta.dirname, "..")
+const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+const quantile = (values: ReadonlyArray<number>, q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+}
+const median = (values: ReadonlyArray<number>) => quantile(values, 0.5)
+const ms = (n: number) => `${n.toFixed(2)} ms`
+
+interface Sample {
+  readonly totalMs: number
+  readonly overheadMs: number
+}
+
+/** Runs `body` against the in-process runtime on a fresh SQLite file. */
+const withRuntime = <A>(fake: FakeLlmServer, body: (send: (chat: string, text: string) => Promise<Sample>) => Promise<A>) =>
+  Effect.gen(function*() {
+    const dataDir = tmp("minibot-bench-")
+    const config = makeConfig({
+      runtime: { data_dir: dataDir },
+      llm: { base_url: fake.url, api_key: "sk-bench", model: "bench", retry_attempts: 0 }
+    })
+    const layer = Layers.runtimeWith(Llm.openai).pipe(
+      Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
+      Layer.provideMerge(AppConfig.layer(config))
+    )
+    const scope = yield* Effect.scope
+    const context = yield* Layer.buildWithScope(layer, scope)
+    const pending = new Map<string, (at: number) => void>()
+    const outbound = yield* Effect.provide(Outbound, context)
+    yield* outbound.register("console", {
+      send: (message) =>
+        Effect.sync(() => {
+          pending.get(message.inReplyTo!.messageId)?.(performance.now())
+          return { chunks: 1 }
+        })
+    })
+    const conversations = yield* Effect.provide(Conversations, context)
+    let n = 0
+    const send = (chat: string, text: string) => {
+      const messageId = `b${++n}`
+      const submitted = performance.now()
+      const delivered = new Promise<number>((resolve) => pending.set(messageId, resolve))
+      return Effect.runPromise(
+        conversations.submit(
+          new InboundMessage({
+            messageId,
+            conversation: { channel: "console", chatId: chat },
+            text,
+            receivedAt: Date.now(),
+            requestId: messageId
+          })
+        )
+      ).then(() => delivered).then((at) => {
+        pending.delete(messageId)
+        const llm = fake.completions().find((r) => lastUserContent(r.body) === text)?.handledMs ?? 0
+        const totalMs = at - submitted
+        return { totalMs, overheadMs: totalMs - llm }
+      })
+    }
+    return yield* Effect.promise(() => body(send))
+  }).pipe(Effect.scoped, Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.runPromise)
+
+const oneConversation = (fake: FakeLlmServer, messages: number) =>
+  withRuntime(fake, async (send) => {
+    for (let i = 0; i < 20; i++) await send("warm", `warm ${i}`)
+    const samples: Array<Sample> = []
+    for (let i = 0; i < messages; i++) samples.push(await send("solo", `solo ${i}`))
+    return samples
+  })
+
+const manyConversations = (fake: FakeLlmServer, conversations: number, rounds: number) =>
+  withRuntime(fake, async (send) => {
+    for (let i = 0; i < 20; i++) await send("warm", `warm ${i}`)
+    const samples: Array<Sample> = []
+    const started = performance.now()
+    await Promise.all(
+      Array.from({ length: conversations }, async (_, c) => {
+        for (let r = 0; r < rounds; r++) samples.push(await send(`chat-${c}`, `c${c} r${r}`))
+      })
+    )
+    const seconds = (performance.now() - started) / 1000
+    return { samples, throughput: samples.length / seconds }
+  })
+
+const readRssMb = (pid: number) => {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
+}
+
+/** Spawns the compiled daemon; resolves when /readyz says ready; measures idle RSS after `idleMs`. */
+const startToReady = async (fake: FakeLlmServer, idleMs: number) => {
+  const dir = tmp("minibot-bench-start-")
+  const port = await freePort()
+  fs.writeFileSync(path.join(dir, "config.toml"), `
+[runtime]
+data_dir = "${dir}/data"
+log_level = "warning"
+[llm]
+base_url = "${fake.url}"
+api_key = "sk-bench"
+[channels.console]
+enabled = true
+[http]
+enabled = true
+port = ${port}
+`)
+  const t0 = performance.now()
+  const child = spawn(process.execPath, [path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
+    cwd: dir,
+    stdio: ["pipe", "ignore", "inherit"]
+  })
+  let readyMs = Number.NaN
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`)
+      if (res.status === 200) {
+        readyMs = performance.now() - t0
+        break
+      }
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() - t0 > 30_000) throw new Error("daemon did not become ready in 30 s")
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  await new Promise((r) => setTimeout(r, idleMs))
+  const rssMb = readRssMb(child.pid!)
+  const exited = new Promise((r) => child.on("exit", r))
+  child.kill("SIGTERM")
+  await exited
+  return { readyMs, rssMb }
+}
+
+const main = async () => {
+  if (!fs.existsSync(path.join(root, "dist", "main.js"))) throw new Error("run `npm run build` first (npm run bench does)")
+  const fake = await startFakeLlm()
+  const rows: Array<[string, string]> = []
+  const report = (name: string, value: string) => {
+    rows.push([name, value])
+    console.error(`${name}: ${value}`)
+  }
+  for (const latency of [0, 50]) {
+    fake.setLatency(latency)
+    fake.reset()
+    const solo = await oneConversation(fake, latency === 0 ? 300 : 100)
+    const overhead = solo.map((s) => s.overheadMs)
+    report(`1 conversation, LLM ${latency} ms: overhead p50 / p99`, `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`)
+    fake.reset()
+    const many = await manyConversations(fake, 100, latency === 0 ? 5 : 3)
+    const manyOverhead = many.samples.map((s) => s.overheadMs)
+    report(`100 conversations, LLM ${latency} ms: overhead p50 / p99`, `${ms(median(manyOverhead))} / ${ms(quantile(manyOverhead, 0.99))}`)
+    report(`100 conversations, LLM ${latency} ms: throughput`, `${many.throughput.toFixed(0)} msg/s`)
+  }
+  const starts: Array<{ readyMs: number; rssMb: number }> = []
+  for (let i = 0; i < 5; i++) starts.push(await startToReady(fake, i === 0 ? 3000 : 0))
+  report("start to ready (median of 5)", ms(median(starts.map((s) => s.readyMs))))
+  report("idle RSS after ready + 3 s", `${starts[0]!.rssMb.toFixed(0)} MB`)
+  await fake.close()
+
+  console.log(`\n| measure | ${os.cpus().length} cores, node ${process.version} |\n|---|---|`)
+  for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,19 @@
+// Bundles the daemon into dist/main.js. One tree-shaken file starts about twice as fast as
+// Node resolving thousands of modules from the libraries' barrel files; native and optional
+// modules stay external and load from node_modules.
+import * as esbuild from "esbuild"
+
+await esbuild.build({
+  entryPoints: ["src/main.ts"],
+  outfile: "dist/main.js",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: true,
+  legalComments: "none",
+  logLevel: "warning",
+  external: ["better-sqlite3", "pg-native", "bufferutil", "utf-8-validate", "msgpackr-extract"],
+  // Bundled CommonJS modules call require(): give them one in the ES module scope.
+  banner: { js: "import { createRequire as __minibotCreateRequire } from 'node:module'; const require = __minibotCreateRequire(import.meta.url);" }
+})
