@@ -5,9 +5,11 @@
 import type { SqlClient } from "@effect/sql"
 import type { Effect } from "effect"
 import core from "./0001_core.ts"
+import notes from "./0003_notes.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
 export const migrations: Record<string, Migration> = {
-  "0001_core": core
+  "0001_core": core,
+  "0003_notes": notes
 }

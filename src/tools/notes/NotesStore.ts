@@ -1,0 +1,288 @@
+/**
+ * Key/value notes per owner, in SQL. Every operation takes the owner id first and every
+ * statement filters on it: the owner comes from the server-side `ToolContext`, never from the
+ * model. Titles are unique per owner case-insensitively (`title_key`); expired notes are
+ * invisible at once and deleted for good by `purgeExpired`.
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
+
+export interface Note {
+  readonly title: string
+  readonly data: string
+  readonly metadata: Record<string, unknown>
+  readonly createdAt: string
+  readonly updatedAt: string
+  readonly expiresAt: string | null
+}
+
+export interface NoteSummary {
+  readonly title: string
+  readonly updatedAt: string
+  readonly expiresAt: string | null
+}
+
+export interface SearchHit {
+  readonly title: string
+  /** The passage around the first match (or the start of the note). */
+  readonly snippet: string
+  readonly updatedAt: string
+  /** `full_text`: FTS5 word/prefix match ranked by bm25; `partial`: substring match inside a word. */
+  readonly match: "full_text" | "partial"
+}
+
+export interface SaveInput {
+  readonly title: string
+  readonly data: string
+  /** Absent: an updated note keeps its metadata. */
+  readonly metadata?: Record<string, unknown>
+  /** Absent: an updated note keeps its expiry; `null` removes it. */
+  readonly expiresAt?: Date | null
+}
+
+export interface PageRequest {
+  readonly limit: number
+  readonly offset: number
+}
+
+export interface Page<A> {
+  readonly items: ReadonlyArray<A>
+  readonly hasMore: boolean
+}
+
+/** Case-insensitive identity of a title: NFKC, trimmed, inner whitespace collapsed, lower case. */
+export const titleKey = (title: string): string => normalizeTitle(title).toLowerCase()
+export const normalizeTitle = (title: string): string => title.normalize("NFKC").trim().replace(/\s+/g, " ")
+
+/** Words of a query as FTS5 sees them (unicode61 splits on anything but letters and digits). */
+export const queryTerms = (query: string): ReadonlyArray<string> =>
+  [...new Set(query.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, maxQueryTerms)
+
+const maxQueryTerms = 16
+const maxSuggestionCandidates = 1000
+const snippetLength = 160
+
+interface NoteRow {
+  readonly title: string
+  readonly data: string
+  readonly metadata: string
+  readonly created_at: string
+  readonly updated_at: string
+  readonly expires_at: string | null
+}
+
+const toNote = (row: NoteRow): Note => ({
+  title: row.title,
+  data: row.data,
+  metadata: parseMetadata(row.metadata),
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  expiresAt: row.expires_at
+})
+
+const parseMetadata = (text: string): Record<string, unknown> => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
+  } catch {
+    return {}
+  }
+}
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    const live = (now: string) => sql`(expires_at IS NULL OR expires_at > ${now})`
+
+    const save = (ownerId: string, input: SaveInput): Effect.Effect<{ note: Note; created: boolean }, SqlError> =>
+      Effect.gen(function*() {
+        const now = yield* nowIso
+        const title = normalizeTitle(input.title)
+        const key = titleKey(input.title)
+        // An expired note under this title is gone: saving again starts a new one.
+        yield* sql`DELETE FROM notes
+          WHERE owner_id = ${ownerId} AND title_key = ${key} AND expires_at IS NOT NULL AND expires_at <= ${now}`
+        const existing = yield* sql<{ id: number }>`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
+        const expiresAt = input.expiresAt === undefined ? undefined : input.expiresAt?.toISOString() ?? null
+        const metadata = input.metadata === undefined ? undefined : JSON.stringify(input.metadata)
+        if (existing.length === 0) {
+          yield* sql`INSERT INTO notes ${
+            sql.insert({
+              owner_id: ownerId,
+              title,
+              title_key: key,
+              data: input.data,
+              metadata: metadata ?? "{}",
+              expires_at: expiresAt ?? null,
+              created_at: now,
+              updated_at: now
+            })
+          }`
+        } else {
+          yield* sql`UPDATE notes SET ${
+            sql.update({
+              title,
+              data: input.data,
+              updated_at: now,
+              ...(metadata === undefined ? {} : { metadata }),
+              ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
+            })
+          } WHERE owner_id = ${ownerId} AND title_key = ${key}`
+        }
+        const rows = yield* sql<NoteRow>`SELECT title, data, metadata, created_at, updated_at, expires_at
+          FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
+        return { note: toNote(rows[0]!), created: existing.length === 0 }
+      }).pipe(sql.withTransaction, Effect.withSpan("NotesStore.save"))
+
+    const get = (ownerId: string, title: string): Effect.Effect<Option.Option<Note>, SqlError> =>
+      Effect.gen(function*() {
+        const now = yield* nowIso
+        const rows = yield* sql<NoteRow>`SELECT title, data, metadata, created_at, updated_at, expires_at
+          FROM notes WHERE owner_id = ${ownerId} AND title_key = ${titleKey(title)} AND ${live(now)}`
+        return Option.map(Option.fromNullable(rows[0]), toNote)
+      })
+
+    const remove = (ownerId: string, title: string): Effect.Effect<boolean, SqlError> =>
+      Effect.gen(function*() {
+        const now = yield* nowIso
+        const rows = yield* sql<{ id: number }>`DELETE FROM notes
+          WHERE owner_id = ${ownerId} AND title_key = ${titleKey(title)} AND ${live(now)} RETURNING id`
+        return rows.length > 0
+      })
+
+    const list = (ownerId: string, page: PageRequest): Effect.Effect<Page<NoteSummary> & { total: number }, SqlError> =>
+      Effect.gen(function*() {
+        const now = yield* nowIso
+        const rows = yield* sql<{ title: string; updated_at: string; expires_at: string | null }>`
+          SELECT title, updated_at, expires_at FROM notes
+          WHERE owner_id = ${ownerId} AND ${live(now)}
+          ORDER BY title_key LIMIT ${page.limit + 1} OFFSET ${page.offset}`
+        const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM notes WHERE owner_id = ${ownerId} AND ${live(now)}`
+        return {
+          items: rows.slice(0, page.limit).map((r) => ({ title: r.title, updatedAt: r.updated_at, expiresAt: r.expires_at })),
+          hasMore: rows.length > page.limit,
+          total: Number(counted[0]?.n ?? 0)
+        }
+      })
+
+    /**
+     * FTS5 hits (any query word as a prefix, bm25-ranked with titles weighing more) first, then
+     * notes that only contain a query word inside another word (`LIKE '%word%'`), newest first.
+     * SQLite-specific: a Postgres store would rank with ts_rank and fall back to ILIKE.
+     */
+    const search = (ownerId: string, query: string, page: PageRequest): Effect.Effect<Page<SearchHit>, SqlError> =>
+      Effect.gen(function*() {
+        const terms = queryTerms(query)
+        if (terms.length === 0) return { items: [], hasMore: false }
+        const now = yield* nowIso
+        const match = terms.map((term) => `"${term}"*`).join(" OR ")
+        const partial = sql.or(
+          terms.flatMap((term) => {
+            const pattern = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+            return [sql`lower(n.title) LIKE ${pattern} ESCAPE '\\'`, sql`lower(n.data) LIKE ${pattern} ESCAPE '\\'`]
+          })
+        )
+        const rows = yield* sql<{ title: string; data: string; updated_at: string; tier: number }>`
+          SELECT title, data, updated_at, tier FROM (
+            SELECT n.title, n.data, n.updated_at, 0 AS tier, bm25(notes_fts, 5.0, 1.0) AS score
+            FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+            WHERE notes_fts MATCH ${match} AND n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now})
+            UNION ALL
+            SELECT n.title, n.data, n.updated_at, 1 AS tier, 0.0 AS score
+            FROM notes n
+            WHERE n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now}) AND ${partial}
+              AND n.id NOT IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ${match})
+          )
+          ORDER BY tier, score, updated_at DESC
+          LIMIT ${page.limit + 1} OFFSET ${page.offset}`
+        return {
+          items: rows.slice(0, page.limit).map((r) => ({
+            title: r.title,
+            snippet: snippet(r.data, terms),
+            updatedAt: r.updated_at,
+            match: r.tier === 0 ? "full_text" as const : "partial" as const
+          })),
+          hasMore: rows.length > page.limit
+        }
+      }).pipe(Effect.withSpan("NotesStore.search"))
+
+    /** Titles of the owner's live notes close to `title`: prefix, substring, shared word or few typos. */
+    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, SqlError> =>
+      Effect.gen(function*() {
+        const now = yield* nowIso
+        const rows = yield* sql<{ title: string; title_key: string }>`SELECT title, title_key FROM notes
+          WHERE owner_id = ${ownerId} AND ${live(now)} ORDER BY updated_at DESC LIMIT ${maxSuggestionCandidates}`
+        return closest(titleKey(title), rows, limit)
+      })
+
+    /** Deletes expired notes of every owner; returns how many. */
+    const purgeExpired: Effect.Effect<number, SqlError> = Effect.gen(function*() {
+      const now = yield* nowIso
+      const rows = yield* sql<{ id: number }>`DELETE FROM notes
+        WHERE expires_at IS NOT NULL AND expires_at <= ${now} RETURNING id`
+      return rows.length
+    })
+
+    return { save, get, delete: remove, list, search, suggest, purgeExpired } as const
+  })
+}) {
+  /** Deletes expired notes now and then every `interval`, for as long as the layer lives. */
+  static readonly purgeEvery = (interval: Duration.DurationInput) =>
+    Layer.scopedDiscard(
+      Effect.flatMap(NotesStore, (store) =>
+        store.purgeExpired.pipe(
+          Effect.tap((n) => n > 0 ? Effect.logInfo("purged expired notes").pipe(Effect.annotateLogs({ count: n })) : Effect.void),
+          Effect.catchAllCause((cause) => Effect.logWarning("purging expired notes failed", cause)),
+          Effect.repeat(Schedule.spaced(interval)),
+          Effect.forkScoped
+        ))
+    )
+}
+
+const snippet = (data: string, terms: ReadonlyArray<string>): string => {
+  const lower = data.toLowerCase()
+  const at = terms.map((t) => lower.indexOf(t)).filter((i) => i >= 0).sort((a, b) => a - b)[0] ?? 0
+  const start = Math.max(0, at - snippetLength / 4)
+  const text = data.slice(start, start + snippetLength).replace(/\s+/g, " ").trim()
+  return `${start > 0 ? "…" : ""}${text}${start + snippetLength < data.length ? "…" : ""}`
+}
+
+/** Ranks candidates: 0 prefix, 1 substring, 2 shared word, 3 + edit distance when within a third of the length. */
+export const closest = (
+  key: string,
+  candidates: ReadonlyArray<{ readonly title: string; readonly title_key: string }>,
+  limit: number
+): ReadonlyArray<string> => {
+  const words = new Set(queryTerms(key).filter((w) => w.length >= 3))
+  const ranked: Array<{ title: string; rank: number }> = []
+  for (const c of candidates) {
+    const other = c.title_key
+    let rank: number | undefined
+    if (other.startsWith(key) || key.startsWith(other)) rank = 0
+    else if (other.includes(key) || key.includes(other)) rank = 1
+    else if (queryTerms(other).some((w) => words.has(w))) rank = 2
+    else {
+      const distance = levenshtein(key, other)
+      if (distance <= Math.max(1, Math.floor(Math.max(key.length, other.length) / 3))) rank = 3 + distance
+    }
+    if (rank !== undefined) ranked.push({ title: c.title, rank })
+  }
+  return ranked.sort((a, b) => a.rank - b.rank).slice(0, limit).map((r) => r.title)
+}
+
+export const levenshtein = (a: string, b: string): number => {
+  if (a === b) return 0
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
