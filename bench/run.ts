@@ -18,7 +18,7 @@ import * as Layers from "../src/app/Layers.ts"
 import { Outbound } from "../src/channels/Outbound.ts"
 import { AppConfig, makeConfig } from "../src/config/Config.ts"
 import { InboundMessage } from "../src/domain/Inbound.ts"
-import { Llm } from "../src/llm/Llm.ts"
+import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Conversations } from "../src/runtime/Conversations.ts"
 import * as Database from "../src/storage/Database.ts"
 import { freePort } from "../test/support/Daemon.ts"
@@ -47,7 +47,9 @@ const withRuntime = <A>(fake: FakeLlmServer, body: (send: (chat: string, text: s
       runtime: { data_dir: dataDir },
       llm: { base_url: fake.url, api_key: "sk-bench", model: "bench", retry_attempts: 0 }
     })
-    const layer = Layers.runtimeWith(Llm.openai).pipe(
+    // BENCH_LLM=inline answers in-process, to separate the daemon's cost from the HTTP client's.
+    const llm = process.env.BENCH_LLM === "inline" ? Llm.fromFunction(() => Effect.succeed(textCompletion("ok"))) : Llm.openai
+    const layer = Layers.runtimeWith(llm).pipe(
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
       Layer.provideMerge(AppConfig.layer(config))
     )
@@ -166,6 +168,12 @@ const main = async () => {
   const report = (name: string, value: string) => {
     rows.push([name, value])
     console.error(`${name}: ${value}`)
+  }
+  // BENCH_ONLY=many0 runs only the 100-conversation run with an instant LLM (for profiling).
+  if (process.env.BENCH_ONLY === "many0") {
+    const many = await manyConversations(fake, 100, 10)
+    report("100 conversations, LLM 0 ms: throughput", `${many.throughput.toFixed(0)} msg/s`)
+    return fake.close()
   }
   for (const latency of [0, 50]) {
     fake.setLatency(latency)

@@ -2,7 +2,7 @@
  * How the subsystems fit together. `Core` is everything a turn needs; the daemon adds channels,
  * the control server and observers. Tests build `Core` with their own config and LLM.
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { Bus, BusLogger } from "../bus/Bus.ts"
 import { ConsoleChannel, DaemonConsole } from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
@@ -17,14 +17,30 @@ import { ConversationTurn } from "../runtime/ConversationTurn.ts"
 import * as Conversations from "../runtime/Conversations.ts"
 import { TurnLedger } from "../runtime/TurnLedger.ts"
 import * as Database from "../storage/Database.ts"
+import * as BuiltinTools from "../tools/BuiltinTools.ts"
+import * as ChatHistoryTools from "../tools/builtin/ChatHistoryTools.ts"
+import { NotesStore } from "../tools/notes/NotesStore.ts"
+import { ToolsSettings } from "../tools/ToolsConfig.ts"
+
+const ToolsSettingsLive = Layer.effect(
+  ToolsSettings,
+  Effect.map(AppConfig, ({ config }) => ({ tools: config.tools, timezone: config.runtime.timezone }))
+)
+
+/** The tools the model may call, and the notes purge worker. */
+const Tools = Layer.merge(BuiltinTools.registry([ChatHistoryTools.group]), BuiltinTools.purgeNotes).pipe(
+  Layer.provide(Layer.merge(NotesStore.Default, ToolsSettingsLive))
+)
 
 /** Services shared by every subsystem, given the database and the LLM. */
-const Services = Layer.mergeAll(
-  HistoryStore.fromConfig,
-  TurnLedger.Default,
-  Bus.Default,
-  Outbound.Default,
-  Readiness.Default
+const Services = Tools.pipe(
+  Layer.provideMerge(Layer.mergeAll(
+    HistoryStore.fromConfig,
+    TurnLedger.Default,
+    Bus.Default,
+    Outbound.Default,
+    Readiness.Default
+  ))
 )
 
 /** Actors and turns over a given LLM layer; needs AppConfig and a SqlClient. */

@@ -2,7 +2,8 @@
  * The shape of `config.toml`, as a Schema: one definition gives the defaults, the validation
  * and the error messages (which name the TOML key path). Keys keep the snake_case of the file.
  */
-import { Context, Layer, Schema } from "effect"
+import { Context, DateTime, Layer, Option, Schema } from "effect"
+import { toolsSection } from "../tools/ToolsConfig.ts"
 
 const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () => NoInfer<A>) =>
   Schema.optionalWith(schema, { default: value, exact: true })
@@ -38,7 +39,12 @@ export const RuntimeConfig = Schema.Struct({
   log_level: withDefault(LogLevelName, () => "info" as const),
   environment: withDefault(Schema.String, () => "production" as const),
   data_dir: withDefault(Schema.NonEmptyString, () => "./data"),
-  timezone: withDefault(Schema.NonEmptyString, () => "UTC"),
+  timezone: withDefault(
+    Schema.NonEmptyString.pipe(Schema.filter((zone) => Option.isSome(DateTime.zoneMakeNamed(zone)), {
+      message: (issue) => `expected an IANA time zone such as "Europe/Madrid", got ${JSON.stringify(issue.actual)}`
+    })),
+    () => "UTC"
+  ),
   /** Processed actor messages and turn records older than this are pruned. */
   message_retention_hours: withDefault(PositiveInt, () => 72),
   /** How long a graceful shutdown may take before the process exits anyway. */
@@ -122,7 +128,8 @@ export const MinibotConfig = Schema.Struct({
   llm: section(LlmConfig.fields),
   memory: section(MemoryConfig.fields),
   http: section(HttpConfig.fields),
-  logging: section(LoggingConfig.fields)
+  logging: section(LoggingConfig.fields),
+  tools: toolsSection
 })
 export type MinibotConfig = typeof MinibotConfig.Type
 export type TelegramConfig = typeof TelegramConfig.Type

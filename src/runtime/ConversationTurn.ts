@@ -13,12 +13,19 @@ import type { InboundMessage } from "../domain/Inbound.ts"
 import { Llm, userMessage } from "../llm/Llm.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
+import type { ToolContext } from "../tools/Tool.ts"
+import { ToolRegistry } from "../tools/ToolRegistry.ts"
 import { TurnLedger } from "./TurnLedger.ts"
 
 const typingRefresh = Schedule.spaced(Duration.seconds(4))
 
 export const unexpectedErrorText = "Sorry, something went wrong on my side while answering. Please try again."
 export const stoppedText = "Stopped."
+export const emptyAnswerText = "(the model returned an empty answer)"
+export const repeatedToolText =
+  "I stopped because I kept repeating the same step without getting anywhere. Could you rephrase or narrow the request?"
+export const toolLimitText = (limit: number) =>
+  `I stopped after ${limit} tool steps without finishing. Could you split the request into smaller parts?`
 
 /** What the model produced in one turn: the text for the person and the messages to remember. */
 interface Answer {
@@ -39,18 +46,56 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const ledger = yield* TurnLedger
     const outbound = yield* Outbound
     const bus = yield* Bus
+    const tools = yield* ToolRegistry
+    const defaultOwner = config.tools.kv_memory.default_owner_id
+    /** Notes and schedules belong to the person (or the configured single owner), never to the model's say. */
+    const ownerOf = (message: InboundMessage) =>
+      defaultOwner ?? (message.userId === undefined
+        ? `${message.conversation.channel}:chat:${message.conversation.chatId}`
+        : `${message.conversation.channel}:${message.userId}`)
     /** The model work of the turn running in each conversation, so `/stop` can interrupt it. */
     const running = yield* FiberMap.make<ConversationKey>()
 
     const ask = (key: ConversationKey, message: InboundMessage) =>
       Effect.gen(function*() {
         const past = yield* history.window(key, config.llm.context.history_window)
-        const question = Chat.user(message.text)
-        const completion = yield* llm.complete({
-          messages: [Chat.system(config.llm.context.system_prompt), ...past, question]
-        })
-        const text = completion.content?.trim() || "(the model returned an empty answer)"
-        return { text, messages: [question, Chat.assistant(text)] } satisfies Answer
+        const prompt = [Chat.system(config.llm.context.system_prompt), ...past]
+        // What this turn adds to the history: the question, any tool steps, the answer.
+        const produced: Array<Chat.ChatMessage> = [Chat.user(message.text)]
+        const context: ToolContext = {
+          ownerId: ownerOf(message),
+          conversationKey: key,
+          channel: message.conversation.channel,
+          chatId: message.conversation.chatId
+        }
+        const seen = new Map<string, string>()
+        const finish = (text: string): Answer => ({ text, messages: [...produced, Chat.assistant(text)] })
+
+        for (let step = 0;; step++) {
+          const completion = yield* llm.complete({ messages: [...prompt, ...produced], tools: tools.specs() })
+          if (completion.toolCalls.length === 0) {
+            return finish(completion.content?.trim() || emptyAnswerText)
+          }
+          if (step >= config.llm.max_tool_iterations) {
+            yield* Effect.logWarning("tool step limit reached").pipe(Effect.annotateLogs("steps", step))
+            return finish(toolLimitText(config.llm.max_tool_iterations))
+          }
+          const results = yield* tools.executeAll(completion.toolCalls, context)
+          produced.push(
+            Chat.assistant(completion.content, completion.toolCalls),
+            ...results.map((r) => Chat.toolResult(r.tool_call_id, r.content))
+          )
+          yield* Effect.logInfo("tool step").pipe(
+            Effect.annotateLogs({ step: step + 1, tools: results.map((r) => r.name).join(",") })
+          )
+          // A step that only repeats earlier calls with the same results makes no progress.
+          const signatures = completion.toolCalls.map((c, i) => [`${c.function.name}\u0000${c.function.arguments}`, results[i]!.content] as const)
+          if (signatures.every(([sig, result]) => seen.get(sig) === result)) {
+            yield* Effect.logWarning("model repeats the same tool call: stopping")
+            return finish(repeatedToolText)
+          }
+          for (const [sig, result] of signatures) seen.set(sig, result)
+        }
       })
 
     /** Runs the model work where `/stop` can reach it; shows "typing…" meanwhile. */
