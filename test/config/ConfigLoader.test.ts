@@ -89,6 +89,21 @@ port = 99999
       expect(loaded.unusedKeys.some((k) => k.startsWith("channels"))).toBe(false)
     }))
 
+  it.effect("config.example.toml documents every key and loads as it is", () =>
+    Effect.gen(function*() {
+      const text = fs.readFileSync(path.join(import.meta.dirname, "../../config.example.toml"), "utf8")
+      const loaded = Either.getOrThrow(yield* parse(text, { TELEGRAM_BOT_TOKEN: "1:x", OPENAI_API_KEY: "sk-x" }))
+      expect(loaded.unusedKeys).toEqual([])
+      // Every key of the schema appears in the example (commented or not).
+      const keys = (value: unknown, prefix = ""): Array<string> =>
+        value !== null && typeof value === "object" && !Array.isArray(value)
+          ? Object.entries(value).flatMap(([k, v]) => keys(v, prefix ? `${prefix}.${k}` : k))
+          : [prefix]
+      const documented = (key: string) => new RegExp(`^#? ?${key.split(".").at(-1)} =`, "m").test(text)
+      const missing = keys(loaded.config).filter((k) => !documented(k))
+      expect(missing).toEqual([])
+    }))
+
   it.effect("an unknown channel may exist only while disabled", () =>
     Effect.gen(function*() {
       expect(yield* problemsOf(`[channels.slack]\nenabled = false\nbot_token = ""\n`)).toEqual([])
