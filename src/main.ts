@@ -2,7 +2,8 @@
  * Entry point: run the `minibot` command line on Node. Configuration errors exit with code 2 and a
  * message naming every wrong key, never a stack trace.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
 import { cli } from "./cli/Cli.ts"
 

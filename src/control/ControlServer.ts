@@ -3,7 +3,7 @@
  * routes (the Telegram webhook) to `ControlRoutes`.
  */
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { AppConfig } from "../config/Config.ts"

@@ -2,7 +2,7 @@
  * The one SqlClient of the process: a SQLite file under `[runtime] data_dir`, migrated on start,
  * guarded by the data-dir lock, closed (WAL checkpointed) when the scope ends.
  */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Migrator, SqlClient } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Effect, Layer } from "effect"

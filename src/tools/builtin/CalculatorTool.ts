@@ -4,9 +4,10 @@
  * trusting a blocklist, the parsed expression is checked against an allowlist of node types,
  * operators, functions and symbols; everything allowed costs time and memory in proportion to
  * the (bounded) expression length. Exponents and combinatorics arguments are bounded at run time.
+ * mathjs is large: it is loaded on the first calculation, not at start-up.
  */
 import { Effect, Schema } from "effect"
-import { all, create, type MathNode } from "mathjs"
+import type { MathJsInstance, MathNode } from "mathjs"
 import * as Tool from "../Tool.ts"
 import type { ToolGroup } from "../ToolRegistry.ts"
 
@@ -18,72 +19,86 @@ const maxCombinatoricsArgument = 10_000
 const maxArrayItems = 200
 const maxNodes = 400
 
-const math = create(all, { number: "number" })
-// Kept before the namespace is locked below.
-const parse = math.parse
-const pow = math.pow
-const dotPow = math.dotPow
-const combinations = math.combinations
-const permutations = math.permutations
-
-const checkExponent = (exponent: unknown) => {
-  if (typeof exponent === "number" && Math.abs(exponent) > maxExponent) {
-    throw new Error(`exponent ${exponent} is too large (the limit is ${maxExponent})`)
-  }
-}
-const checkCombinatorics = (name: string, n: unknown) => {
-  if (typeof n === "number" && n > maxCombinatoricsArgument) {
-    throw new Error(`${name} of more than ${maxCombinatoricsArgument} items is not supported`)
-  }
-}
-const disabled = (name: string) => () => {
-  throw new Error(`${name} is disabled`)
+/** A restricted mathjs instance: overflowing and reflective functions replaced. */
+interface Calculator {
+  readonly math: MathJsInstance
+  /** The parser, kept from before `parse` was disabled inside expressions. */
+  readonly parse: MathJsInstance["parse"]
 }
 
-math.import(
-  {
-    pow: math.typed("pow", {
-      "any, any": (x: unknown, y: unknown) => {
-        checkExponent(y)
-        return pow(x as number, y as number)
-      }
-    }),
-    dotPow: math.typed("dotPow", {
-      "any, any": (x: unknown, y: unknown) => {
-        checkExponent(y)
-        return dotPow(x as number, y as number)
-      }
-    }),
-    combinations: math.typed("combinations", {
-      "any, any": (n: unknown, k: unknown) => {
-        checkCombinatorics("combinations", n)
-        return combinations(n as number, k as number)
-      }
-    }),
-    permutations: math.typed("permutations", {
-      "any": (n: unknown) => {
-        checkCombinatorics("permutations", n)
-        return permutations(n as number)
-      },
-      "any, any": (n: unknown, k: unknown) => {
-        checkCombinatorics("permutations", n)
-        return permutations(n as number, k as number)
-      }
-    }),
-    // Defence in depth: the allowlist below already keeps these out of expressions.
-    import: disabled("import"),
-    createUnit: disabled("createUnit"),
-    evaluate: disabled("evaluate"),
-    parse: disabled("parse"),
-    compile: disabled("compile"),
-    simplify: disabled("simplify"),
-    derivative: disabled("derivative"),
-    resolve: disabled("resolve"),
-    parser: disabled("parser"),
-    reviver: disabled("reviver")
-  },
-  { override: true }
-)
+const restrict = (mathjs: typeof import("mathjs")): Calculator => {
+  const math = mathjs.create(mathjs.all, { number: "number" })
+  // Kept before the namespace is locked below.
+  const parse = math.parse
+  const pow = math.pow
+  const dotPow = math.dotPow
+  const combinations = math.combinations
+  const permutations = math.permutations
+
+  const checkExponent = (exponent: unknown) => {
+    if (typeof exponent === "number" && Math.abs(exponent) > maxExponent) {
+      throw new Error(`exponent ${exponent} is too large (the limit is ${maxExponent})`)
+    }
+  }
+  const checkCombinatorics = (name: string, n: unknown) => {
+    if (typeof n === "number" && n > maxCombinatoricsArgument) {
+      throw new Error(`${name} of more than ${maxCombinatoricsArgument} items is not supported`)
+    }
+  }
+  const disabled = (name: string) => () => {
+    throw new Error(`${name} is disabled`)
+  }
+
+  math.import(
+    {
+      pow: math.typed("pow", {
+        "any, any": (x: unknown, y: unknown) => {
+          checkExponent(y)
+          return pow(x as number, y as number)
+        }
+      }),
+      dotPow: math.typed("dotPow", {
+        "any, any": (x: unknown, y: unknown) => {
+          checkExponent(y)
+          return dotPow(x as number, y as number)
+        }
+      }),
+      combinations: math.typed("combinations", {
+        "any, any": (n: unknown, k: unknown) => {
+          checkCombinatorics("combinations", n)
+          return combinations(n as number, k as number)
+        }
+      }),
+      permutations: math.typed("permutations", {
+        "any": (n: unknown) => {
+          checkCombinatorics("permutations", n)
+          return permutations(n as number)
+        },
+        "any, any": (n: unknown, k: unknown) => {
+          checkCombinatorics("permutations", n)
+          return permutations(n as number, k as number)
+        }
+      }),
+      // Defence in depth: the allowlist below already keeps these out of expressions.
+      import: disabled("import"),
+      createUnit: disabled("createUnit"),
+      evaluate: disabled("evaluate"),
+      parse: disabled("parse"),
+      compile: disabled("compile"),
+      simplify: disabled("simplify"),
+      derivative: disabled("derivative"),
+      resolve: disabled("resolve"),
+      parser: disabled("parser"),
+      reviver: disabled("reviver")
+    },
+    { override: true }
+  )
+  return { math, parse }
+}
+
+let loaded: Promise<Calculator> | undefined
+/** The shared instance, created on first use (mathjs costs ~100 ms and ~60 MB to load). */
+const loadMath = () => (loaded ??= import("mathjs").then(restrict))
 
 const allowedFunctions = new Set([
   // arithmetic
@@ -117,7 +132,7 @@ const allowedConstants = new Set([
 class Rejected extends Error {}
 
 /** Throws `Rejected` with a message for the model if the expression uses anything not allowed. */
-const check = (root: MathNode): void => {
+const check = (math: MathJsInstance, root: MathNode): void => {
   let count = 0
   const visit = (node: MathNode): void => {
     if (++count > maxNodes) throw new Rejected("the expression is too complex")
@@ -187,7 +202,7 @@ const resultFormat = { precision: 14, lowerExp: -9, upperExp: 15 } as const
 
 /** Evaluates one expression; the error message is meant for the model. */
 export const evaluate = (expression: string): Effect.Effect<Evaluation, Tool.ToolError> =>
-  Effect.suspend(() => {
+  Effect.flatMap(Effect.promise(loadMath), ({ math, parse }) => {
     const text = expression.trim()
     if (text.length === 0) return Tool.fail("the expression is empty", "expression")
     if (text.length > maxExpressionLength) {
@@ -195,7 +210,7 @@ export const evaluate = (expression: string): Effect.Effect<Evaluation, Tool.Too
     }
     try {
       const node = parse(text)
-      check(node)
+      check(math, node)
       const value: unknown = node.compile().evaluate({})
       const result = math.format(value as number, resultFormat)
       return Effect.succeed(
