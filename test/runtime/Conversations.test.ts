@@ -165,3 +165,36 @@ describe("conversation turns", () => {
       }
     }))
 })
+
+describe("pruning", () => {
+  it.scopedLive("processed mailbox rows and turn records past the retention are deleted at start", () =>
+    Effect.gen(function*() {
+      const dataDir = tempDir()
+      const fake = yield* FakeLlm.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const h = yield* makeHarness(fake, { dataDir })
+        yield* h.send("p", "keep me", "recent")
+        yield* h.waitForReplies(1)
+      }))
+      // Age everything by four days, as if the daemon had been off since.
+      const db = new (yield* Effect.promise(() => import("better-sqlite3"))).default(`${dataDir}/minibot.db`)
+      const fourDaysMs = 4 * 24 * 3600 * 1000
+      db.prepare("UPDATE turns SET updated_at = updated_at - ?").run(fourDaysMs)
+      db.prepare("UPDATE cluster_messages SET id = id - ?").run(BigInt(fourDaysMs) << 22n)
+      const count = (table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n
+      expect(count("cluster_messages")).toBeGreaterThan(0)
+      expect(count("turns")).toBe(1)
+      db.close()
+
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* makeHarness(fake, { dataDir })
+        yield* Effect.sleep("500 millis")
+      }))
+      const after = new (yield* Effect.promise(() => import("better-sqlite3"))).default(`${dataDir}/minibot.db`)
+      expect((after.prepare("SELECT COUNT(*) AS n FROM cluster_messages WHERE processed = TRUE").get() as { n: number }).n).toBe(0)
+      expect((after.prepare("SELECT COUNT(*) AS n FROM turns").get() as { n: number }).n).toBe(0)
+      // History is not a mailbox: it stays.
+      expect((after.prepare("SELECT COUNT(*) AS n FROM history").get() as { n: number }).n).toBe(2)
+      after.close()
+    }))
+})

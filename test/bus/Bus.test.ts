@@ -1,0 +1,40 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Fiber, Metric, Stream } from "effect"
+import { Bus, BusEvent } from "../../src/bus/Bus.ts"
+import { conversationKey } from "../../src/domain/Conversation.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
+
+const event = (n: number) =>
+  BusEvent.InboundReceived({ conversation: conversationKey("console", "c"), messageId: `m${n}`, requestId: `r${n}`, userId: "u" })
+
+describe("Bus", () => {
+  it.scopedLive("every subscriber sees every event, in order", () =>
+    Effect.gen(function*() {
+      const bus = yield* Bus
+      const a = yield* bus.subscribe.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+      const b = yield* bus.subscribe.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("20 millis") // let both subscriptions start
+      for (const n of [1, 2, 3]) yield* bus.publish(event(n))
+      const ids = (c: Chunk.Chunk<BusEvent>) => Chunk.toArray(c).map((e) => (e as { messageId: string }).messageId)
+      expect(ids(yield* Fiber.join(a))).toEqual(["m1", "m2", "m3"])
+      expect(ids(yield* Fiber.join(b))).toEqual(["m1", "m2", "m3"])
+    }).pipe(Effect.provide(Bus.Default)))
+
+  it.scopedLive("a stuck subscriber applies back-pressure, then costs dropped events rather than a stalled producer", () =>
+    Effect.gen(function*() {
+      const bus = yield* Bus
+      const droppedBefore = (yield* Metric.value(Metrics.busDropped)).count
+      // A subscriber that takes one event and then never again.
+      yield* bus.subscribe.pipe(Stream.runForEach(() => Effect.never), Effect.forkScoped)
+      yield* Effect.sleep("20 millis")
+      const started = Date.now()
+      for (let n = 0; n < 1030; n++) yield* bus.publish(event(n))
+      const elapsed = Date.now() - started
+      const dropped = (yield* Metric.value(Metrics.busDropped)).count - droppedBefore
+      // The first 1024 (capacity) + 1 in flight fit; the rest waited for the publish timeout and were dropped.
+      expect(dropped).toBeGreaterThanOrEqual(4)
+      expect(dropped).toBeLessThanOrEqual(6)
+      expect(elapsed).toBeGreaterThanOrEqual(4 * 250 - 50)
+      expect((yield* Metric.value(Metrics.busDepth)).value).toBeGreaterThan(1000)
+    }).pipe(Effect.provide(Bus.Default)))
+})
