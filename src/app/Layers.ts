@@ -16,7 +16,14 @@ import * as Logging from "../observability/Logging.ts"
 import { ConversationTurn } from "../runtime/ConversationTurn.ts"
 import * as Conversations from "../runtime/Conversations.ts"
 import { TurnLedger } from "../runtime/TurnLedger.ts"
+import { JobStore } from "../scheduler/JobStore.ts"
+import * as JobRunner from "../scheduler/JobRunner.ts"
+import { Scheduler } from "../scheduler/Scheduler.ts"
+import * as SchedulerTools from "../scheduler/SchedulerTools.ts"
 import * as Database from "../storage/Database.ts"
+import { TaskStrategies } from "../tasks/Strategies.ts"
+import { Tasks } from "../tasks/Tasks.ts"
+import * as TaskTools from "../tasks/TaskTools.ts"
 import * as BuiltinTools from "../tools/BuiltinTools.ts"
 import * as ChatHistoryTools from "../tools/builtin/ChatHistoryTools.ts"
 import { NotesStore } from "../tools/notes/NotesStore.ts"
@@ -28,8 +35,17 @@ const ToolsSettingsLive = Layer.effect(
 )
 
 /** The tools the model may call, and the notes purge worker. */
-const Tools = Layer.merge(BuiltinTools.registry([ChatHistoryTools.group]), BuiltinTools.purgeNotes).pipe(
+const Tools = Layer.merge(
+  BuiltinTools.registry([ChatHistoryTools.group, SchedulerTools.group, TaskTools.group]),
+  BuiltinTools.purgeNotes
+).pipe(
   Layer.provide(Layer.merge(NotesStore.Default, ToolsSettingsLive))
+)
+
+/** Jobs and tasks (rows, validation, wake-ups); needs the runner's job mailbox. */
+const Scheduling = Tasks.Default.pipe(
+  Layer.provideMerge(Scheduler.DefaultWithoutDependencies),
+  Layer.provideMerge(JobStore.Default)
 )
 
 /** Services shared by every subsystem, given the database and the LLM. */
@@ -39,15 +55,21 @@ const Services = Tools.pipe(
     TurnLedger.Default,
     Bus.Default,
     Outbound.Default,
-    Readiness.Default
+    Readiness.Default,
+    Scheduling
   ))
 )
 
 /** Actors and turns over a given LLM layer; needs AppConfig and a SqlClient. */
 export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
   Conversations.layer.pipe(
+    // Due jobs run inside the conversation actors, through the task strategies.
+    Layer.provideMerge(JobRunner.layer),
+    Layer.provideMerge(TaskStrategies.layer.pipe(Layer.provide(ToolsSettingsLive))),
     Layer.provideMerge(ConversationTurn.Default),
     Layer.provideMerge(Services),
+    Layer.provideMerge(Conversations.JobMailbox.Default),
+    Layer.provideMerge(Conversations.runnerLayer),
     Layer.provideMerge(llm)
   )
 

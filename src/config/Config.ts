@@ -122,6 +122,36 @@ export const LoggingConfig = Schema.Struct({
   logfmt: section(LogfmtConfig.fields)
 })
 
+const ZoneName = Schema.NonEmptyString.pipe(Schema.filter((zone) => Option.isSome(DateTime.zoneMakeNamed(zone)), {
+  message: (issue) => `expected an IANA time zone such as "Europe/Madrid", got ${JSON.stringify(issue.actual)}`
+}))
+
+export const SchedulerConfig = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, () => true),
+  /** The seed's `type = "asyncio"`: accepted for compatibility; jobs always fire through the actors. */
+  type: Schema.optional(Schema.String),
+  /** Safety-net poll of the durable mailboxes; due jobs are woken at their exact time regardless. */
+  poll_interval_ms: withDefault(Schema.Int.pipe(Schema.between(50, 60_000)), () => 1000),
+  /** Retries of a firing whose LLM call failed, before the job is marked failed and the user told. */
+  default_retry_limit: withDefault(Schema.Int.pipe(Schema.between(0, 10)), () => 3),
+  /** Delay before the first retry; each further retry waits twice as long (at most 30 minutes). */
+  retry_backoff_ms: withDefault(Schema.Int.pipe(Schema.between(10, 3_600_000)), () => 10_000),
+  /** Shortest `interval_seconds` a recurring job may have. */
+  min_interval_seconds: withDefault(PositiveInt, () => 60),
+  /** Default zone of cron expressions and local times; `[runtime] timezone` when absent. */
+  timezone: Schema.optional(ZoneName),
+  /** A recurring job that missed slots while the daemon was down: run once now, or skip to the next slot. */
+  missed_run_policy: withDefault(Schema.Literal("run_once", "skip"), () => "run_once" as const)
+})
+export type SchedulerConfig = typeof SchedulerConfig.Type
+
+export const StorageConfig = Schema.Struct({
+  backend: withDefault(Schema.Literal("sqlite", "postgres"), () => "sqlite" as const),
+  /** `postgres://user:pass@host:5432/db`; `${ENV}` interpolation applies. */
+  postgres_url: Schema.optional(Secret)
+})
+export type StorageConfig = typeof StorageConfig.Type
+
 export const MinibotConfig = Schema.Struct({
   runtime: section(RuntimeConfig.fields),
   channels: section(ChannelsConfig.fields),
@@ -129,7 +159,9 @@ export const MinibotConfig = Schema.Struct({
   memory: section(MemoryConfig.fields),
   http: section(HttpConfig.fields),
   logging: section(LoggingConfig.fields),
-  tools: toolsSection
+  tools: toolsSection,
+  scheduler: section(SchedulerConfig.fields),
+  storage: section(StorageConfig.fields)
 })
 export type MinibotConfig = typeof MinibotConfig.Type
 export type TelegramConfig = typeof TelegramConfig.Type

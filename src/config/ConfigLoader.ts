@@ -149,6 +149,13 @@ const checkConsistency = (config: MinibotConfig): Array<string> => {
     }
     if (!config.http.enabled) problems.push("http.enabled: must be true in webhook mode (the webhook is served by the [http] server)")
   }
+  if (tg.enabled && tg.webhook_secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(Redacted.value(tg.webhook_secret))) {
+    problems.push("channels.telegram.webhook_secret: Telegram accepts 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+  }
+  if (config.storage.backend === "postgres" &&
+    (config.storage.postgres_url === undefined || Redacted.value(config.storage.postgres_url).trim() === "")) {
+    problems.push("storage.postgres_url: required when backend = \"postgres\"")
+  }
   if (!/^https?:\/\//.test(config.llm.base_url)) {
     problems.push(`llm.base_url: expected an http(s) URL, got ${JSON.stringify(config.llm.base_url)}`)
   }

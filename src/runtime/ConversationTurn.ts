@@ -3,7 +3,7 @@
  * conversation's actor, so turns of one chat never overlap. Never fails: whatever breaks, the
  * person gets a short message and the actor moves on.
  */
-import { Cause, Clock, Duration, Effect, Exit, Fiber, FiberMap, Metric, Option, Schedule } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Fiber, FiberMap, Metric, Option, Schedule } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
 import { AppConfig } from "../config/Config.ts"
@@ -27,6 +27,51 @@ export const repeatedToolText =
 export const toolLimitText = (limit: number) =>
   `I stopped after ${limit} tool steps without finishing. Could you split the request into smaller parts?`
 
+/** A due job's prompt as the model sees it: an instruction to carry out now, not a request to schedule. */
+export const scheduledInstruction = (message: InboundMessage): string => {
+  const info = message.scheduled
+  if (info === undefined) return message.text
+  const zone = DateTime.zoneMakeNamed(info.timezone)
+  const due = Option.isSome(zone)
+    ? DateTime.formatIsoZoned(DateTime.unsafeMakeZoned(info.dueAt, { timeZone: zone.value }))
+    : new Date(info.dueAt).toISOString()
+  const late = info.lateMs >= 60_000
+    ? `, ${Math.round(info.lateMs / 60_000)} minutes late`
+    : info.lateMs >= 5_000
+    ? `, ${Math.round(info.lateMs / 1000)} seconds late`
+    : ""
+  return `Scheduled instruction (job ${info.jobId}, due ${due}${late}): ${message.text}\n` +
+    "Do it now; do not schedule it again."
+}
+
+/**
+ * How a turn ended, for whoever submitted it (the scheduler retries `Failed` scheduled turns).
+ * A scheduled turn that failed is not told to the person: the scheduler tells them once, after
+ * its last retry.
+ */
+export type TurnResult =
+  | { readonly _tag: "Delivered"; readonly text: string }
+  /** `notify = false`: answered and remembered, nothing sent. */
+  | { readonly _tag: "Silent"; readonly text: string }
+  /** Handled before (a redelivery). */
+  | { readonly _tag: "Duplicate" }
+  | { readonly _tag: "Failed"; readonly reason: string; readonly text: string }
+  | { readonly _tag: "Stopped" }
+  | { readonly _tag: "Undeliverable"; readonly reason: string }
+
+/**
+ * Notes and schedules belong to the person (or the configured single owner), never to the
+ * model's say; a scheduled turn acts for the owner of its job. Channels use it for commands
+ * such as `/tasks` (with `[tools.kv_memory] default_owner_id` as `defaultOwner`).
+ */
+export const ownerIdOf = (
+  defaultOwner: string | undefined,
+  message: Pick<InboundMessage, "conversation" | "userId" | "scheduled">
+): string =>
+  message.scheduled?.ownerId ?? defaultOwner ?? (message.userId === undefined
+    ? `${message.conversation.channel}:chat:${message.conversation.chatId}`
+    : `${message.conversation.channel}:${message.userId}`)
+
 /** What the model produced in one turn: the text for the person and the messages to remember. */
 interface Answer {
   readonly text: string
@@ -47,12 +92,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const outbound = yield* Outbound
     const bus = yield* Bus
     const tools = yield* ToolRegistry
-    const defaultOwner = config.tools.kv_memory.default_owner_id
-    /** Notes and schedules belong to the person (or the configured single owner), never to the model's say. */
-    const ownerOf = (message: InboundMessage) =>
-      defaultOwner ?? (message.userId === undefined
-        ? `${message.conversation.channel}:chat:${message.conversation.chatId}`
-        : `${message.conversation.channel}:${message.userId}`)
+    const ownerOf = (message: InboundMessage) => ownerIdOf(config.tools.kv_memory.default_owner_id, message)
     /** The model work of the turn running in each conversation, so `/stop` can interrupt it. */
     const running = yield* FiberMap.make<ConversationKey>()
 
@@ -61,7 +101,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         const past = yield* history.window(key, config.llm.context.history_window)
         const prompt = [Chat.system(config.llm.context.system_prompt), ...past]
         // What this turn adds to the history: the question, any tool steps, the answer.
-        const produced: Array<Chat.ChatMessage> = [Chat.user(message.text)]
+        const produced: Array<Chat.ChatMessage> = [Chat.user(scheduledInstruction(message))]
         const context: ToolContext = {
           ownerId: ownerOf(message),
           conversationKey: key,
@@ -123,8 +163,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         inReplyTo: { messageId: message.messageId, platformMessageId: message.platformMessageId, isGroup: message.isGroup }
       })
 
-    const handle = Effect.fn("ConversationTurn.handle")(function*(message: InboundMessage) {
+    const handle = Effect.fn("ConversationTurn.handle")(function*(message: InboundMessage): Effect.fn.Return<TurnResult> {
       const key = keyOf(message.conversation)
+      const scheduled = message.kind === "scheduled"
+      const silent = scheduled && message.scheduled?.notify === false
       const started = yield* Clock.currentTimeMillis
       const prior = yield* ledger.lookup(key, message.messageId)
       if (Option.isSome(prior) && prior.value.status !== "answered" && prior.value.status !== "failed") {
@@ -133,11 +175,14 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         )
         yield* Metric.increment(Metrics.duplicatesIgnored)
         yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: message.messageId }))
-        return
+        return { _tag: "Duplicate" } as const
       }
 
       let reply: { text: string; kind: OutboundMessage["kind"] }
-      if (Option.isSome(prior) && prior.value.reply !== null) {
+      if (scheduled && Option.isSome(prior) && prior.value.status === "failed") {
+        // The scheduler retries with a new message id; this attempt's failure is already recorded.
+        return { _tag: "Failed", reason: "failed before a restart", text: prior.value.reply ?? "" } as const
+      } else if (Option.isSome(prior) && prior.value.reply !== null) {
         // Answered before a crash, not yet delivered: deliver what was stored.
         yield* Effect.logInfo("delivering a reply stored before a restart")
         reply = { text: prior.value.reply, kind: prior.value.status === "failed" ? "error" : "answer" }
@@ -162,6 +207,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
               requestId: message.requestId,
               reason: outcome.reason
             }))
+            if (scheduled) return { _tag: "Failed", reason: outcome.reason, text: outcome.text } as const
             reply = { text: outcome.text, kind: "error" }
             break
           }
@@ -174,11 +220,16 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         }
       }
 
+      if (silent) {
+        yield* ledger.settle(key, message.messageId, "delivered", null)
+        yield* Effect.logInfo("scheduled turn ran silently (notify = false)")
+        return { _tag: "Silent", text: reply.text } as const
+      }
       const delivered = yield* deliver(message, reply.text, reply.kind).pipe(Effect.either)
       if (delivered._tag === "Left") {
         yield* Effect.logError("reply could not be delivered", delivered.left)
         yield* ledger.settle(key, message.messageId, "undeliverable", null, delivered.left.message)
-        return
+        return { _tag: "Undeliverable", reason: delivered.left.message } as const
       }
       yield* ledger.settle(key, message.messageId, "delivered", null)
       const durationMs = (yield* Clock.currentTimeMillis) - started
@@ -192,16 +243,27 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         durationMs
       }))
       yield* Effect.logInfo("reply delivered").pipe(Effect.annotateLogs({ duration_ms: durationMs, chunks: delivered.right.chunks }))
+      return reply.kind === "notice" && reply.text === stoppedText
+        ? { _tag: "Stopped" } as const
+        : { _tag: "Delivered", text: reply.text } as const
     })
 
-    /** Handles a message; whatever goes wrong is logged and told to the person, never raised. */
-    const run = (message: InboundMessage): Effect.Effect<void> =>
+    /**
+     * Handles a message; whatever goes wrong is logged and told to the person, never raised
+     * (a scheduled turn's failure is returned instead, for the scheduler to retry or report).
+     */
+    const run = (message: InboundMessage): Effect.Effect<TurnResult> =>
       handle(message).pipe(
-        Effect.catchAllCause((cause) =>
+        Effect.catchAllCause((cause): Effect.Effect<TurnResult> =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause) // shutting down: the mailbox redelivers it on the next start
             : Effect.logError("turn crashed", cause).pipe(
-              Effect.zipRight(deliver(message, unexpectedErrorText, "error").pipe(Effect.ignore))
+              Effect.zipRight(
+                message.kind === "scheduled"
+                  ? Effect.void
+                  : deliver(message, unexpectedErrorText, "error").pipe(Effect.ignore)
+              ),
+              Effect.as({ _tag: "Failed", reason: "defect", text: unexpectedErrorText } as const)
             )
         ),
         Effect.annotateLogs({
@@ -210,7 +272,8 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           chat_id: message.conversation.chatId,
           channel: message.conversation.channel,
           ...(message.userId === undefined ? {} : { user_id: message.userId }),
-          message_id: message.messageId
+          message_id: message.messageId,
+          ...(message.scheduled === undefined ? {} : { job_id: message.scheduled.jobId })
         })
       )
 

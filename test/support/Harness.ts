@@ -2,7 +2,7 @@
  * The real runtime (actors on SQLite, turns, history, the openai-backed Llm) in the test process,
  * against a fake LLM on loopback, with a recording channel standing in for a chat platform.
  */
-import { Effect, Layer, Logger, Scope } from "effect"
+import { type Context, Effect, Layer, Logger, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -27,7 +27,16 @@ export interface Harness {
   readonly send: (chatId: string, text: string, messageId?: string) => Effect.Effect<string, unknown>
   readonly repliesTo: (chatId: string) => Array<string>
   readonly waitForReplies: (count: number, timeoutMs?: number) => Effect.Effect<void>
+  /** Runs an effect with the runtime's services (Scheduler, Tasks, the SqlClient...). */
+  readonly use: <A, E>(effect: Effect.Effect<A, E, Layer.Layer.Success<RuntimeLayer>>) => Effect.Effect<A, E>
 }
+
+type RuntimeLayer = ReturnType<typeof runtimeLayer>
+const runtimeLayer = (dataDir: string, config: ReturnType<typeof makeConfig>) =>
+  Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })).pipe(
+    Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
+    Layer.provideMerge(AppConfig.layer(config))
+  )
 
 let counter = 0
 
@@ -35,6 +44,8 @@ export interface HarnessOptions {
   readonly config?: Record<string, unknown>
   readonly llm?: Record<string, unknown>
   readonly dataDir?: string
+  /** Another runtime layer (e.g. on Postgres) in place of SQLite under `dataDir`. */
+  readonly layer?: (config: ReturnType<typeof makeConfig>) => Layer.Layer<Layer.Layer.Success<RuntimeLayer>, unknown>
 }
 
 /** Builds the runtime in the current scope; closing the scope shuts it down like SIGTERM would. */
@@ -54,13 +65,9 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
         Logger.map((line) => void logs.push(line))
       )
     )
-    const layer = Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })).pipe(
-      Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
-      Layer.provideMerge(AppConfig.layer(config)),
-      Layer.provide(logger)
-    )
+    const layer = (options.layer?.(config) ?? runtimeLayer(dataDir, config)).pipe(Layer.provide(logger))
     const scope = yield* Effect.scope
-    const context = yield* Layer.buildWithScope(layer, scope)
+    const context: Context.Context<Layer.Layer.Success<RuntimeLayer>> = yield* Layer.buildWithScope(layer, scope)
     const outbound = yield* Effect.provide(Outbound, context)
     yield* outbound.register("console", {
       send: (message) => Effect.sync(() => (replies.push(message), { chunks: 1 }))
@@ -92,7 +99,8 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
             }
             await new Promise((r) => setTimeout(r, 5))
           }
-        })
+        }),
+      use: (effect) => Effect.provide(effect, context)
     }
     return harness
   })

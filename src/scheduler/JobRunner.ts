@@ -1,0 +1,185 @@
+/**
+ * What happens when a firing is delivered (inside the job's conversation actor, so it never
+ * interleaves with that chat's own turns):
+ *
+ * 1. In one transaction: check the row (cancelled? already fired for this due time? a stale
+ *    firing of an older due time?), claim the firing in `job_runs`, compute the next due time
+ *    and store it on the job.
+ * 2. Post the next firing (its own due time, its own primary key).
+ * 3. Run the job's strategy. A redelivery after a crash re-runs it with the same turn message id,
+ *    so the turn ledger answers it once.
+ * 4. Record the outcome; a failure is retried with backoff (a new firing at a later time) up to
+ *    `[scheduler] default_retry_limit`, then the job is `failed` and the person is told once.
+ */
+import { Cause, Clock, Duration, Effect, Layer, Option } from "effect"
+import { Outbound } from "../channels/Outbound.ts"
+import { AppConfig } from "../config/Config.ts"
+import { FiringHandler, JobFiring } from "../runtime/Conversations.ts"
+import { TaskStrategies } from "../tasks/Strategies.ts"
+import * as Job from "./Job.ts"
+import { JobStore } from "./JobStore.ts"
+import { Scheduler } from "./Scheduler.ts"
+
+/** A recurring job later than this is "missed" (`missed_run_policy = "skip"` skips it). */
+const missedAfter = Duration.minutes(1)
+const maxRetryDelay = Duration.minutes(30)
+
+type Claim =
+  | { readonly _tag: "Ignore"; readonly why: string }
+  | { readonly _tag: "Skip"; readonly job: Job.Job; readonly next: number | null }
+  | { readonly _tag: "Run"; readonly job: Job.Job; readonly next: number | null; readonly lateMs: number }
+
+export const failureNotice = (job: Job.Job, attempts: number, reason: string) =>
+  `Your scheduled ${job.strategy === "llm_prompt" ? "prompt" : "task"} ${job.id} could not run after ${attempts} ` +
+  `attempt${attempts === 1 ? "" : "s"}: ${reason}.` +
+  (job.nextRunAt === null ? "" : ` It will run again at ${Job.formatInZone(job.nextRunAt, job.timezone)}.`)
+
+export const layer = Layer.effect(
+  FiringHandler,
+  Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const store = yield* JobStore
+    const scheduler = yield* Scheduler
+    const strategies = yield* TaskStrategies
+    const outbound = yield* Outbound
+    const settings = config.scheduler
+    const retryBase = Duration.millis(settings.retry_backoff_ms)
+
+    const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, unknown> =>
+      Effect.gen(function*() {
+        const found = yield* store.byId(firing.jobId)
+        if (Option.isNone(found)) return { _tag: "Ignore", why: "the job no longer exists" } as const
+        const job = found.value
+        const run = yield* store.run(job.id, firing.dueAt)
+        if (job.status === "cancelled") {
+          if (Option.isSome(run) && run.value.status === "running") {
+            yield* store.updateRun(job.id, firing.dueAt, { status: "cancelled", finished_at: now })
+          }
+          return { _tag: "Ignore", why: "the job was cancelled" } as const
+        }
+        const lateMs = Math.max(0, now - firing.dueAt)
+        if (firing.attempt > 0) {
+          if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt >= firing.attempt) {
+            return { _tag: "Ignore", why: "the retry is no longer needed" } as const
+          }
+          yield* store.updateRun(job.id, firing.dueAt, { attempt: firing.attempt })
+          yield* store.update(job.id, { attempts: firing.attempt + 1 }, now)
+          return { _tag: "Run", job, next: null, lateMs } as const
+        }
+        if (Option.isSome(run)) {
+          // Redelivered after a crash mid-run: run it again (the turn ledger dedupes the reply).
+          return run.value.status === "running" && run.value.attempt === 0
+            ? { _tag: "Run", job, next: null, lateMs: run.value.lateMs } as const
+            : { _tag: "Ignore", why: `this due time already ran (${run.value.status})` } as const
+        }
+        if (job.status !== "pending" || job.nextRunAt !== firing.dueAt) {
+          return { _tag: "Ignore", why: "a stale firing (the job moved on)" } as const
+        }
+        const recurring = job.recurrence.kind !== "none"
+        // Missed slots are not replayed: the next one is the first after now.
+        const next = recurring ? Job.nextRunAfter(job, Math.max(firing.dueAt, now)) : null
+        const skip = !settings.enabled ||
+          (recurring && settings.missed_run_policy === "skip" && lateMs > Duration.toMillis(missedAfter))
+        yield* store.insertRun({
+          jobId: job.id,
+          dueAt: firing.dueAt,
+          attempt: 0,
+          status: skip ? "skipped" : "running",
+          lateMs,
+          startedAt: now,
+          finishedAt: skip ? now : null,
+          result: skip ? (settings.enabled ? "missed while the daemon was down" : "the scheduler is disabled") : null,
+          error: null,
+          notified: false
+        })
+        yield* store.update(job.id, {
+          next_run_at: next,
+          status: next !== null ? "pending" : skip ? "completed" : "running",
+          ...(skip ? {} : { runs: job.runs + 1, attempts: 1, last_run_at: now })
+        }, now)
+        const updated: Job.Job = { ...job, nextRunAt: next }
+        return skip ? { _tag: "Skip", job: updated, next } as const : { _tag: "Run", job: updated, next, lateMs } as const
+      })
+
+    const postNext = (job: Job.Job, next: number | null) =>
+      next === null ? Effect.void : scheduler.post(
+        new JobFiring({ jobId: job.id, dueAt: next, attempt: 0, at: next, conversation: job.conversation })
+      ).pipe(Effect.retry({ times: 3 }), Effect.catchAllCause((cause) => Effect.logError("posting the next firing failed", cause)))
+
+    /** Completes a one-shot job that is still running (not cancelled meanwhile). */
+    const finishJob = (job: Job.Job, status: "completed" | "failed", error: string | null, now: number) =>
+      Effect.gen(function*() {
+        const current = yield* store.byId(job.id)
+        if (Option.isNone(current)) return
+        const fields = { last_error: error }
+        yield* store.update(job.id, current.value.status === "running" ? { ...fields, status } : fields, now)
+      })
+
+    const fire = (firing: JobFiring): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const claimed = yield* store.transaction(claim(firing, now))
+        if (claimed._tag === "Ignore") {
+          yield* Effect.logInfo(`firing ignored: ${claimed.why}`)
+          return
+        }
+        yield* postNext(claimed.job, claimed.next)
+        if (claimed._tag === "Skip") {
+          yield* Effect.logInfo("missed run skipped")
+          return
+        }
+        const { job, lateMs } = claimed
+        yield* Effect.logInfo("job firing").pipe(Effect.annotateLogs({ late_ms: lateMs, attempt: firing.attempt }))
+        const outcome = yield* strategies.get(job.strategy).run({ job, dueAt: firing.dueAt, attempt: firing.attempt, lateMs })
+        const end = yield* Clock.currentTimeMillis
+        if (outcome._tag === "Done") {
+          yield* store.transaction(Effect.zipRight(
+            store.updateRun(job.id, firing.dueAt, { status: "completed", finished_at: end, result: outcome.summary, error: null }),
+            finishJob(job, "completed", null, end)
+          ))
+          yield* Effect.logInfo("job run completed").pipe(Effect.annotateLogs("duration_ms", end - now))
+          return
+        }
+        if (firing.attempt < settings.default_retry_limit) {
+          const delay = Duration.min(Duration.times(retryBase, 2 ** firing.attempt), maxRetryDelay)
+          yield* store.updateRun(job.id, firing.dueAt, { error: outcome.reason })
+          yield* Effect.logWarning("job run failed: retrying").pipe(
+            Effect.annotateLogs({ reason: outcome.reason, retry_in_ms: Duration.toMillis(delay) })
+          )
+          yield* scheduler.post(new JobFiring({
+            jobId: job.id,
+            dueAt: firing.dueAt,
+            attempt: firing.attempt + 1,
+            at: end + Duration.toMillis(delay),
+            conversation: job.conversation
+          }))
+          return
+        }
+        const attempts = firing.attempt + 1
+        yield* store.transaction(Effect.zipRight(
+          store.updateRun(job.id, firing.dueAt, { status: "failed", finished_at: end, error: outcome.reason }),
+          finishJob(job, "failed", outcome.reason, end)
+        ))
+        yield* Effect.logError("job run failed after its retries").pipe(Effect.annotateLogs({ reason: outcome.reason, attempts }))
+        const run = yield* store.run(job.id, firing.dueAt)
+        if (job.notify && Option.isSome(run) && !run.value.notified) {
+          // Told once: the flag is set right after the notice (a crash in between could repeat it).
+          yield* outbound.deliver({ conversation: job.conversation, text: failureNotice(job, attempts, outcome.reason), kind: "notice" }).pipe(
+            Effect.catchAll((e) => Effect.logError("the failure notice could not be delivered", e))
+          )
+          yield* store.updateRun(job.id, firing.dueAt, { notified: 1 })
+        }
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          // Interrupted (shutting down): the mailbox delivers the firing again on the next start.
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logError("job firing crashed", cause)
+        ),
+        Effect.annotateLogs({ component: "scheduler", job_id: firing.jobId, due_at: firing.dueAt }),
+        Effect.orDie
+      )
+
+    return { fire }
+  })
+)

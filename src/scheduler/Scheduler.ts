@@ -1,0 +1,237 @@
+/**
+ * Scheduled jobs: validated and stored as rows (what people list and cancel), fired through the
+ * conversation actors' durable mailboxes (`JobMailbox`): each due time is one stored message,
+ * delivered no earlier than that time and at most once per (job, due time, attempt). A wake-up
+ * timer reads the mailboxes at the next due time, so a job fires within milliseconds of it
+ * instead of at the next poll; the poll stays as a safety net.
+ */
+import { Clock, Data, Duration, Effect, Either, Option, Queue } from "effect"
+import { AppConfig } from "../config/Config.ts"
+import type { ConversationRef } from "../domain/Conversation.ts"
+import { JobFiring, JobMailbox } from "../runtime/Conversations.ts"
+import * as Job from "./Job.ts"
+import { type ListQuery, JobStore } from "./JobStore.ts"
+
+/** A request that cannot be scheduled; `field` names the argument at fault. */
+export class ScheduleError extends Data.TaggedError("ScheduleError")<{
+  readonly message: string
+  readonly field?: string
+}> {}
+
+export class JobNotFound extends Data.TaggedError("JobNotFound")<{ readonly id: string }> {
+  override get message() {
+    return `no scheduled job with id ${JSON.stringify(this.id)}`
+  }
+}
+
+/** Who asks, and where the job's output goes: from the channel, never from the model. */
+export interface Requester {
+  readonly ownerId: string
+  readonly conversation: ConversationRef
+  readonly userId: string | null
+}
+
+export interface NewJob {
+  readonly strategy: Job.StrategyName
+  readonly payload: string
+  readonly runAt?: string
+  readonly delaySeconds?: number
+  readonly intervalSeconds?: number
+  readonly cron?: string
+  readonly timezone?: string
+  readonly endAt?: string
+  readonly notify?: boolean
+}
+
+/** Timestamps a model computes may be a little behind the clock; this much is still "now". */
+const pastTolerance = Duration.seconds(5)
+/** Re-reads the earliest due time this often (jobs created by another runner on a shared database). */
+const wakeRefresh = Duration.seconds(10)
+const reconcilePage = 500
+
+const invalid = (field: string, message: string) => Effect.fail(new ScheduleError({ field, message }))
+
+export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", {
+  scoped: Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const store = yield* JobStore
+    const mailbox = yield* JobMailbox
+    const settings = config.scheduler
+    const defaultZone = settings.timezone ?? config.runtime.timezone
+
+    /** Due times posted by this process that the database query may not show (retries). */
+    const hints: Array<number> = []
+    const wakeSignal = yield* Queue.sliding<void>(1)
+
+    /** Stores a firing in its conversation's mailbox and makes sure the reader wakes for it. */
+    const post = (firing: JobFiring) =>
+      Effect.gen(function*() {
+        yield* mailbox.post(firing)
+        const index = hints.findIndex((t) => t > firing.at)
+        hints.splice(index === -1 ? hints.length : index, 0, firing.at)
+        yield* wakeSignal.offer(undefined)
+      })
+
+    const firstFiring = (job: Job.Job) =>
+      new JobFiring({ jobId: job.id, dueAt: job.nextRunAt!, attempt: 0, at: job.nextRunAt!, conversation: job.conversation })
+
+    /** Validates a request into a job (not stored). */
+    const build = (requester: Requester, spec: NewJob, now: number) =>
+      Effect.gen(function*() {
+        const timezone = spec.timezone ?? defaultZone
+        if (Option.isNone(Job.zoneOf(timezone))) {
+          return yield* invalid("timezone", `unknown time zone ${JSON.stringify(timezone)}: use an IANA name such as "Europe/Madrid"`)
+        }
+        if (spec.runAt !== undefined && spec.delaySeconds !== undefined) {
+          return yield* invalid("delay_seconds", "give either run_at or delay_seconds, not both")
+        }
+        if (spec.intervalSeconds !== undefined && spec.cron !== undefined) {
+          return yield* invalid("cron", "give either interval_seconds or cron, not both")
+        }
+        let recurrence: Job.Recurrence = { kind: "none" }
+        if (spec.intervalSeconds !== undefined) {
+          if (spec.intervalSeconds < settings.min_interval_seconds) {
+            return yield* invalid(
+              "interval_seconds",
+              `must be at least ${settings.min_interval_seconds} seconds, got ${spec.intervalSeconds}`
+            )
+          }
+          recurrence = { kind: "interval", seconds: spec.intervalSeconds }
+        }
+        if (spec.cron !== undefined) {
+          const parsed = Job.parseCron(spec.cron, timezone)
+          if (Either.isLeft(parsed)) return yield* invalid("cron", `invalid cron expression ${JSON.stringify(spec.cron)}: ${parsed.left}`)
+          recurrence = { kind: "cron", expression: spec.cron.trim() }
+        }
+        let first: number
+        if (spec.runAt !== undefined) {
+          const parsed = Job.parseTime(spec.runAt, timezone)
+          if (Either.isLeft(parsed)) return yield* invalid("run_at", parsed.left)
+          if (parsed.right < now - Duration.toMillis(pastTolerance)) {
+            return yield* invalid(
+              "run_at",
+              `${spec.runAt} is in the past (it is now ${Job.formatInZone(now, timezone)})`
+            )
+          }
+          first = Math.max(parsed.right, now)
+        } else if (spec.delaySeconds !== undefined) {
+          if (!(spec.delaySeconds > 0)) return yield* invalid("delay_seconds", "must be a positive number of seconds")
+          first = now + Math.round(spec.delaySeconds * 1000)
+        } else if (recurrence.kind === "none") {
+          return yield* invalid("run_at", "give run_at (ISO-8601 date and time) or delay_seconds")
+        } else {
+          first = recurrence.kind === "interval" ? now + recurrence.seconds * 1000 : now
+        }
+        // A cron job starts at its first slot at or after the requested start.
+        if (recurrence.kind === "cron") first = Job.slotAfter(recurrence, timezone, first, first - 1)!
+        let endAt: number | null = null
+        if (spec.endAt !== undefined) {
+          const parsed = Job.parseTime(spec.endAt, timezone)
+          if (Either.isLeft(parsed)) return yield* invalid("end_at", parsed.left)
+          if (parsed.right < first) {
+            return yield* invalid("end_at", `${spec.endAt} is before the first run (${Job.formatInZone(first, timezone)})`)
+          }
+          endAt = parsed.right
+        }
+        const job: Job.Job = {
+          id: Job.newJobId(),
+          ownerId: requester.ownerId,
+          conversation: requester.conversation,
+          userId: requester.userId,
+          strategy: spec.strategy,
+          payload: spec.payload,
+          recurrence,
+          timezone,
+          runAt: first,
+          nextRunAt: first,
+          endAt,
+          notify: spec.notify ?? true,
+          status: "pending",
+          attempts: 0,
+          runs: 0,
+          lastRunAt: null,
+          lastError: null,
+          createdAt: now,
+          updatedAt: now
+        }
+        return job
+      })
+
+    /** Validates, stores and arms a job; returns it with its id and first due time. */
+    const schedule = Effect.fn("Scheduler.schedule")(function*(requester: Requester, spec: NewJob) {
+      const now = yield* Clock.currentTimeMillis
+      const job = yield* build(requester, spec, now)
+      yield* store.insert(job).pipe(Effect.orDie)
+      // If the post is lost (a crash right here), start-up reconciliation posts it again.
+      yield* post(firstFiring(job)).pipe(Effect.orDie)
+      yield* Effect.logInfo("job scheduled").pipe(
+        Effect.annotateLogs({ job_id: job.id, strategy: job.strategy, recurrence: job.recurrence.kind, due_at: job.nextRunAt })
+      )
+      return job
+    })
+
+    const list = (ownerId: string, query: ListQuery) => store.list(ownerId, query).pipe(Effect.orDie)
+
+    const get = (ownerId: string, id: string) =>
+      store.owned(ownerId, id).pipe(
+        Effect.orDie,
+        Effect.flatMap(Option.match({ onNone: () => Effect.fail(new JobNotFound({ id })), onSome: Effect.succeed }))
+      )
+
+    /** Cancels an active job of the owner; another owner's job is "not found". */
+    const cancel = Effect.fn("Scheduler.cancel")(function*(ownerId: string, id: string) {
+      const job = yield* get(ownerId, id)
+      if (!Job.isActive(job)) {
+        return yield* new ScheduleError({ field: "id", message: `job ${id} is already ${job.status}` })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const cancelled = yield* store.cancel(ownerId, id, now).pipe(Effect.orDie)
+      if (!cancelled) return yield* new ScheduleError({ field: "id", message: `job ${id} is no longer active` })
+      yield* Effect.logInfo("job cancelled").pipe(Effect.annotateLogs("job_id", id))
+      return { ...job, status: "cancelled" as const, nextRunAt: null, updatedAt: now }
+    })
+
+    const history = (ownerId: string, id: string, limit = 20) =>
+      Effect.zipRight(get(ownerId, id), store.runs(ownerId, id, limit).pipe(Effect.orDie))
+
+    /** Sleeps until the next due time (or a new earlier one), then has the mailboxes read. */
+    const waker = Effect.gen(function*() {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        while (hints.length > 0 && hints[0]! <= now) hints.shift()
+        const fromDb = yield* store.nextDue(now).pipe(
+          Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("reading the next due time failed", cause), null))
+        )
+        const due = Math.min(fromDb ?? Infinity, hints[0] ?? Infinity)
+        const target = Math.min(due, now + Duration.toMillis(wakeRefresh))
+        const timedOut = yield* Effect.race(
+          Effect.as(Effect.sleep(Duration.millis(Math.max(0, target - now))), true),
+          Effect.as(wakeSignal.take, false)
+        )
+        if (timedOut && target === due) yield* mailbox.poll
+      }
+    })
+
+    /** Re-posts the firing of every pending job whose message is missing (a crash between commit and post). */
+    const reconcile = Effect.gen(function*() {
+      let after = ""
+      let reposted = 0
+      for (;;) {
+        const page = yield* store.pending(after, reconcilePage)
+        if (page.length === 0) break
+        after = page.at(-1)!.id
+        const missing = yield* mailbox.unposted(page.map(firstFiring))
+        for (const firing of missing) yield* post(firing)
+        reposted += missing.length
+      }
+      if (reposted > 0) yield* Effect.logWarning("re-posted lost job firings").pipe(Effect.annotateLogs("count", reposted))
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError("job reconciliation failed", cause)))
+
+    if (settings.enabled) {
+      yield* reconcile.pipe(Effect.zipRight(waker), Effect.annotateLogs("component", "scheduler"), Effect.forkScoped)
+    }
+
+    return { schedule, list, get, cancel, history, post, settings, defaultZone } as const
+  }),
+  dependencies: [JobStore.Default]
+}) {}
