@@ -63,3 +63,25 @@ export const busLatency = Metric.histogram(
   MetricBoundaries.exponential({ start: 0.0001, factor: 4, count: 10 }),
   "Time from publish to a subscriber taking the event"
 )
+
+// Telegram
+export const telegramUpdates = Metric.counter("minibot_telegram_updates_total", {
+  description: "Updates received from Telegram (polling or webhook), of any kind",
+  incremental: true
+})
+export const telegramRefusals = Metric.counter("minibot_telegram_refusals_total", {
+  description: "Messages from senders who are not allowed (each is answered at most once per chat per hour)",
+  incremental: true
+})
+export const telegramApiErrors = Metric.counter("minibot_telegram_api_errors_total", {
+  description: "Failed Bot API calls, by method and error code",
+  incremental: true
+})
+export const telegramRateLimited = Metric.counter("minibot_telegram_rate_limited_total", {
+  description: "429 answers from Telegram (the call waits retry_after, then is sent again)",
+  incremental: true
+})
+export const telegramPlainFallbacks = Metric.counter("minibot_telegram_plain_fallbacks_total", {
+  description: "Chunks resent as plain text after Telegram could not parse their HTML",
+  incremental: true
+})

@@ -6,6 +6,7 @@ import type { SqlClient } from "@effect/sql"
 import type { Effect } from "effect"
 import core from "./0001_core.ts"
 import notes from "./0003_notes.ts"
+import telegram from "./0004_telegram.ts"
 import scheduler from "./0005_scheduler.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
@@ -13,5 +14,6 @@ export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 export const migrations: Record<string, Migration> = {
   "0001_core": core,
   "0003_notes": notes,
+  "0004_telegram": telegram,
   "0005_scheduler": scheduler
 }
