@@ -6,6 +6,7 @@ import { Effect, Layer } from "effect"
 import { Bus, BusLogger } from "../bus/Bus.ts"
 import { ConsoleChannel, DaemonConsole } from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
+import * as TelegramChannel from "../channels/telegram/TelegramChannel.ts"
 import { AppConfig } from "../config/Config.ts"
 import type { LoadedConfig } from "../config/ConfigLoader.ts"
 import * as ControlServer from "../control/ControlServer.ts"
@@ -82,6 +83,9 @@ export const Daemon = (config: LoadedConfig["config"]) =>
     ControlServer.layer,
     BusLogger,
     config.channels.console.enabled ? DaemonConsole.pipe(Layer.provideMerge(ConsoleChannel.Default)) : Layer.empty
+  ).pipe(
+    // Built before the control server: the Telegram webhook route must be registered before it serves.
+    Layer.provideMerge(config.channels.telegram.enabled ? TelegramChannel.layer : Layer.empty)
   )
 
 /** The configuration and the logger it asks for. */

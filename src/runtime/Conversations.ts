@@ -82,6 +82,8 @@ export class Conversations extends Effect.Service<Conversations>()("minibot/Conv
     const makeClient = yield* Conversation.client
     const turn = yield* ConversationTurn
     const bus = yield* Bus
+    const sql = yield* SqlClient.SqlClient
+
     /** Stores the message in its conversation's mailbox; succeeds once it is durable. */
     const submit = (message: InboundMessage) =>
       Effect.gen(function*() {
@@ -101,7 +103,14 @@ export class Conversations extends Effect.Service<Conversations>()("minibot/Conv
     /** Stops the model work of the conversation's running turn (`/stop`), bypassing its mailbox. */
     const cancel = (key: ConversationKey) => turn.cancel(key)
 
-    return { submit, cancel } as const
+    /** Messages stored for the conversation and not yet handled, the running one included (`/status`). */
+    const pending = (key: ConversationKey) =>
+      sql<{ n: number }>`
+        SELECT COUNT(*) AS n FROM cluster_messages
+        WHERE entity_type = 'Conversation' AND entity_id = ${key} AND tag = 'Inbound' AND processed = FALSE
+      `.pipe(Effect.map(([row]) => Number(row?.n ?? 0)))
+
+    return { submit, cancel, pending } as const
   })
 }) {}
 

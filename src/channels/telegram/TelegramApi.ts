@@ -1,0 +1,212 @@
+/**
+ * The Telegram Bot API, and the only module that touches grammY's client.
+ *
+ * Every call is an Effect over `Effect.tryPromise` with the abort signal passed down, so a timeout
+ * or an interruption really cancels the HTTP request. grammY errors become one `TelegramError`.
+ *
+ * Plugins, installed where they fit:
+ * - `transformer-throttler` on message-sending methods only (about 30 messages/s overall, 1/s per
+ *   private chat, 20/min per group), so flood limits are respected before they bite; typing
+ *   indicators and polling are not queued behind replies.
+ * - `auto-retry` for 429 only: Telegram did not send the message, so waiting `retry_after` and
+ *   sending again is safe. Network errors and 5xx are ambiguous (the message may have been sent):
+ *   auto-retry would resend those forever, so they are left to the sender, which retries a bounded
+ *   number of times.
+ */
+import { autoRetry } from "@grammyjs/auto-retry"
+import { apiThrottler } from "@grammyjs/transformer-throttler"
+import { Data, Duration, Effect, Metric, MetricLabel, Redacted, Runtime } from "effect"
+import { Api, GrammyError, HttpError, type Transformer } from "grammy"
+import type { BotCommand, Message, ReplyParameters, Update, UserFromGetMe } from "grammy/types"
+import { AppConfig } from "../../config/Config.ts"
+import * as Metrics from "../../observability/Metrics.ts"
+import { TelegramTimings } from "./TelegramTimings.ts"
+
+/** A Bot API call failed: Telegram said no (`api`), or no usable answer came (`network`, `timeout`). */
+export class TelegramError extends Data.TaggedError("TelegramError")<{
+  readonly method: string
+  readonly kind: "api" | "network" | "timeout"
+  /** Telegram's `error_code` (an HTTP status), for `api` errors. */
+  readonly code?: number | undefined
+  readonly description: string
+  readonly retryAfter?: number | undefined
+}> {
+  override get message() {
+    return `${this.method} failed (${this.code ?? this.kind}): ${this.description}`
+  }
+}
+
+/** The token is wrong or revoked: retrying never helps. */
+export const isUnauthorized = (e: TelegramError) => e.code === 401
+
+/** The chat cannot receive messages from this bot (blocked, kicked, gone): retrying never helps. */
+export const isPermanentForChat = (e: TelegramError) =>
+  e.code === 401 || e.code === 403 ||
+  (e.code === 400 && /chat not found|user not found|peer_id_invalid|bot was kicked|have no rights|not enough rights|chat_write_forbidden/i.test(e.description))
+
+/** Telegram could not parse the HTML of the message. */
+export const isEntityParseError = (e: TelegramError) => e.code === 400 && /can't parse entities/i.test(e.description)
+
+/** The message may or may not have been sent (no answer, or a server error). */
+export const isAmbiguous = (e: TelegramError) => e.kind !== "api" || (e.code !== undefined && e.code >= 500)
+
+export interface BotIdentity {
+  readonly id: number
+  readonly username: string
+  readonly firstName: string
+}
+
+export interface SendMessageOptions {
+  readonly parseMode?: "HTML" | undefined
+  readonly replyTo?: number | undefined
+  readonly threadId?: number | undefined
+}
+
+/** grammY types signals with its own shim; at run time it takes the platform's AbortSignal. */
+type GrammySignal = NonNullable<Parameters<Api["getMe"]>[0]>
+
+/** Methods that post a message into a chat: the ones flood limits count. */
+const messageMethods = new Set([
+  "sendMessage", "editMessageText", "sendPhoto", "sendDocument", "sendAudio", "sendVoice", "sendVideo",
+  "sendAnimation", "sendSticker", "sendMediaGroup", "sendLocation", "sendContact", "sendPoll", "copyMessage",
+  "forwardMessage"
+])
+
+/** The throttler for message methods only; a request aborted while queued is never sent. */
+const throttleMessages = (): Transformer => {
+  const throttle = apiThrottler()
+  return (prev, method, payload, signal) => {
+    if (!messageMethods.has(method)) return prev(method, payload, signal)
+    const unlessAborted: typeof prev = (m, p, s) =>
+      s?.aborted ? Promise.reject(new Error(`${m} was cancelled while waiting for its turn`)) : prev(m, p, s)
+    return throttle(unlessAborted, method, payload, signal)
+  }
+}
+
+/** Observes 429 answers (auto-retry then waits them out) so they are logged and counted. */
+const watchRateLimits = (onLimited: (method: string, retryAfter: number) => void): Transformer => async (prev, method, payload, signal) => {
+  const result = await prev(method, payload, signal)
+  if (!result.ok && result.error_code === 429) onLimited(method, result.parameters?.retry_after ?? 0)
+  return result
+}
+
+/** grammY's error, as a value that carries nothing secret (network errors may quote the URL, token included). */
+const toTelegramError = (method: string, error: unknown, scrub: (text: string) => string): TelegramError => {
+  if (error instanceof GrammyError) {
+    return new TelegramError({
+      method,
+      kind: "api",
+      code: error.error_code,
+      description: scrub(error.description),
+      retryAfter: error.parameters.retry_after
+    })
+  }
+  if (error instanceof HttpError) {
+    const inner = error.error as { message?: unknown; cause?: { code?: unknown } } | undefined
+    const reason = [inner?.message, inner?.cause?.code].filter((part) => typeof part === "string").join(" ")
+    const timedOut = typeof inner?.message === "string" && inner.message.includes("timed out")
+    return new TelegramError({
+      method,
+      kind: timedOut ? "timeout" : "network",
+      description: scrub(reason === "" ? error.message : `${error.message} ${reason}`)
+    })
+  }
+  return new TelegramError({ method, kind: "network", description: scrub(String(error)) })
+}
+
+export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/TelegramApi", {
+  effect: Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const timings = yield* TelegramTimings
+    const runtime = yield* Effect.runtime<never>()
+    const tg = config.channels.telegram
+    const token = tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token).trim()
+    const apiRoot = tg.api_root.replace(/\/+$/, "")
+    const scrub = (text: string) =>
+      (token === "" ? text : text.split(token).join("<redacted>")).replace(/bot\d+:[\w-]+/g, "bot<redacted>")
+
+    const requestSeconds = Duration.toSeconds(timings.requestTimeout)
+    const api = new Api(token, { apiRoot, timeoutSeconds: requestSeconds })
+    api.config.use(
+      throttleMessages(),
+      watchRateLimits((method, retryAfter) =>
+        Runtime.runFork(runtime)(
+          Effect.logWarning(`Telegram flood limit on ${method}: waiting ${retryAfter} s before sending again`).pipe(
+            Effect.zipRight(Metric.increment(Metrics.telegramRateLimited)),
+            Effect.annotateLogs("component", "telegram")
+          )
+        )
+      ),
+      autoRetry({
+        maxDelaySeconds: Duration.toSeconds(timings.maxRateLimitWait),
+        maxRetryAttempts: timings.maxRateLimitRetries,
+        rethrowHttpErrors: true,
+        rethrowInternalServerErrors: true
+      })
+    )
+    // Long polls get their own client, with room for the poll itself; nothing else waits behind them.
+    const pollSeconds = tg.poll_timeout_seconds + Duration.toSeconds(timings.pollMargin)
+    const pollApi = new Api(token, { apiRoot, timeoutSeconds: pollSeconds + requestSeconds })
+
+    const call = <A>(method: string, run: (signal: GrammySignal) => Promise<A>): Effect.Effect<A, TelegramError> =>
+      Effect.tryPromise({ try: (signal) => run(signal as unknown as GrammySignal), catch: (e) => toTelegramError(method, e, scrub) }).pipe(
+        Effect.tapError((e) =>
+          Metric.increment(Metric.taggedWithLabels(Metrics.telegramApiErrors, [
+            MetricLabel.make("method", method),
+            MetricLabel.make("code", String(e.code ?? e.kind))
+          ]))
+        ),
+        Effect.withSpan(`TelegramApi.${method}`)
+      )
+
+    const getMe: Effect.Effect<UserFromGetMe, TelegramError> = call("getMe", (signal) => api.getMe(signal))
+
+    /** One long poll; gives up `pollMargin` after the server should have answered. */
+    const getUpdates = (offset: number | undefined, allowedUpdates: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Update>, TelegramError> =>
+      call("getUpdates", (signal) =>
+        pollApi.getUpdates({
+          ...(offset === undefined ? {} : { offset }),
+          timeout: tg.poll_timeout_seconds,
+          allowed_updates: allowedUpdates as Array<Exclude<keyof Update, "update_id">>
+        }, signal)).pipe(
+          Effect.timeoutFail({
+            duration: Duration.seconds(pollSeconds),
+            onTimeout: () => new TelegramError({ method: "getUpdates", kind: "timeout", description: `no answer within ${pollSeconds} s` })
+          })
+        )
+
+    const sendMessage = (chatId: number, text: string, options: SendMessageOptions = {}): Effect.Effect<Message.TextMessage, TelegramError> =>
+      call("sendMessage", (signal) =>
+        api.sendMessage(chatId, text, {
+          ...(options.parseMode === undefined ? {} : { parse_mode: options.parseMode }),
+          ...(options.threadId === undefined ? {} : { message_thread_id: options.threadId }),
+          ...(options.replyTo === undefined
+            ? {}
+            : { reply_parameters: { message_id: options.replyTo, allow_sending_without_reply: true } satisfies ReplyParameters })
+        }, signal))
+
+    const sendTyping = (chatId: number, threadId: number | undefined) =>
+      call("sendChatAction", (signal) =>
+        api.sendChatAction(chatId, "typing", threadId === undefined ? {} : { message_thread_id: threadId }, signal)).pipe(
+          Effect.timeoutFail({
+            duration: timings.requestTimeout,
+            onTimeout: () => new TelegramError({ method: "sendChatAction", kind: "timeout", description: "no answer" })
+          })
+        )
+
+    const setMyCommands = (commands: ReadonlyArray<BotCommand>) =>
+      call("setMyCommands", (signal) => api.setMyCommands(commands, {}, signal))
+
+    /** Stops webhook delivery so getUpdates works; pending updates are kept (never dropped). */
+    const deleteWebhook = call("deleteWebhook", (signal) => api.deleteWebhook({ drop_pending_updates: false }, signal))
+
+    const setWebhook = (url: string, secretToken: string, allowedUpdates: ReadonlyArray<string>) =>
+      call("setWebhook", (signal) =>
+        api.setWebhook(url, {
+          secret_token: secretToken,
+          allowed_updates: allowedUpdates as Array<Exclude<keyof Update, "update_id">>
+        }, signal))
+
+    return { getMe, getUpdates, sendMessage, sendTyping, setMyCommands, deleteWebhook, setWebhook, scrub } as const
+  })
+}) {}

@@ -1,0 +1,88 @@
+/**
+ * Who the bot is (getMe: its id, and the @username that group messages mention) and its start-up
+ * duties: the command menu is registered with setMyCommands only when it changed since the last
+ * start (calling it on every start has earned bots flood bans). Start-up runs in the background:
+ * the daemon does not wait for Telegram to answer; intake waits for `identity`.
+ *
+ * A 401 means the token is wrong: the channel logs it once, clearly, and stays stopped.
+ */
+import { Data, Deferred, Duration, Effect, Option } from "effect"
+import { createHash } from "node:crypto"
+import { Readiness } from "../../control/Readiness.ts"
+import { type BotIdentity, isUnauthorized, TelegramApi, type TelegramError } from "./TelegramApi.ts"
+import { botCommands } from "./TelegramIntake.ts"
+import { TelegramStore } from "./TelegramStore.ts"
+import { backoff, TelegramTimings } from "./TelegramTimings.ts"
+
+export class BotTokenRejected extends Data.TaggedError("BotTokenRejected")<{ readonly method: string }> {}
+
+export const tokenRejectedMessage = (method: string) =>
+  `Telegram rejected the bot token (401 Unauthorized on ${method}): the Telegram channel is stopped. ` +
+  "Check [channels.telegram] bot_token (BotFather's /mybots > API Token) and restart"
+
+/**
+ * Calls `call` until Telegram accepts it, backing off on network errors, 5xx, 409 and 429. Fails
+ * on a rejected token, and with the error itself on any other 4xx (a bad request stays bad).
+ */
+export const untilAccepted = <A>(what: string, call: Effect.Effect<A, TelegramError>) =>
+  Effect.gen(function*() {
+    const timings = yield* TelegramTimings
+    for (let attempt = 0;; attempt++) {
+      const result = yield* Effect.either(call)
+      if (result._tag === "Right") return result.right
+      const error = result.left
+      if (isUnauthorized(error)) return yield* new BotTokenRejected({ method: error.method })
+      if (error.code !== undefined && error.code >= 400 && error.code < 500 && error.code !== 409 && error.code !== 429) {
+        return yield* Effect.fail(error)
+      }
+      const wait = backoff(timings, attempt, error.retryAfter)
+      yield* Effect.logWarning(`${what} failed: ${error.description}; retrying in ${Duration.format(wait)}`)
+      yield* Effect.sleep(wait)
+    }
+  })
+
+export const commandsHash = (commands: typeof botCommands) =>
+  createHash("sha256").update(JSON.stringify(commands)).digest("hex")
+
+export class TelegramBot extends Effect.Service<TelegramBot>()("minibot/TelegramBot", {
+  scoped: Effect.gen(function*() {
+    const api = yield* TelegramApi
+    const store = yield* TelegramStore
+    const readiness = yield* Readiness
+    const identity = yield* Deferred.make<BotIdentity>()
+    yield* readiness.expect("telegram")
+
+    const registerCommands = (bot: BotIdentity) =>
+      Effect.gen(function*() {
+        const hash = commandsHash(botCommands)
+        const stored = yield* store.commandsHash(bot.id)
+        if (Option.contains(stored, hash)) {
+          return yield* Effect.logDebug("command menu unchanged since the last start: setMyCommands not called")
+        }
+        yield* api.setMyCommands(botCommands)
+        yield* store.saveCommandsHash(bot.id, hash)
+        yield* Effect.logInfo(`command menu registered: ${botCommands.map((c) => `/${c.command}`).join(" ")}`)
+      }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not register the command menu: ${error.message}`)))
+
+    const connect = Effect.gen(function*() {
+      const me = yield* untilAccepted("getMe", api.getMe)
+      const bot: BotIdentity = { id: me.id, username: me.username, firstName: me.first_name }
+      yield* Effect.logInfo(`connected to Telegram as @${bot.username} (bot id ${bot.id})`)
+      yield* registerCommands(bot)
+      yield* Deferred.succeed(identity, bot)
+    }).pipe(
+      Effect.catchTags({
+        BotTokenRejected: (e) => Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
+        TelegramError: (e) => Effect.logError(`Telegram refused ${e.method}: ${e.description}; the Telegram channel is stopped`)
+      }),
+      Effect.catchAllCause((cause) => Effect.logError("Telegram start-up failed", cause)),
+      Effect.annotateLogs("component", "telegram")
+    )
+    yield* Effect.forkScoped(connect)
+
+    return {
+      /** The bot, once getMe has answered (never, if the token was rejected). */
+      identity: Deferred.await(identity)
+    } as const
+  })
+}) {}

@@ -1,0 +1,344 @@
+/**
+ * Telegram updates in. Each update is validated at the edge (only the fields used here), then:
+ *
+ * 1. not a person's message (edits, channel posts, member updates, button presses, bots): ignored;
+ * 2. in a group, not addressed to the bot (no @mention, no reply to it, no command): ignored,
+ *    unless `group_mode = "always"`;
+ * 3. sender not allowed: one short refusal per chat per hour (or a pairing code), and nothing
+ *    else: no LLM call, no history;
+ * 4. no text (stickers, voice, photos without caption): a short notice in private, else ignored;
+ * 5. a command: answered here, at once (`/stop` must not wait in the mailbox behind the turn
+ *    it stops);
+ * 6. anything else: handed durably to the conversation's actor, keyed by `update_id`.
+ *
+ * `handle` fails only when the update could not be stored (the caller must not confirm it to
+ * Telegram); everything else is logged and the update is done.
+ */
+import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, ParseResult, Schema } from "effect"
+import { AppConfig } from "../../config/Config.ts"
+import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
+import { InboundMessage } from "../../domain/Inbound.ts"
+import { HistoryStore } from "../../memory/HistoryStore.ts"
+import * as Metrics from "../../observability/Metrics.ts"
+import { Conversations } from "../../runtime/Conversations.ts"
+import { Pairing } from "./Pairing.ts"
+import type { BotIdentity } from "./TelegramApi.ts"
+import { TelegramSender } from "./TelegramSender.ts"
+import { TelegramStore } from "./TelegramStore.ts"
+import { TelegramTimings } from "./TelegramTimings.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export const botCommands: ReadonlyArray<{ readonly command: string; readonly description: string }> = [
+  { command: "start", description: "Say hello" },
+  { command: "help", description: "What I can do" },
+  { command: "reset", description: "Forget this conversation" },
+  { command: "status", description: "Model, history size, uptime, queue" },
+  { command: "stop", description: "Stop the answer being prepared" }
+]
+const known = new Set(botCommands.map((c) => c.command))
+
+export interface ParsedCommand {
+  readonly name: string
+  readonly args: string
+  /** `/cmd@us`, `/cmd@another_bot`, or plain `/cmd`. */
+  readonly target: "us" | "other" | "any"
+}
+
+export const parseCommand = (text: string, username: string): ParsedCommand | undefined => {
+  const match = /^\/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?=\s|$)/.exec(text)
+  if (match === null) return undefined
+  const addressee = match[2]
+  return {
+    name: match[1]!.toLowerCase(),
+    args: text.slice(match[0].length).trim(),
+    target: addressee === undefined ? "any" : addressee.toLowerCase() === username.toLowerCase() ? "us" : "other"
+  }
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+const mentionPattern = (username: string) => new RegExp(`(^|[^A-Za-z0-9_@])@${escapeRegExp(username)}(?![A-Za-z0-9_])`, "gi")
+
+export const mentions = (text: string, username: string) => mentionPattern(username).test(text)
+
+/** The text without the bot's @mention(s). */
+export const stripMention = (text: string, username: string) => text.replace(mentionPattern(username), "$1").trim()
+
+// ---------------------------------------------------------------------------------------------
+// The parts of an update this channel reads
+
+const TgUser = Schema.Struct({
+  id: Schema.Number,
+  is_bot: Schema.optional(Schema.Boolean),
+  first_name: Schema.optional(Schema.String),
+  username: Schema.optional(Schema.String)
+})
+
+/** Message kinds without text that deserve a notice in a private chat. */
+const mediaKinds = [
+  "photo", "sticker", "voice", "video", "video_note", "audio", "document", "animation",
+  "location", "contact", "poll", "venue", "dice"
+] as const
+
+/** The sender of messages an anonymous group admin writes. */
+const groupAnonymousBot = 1087968824
+
+const TgMessage = Schema.Struct({
+  message_id: Schema.Number,
+  chat: Schema.Struct({ id: Schema.Number, type: Schema.String }),
+  from: Schema.optional(TgUser),
+  text: Schema.optional(Schema.String),
+  caption: Schema.optional(Schema.String),
+  message_thread_id: Schema.optional(Schema.Number),
+  is_topic_message: Schema.optional(Schema.Boolean),
+  reply_to_message: Schema.optional(Schema.Struct({ message_id: Schema.Number, from: Schema.optional(TgUser) })),
+  ...Object.fromEntries(mediaKinds.map((kind) => [kind, Schema.optional(Schema.Unknown)])) as {
+    [K in typeof mediaKinds[number]]: Schema.optional<typeof Schema.Unknown>
+  }
+})
+type TgMessage = typeof TgMessage.Type
+
+export const TgUpdate = Schema.Struct({
+  update_id: Schema.Int,
+  message: Schema.optional(TgMessage)
+})
+const decodeUpdate = Schema.decodeUnknownEither(TgUpdate)
+
+/** Update kinds asked from Telegram: messages, plus the few others worth a log line. */
+export const allowedUpdates = ["message", "edited_message", "callback_query", "my_chat_member"] as const
+
+const kindOf = (raw: unknown) =>
+  raw !== null && typeof raw === "object" ? Object.keys(raw).find((key) => key !== "update_id") ?? "empty" : typeof raw
+
+// ---------------------------------------------------------------------------------------------
+// Texts
+
+const commandList = [
+  "/reset: forget this conversation",
+  "/status: model, history size, uptime, queue",
+  "/stop: stop the answer being prepared",
+  "/help: this list"
+].join("\n")
+
+const helpText = (bot: BotIdentity, isGroup: boolean) =>
+  `Write me anything and I answer.${isGroup ? ` In this group, mention me (@${bot.username}) or reply to one of my messages.` : ""}\n\n${commandList}`
+const startText = (bot: BotIdentity, isGroup: boolean) => `Hi! I'm ${bot.firstName}, a personal assistant.\n${helpText(bot, isGroup)}`
+const refusalText = (userId: number, chatId: number) =>
+  `Sorry, I only answer people my owner has allowed. Your user id is ${userId} and this chat's id is ${chatId}: ` +
+  "the owner can add one of them to allowed_user_ids or allowed_chat_ids."
+const pairingText = (code: string, userId: number) =>
+  `I don't know you yet. To get access, give my owner this code: ${code} (valid for 1 hour). ` +
+  `They approve it with: minibot pairing approve ${code}\n(Your user id is ${userId}.)`
+const pairingFullText = (userId: number) =>
+  `I don't know you yet, and too many pairing requests are waiting: try again later. (Your user id is ${userId}.)`
+export const mediaNotice = "I can only read text for now."
+const nothingToStopText = "Nothing to stop: no answer is being prepared."
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+/** "3d 4h", "2h 5m", "4m 10s", "12s". */
+const roughDuration = (ms: number) => {
+  const s = Math.floor(ms / 1000)
+  const parts: Array<[number, string]> = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [Math.floor(s / 60) % 60, "m"], [s % 60, "s"]]
+  const first = parts.findIndex(([n]) => n > 0)
+  return first < 0 ? "0s" : parts.slice(first, first + 2).map(([n, unit]) => `${n}${unit}`).join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The update could not be stored: it must not be confirmed to Telegram (it will come again). */
+export class IntakeError extends Data.TaggedError("IntakeError")<{ readonly cause: unknown }> {
+  override get message() {
+    return "the update could not be stored"
+  }
+}
+
+interface Context {
+  readonly updateId: number
+  readonly bot: BotIdentity
+  readonly message: TgMessage
+  readonly userId: number
+  readonly chatId: number
+  readonly isGroup: boolean
+  readonly conversation: ConversationRef
+}
+
+export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/TelegramIntake", {
+  scoped: Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const tg = config.channels.telegram
+    const timings = yield* TelegramTimings
+    const conversations = yield* Conversations
+    const history = yield* HistoryStore
+    const sender = yield* TelegramSender
+    const store = yield* TelegramStore
+    const pairing = yield* Pairing
+    const startedAt = yield* Clock.currentTimeMillis
+    /** Answers sent here run beside intake, so a slow chat (flood limits) never holds up others. */
+    const replies = yield* FiberSet.make()
+    const allowedUsers = new Set(tg.allowed_user_ids)
+    const allowedChats = new Set(tg.allowed_chat_ids)
+
+    const stored = <A, E>(effect: Effect.Effect<A, E>) => Effect.mapError(effect, (cause) => new IntakeError({ cause }))
+
+    /**
+     * Sends one of our texts for this update, unless this update was already answered. `text` may
+     * be an action whose result is the text (`/reset`): it runs only the first time too.
+     */
+    const answer = (ctx: Context, text: string | Effect.Effect<string, IntakeError>) =>
+      Effect.gen(function*() {
+        const first = yield* stored(store.claimUpdate(ctx.bot.id, ctx.updateId))
+        if (!first) return yield* Effect.logDebug("update already answered: not answering again")
+        const body = typeof text === "string" ? text : yield* text
+        yield* FiberSet.run(
+          replies,
+          sender.notify(ctx.conversation, body, { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup }).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`could not answer: ${error.reason}`)),
+            Effect.annotateLogs({ component: "telegram", update_id: String(ctx.updateId), chat_id: String(ctx.chatId) })
+          )
+        )
+      })
+
+    const isAllowed = (userId: number, chatId: number) =>
+      allowedUsers.has(userId) || allowedChats.has(chatId) ? Effect.succeed(true) : stored(pairing.isPaired(userId))
+
+    const refuse = (ctx: Context) =>
+      Effect.gen(function*() {
+        const due = yield* stored(store.refusalDue(ctx.chatId, timings.refusalInterval))
+        if (!due) return yield* Effect.logInfo("message from a sender who is not allowed: ignored (refused less than an hour ago)")
+        yield* Metric.increment(Metrics.telegramRefusals)
+        if (!ctx.isGroup && tg.dm_policy === "pairing") {
+          const from = ctx.message.from
+          const request = yield* stored(pairing.request({ userId: ctx.userId, chatId: ctx.chatId, userName: from?.username ?? from?.first_name }))
+          yield* Effect.logInfo(
+            request._tag === "Issued"
+              ? "message from an unknown sender: pairing code sent (see `minibot pairing list`)"
+              : "message from an unknown sender: too many pairing requests pending, none issued"
+          )
+          return yield* answer(ctx, request._tag === "Issued" ? pairingText(request.code, ctx.userId) : pairingFullText(ctx.userId))
+        }
+        yield* Effect.logInfo("message from a sender who is not allowed: refused")
+        yield* answer(ctx, refusalText(ctx.userId, ctx.chatId))
+      })
+
+    const status = (ctx: Context) =>
+      Effect.gen(function*() {
+        const key = keyOf(ctx.conversation)
+        const info = yield* history.info(key)
+        const waiting = yield* conversations.pending(key).pipe(Effect.either)
+        const now = yield* Clock.currentTimeMillis
+        return [
+          `Model: ${config.llm.model}`,
+          `History: ${plural(info.messages, "message")} (${plural(info.turns, "exchange")})`,
+          `Queue: ${Either.isRight(waiting) ? `${plural(waiting.right, "message")} waiting in this chat` : "unknown"}`,
+          `Uptime: ${roughDuration(now - startedAt)}`
+        ].join("\n")
+      })
+
+    const runCommand = (ctx: Context, name: string) =>
+      Effect.gen(function*() {
+        const key = keyOf(ctx.conversation)
+        yield* Effect.logInfo(`command /${name}`)
+        switch (name) {
+          case "start":
+            return yield* answer(ctx, startText(ctx.bot, ctx.isGroup))
+          case "help":
+            return yield* answer(ctx, helpText(ctx.bot, ctx.isGroup))
+          case "reset":
+            return yield* answer(
+              ctx,
+              Effect.map(history.clear(key), (removed) =>
+                removed > 0 ? `Done: I forgot this conversation (${plural(removed, "message")}).` : "There was nothing to forget.")
+            )
+          case "status":
+            return yield* answer(ctx, status(ctx))
+          case "stop": {
+            // The turn itself answers "Stopped." once its model work is interrupted.
+            const stopped = yield* conversations.cancel(key)
+            if (!stopped) yield* answer(ctx, nothingToStopText)
+            return
+          }
+        }
+      })
+
+    const onMessage = (updateId: number, message: TgMessage, bot: BotIdentity) =>
+      Effect.gen(function*() {
+        const { chat, from } = message
+        // Anonymous group admins write as Telegram's GroupAnonymousBot: a person, allowed by the chat id.
+        const isBot = from?.is_bot === true && from.id !== groupAnonymousBot
+        if (chat.type === "channel" || from === undefined || isBot) {
+          return yield* Effect.logDebug("message not from a person: ignored")
+        }
+        const isGroup = chat.type === "group" || chat.type === "supergroup"
+        const text = message.text ?? message.caption
+        const command = text === undefined ? undefined : parseCommand(text, bot.username)
+        if (command?.target === "other") return yield* Effect.logDebug("command for another bot: ignored")
+        const addressed = command !== undefined ||
+          (text !== undefined && mentions(text, bot.username)) ||
+          message.reply_to_message?.from?.id === bot.id
+        if (isGroup && tg.group_mode === "mention" && !addressed) {
+          return yield* Effect.logDebug("group message not addressed to the bot: ignored")
+        }
+        const ctx: Context = {
+          updateId,
+          bot,
+          message,
+          userId: from.id,
+          chatId: chat.id,
+          isGroup,
+          conversation: {
+            channel: "telegram",
+            chatId: String(chat.id),
+            // Forum topics: the reply goes to the topic. (Other threads are reply chains, not topics.)
+            ...(message.is_topic_message === true && message.message_thread_id !== undefined ? { threadId: message.message_thread_id } : {})
+          }
+        }
+        if (!(yield* isAllowed(from.id, chat.id))) return yield* refuse(ctx)
+        if (text === undefined || text.trim() === "") {
+          if (!isGroup && mediaKinds.some((kind) => message[kind] !== undefined)) return yield* answer(ctx, mediaNotice)
+          return yield* Effect.logDebug("message without text: ignored")
+        }
+        if (command !== undefined && known.has(command.name)) return yield* runCommand(ctx, command.name)
+        const question = isGroup ? stripMention(text, bot.username) : text.trim()
+        if (question === "") return yield* answer(ctx, `Yes? Write your question after @${bot.username}.`)
+        const receivedAt = yield* Clock.currentTimeMillis
+        yield* stored(conversations.submit(
+          new InboundMessage({
+            messageId: String(updateId),
+            conversation: ctx.conversation,
+            userId: String(from.id),
+            ...(from.username ?? from.first_name ? { userName: from.username ?? from.first_name } : {}),
+            text: question,
+            receivedAt,
+            requestId: `tg-${updateId}`,
+            platformMessageId: message.message_id,
+            isGroup
+          })
+        ))
+        yield* Effect.logDebug("message handed to its conversation")
+      }).pipe(Effect.annotateLogs({ chat_id: String(message.chat.id), ...(message.from ? { user_id: String(message.from.id) } : {}) }))
+
+    /** Handles one update; fails only when it could not be stored (do not confirm it then). */
+    const handle = (raw: unknown, bot: BotIdentity): Effect.Effect<void, IntakeError> =>
+      Effect.gen(function*() {
+        yield* Metric.increment(Metrics.telegramUpdates)
+        const decoded = decodeUpdate(raw)
+        if (Either.isLeft(decoded)) {
+          return yield* Effect.logWarning(
+            `ignoring an update in an unexpected shape: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
+          )
+        }
+        const { message, update_id } = decoded.right
+        if (message === undefined) return yield* Effect.logDebug(`${kindOf(raw)} update: ignored`)
+        yield* onMessage(update_id, message, bot)
+      }).pipe(
+        Effect.catchAllDefect((defect) => Effect.logError("handling an update failed: skipped", Cause.die(defect))),
+        Effect.annotateLogs({
+          component: "telegram",
+          update_id: String((raw as { update_id?: unknown } | null)?.update_id ?? "?")
+        })
+      )
+
+    return { handle } as const
+  })
+}) {}

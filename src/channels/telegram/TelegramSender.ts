@@ -1,0 +1,120 @@
+/**
+ * Replies out to Telegram: the model's Markdown as Telegram HTML in chunks Telegram accepts, our
+ * own notices as plain text. Within one delivery a chunk Telegram accepted is never sent again:
+ * chunks go out in order, and only the failing chunk is retried.
+ *
+ * - "can't parse entities": that chunk is resent without `parse_mode` (and logged).
+ * - 429: waited out by the API client (auto-retry), behind the flood-limit throttler.
+ * - Network errors and 5xx: Telegram may or may not have taken the message; it is retried a
+ *   bounded number of times (`sendRetries`), accepting a rare duplicate over a lost reply.
+ * - 403 (blocked), 400 chat not found: a permanent `DeliveryError`; nothing is retried.
+ */
+import { Duration, Effect, Metric } from "effect"
+import * as Metrics from "../../observability/Metrics.ts"
+import type { ConversationRef } from "../../domain/Conversation.ts"
+import { DeliveryError, type DeliveryReceipt, type OutboundMessage } from "../Outbound.ts"
+import {
+  isAmbiguous,
+  isEntityParseError,
+  isPermanentForChat,
+  type SendMessageOptions,
+  TelegramApi,
+  type TelegramError
+} from "./TelegramApi.ts"
+import { formatForTelegram, splitTelegramHtml, visibleText } from "./TelegramFormat.ts"
+import { TelegramTimings } from "./TelegramTimings.ts"
+
+/** One message to send: HTML when there is markup, and the plain text to fall back to. */
+interface Chunk {
+  readonly html?: string
+  readonly plain: string
+}
+
+const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+
+/** Our own texts (errors, notices): no Markdown, split under the limit like any other. */
+export const plainChunks = (text: string): Array<Chunk> =>
+  splitTelegramHtml(escapeHtml(text)).map((html) => ({ plain: visibleText(html).trim() }))
+
+const emptyAnswer = "(the answer had no text to show)"
+
+export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/TelegramSender", {
+  effect: Effect.gen(function*() {
+    const api = yield* TelegramApi
+    const timings = yield* TelegramTimings
+
+    /** sendMessage, retried a few times when the outcome is unknown. */
+    const sendWithRetries = (chatId: number, text: string, options: SendMessageOptions) =>
+      Effect.gen(function*() {
+        for (let attempt = 0;; attempt++) {
+          const result = yield* Effect.either(api.sendMessage(chatId, text, options))
+          if (result._tag === "Right") return result.right
+          const error = result.left
+          if (!isAmbiguous(error) || attempt >= timings.sendRetries) return yield* Effect.fail(error)
+          const wait = Duration.times(timings.sendRetryBase, 2 ** attempt)
+          yield* Effect.logWarning(
+            `sending a message got no clear answer (${error.description}); retrying in ${Duration.format(wait)}, it may show twice`
+          )
+          yield* Effect.sleep(wait)
+        }
+      })
+
+    const sendChunk = (chatId: number, chunk: Chunk, options: SendMessageOptions): Effect.Effect<void, TelegramError> =>
+      Effect.gen(function*() {
+        if (chunk.html !== undefined) {
+          const sent = yield* Effect.either(sendWithRetries(chatId, chunk.html, { ...options, parseMode: "HTML" }))
+          if (sent._tag === "Right") return
+          if (!isEntityParseError(sent.left)) return yield* Effect.fail(sent.left)
+          yield* Effect.logWarning(`Telegram rejected the HTML of a chunk (${sent.left.description}): resending it as plain text`)
+          yield* Metric.increment(Metrics.telegramPlainFallbacks)
+        }
+        yield* sendWithRetries(chatId, chunk.plain, { ...options, parseMode: undefined })
+      })
+
+    const send = (message: OutboundMessage): Effect.Effect<DeliveryReceipt, DeliveryError> =>
+      Effect.gen(function*() {
+        const chatId = Number(message.conversation.chatId)
+        if (!Number.isSafeInteger(chatId)) {
+          return yield* new DeliveryError({ channel: "telegram", permanent: true, reason: `${message.conversation.chatId} is not a Telegram chat id` })
+        }
+        let chunks: Array<Chunk> = message.kind === "answer" ? formatForTelegram(message.text) : plainChunks(message.text)
+        if (chunks.length === 0) chunks = plainChunks(message.text)
+        if (chunks.length === 0) chunks = [{ plain: emptyAnswer }]
+        // In a group the first chunk answers the person's message, so it is clear who it is for.
+        const replyTo = message.inReplyTo?.isGroup ? message.inReplyTo.platformMessageId : undefined
+        const threadId = message.conversation.threadId
+        for (const [index, chunk] of chunks.entries()) {
+          yield* sendChunk(chatId, chunk, { replyTo: index === 0 ? replyTo : undefined, threadId }).pipe(
+            Effect.tapError((error) =>
+              isPermanentForChat(error)
+                ? Effect.logWarning(`chat ${chatId} cannot receive messages from this bot: ${error.description}`)
+                : Effect.logWarning(`a reply could not be sent (${index} of ${chunks.length} parts were): ${error.description}`)
+            ),
+            Effect.mapError((error) =>
+              new DeliveryError({ channel: "telegram", permanent: isPermanentForChat(error), reason: error.message, cause: error })
+            )
+          )
+        }
+        return { chunks: chunks.length }
+      }).pipe(Effect.annotateLogs({ component: "telegram", chat_id: message.conversation.chatId }))
+
+    /** Shows "typing…" in the chat; failures only matter to the debug log. */
+    const typing = (conversation: ConversationRef): Effect.Effect<void> =>
+      api.sendTyping(Number(conversation.chatId), conversation.threadId).pipe(
+        Effect.asVoid,
+        Effect.catchAll((error) => Effect.logDebug(`typing indicator failed: ${error.description}`)),
+        Effect.annotateLogs({ component: "telegram", chat_id: conversation.chatId })
+      )
+
+    /** One of our own short texts to a chat (command answers, refusals, notices). */
+    const notify = (conversation: ConversationRef, text: string, replyTo?: { readonly platformMessageId: number; readonly isGroup: boolean }) =>
+      send({
+        conversation,
+        text,
+        kind: "notice",
+        ...(replyTo === undefined ? {} : { inReplyTo: { messageId: "", platformMessageId: replyTo.platformMessageId, isGroup: replyTo.isGroup } })
+      })
+
+    return { send, typing, notify } as const
+  })
+}) {}

@@ -1,0 +1,62 @@
+/**
+ * Every delay and limit of the Telegram channel, in one place. Production uses the defaults;
+ * tests provide shorter ones (a stall detector that waits 90 s makes a slow test).
+ */
+import { Context, Duration } from "effect"
+
+export interface TelegramTimingsShape {
+  /** A long poll may take `poll_timeout_seconds`; the client gives up this much later. */
+  readonly pollMargin: Duration.Duration
+  /** No getUpdates answer and no update handled for this long: polling restarts. */
+  readonly stallLimit: Duration.Duration
+  /** How often the stall detector looks. */
+  readonly stallCheck: Duration.Duration
+  /** Backoff of polling, start-up calls and storage retries: from `retryBase`, doubling up to `retryCap`. */
+  readonly retryBase: Duration.Duration
+  readonly retryCap: Duration.Duration
+  /** Retries of one message after a network error or a 5xx (each may duplicate it: keep it small). */
+  readonly sendRetries: number
+  readonly sendRetryBase: Duration.Duration
+  /** A 429 asking to wait longer than this fails the delivery instead of blocking the chat. */
+  readonly maxRateLimitWait: Duration.Duration
+  /** 429 retries of one call before it fails. */
+  readonly maxRateLimitRetries: number
+  /** Any one HTTP request to the Bot API (getUpdates gets its poll time on top). */
+  readonly requestTimeout: Duration.Duration
+  /** A stranger gets at most one refusal per chat per this. */
+  readonly refusalInterval: Duration.Duration
+  /** How long a pairing code stays valid. */
+  readonly pairingCodeLifetime: Duration.Duration
+  /** Records of updates handled outside the mailbox are kept this long (Telegram keeps updates 24 h). */
+  readonly handledRetention: Duration.Duration
+}
+
+export const defaultTelegramTimings: TelegramTimingsShape = {
+  pollMargin: Duration.seconds(10),
+  stallLimit: Duration.seconds(90),
+  stallCheck: Duration.seconds(5),
+  retryBase: Duration.seconds(1),
+  retryCap: Duration.seconds(30),
+  sendRetries: 2,
+  sendRetryBase: Duration.seconds(1),
+  maxRateLimitWait: Duration.minutes(5),
+  maxRateLimitRetries: 5,
+  requestTimeout: Duration.seconds(60),
+  refusalInterval: Duration.hours(1),
+  pairingCodeLifetime: Duration.hours(1),
+  handledRetention: Duration.hours(48)
+}
+
+export class TelegramTimings extends Context.Reference<TelegramTimings>()("minibot/TelegramTimings", {
+  defaultValue: () => defaultTelegramTimings
+}) {}
+
+/**
+ * `base * 2^attempt`, capped: the wait before retry number `attempt + 1`. A 429's `retry_after`
+ * wins when it is longer (sending inside the ban extends it).
+ */
+export const backoff = (timings: TelegramTimingsShape, attempt: number, retryAfterSeconds?: number): Duration.Duration =>
+  Duration.max(
+    Duration.min(timings.retryCap, Duration.times(timings.retryBase, 2 ** Math.min(attempt, 20))),
+    Duration.seconds(retryAfterSeconds ?? 0)
+  )

@@ -1,0 +1,99 @@
+/**
+ * Webhook mode: Telegram POSTs each update to `webhook_url`; a reverse proxy maps that public
+ * HTTPS URL to the same path on the daemon's `[http]` server.
+ *
+ * The endpoint answers 401 without the right `X-Telegram-Bot-Api-Secret-Token`, and 200 only once
+ * the update is stored (Telegram retries anything else, so nothing is lost). A redelivered update
+ * is stored once: the mailbox is keyed by `update_id`.
+ */
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
+import { AppConfig, type TelegramConfig } from "../../config/Config.ts"
+import { ControlRoutes } from "../../control/ControlServer.ts"
+import { Readiness } from "../../control/Readiness.ts"
+import { TelegramApi } from "./TelegramApi.ts"
+import { TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
+import { allowedUpdates, TelegramIntake } from "./TelegramIntake.ts"
+
+/** How long a webhook request waits for start-up (getMe) before Telegram is told to come back. */
+const identityWait = Duration.seconds(10)
+
+/**
+ * `webhook_secret`, or one derived from the bot token when it is not set: stable across restarts,
+ * unguessable without the token, and made of the characters Telegram allows.
+ */
+export const webhookSecret = (tg: TelegramConfig): string =>
+  tg.webhook_secret !== undefined
+    ? Redacted.value(tg.webhook_secret)
+    : createHash("sha256").update(`minibot-webhook:${tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token)}`).digest("base64url")
+
+/** The path the daemon serves: the path of `webhook_url`. */
+export const webhookPath = (tg: TelegramConfig): `/${string}` => new URL(tg.webhook_url ?? "http://localhost/telegram").pathname as `/${string}`
+
+const sameSecret = (given: string | undefined, expected: string) => {
+  if (given === undefined) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+const Route = ControlRoutes.use((router) =>
+  Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const intake = yield* TelegramIntake
+    const telegramBot = yield* TelegramBot
+    const tg = config.channels.telegram
+    const secret = webhookSecret(tg)
+
+    const handler = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (!sameSecret(request.headers["x-telegram-bot-api-secret-token"], secret)) {
+        yield* Effect.logWarning(`webhook request without the right secret token (from ${Option.getOrElse(request.remoteAddress, () => "?")}): rejected`)
+        return HttpServerResponse.text("unauthorized\n", { status: 401 })
+      }
+      const bot = yield* Effect.timeoutOption(telegramBot.identity, identityWait)
+      if (Option.isNone(bot)) return HttpServerResponse.text("starting\n", { status: 503 })
+      const body = yield* Effect.either(request.json)
+      if (body._tag === "Left") {
+        yield* Effect.logWarning("webhook request whose body is not JSON: rejected")
+        return HttpServerResponse.text("bad request\n", { status: 400 })
+      }
+      const handled = yield* Effect.either(intake.handle(body.right, bot.value))
+      if (handled._tag === "Left") {
+        yield* Effect.logError("a webhook update could not be stored: Telegram will send it again", handled.left.cause)
+        return HttpServerResponse.text("try again\n", { status: 500 })
+      }
+      return HttpServerResponse.empty({ status: 200 })
+    }).pipe(Effect.annotateLogs("component", "telegram"))
+
+    yield* router.post(webhookPath(tg), handler)
+  })
+)
+
+/** Registers the webhook with Telegram once the bot is known. */
+const Setup = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const api = yield* TelegramApi
+    const telegramBot = yield* TelegramBot
+    const readiness = yield* Readiness
+    const tg = config.channels.telegram
+    const url = tg.webhook_url ?? ""
+    yield* Effect.gen(function*() {
+      yield* telegramBot.identity
+      yield* untilAccepted("setWebhook", api.setWebhook(url, webhookSecret(tg), allowedUpdates))
+      yield* readiness.ready("telegram")
+      yield* Effect.logInfo(`webhook set: Telegram posts updates to ${url}, served at ${webhookPath(tg)}`)
+    }).pipe(
+      Effect.catchTags({
+        BotTokenRejected: (e) => Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
+        TelegramError: (e) => Effect.logError(`Telegram refused the webhook (${e.description}): check [channels.telegram] webhook_url`)
+      }),
+      Effect.annotateLogs("component", "telegram"),
+      Effect.forkScoped
+    )
+  })
+)
+
+export const layer = Layer.merge(Route, Setup)
