@@ -1,13 +1,17 @@
 /**
- * The `minibot` command line: `run` (the daemon), `console` (chat from the terminal) and
- * `check-config`. Each loads the configuration first, so a bad file is reported before anything
- * starts.
+ * The `minibot` command line: `run` (the daemon), `console` (chat from the terminal),
+ * `check-config` and `pairing` (approve Telegram users). Each loads the configuration first, so a
+ * bad file is reported before anything starts.
  */
-import { Command, Options } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Layer, Option } from "effect"
+import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
+import { Pairing } from "../channels/telegram/Pairing.ts"
 import { ConfigError, enabledChannels, type LoadedConfig, loadConfig, noChannelProblem } from "../config/ConfigLoader.ts"
+import * as Logging from "../observability/Logging.ts"
+import * as Database from "../storage/Database.ts"
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
@@ -99,8 +103,64 @@ const checkConfig = Command.make("check-config", { config: configOption }, ({ co
     for (const key of loaded.unusedKeys) yield* Console.log(`warning: ${key} is not used by this version`)
   })).pipe(Command.withDescription("Validate the configuration and report every problem"))
 
+/**
+ * Runs `use` with the pairing store of the configured data_dir. Only the database is opened (no
+ * daemon, no data-dir lock), so it works while the daemon runs; SQLite serializes the writes.
+ */
+const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) => Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const loaded = yield* load(path)
+    const dataDir = loaded.config.runtime.data_dir
+    fs.mkdirSync(dataDir, { recursive: true })
+    const quiet = { ...loaded.config, runtime: { ...loaded.config.runtime, log_level: "warning" as const } }
+    return yield* Effect.flatMap(Pairing, use).pipe(
+      Effect.provide(Pairing.Default.pipe(Layer.provide(Database.sqliteAt(Database.databaseFile(dataDir))))),
+      Effect.provide(Logging.layer(quiet))
+    )
+  })
+
+const who = (user: { readonly userId: number; readonly userName: string | null }) =>
+  `user ${user.userId}${user.userName === null ? "" : ` (${user.userName})`}`
+
+const pairingList = Command.make("list", { config: configOption }, ({ config }) =>
+  withPairing(config, (pairing) =>
+    Effect.gen(function*() {
+      const pending = yield* pairing.pending
+      const paired = yield* pairing.paired
+      const now = Date.now()
+      yield* Console.log(pending.length === 0 ? "No pending pairing requests." : "Pending pairing requests (approve with `minibot pairing approve CODE`):")
+      for (const p of pending) {
+        yield* Console.log(`  ${p.code}  ${who(p)}  expires in ${Math.max(1, Math.ceil((p.expiresAt - now) / 60_000))} min`)
+      }
+      yield* Console.log(paired.length === 0 ? "No approved users." : "Approved users:")
+      for (const u of paired) yield* Console.log(`  ${who(u)}  approved ${new Date(u.approvedAt).toISOString()}`)
+    }))).pipe(Command.withDescription("Show pending pairing codes and approved users"))
+
+const pairingApprove = Command.make("approve", { config: configOption, code: Args.text({ name: "CODE" }) }, ({ code, config }) =>
+  withPairing(config, (pairing) =>
+    pairing.approve(code).pipe(
+      Effect.flatMap((p) => Console.log(`approved: ${who(p)} may now talk to the bot`)),
+      Effect.catchTag("PairingCodeUnknown", (e) =>
+        Effect.zipRight(Console.error(`minibot: ${e.message}`), Effect.sync(() => void (process.exitCode = 1))))
+    ))).pipe(Command.withDescription("Allow the Telegram user who was given this pairing code"))
+
+const pairingRevoke = Command.make("revoke", { config: configOption, userId: Args.integer({ name: "USER_ID" }) }, ({ config, userId }) =>
+  withPairing(config, (pairing) =>
+    pairing.revoke(userId).pipe(
+      Effect.flatMap((removed) =>
+        removed
+          ? Console.log(`revoked: user ${userId} is no longer answered (unless listed in allowed_user_ids)`)
+          : Effect.zipRight(Console.error(`minibot: user ${userId} is not an approved user`), Effect.sync(() => void (process.exitCode = 1)))
+      )
+    ))).pipe(Command.withDescription("Remove a user approved by pairing"))
+
+const pairingCommand = Command.make("pairing").pipe(
+  Command.withSubcommands([pairingList, pairingApprove, pairingRevoke]),
+  Command.withDescription("Telegram pairing (dm_policy = \"pairing\"): list and approve codes, revoke users")
+)
+
 const minibot = Command.make("minibot").pipe(
-  Command.withSubcommands([run, consoleCommand, checkConfig]),
+  Command.withSubcommands([run, consoleCommand, checkConfig, pairingCommand]),
   Command.withDescription("A self-hosted personal AI assistant daemon")
 )
 
