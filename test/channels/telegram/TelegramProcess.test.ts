@@ -1,0 +1,117 @@
+/**
+ * `minibot` as a process (dist/main.js, built by `npm test`'s pretest) against the loopback fake
+ * Bot API: what only a real process shows (kill -9, the pairing CLI beside a running daemon).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import { afterEach, beforeAll } from "vitest"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
+import { mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
+import { type FakeTelegramServer, startFakeTelegram } from "../../support/FakeTelegram.ts"
+import { tempDir } from "../../support/Harness.ts"
+
+const running: Array<MinibotProcess> = []
+const servers: Array<{ close: () => Promise<void> }> = []
+afterEach(async () => {
+  for (const p of running.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
+  for (const s of servers.splice(0)) await s.close()
+})
+
+beforeAll(() => {
+  const bundle = fs.existsSync(mainJs) ? fs.readFileSync(mainJs, "utf8") : ""
+  if (!bundle.includes("telegram-poller")) {
+    throw new Error(`${mainJs} is missing or has no Telegram channel: run \`npm run build\` first (npm test does it)`)
+  }
+})
+
+const start = (args: ReadonlyArray<string>, cwd: string) => {
+  const p = spawnMinibot(args, { cwd })
+  running.push(p)
+  return p
+}
+
+const fakes = async () => {
+  const telegram = await startFakeTelegram()
+  const llm = await startFakeLlm()
+  servers.push(telegram, llm)
+  return { telegram, llm }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const config = (dir: string, telegram: FakeTelegramServer, llm: FakeLlmServer, extra = "") =>
+  writeConfig(dir, `
+[runtime]
+data_dir = "${dir}/data"
+log_level = "info"
+[llm]
+base_url = "${llm.url}"
+model = "fake-model"
+request_timeout_seconds = 30
+[channels.telegram]
+enabled = true
+bot_token = "${telegram.token}"
+api_root = "${telegram.url}"
+poll_timeout_seconds = 5
+${extra}
+`)
+
+describe("minibot with Telegram, as a process", () => {
+  it("kill -9 in the middle of a turn, then a restart: the message is answered exactly once on Telegram", async () => {
+    const dir = tempDir()
+    const { telegram, llm } = await fakes()
+    llm.script((request) =>
+      llm.completions().length === 1 ? { hang: true } : { content: `answer to ${lastUserContent(request)}` }
+    )
+    const file = config(dir, telegram, llm, "allowed_user_ids = [42]")
+    const first = start(["run", "--config", file], dir)
+    telegram.pushText({ chatId: 42, userId: 42, text: "slow question" })
+    await llm.waitFor((f) => f.completions().length === 1, 15_000)
+    first.child.kill("SIGKILL")
+    expect((await first.exited).signal).toBe("SIGKILL")
+    expect(telegram.sent).toHaveLength(0)
+
+    const second = start(["run", "--config", file], dir)
+    await telegram.waitForSent(1, 15_000)
+    await sleep(1_500) // long enough for a duplicate to show up, if there were one
+    expect(telegram.sent.map((m) => [m.chat_id, m.visibleText])).toEqual([[42, "answer to slow question"]])
+    expect(llm.completions()).toHaveLength(2)
+    expect(second.stderr).not.toContain(telegram.token.split(":")[1]!)
+
+    // A clean stop then a start: nothing is answered again.
+    second.child.kill("SIGTERM")
+    expect((await second.exited).code).toBe(0)
+    const third = start(["run", "--config", file], dir)
+    await third.waitForStderr(/long polling started/)
+    telegram.pushText({ chatId: 42, userId: 42, text: "after restart" })
+    await telegram.waitForSent(2, 10_000)
+    await sleep(500)
+    expect(telegram.sent.map((m) => m.visibleText)).toEqual(["answer to slow question", "answer to after restart"])
+  })
+
+  it("pairing through the CLI while the daemon runs: list, approve, then the person is answered", async () => {
+    const dir = tempDir()
+    const { telegram, llm } = await fakes()
+    const file = config(dir, telegram, llm, "dm_policy = \"pairing\"")
+    start(["run", "--config", file], dir)
+    telegram.pushText({ chatId: 77, userId: 77, text: "hi", username: "newbie" })
+    const [offer] = await telegram.waitForSent(1, 15_000)
+    const code = /code: ([A-Z0-9]{8})\b/.exec(offer!.visibleText)![1]!
+
+    const list = start(["pairing", "list", "--config", file], dir)
+    expect((await list.exited).code).toBe(0)
+    expect(list.stdout).toMatch(new RegExp(`${code}\\s+user 77 \\(newbie\\)\\s+expires in \\d+ min`))
+
+    const wrong = start(["pairing", "approve", "--config", file, "ZZZZ2222"], dir)
+    expect((await wrong.exited).code).toBe(1)
+    expect(wrong.stderr).toContain("no pending pairing request has the code ZZZZ2222")
+
+    const approve = start(["pairing", "approve", "--config", file, code.toLowerCase()], dir)
+    expect((await approve.exited).code).toBe(0)
+    expect(approve.stdout).toContain("approved: user 77 (newbie)")
+
+    telegram.pushText({ chatId: 77, userId: 77, text: "hello" })
+    await telegram.waitForSent(2, 10_000)
+    expect(telegram.sent[1]!.visibleText).toBe("echo: hello")
+  })
+})
