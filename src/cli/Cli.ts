@@ -32,10 +32,16 @@ const announce = (loaded: LoadedConfig) =>
     }
   }).pipe(Effect.annotateLogs("component", "config"))
 
-/** If a graceful shutdown hangs, leave anyway rather than ignore the signal. Armed when it starts. */
+/**
+ * Armed when shutdown starts: later signals are ignored so cleanup finishes (the runtime would
+ * otherwise leave them to Node, which kills the process), and a shutdown that hangs exits anyway.
+ */
 const shutdownWatchdog = (loaded: LoadedConfig) =>
   Effect.onInterrupt(() =>
     Effect.zipRight(Effect.logInfo("shutting down: intake stops, running turns get a grace period"), Effect.sync(() => {
+      const again = () => process.stderr.write("minibot: already shutting down\n")
+      process.on("SIGINT", again)
+      process.on("SIGTERM", again)
       const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
       setTimeout(() => {
         process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)

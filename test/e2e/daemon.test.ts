@@ -96,7 +96,7 @@ describe("minibot as a process", () => {
     expect(fake.completions().filter((r) => lastUserContent(r.body) === "slow question")).toHaveLength(2)
   })
 
-  it("SIGTERM with a turn in flight exits 0 within 10 s, and the turn is answered after a restart", async () => {
+  it("SIGTERM (then SIGINT) with a turn in flight exits 0 within 10 s, and the turn is answered after a restart", async () => {
     const dir = tempDir()
     const fake = await fakeLlm()
     fake.script((request) => fake.completions().length === 1 ? { hang: true } : { content: `done: ${lastUserContent(request)}` })
@@ -107,6 +107,9 @@ describe("minibot as a process", () => {
     await fake.waitFor((f) => f.completions().length === 1, 10_000)
     const t0 = Date.now()
     first.child.kill("SIGTERM")
+    // A second signal (an impatient Ctrl-C) does not cut the shutdown short.
+    await new Promise((r) => setTimeout(r, 200))
+    first.child.kill("SIGINT")
     const exit = await first.exited
     expect(exit).toEqual({ code: 0, signal: null })
     expect(Date.now() - t0).toBeLessThan(10_000)
