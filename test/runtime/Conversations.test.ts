@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import * as Database from "../../src/storage/Database.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
 import { makeHarness, tempDir } from "../support/Harness.ts"
 
@@ -177,24 +179,28 @@ describe("pruning", () => {
         yield* h.waitForReplies(1)
       }))
       // Age everything by four days, as if the daemon had been off since.
-      const db = new (yield* Effect.promise(() => import("better-sqlite3"))).default(`${dataDir}/minibot.db`)
+      const db = Database.sqliteAt(Database.databaseFile(dataDir))
+      const count = (table: string, where = "") =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} ${where}`)).pipe(
+          Effect.map((rows) => Number(rows[0]!.n)),
+          Effect.provide(db)
+        )
       const fourDaysMs = 4 * 24 * 3600 * 1000
-      db.prepare("UPDATE turns SET updated_at = updated_at - ?").run(fourDaysMs)
-      db.prepare("UPDATE cluster_messages SET id = id - ?").run(BigInt(fourDaysMs) << 22n)
-      const count = (table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n
-      expect(count("cluster_messages")).toBeGreaterThan(0)
-      expect(count("turns")).toBe(1)
-      db.close()
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.all([
+          sql`UPDATE turns SET updated_at = updated_at - ${fourDaysMs}`,
+          sql`UPDATE cluster_messages SET id = id - ${BigInt(fourDaysMs) << 22n}`
+        ])).pipe(Effect.provide(db))
+      expect(yield* count("cluster_messages")).toBeGreaterThan(0)
+      expect(yield* count("turns")).toBe(1)
 
       yield* Effect.scoped(Effect.gen(function*() {
         yield* makeHarness(fake, { dataDir })
         yield* Effect.sleep("500 millis")
       }))
-      const after = new (yield* Effect.promise(() => import("better-sqlite3"))).default(`${dataDir}/minibot.db`)
-      expect((after.prepare("SELECT COUNT(*) AS n FROM cluster_messages WHERE processed = TRUE").get() as { n: number }).n).toBe(0)
-      expect((after.prepare("SELECT COUNT(*) AS n FROM turns").get() as { n: number }).n).toBe(0)
+      expect(yield* count("cluster_messages", "WHERE processed = TRUE")).toBe(0)
+      expect(yield* count("turns")).toBe(0)
       // History is not a mailbox: it stays.
-      expect((after.prepare("SELECT COUNT(*) AS n FROM history").get() as { n: number }).n).toBe(2)
-      after.close()
+      expect(yield* count("history")).toBe(2)
     }))
 })
