@@ -33,7 +33,7 @@ export const scheduledInstruction = (message: InboundMessage): string => {
   if (info === undefined) return message.text
   const zone = DateTime.zoneMakeNamed(info.timezone)
   const due = Option.isSome(zone)
-    ? DateTime.formatIsoZoned(DateTime.unsafeMakeZoned(info.dueAt, { timeZone: zone.value }))
+    ? DateTime.formatIsoOffset(DateTime.unsafeMakeZoned(info.dueAt, { timeZone: zone.value }))
     : new Date(info.dueAt).toISOString()
   const late = info.lateMs >= 60_000
     ? `, ${Math.round(info.lateMs / 60_000)} minutes late`

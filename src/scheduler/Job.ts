@@ -128,7 +128,7 @@ export const parseTime = (text: string, timezone: string): Either.Either<number,
 export const formatInZone = (ms: number, timezone: string): string =>
   Option.match(zoneOf(timezone), {
     onNone: () => new Date(ms).toISOString(),
-    onSome: (zone) => DateTime.formatIsoZoned(DateTime.unsafeMakeZoned(ms, { timeZone: zone }))
+    onSome: (zone) => DateTime.formatIsoOffset(DateTime.unsafeMakeZoned(ms, { timeZone: zone }))
   })
 
 /** A job as the tools and `/tasks` show it. */

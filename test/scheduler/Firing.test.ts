@@ -1,0 +1,83 @@
+import { describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Scheduler } from "../../src/scheduler/Scheduler.ts"
+import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
+import { makeHarness } from "../support/Harness.ts"
+import { callTool, realSleep } from "./helpers.ts"
+
+const fast = { scheduler: { min_interval_seconds: 1, retry_backoff_ms: 50, default_retry_limit: 2 } }
+const isScheduled = (text: string) => text.startsWith("Scheduled instruction")
+
+describe("firing scheduled prompts", () => {
+  it.scopedLive("an interval job fires on every slot until it is cancelled", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake, { config: fast })
+      const created = yield* callTool(h, "c", "schedule_prompt", { prompt: "tick", interval_seconds: 1 })
+      expect(created.ok).toBe(true)
+      yield* h.waitForReplies(3, 5000)
+      const cancelled = yield* callTool(h, "c", "cancel_scheduled_prompt", { id: created.result.id })
+      expect(cancelled.ok).toBe(true)
+      const count = h.replies.length
+      yield* realSleep(1500)
+      expect(h.replies.length).toBeLessThanOrEqual(count + 1) // one may have been firing while cancelled
+      const scheduled = fake.completions().filter((r) => isScheduled(lastUserContent(r.body)))
+      // One per slot, a second apart: never two for one slot.
+      const gaps = scheduled.slice(1).map((r, i) => r.receivedAt - scheduled[i]!.receivedAt)
+      for (const gap of gaps) expect(gap).toBeGreaterThan(700)
+      const sql = yield* h.use(SqlClient.SqlClient)
+      const runs = yield* sql<{ due_at: number; n: number }>`SELECT due_at, COUNT(*) AS n FROM job_runs GROUP BY due_at`
+      expect(runs.every((r) => Number(r.n) === 1)).toBe(true)
+      expect(runs.length).toBe(scheduled.length)
+    }))
+
+  it.scopedLive("notify = false runs the prompt and records it, but sends nothing", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake, { config: fast })
+      const created = yield* callTool(h, "quiet", "schedule_prompt", { prompt: "update my notes", delay_seconds: 0.3, notify: false })
+      yield* Effect.promise(() => fake.waitFor((f) => f.completions().some((r) => isScheduled(lastUserContent(r.body))), 5000))
+      const scheduler = yield* h.use(Scheduler)
+      let job = yield* scheduler.get("console:user-quiet", created.result.id)
+      for (let i = 0; i < 100 && job.status !== "completed"; i++) {
+        yield* realSleep(20)
+        job = yield* scheduler.get("console:user-quiet", created.result.id)
+      }
+      expect(job.status).toBe("completed")
+      const [run] = yield* scheduler.history("console:user-quiet", job.id)
+      expect(run).toMatchObject({ status: "completed", result: expect.stringContaining("not sent") })
+      yield* realSleep(300)
+      expect(h.replies).toEqual([])
+    }))
+
+  it.scopedLive("a failing LLM is retried with backoff, then the job is failed and the person told once", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.script((request) => (isScheduled(lastUserContent(request)) ? { status: 500 } : { content: "ok" }))
+      const h = yield* makeHarness(fake, { config: fast, llm: { retry_attempts: 0 } })
+      const created = yield* callTool(h, "f", "schedule_prompt", { prompt: "summarise", delay_seconds: 0.2 })
+      yield* h.waitForReplies(1, 5000)
+      yield* realSleep(500)
+      expect(h.replies).toHaveLength(1)
+      expect(h.replies[0]).toMatchObject({
+        kind: "notice",
+        text: expect.stringMatching(new RegExp(`^Your scheduled prompt ${created.result.id} could not run after 3 attempts: `))
+      })
+      // One first attempt and default_retry_limit = 2 retries.
+      expect(fake.completions().filter((r) => isScheduled(lastUserContent(r.body)))).toHaveLength(3)
+      const job = yield* h.use(Effect.flatMap(Scheduler, (s) => s.get("console:user-f", created.result.id)))
+      expect(job).toMatchObject({ status: "failed", attempts: 3, lastError: expect.any(String) })
+    }))
+
+  it.scopedLive("a user's message and a due job of the same chat never run at the same time", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make({ latencyMs: 300 })
+      const h = yield* makeHarness(fake, { config: fast })
+      yield* callTool(h, "s", "schedule_prompt", { prompt: "job", delay_seconds: 0.1 })
+      yield* h.send("s", "hello")
+      yield* h.waitForReplies(2, 5000)
+      const [a, b] = fake.completions()
+      expect(b!.receivedAt).toBeGreaterThanOrEqual(a!.receivedAt + a!.handledMs! - 1)
+    }))
+})
