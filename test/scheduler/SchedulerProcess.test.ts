@@ -1,0 +1,109 @@
+/** Durability of firings, with the daemon as a real process: kill -9 mid-firing, and downtime. */
+import { describe, expect, it } from "@effect/vitest"
+import { afterEach } from "vitest"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
+import { type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { tempDir } from "../support/Harness.ts"
+
+const running: Array<MinibotProcess> = []
+const fakes: Array<FakeLlmServer> = []
+afterEach(async () => {
+  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
+  for (const f of fakes.splice(0)) await f.close()
+})
+
+const start = (config: string, cwd: string) => {
+  const p = spawnMinibot(["run", "--config", config], { cwd })
+  running.push(p)
+  return p
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const daemonConfig = (dir: string, fake: FakeLlmServer) =>
+  writeConfig(dir, `
+[runtime]
+data_dir = "${dir}/data"
+[llm]
+base_url = "${fake.url}"
+model = "fake-model"
+retry_attempts = 0
+[channels.console]
+enabled = true
+[scheduler]
+min_interval_seconds = 1
+`)
+
+const scheduled = (fake: FakeLlmServer, prompt: string) =>
+  fake.completions().filter((r) => lastUserContent(r.body).startsWith("Scheduled instruction") && lastUserContent(r.body).includes(prompt))
+
+/** The model schedules what the console line asks (`schedule <json>`), then confirms. */
+const scriptScheduling = (fake: FakeLlmServer, onScheduled: (prompt: string) => { hang: true } | { content: string }) =>
+  fake.script((request) => {
+    const last = lastUserContent(request)
+    if (last.startsWith("Scheduled instruction")) return onScheduled(last)
+    if (request.messages.at(-1)?.role === "tool") return { content: "scheduled" }
+    return { toolCalls: [{ name: "schedule_prompt", arguments: last.replace(/^schedule /, "") }] }
+  })
+
+describe("scheduled jobs across crashes and restarts", () => {
+  it("kill -9 while a job is firing, then a restart: it fires exactly once", async () => {
+    const dir = tempDir()
+    const fake = await startFakeLlm()
+    fakes.push(fake)
+    scriptScheduling(fake, () => (scheduled(fake, "ping").length === 1 ? { hang: true } : { content: "PONG" }))
+    const config = daemonConfig(dir, fake)
+    const first = start(config, dir)
+    await first.waitForStderr(/minibot started/)
+    first.send(`schedule {"prompt":"ping","delay_seconds":1}`)
+    await first.waitForStdout(/scheduled/)
+    await fake.waitFor(() => scheduled(fake, "ping").length === 1, 5_000)
+    first.child.kill("SIGKILL")
+    await first.exited
+
+    const second = start(config, dir)
+    await second.waitForStdout(/PONG/)
+    await sleep(2000)
+    second.child.kill("SIGTERM")
+    await second.exited
+    expect(second.stdout.match(/PONG/g)).toHaveLength(1)
+    // The interrupted attempt and its redelivery: two requests, one answer.
+    expect(scheduled(fake, "ping")).toHaveLength(2)
+  }, 30_000)
+
+  it("jobs due while the daemon was down: a one-shot fires once, late; a recurring one once, not once per missed slot", async () => {
+    const dir = tempDir()
+    const fake = await startFakeLlm()
+    fakes.push(fake)
+    scriptScheduling(fake, (last) => ({ content: last.includes("one-shot") ? "ONE-SHOT" : "TICK" }))
+    const config = daemonConfig(dir, fake)
+    const first = start(config, dir)
+    await first.waitForStderr(/minibot started/)
+    first.send(`schedule {"prompt":"one-shot","delay_seconds":1}`)
+    first.send(`schedule {"prompt":"tick","interval_seconds":1}`)
+    await first.waitForStdout(/scheduled\n(.|\n)*scheduled/)
+    first.child.kill("SIGTERM")
+    await first.exited
+    const stoppedAt = Date.now()
+    expect(first.stdout).not.toMatch(/ONE-SHOT|TICK/)
+
+    await sleep(6000) // five or six slots of the interval job go by
+    const second = start(config, dir)
+    await second.waitForStdout(/ONE-SHOT/)
+    await second.waitForStdout(/TICK/)
+    await sleep(2000)
+    second.child.kill("SIGTERM")
+    await second.exited
+    expect(second.stdout.match(/ONE-SHOT/g)).toHaveLength(1)
+    const ticks = scheduled(fake, "tick").length
+    expect(ticks).toBeGreaterThanOrEqual(2)
+    expect(ticks).toBeLessThanOrEqual(4)
+    // Caught up once (late), then back on its one-second grid (on time): the missed slots are not replayed.
+    const late = scheduled(fake, "tick").filter((r) => /seconds late\)/.test(lastUserContent(r.body)))
+    expect(late).toHaveLength(1)
+    expect(scheduled(fake, "tick")[0]).toBe(late[0])
+    // The model is told the one-shot is late.
+    expect(lastUserContent(scheduled(fake, "one-shot")[0]!.body)).toMatch(/, \d+ seconds late\): one-shot/)
+    expect(scheduled(fake, "one-shot")[0]!.receivedAt).toBeGreaterThan(stoppedAt + 6000)
+  }, 40_000)
+})
