@@ -30,3 +30,15 @@ export const eventually = (check: () => boolean, what: string, timeoutMs = 10_00
       await new Promise((r) => setTimeout(r, 10))
     }
   })
+
+/** Runs `effect` every 20 ms (real time) until its value satisfies `done`; returns that value. */
+export const pollUntil = <A, E>(effect: Effect.Effect<A, E>, done: (a: A) => boolean, timeoutMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const value = yield* effect
+      if (done(value)) return value
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`pollUntil: still ${JSON.stringify(value)}`)
+      yield* realSleep(20)
+    }
+  })

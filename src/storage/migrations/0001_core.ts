@@ -1,6 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
+/** An auto-increment integer primary key named `id`, in the dialect's words. */
+export const autoId = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({
+    pg: () => sql.literal("id BIGSERIAL PRIMARY KEY"),
+    orElse: () => sql.literal("id INTEGER PRIMARY KEY AUTOINCREMENT")
+  })
+
 /**
  * `turns`: one row per inbound message of a conversation, keyed by the channel's message id:
  * the dedupe record and the delivery record (a redelivered message whose reply is stored is
@@ -23,7 +30,7 @@ export default Effect.gen(function*() {
   yield* sql`CREATE INDEX turns_created_idx ON turns (created_at)`
   yield* sql`
     CREATE TABLE history (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      ${autoId(sql)},
       conversation_key TEXT NOT NULL,
       turn_id TEXT NOT NULL,
       role TEXT NOT NULL,

@@ -1,16 +1,17 @@
 /**
- * Notes (`memory_*` tools): one row per (owner, case-folded title), and an FTS5 index over
- * title and data kept in sync by triggers. SQLite only: a Postgres variant would keep the
- * `notes` table (with an identity id and timestamptz) and replace FTS5 by a tsvector column.
+ * Notes (`memory_*` tools): one row per (owner, case-folded title), and on SQLite an FTS5 index
+ * over title and data kept in sync by triggers. On Postgres the table alone: search there is a
+ * plain case-insensitive match (see `NotesStore.search`).
  * Times are ISO-8601 UTC text with milliseconds, so they compare correctly as strings.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { autoId } from "./0001_core.ts"
 
 export default Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE TABLE notes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ${autoId(sql)},
     owner_id TEXT NOT NULL,
     title TEXT NOT NULL,
     title_key TEXT NOT NULL,
@@ -22,6 +23,7 @@ export default Effect.gen(function*() {
     UNIQUE (owner_id, title_key)
   )`
   yield* sql`CREATE INDEX notes_expires_at ON notes (expires_at) WHERE expires_at IS NOT NULL`
+  if (sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return
   yield* sql`CREATE VIRTUAL TABLE notes_fts USING fts5(
     title, data,
     content = 'notes', content_rowid = 'id',

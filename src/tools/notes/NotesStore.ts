@@ -172,7 +172,7 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
     /**
      * FTS5 hits (any query word as a prefix, bm25-ranked with titles weighing more) first, then
      * notes that only contain a query word inside another word (`LIKE '%word%'`), newest first.
-     * SQLite-specific: a Postgres store would rank with ts_rank and fall back to ILIKE.
+     * On Postgres: any query word anywhere (ILIKE), newest first.
      */
     const search = (ownerId: string, query: string, page: PageRequest): Effect.Effect<Page<SearchHit>, SqlError> =>
       Effect.gen(function*() {
@@ -186,7 +186,20 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
             return [sql`lower(n.title) LIKE ${pattern} ESCAPE '\\'`, sql`lower(n.data) LIKE ${pattern} ESCAPE '\\'`]
           })
         )
-        const rows = yield* sql<{ title: string; data: string; updated_at: string; tier: number }>`
+        type Hit = { title: string; data: string; updated_at: string; tier: number }
+        // Postgres has no FTS5 table: a case-insensitive match of any term (reported as full text), newest first.
+        const pgSearch = () =>
+          sql<Hit>`
+            SELECT n.title, n.data, n.updated_at, 0 AS tier FROM notes n
+            WHERE n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now}) AND ${
+            sql.or(terms.flatMap((term) => {
+              const pattern = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+              return [sql`n.title ILIKE ${pattern}`, sql`n.data ILIKE ${pattern}`]
+            }))
+          }
+            ORDER BY n.updated_at DESC
+            LIMIT ${page.limit + 1} OFFSET ${page.offset}`
+        const rows = yield* sql.onDialectOrElse({ pg: pgSearch, orElse: () => sql<Hit>`
           SELECT title, data, updated_at, tier FROM (
             SELECT n.title, n.data, n.updated_at, 0 AS tier, bm25(notes_fts, 5.0, 1.0) AS score
             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
@@ -198,7 +211,7 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
               AND n.id NOT IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ${match})
           )
           ORDER BY tier, score, updated_at DESC
-          LIMIT ${page.limit + 1} OFFSET ${page.offset}`
+          LIMIT ${page.limit + 1} OFFSET ${page.offset}` })
         return {
           items: rows.slice(0, page.limit).map((r) => ({
             title: r.title,
