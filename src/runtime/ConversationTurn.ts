@@ -106,7 +106,9 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           ownerId: ownerOf(message),
           conversationKey: key,
           channel: message.conversation.channel,
-          chatId: message.conversation.chatId
+          chatId: message.conversation.chatId,
+          ...(message.conversation.threadId === undefined ? {} : { threadId: message.conversation.threadId }),
+          ...(message.userId === undefined ? {} : { userId: message.userId })
         }
         const seen = new Map<string, string>()
         const finish = (text: string): Answer => ({ text, messages: [...produced, Chat.assistant(text)] })

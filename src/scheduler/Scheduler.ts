@@ -45,7 +45,7 @@ export interface NewJob {
 
 /** Timestamps a model computes may be a little behind the clock; this much is still "now". */
 const pastTolerance = Duration.seconds(5)
-/** Re-reads the earliest due time this often (jobs created by another runner on a shared database). */
+/** Re-reads the earliest due time at least this often (on Postgres: every poll interval). */
 const wakeRefresh = Duration.seconds(10)
 const reconcilePage = 500
 
@@ -58,6 +58,10 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
     const mailbox = yield* JobMailbox
     const settings = config.scheduler
     const defaultZone = settings.timezone ?? config.runtime.timezone
+    // On a shared database, jobs created by another runner may be due on our shards: look often.
+    const refresh = config.storage.backend === "postgres"
+      ? Duration.min(wakeRefresh, Duration.millis(settings.poll_interval_ms))
+      : wakeRefresh
 
     /** Due times posted by this process that the database query may not show (retries). */
     const hints: Array<number> = []
@@ -203,7 +207,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
           Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("reading the next due time failed", cause), null))
         )
         const due = Math.min(fromDb ?? Infinity, hints[0] ?? Infinity)
-        const target = Math.min(due, now + Duration.toMillis(wakeRefresh))
+        const target = Math.min(due, now + Duration.toMillis(refresh))
         const timedOut = yield* Effect.race(
           Effect.as(Effect.sleep(Duration.millis(Math.max(0, target - now))), true),
           Effect.as(wakeSignal.take, false)

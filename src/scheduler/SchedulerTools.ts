@@ -17,8 +17,12 @@ const maxListLimit = 100
 
 export const requesterOf = (ctx: ToolContext): Requester => ({
   ownerId: ctx.ownerId,
-  conversation: { channel: ctx.channel as ChannelName, chatId: ctx.chatId },
-  userId: null
+  conversation: {
+    channel: ctx.channel as ChannelName,
+    chatId: ctx.chatId,
+    ...(ctx.threadId === undefined ? {} : { threadId: ctx.threadId })
+  },
+  userId: ctx.userId ?? null
 })
 
 /** Scheduler errors as tool errors naming the field. */

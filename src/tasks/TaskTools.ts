@@ -5,6 +5,7 @@
  */
 import { Effect, Either, Schema } from "effect"
 import * as Job from "../scheduler/Job.ts"
+import { Scheduler } from "../scheduler/Scheduler.ts"
 import { requesterOf, timingFields, timingOf, toToolError } from "../scheduler/SchedulerTools.ts"
 import * as Tool from "../tools/Tool.ts"
 import type { ToolGroup } from "../tools/ToolRegistry.ts"
@@ -29,7 +30,8 @@ const timeArg = (value: string | undefined, field: string, timezone: string) => 
   return Either.isLeft(parsed) ? Tool.fail(parsed.left, field) : Effect.succeed(parsed.right)
 }
 
-export const group: ToolGroup<Tasks> = Effect.map(Tasks, (tasks) => [
+export const group: ToolGroup<Tasks | Scheduler> = Effect.map(Effect.zip(Tasks, Scheduler), ([tasks, scheduler]) =>
+  !scheduler.settings.enabled ? [] : [
   Tool.make({
     name: "task_create",
     description: "Create a task for the user: kind llm_prompt (an instruction you carry out, give prompt), web_fetch " +

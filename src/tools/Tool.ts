@@ -21,6 +21,10 @@ export interface ToolContext {
   readonly conversationKey: string
   readonly channel: string
   readonly chatId: string
+  /** The forum topic of the chat, if any (scheduled replies must go back to it). */
+  readonly threadId?: number
+  /** The person's id on the channel, when known. */
+  readonly userId?: string
   /** The time of the turn, when the caller wants one clock for the whole turn. */
   readonly now?: Date
 }

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { JobStore } from "../../src/scheduler/JobStore.ts"
 import { Scheduler } from "../../src/scheduler/Scheduler.ts"
+import * as Database from "../../src/storage/Database.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
-import { makeHarness } from "../support/Harness.ts"
+import { makeHarness, tempDir } from "../support/Harness.ts"
 import { callTool, realSleep } from "./helpers.ts"
 
 const fast = { scheduler: { min_interval_seconds: 1, retry_backoff_ms: 50, default_retry_limit: 2 } }
@@ -80,4 +82,62 @@ describe("firing scheduled prompts", () => {
       const [a, b] = fake.completions()
       expect(b!.receivedAt).toBeGreaterThanOrEqual(a!.receivedAt + a!.handledMs! - 1)
     }))
+})
+
+describe("start-up reconciliation", () => {
+  it.live("a job stored but never posted (a crash between the two) is posted at start and fires", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const dataDir = tempDir()
+      const due = Date.now() + 1500
+      yield* Effect.scoped(Effect.gen(function*() {
+        const h = yield* makeHarness(fake, { dataDir })
+        const store = yield* h.use(JobStore)
+        yield* store.insert({
+          id: "jlost00001",
+          ownerId: "console:user-r",
+          conversation: { channel: "console", chatId: "r" },
+          userId: null,
+          strategy: "message",
+          payload: "found again",
+          recurrence: { kind: "none" },
+          timezone: "UTC",
+          runAt: due,
+          nextRunAt: due,
+          endAt: null,
+          notify: true,
+          status: "pending",
+          attempts: 0,
+          runs: 0,
+          lastRunAt: null,
+          lastError: null,
+          createdAt: Date.now(),
+          updatedAt: Date.now()
+        })
+      }))
+      const h = yield* makeHarness(fake, { dataDir })
+      yield* h.waitForReplies(1, 5000)
+      expect(h.replies.map((r) => r.text)).toEqual(["found again"])
+      expect(Date.now()).toBeGreaterThanOrEqual(due)
+    }).pipe(Effect.scoped))
+
+  it.live("a reminder sent after downtime says it is late", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const dataDir = tempDir()
+      const id = yield* Effect.scoped(Effect.gen(function*() {
+        const h = yield* makeHarness(fake, { dataDir })
+        const created = yield* callTool(h, "late", "task_create", { kind: "message", text: "stretch", delay_seconds: 0.5 })
+        return created.result.id as string
+      }))
+      // While it is down, its stored times are moved two minutes back to stand for a long outage.
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE scheduled_jobs SET next_run_at = next_run_at - 120000, run_at = run_at - 120000 WHERE id = ${id}`
+        yield* sql`UPDATE cluster_messages SET deliver_at = deliver_at - 120000 WHERE deliver_at IS NOT NULL`
+      }).pipe(Effect.provide(Database.sqliteAt(Database.databaseFile(dataDir))), Effect.orDie)
+      const h = yield* makeHarness(fake, { dataDir })
+      yield* h.waitForReplies(1, 5000)
+      expect(h.replies[0]!.text).toMatch(/^stretch\n\(due \S+; sent late\)$/)
+    }).pipe(Effect.scoped))
 })

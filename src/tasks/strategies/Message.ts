@@ -3,7 +3,11 @@ import { Effect } from "effect"
 import { Outbound } from "../../channels/Outbound.ts"
 import { keyOf } from "../../domain/Conversation.ts"
 import { TurnLedger } from "../../runtime/TurnLedger.ts"
+import { formatInZone } from "../../scheduler/Job.ts"
 import { done, failed, type TaskStrategy, turnMessageId } from "../TaskStrategy.ts"
+
+/** A reminder this late (ms) says when it was due. */
+const lateNoteAfter = 60_000
 
 export const make = Effect.gen(function*() {
   const outbound = yield* Outbound
@@ -18,12 +22,16 @@ export const make = Effect.gen(function*() {
         const prior = yield* ledger.lookup(key, id)
         if (prior._tag === "Some" && prior.value.status === "delivered") return done("(already delivered before a restart)")
         if (!run.job.notify) return done("(not sent: notify = false)")
-        const sent = yield* outbound.deliver({ conversation: run.job.conversation, text: run.job.payload, kind: "notice" }).pipe(
+        // Late after downtime: say so, as a scheduled prompt's instruction does.
+        const text = run.lateMs >= lateNoteAfter
+          ? `${run.job.payload}\n(due ${formatInZone(run.dueAt, run.job.timezone)}; sent late)`
+          : run.job.payload
+        const sent = yield* outbound.deliver({ conversation: run.job.conversation, text, kind: "notice" }).pipe(
           Effect.either
         )
         if (sent._tag === "Left") return failed(sent.left.message)
-        yield* ledger.settle(key, id, "delivered", run.job.payload)
-        return done(run.job.payload)
+        yield* ledger.settle(key, id, "delivered", text)
+        return done(text)
       })
   } satisfies TaskStrategy
 })
