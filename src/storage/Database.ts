@@ -10,7 +10,7 @@ import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Effect, Layer, type Redacted } from "effect"
 import * as path from "node:path"
-import { AppConfig } from "../config/Config.ts"
+import { AppConfig, type MinibotConfig } from "../config/Config.ts"
 import * as DataDirLock from "./DataDirLock.ts"
 import { migrations } from "./migrations/index.ts"
 
@@ -36,6 +36,15 @@ type Opened = Layer.Layer<
   SqlClient.SqlClient,
   Layer.Layer.Error<ReturnType<typeof sqliteAt>> | Layer.Layer.Error<ReturnType<typeof postgresAt>>
 >
+
+/**
+ * The configured database without the data-dir lock, for commands that work beside a running
+ * daemon (`minibot pairing ...`): SQLite under `data_dir`, or Postgres.
+ */
+export const unlocked = (config: MinibotConfig): Opened =>
+  config.storage.backend === "postgres" && config.storage.postgres_url !== undefined
+    ? postgresAt(config.storage.postgres_url)
+    : sqliteAt(databaseFile(config.runtime.data_dir))
 
 /** The daemon's database from config: SQLite (lock the data dir, then open and migrate) or Postgres. */
 export const layer = Layer.unwrapScoped(
