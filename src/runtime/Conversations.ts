@@ -5,6 +5,8 @@
  * is stored (a channel acknowledges its platform only then), the entity handles its messages one
  * at a time in order, conversations run in parallel, and after a crash unprocessed messages are
  * delivered again. The message id is the mailbox's primary key, so a resent message is stored once.
+ * Scheduled jobs reach the same actors as `Fire` messages delivered at their due time (`DeliverAt`),
+ * so a due job never interleaves with the chat's own turns; `FiringHandler` (the scheduler) runs them.
  */
 import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner, Snowflake } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
