@@ -63,7 +63,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       ? Duration.min(wakeRefresh, Duration.millis(settings.poll_interval_ms))
       : wakeRefresh
 
-    /** Due times posted by this process that the database query may not show (retries). */
+    /** Retry times posted by this process: the table only shows due times (`next_run_at`). */
     const hints: Array<number> = []
     const wakeSignal = yield* Queue.sliding<void>(1)
 
@@ -71,8 +71,11 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
     const post = (firing: JobFiring) =>
       Effect.gen(function*() {
         yield* mailbox.post(firing)
-        const index = hints.findIndex((t) => t > firing.at)
-        hints.splice(index === -1 ? hints.length : index, 0, firing.at)
+        if (firing.attempt > 0) {
+          const index = hints.findIndex((t) => t > firing.at)
+          hints.splice(index === -1 ? hints.length : index, 0, firing.at)
+        }
+        // The timer re-reads the earliest due time, which may now be this one.
         yield* wakeSignal.offer(undefined)
       })
 
