@@ -59,11 +59,14 @@ export const layer = Layer.effect(
         }
         const lateMs = Math.max(0, now - firing.dueAt)
         if (firing.attempt > 0) {
-          if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt >= firing.attempt) {
+          if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt > firing.attempt) {
             return { _tag: "Ignore", why: "the retry is no longer needed" } as const
           }
-          yield* store.updateRun(job.id, firing.dueAt, { attempt: firing.attempt })
-          yield* store.update(job.id, { attempts: firing.attempt + 1 }, now)
+          // Equal: this retry was running when the process died; it runs again (deduped by the ledger).
+          if (run.value.attempt < firing.attempt) {
+            yield* store.updateRun(job.id, firing.dueAt, { attempt: firing.attempt })
+            yield* store.update(job.id, { attempts: firing.attempt + 1 }, now)
+          }
           return { _tag: "Run", job, next: null, lateMs } as const
         }
         if (Option.isSome(run)) {

@@ -1,7 +1,7 @@
 /** Durability of firings, with the daemon as a real process: kill -9 mid-firing, and downtime. */
 import { describe, expect, it } from "@effect/vitest"
 import { afterEach } from "vitest"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
+import { type FakeLlmServer, type FakeReply, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
 import { tempDir } from "../support/Harness.ts"
 
@@ -20,7 +20,7 @@ const start = (config: string, cwd: string) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const daemonConfig = (dir: string, fake: FakeLlmServer) =>
+const daemonConfig = (dir: string, fake: FakeLlmServer, scheduler = "") =>
   writeConfig(dir, `
 [runtime]
 data_dir = "${dir}/data"
@@ -32,13 +32,13 @@ retry_attempts = 0
 enabled = true
 [scheduler]
 min_interval_seconds = 1
-`)
+${scheduler}`)
 
 const scheduled = (fake: FakeLlmServer, prompt: string) =>
   fake.completions().filter((r) => lastUserContent(r.body).startsWith("Scheduled instruction") && lastUserContent(r.body).includes(prompt))
 
 /** The model schedules what the console line asks (`schedule <json>`), then confirms. */
-const scriptScheduling = (fake: FakeLlmServer, onScheduled: (prompt: string) => { hang: true } | { content: string }) =>
+const scriptScheduling = (fake: FakeLlmServer, onScheduled: (prompt: string) => FakeReply) =>
   fake.script((request) => {
     const last = lastUserContent(request)
     if (last.startsWith("Scheduled instruction")) return onScheduled(last)
@@ -69,6 +69,32 @@ describe("scheduled jobs across crashes and restarts", () => {
     expect(second.stdout.match(/PONG/g)).toHaveLength(1)
     // The interrupted attempt and its redelivery: two requests, one answer.
     expect(scheduled(fake, "ping")).toHaveLength(2)
+  }, 30_000)
+
+  it("kill -9 during a retry, then a restart: the retry runs again and the job completes once", async () => {
+    const dir = tempDir()
+    const fake = await startFakeLlm()
+    fakes.push(fake)
+    scriptScheduling(fake, () => {
+      const n = scheduled(fake, "flaky").length
+      return n === 1 ? { status: 500 } : n === 2 ? { hang: true } : { content: "RECOVERED" }
+    })
+    const config = daemonConfig(dir, fake, "retry_backoff_ms = 100\n")
+    const first = start(config, dir)
+    await first.waitForStderr(/minibot started/)
+    first.send(`schedule {"prompt":"flaky","delay_seconds":1}`)
+    await fake.waitFor(() => scheduled(fake, "flaky").length === 2, 8_000)
+    first.child.kill("SIGKILL")
+    await first.exited
+
+    const second = start(config, dir)
+    await second.waitForStdout(/RECOVERED/)
+    await sleep(1500)
+    second.child.kill("SIGTERM")
+    await second.exited
+    expect(second.stdout.match(/RECOVERED/g)).toHaveLength(1)
+    expect(first.stdout + second.stdout).not.toMatch(/could not run/)
+    expect(scheduled(fake, "flaky")).toHaveLength(3)
   }, 30_000)
 
   it("jobs due while the daemon was down: a one-shot fires once, late; a recurring one once, not once per missed slot", async () => {
