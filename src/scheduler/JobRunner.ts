@@ -28,6 +28,8 @@ type Claim =
   | { readonly _tag: "Ignore"; readonly why: string }
   | { readonly _tag: "Skip"; readonly job: Job.Job; readonly next: number | null }
   | { readonly _tag: "Run"; readonly job: Job.Job; readonly next: number | null; readonly lateMs: number }
+  /** The last attempt failed and the process died before the person was told. */
+  | { readonly _tag: "Notify"; readonly job: Job.Job; readonly attempts: number; readonly reason: string }
 
 export const failureNotice = (job: Job.Job, attempts: number, reason: string) =>
   `Your scheduled ${job.strategy === "llm_prompt" ? "prompt" : "task"} ${job.id} could not run after ${attempts} ` +
@@ -58,6 +60,9 @@ export const layer = Layer.effect(
           return { _tag: "Ignore", why: "the job was cancelled" } as const
         }
         const lateMs = Math.max(0, now - firing.dueAt)
+        if (Option.isSome(run) && run.value.status === "failed" && !run.value.notified && run.value.attempt === firing.attempt) {
+          return { _tag: "Notify", job, attempts: firing.attempt + 1, reason: run.value.error ?? "unknown error" } as const
+        }
         if (firing.attempt > 0) {
           if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt > firing.attempt) {
             return { _tag: "Ignore", why: "the retry is no longer needed" } as const
@@ -118,6 +123,21 @@ export const layer = Layer.effect(
         yield* store.update(job.id, current.value.status === "running" ? { ...fields, status } : fields, now)
       })
 
+    /**
+     * Tells the person once that a run failed for good (unless `notify = false`). The flag is set
+     * right after the notice: a crash before the notice sends it on redelivery, a crash in the
+     * gap between the two could repeat it.
+     */
+    const notifyFailure = (job: Job.Job, dueAt: number, attempts: number, reason: string) =>
+      Effect.gen(function*() {
+        if (job.notify) {
+          yield* outbound.deliver({ conversation: job.conversation, text: failureNotice(job, attempts, reason), kind: "notice" }).pipe(
+            Effect.catchAll((e) => Effect.logError("the failure notice could not be delivered", e))
+          )
+        }
+        yield* store.updateRun(job.id, dueAt, { notified: 1 })
+      })
+
     const fire = (firing: JobFiring): Effect.Effect<void> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -126,6 +146,7 @@ export const layer = Layer.effect(
           yield* Effect.logInfo(`firing ignored: ${claimed.why}`)
           return
         }
+        if (claimed._tag === "Notify") return yield* notifyFailure(claimed.job, firing.dueAt, claimed.attempts, claimed.reason)
         yield* postNext(claimed.job, claimed.next)
         if (claimed._tag === "Skip") {
           yield* Effect.logInfo("missed run skipped")
@@ -164,14 +185,7 @@ export const layer = Layer.effect(
           finishJob(job, "failed", outcome.reason, end)
         ))
         yield* Effect.logError("job run failed after its retries").pipe(Effect.annotateLogs({ reason: outcome.reason, attempts }))
-        const run = yield* store.run(job.id, firing.dueAt)
-        if (job.notify && Option.isSome(run) && !run.value.notified) {
-          // Told once: the flag is set right after the notice (a crash in between could repeat it).
-          yield* outbound.deliver({ conversation: job.conversation, text: failureNotice(job, attempts, outcome.reason), kind: "notice" }).pipe(
-            Effect.catchAll((e) => Effect.logError("the failure notice could not be delivered", e))
-          )
-          yield* store.updateRun(job.id, firing.dueAt, { notified: 1 })
-        }
+        yield* notifyFailure(job, firing.dueAt, attempts, outcome.reason)
       }).pipe(
         Effect.catchAllCause((cause) =>
           // Interrupted (shutting down): the mailbox delivers the firing again on the next start.

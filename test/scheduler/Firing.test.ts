@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import { FiringHandler, JobFiring } from "../../src/runtime/Conversations.ts"
 import { JobStore } from "../../src/scheduler/JobStore.ts"
 import { Scheduler } from "../../src/scheduler/Scheduler.ts"
 import * as Database from "../../src/storage/Database.ts"
@@ -140,4 +141,26 @@ describe("start-up reconciliation", () => {
       yield* h.waitForReplies(1, 5000)
       expect(h.replies[0]!.text).toMatch(/^stretch\n\(due \S+; sent late\)$/)
     }).pipe(Effect.scoped))
+})
+
+describe("redelivered firings", () => {
+  it.scopedLive("a failed run whose notice was lost in a crash is told on redelivery, once", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake, { config: fast })
+      const created = yield* callTool(h, "n", "schedule_prompt", { prompt: "p", delay_seconds: 3600 })
+      const job = yield* h.use(Effect.flatMap(JobStore, (s) => s.byId(created.result.id)))
+      const dueAt = Option.getOrThrow(job).nextRunAt!
+      // As left by a crash right after the run was marked failed, before the notice.
+      const sql = yield* h.use(SqlClient.SqlClient)
+      yield* sql`UPDATE scheduled_jobs SET status = 'failed', next_run_at = NULL, last_error = 'boom' WHERE id = ${created.result.id}`
+      yield* sql`INSERT INTO job_runs (job_id, due_at, attempt, status, late_ms, started_at, error, notified)
+        VALUES (${created.result.id}, ${dueAt}, 2, 'failed', 0, ${dueAt}, 'boom', 0)`
+      const firing = new JobFiring({ jobId: created.result.id, dueAt, attempt: 2, at: dueAt, conversation: { channel: "console", chatId: "n" } })
+      const handler = yield* h.use(FiringHandler)
+      yield* handler.fire(firing)
+      yield* handler.fire(firing)
+      expect(h.replies.map((r) => r.text)).toEqual([`Your scheduled prompt ${created.result.id} could not run after 3 attempts: boom.`])
+      expect(fake.completions()).toHaveLength(0)
+    }))
 })
