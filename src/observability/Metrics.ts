@@ -85,3 +85,18 @@ export const telegramPlainFallbacks = Metric.counter("minibot_telegram_plain_fal
   description: "Chunks resent as plain text after Telegram could not parse their HTML",
   incremental: true
 })
+
+// Scheduler
+export const jobRuns = Metric.counter("minibot_job_runs_total", {
+  description: "Scheduled job runs started (retries included)",
+  incremental: true
+})
+export const jobFailures = Metric.counter("minibot_job_failures_total", {
+  description: "Scheduled job runs that failed for good, after their retries",
+  incremental: true
+})
+export const jobLateness = Metric.histogram(
+  "minibot_job_lateness_seconds",
+  MetricBoundaries.exponential({ start: 0.001, factor: 4, count: 10 }),
+  "How late a job run started after its due time"
+)

@@ -11,9 +11,10 @@
  * 4. Record the outcome; a failure is retried with backoff (a new firing at a later time) up to
  *    `[scheduler] default_retry_limit`, then the job is `failed` and the person is told once.
  */
-import { Cause, Clock, Duration, Effect, Layer, Option } from "effect"
+import { Cause, Clock, Duration, Effect, Layer, Metric, Option } from "effect"
 import { Outbound } from "../channels/Outbound.ts"
 import { AppConfig } from "../config/Config.ts"
+import * as Metrics from "../observability/Metrics.ts"
 import { FiringHandler, JobFiring } from "../runtime/Conversations.ts"
 import { TaskStrategies } from "../tasks/Strategies.ts"
 import * as Job from "./Job.ts"
@@ -154,6 +155,8 @@ export const layer = Layer.effect(
         }
         const { job, lateMs } = claimed
         yield* Effect.logInfo("job firing").pipe(Effect.annotateLogs({ late_ms: lateMs, attempt: firing.attempt }))
+        yield* Metric.increment(Metrics.jobRuns)
+        if (firing.attempt === 0) yield* Metric.update(Metrics.jobLateness, lateMs / 1000)
         const outcome = yield* strategies.get(job.strategy).run({ job, dueAt: firing.dueAt, attempt: firing.attempt, lateMs })
         const end = yield* Clock.currentTimeMillis
         if (outcome._tag === "Done") {
@@ -185,6 +188,7 @@ export const layer = Layer.effect(
           finishJob(job, "failed", outcome.reason, end)
         ))
         yield* Effect.logError("job run failed after its retries").pipe(Effect.annotateLogs({ reason: outcome.reason, attempts }))
+        yield* Metric.increment(Metrics.jobFailures)
         yield* notifyFailure(job, firing.dueAt, attempts, outcome.reason)
       }).pipe(
         Effect.catchAllCause((cause) =>
