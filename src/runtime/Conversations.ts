@@ -58,6 +58,9 @@ export class FiringHandler extends Context.Tag("minibot/FiringHandler")<FiringHa
 /** An actor with nothing to do is released from memory after this long; its mailbox stays stored. */
 const actorIdleTime = Duration.minutes(5)
 const pruneEvery = Schedule.spaced(Duration.hours(1))
+/** Shard locks of runners sharing Postgres: refreshed this often, taken over when this old. */
+const sharedLockRefresh = Duration.seconds(2)
+const sharedLockExpiration = Duration.seconds(10)
 /** On shutdown a running turn may finish within this; after it, it is interrupted and redelivered on the next start. */
 const turnGracePeriod = Duration.seconds(5)
 
@@ -187,7 +190,14 @@ export const runnerLayer = Layer.unwrapEffect(Effect.map(AppConfig, ({ config })
     shardingConfig: {
       entityMessagePollInterval: Duration.millis(config.scheduler.poll_interval_ms),
       entityTerminationTimeout: turnGracePeriod,
-      ...(shared ? { runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)) } : {})
+      ...(shared
+        ? {
+          runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)),
+          // A runner that died (kill -9) gives its conversations up after this, not the default 35 s.
+          shardLockRefreshInterval: sharedLockRefresh,
+          shardLockExpiration: sharedLockExpiration
+        }
+        : {})
     }
   })
 }))
