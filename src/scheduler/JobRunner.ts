@@ -89,6 +89,12 @@ export const layer = Layer.effect(
         const next = recurring ? Job.nextRunAfter(job, Math.max(firing.dueAt, now)) : null
         const skip = !settings.enabled ||
           (recurring && settings.missed_run_policy === "skip" && lateMs > Duration.toMillis(missedAfter))
+        const advanced = yield* store.advance(job.id, firing.dueAt, {
+          next_run_at: next,
+          status: next !== null ? "pending" : skip ? "completed" : "running",
+          ...(skip ? {} : { runs: job.runs + 1, attempts: 1, last_run_at: now })
+        }, now)
+        if (!advanced) return { _tag: "Ignore", why: "the job changed meanwhile (cancelled?)" } as const
         yield* store.insertRun({
           jobId: job.id,
           dueAt: firing.dueAt,
@@ -101,11 +107,6 @@ export const layer = Layer.effect(
           error: null,
           notified: false
         })
-        yield* store.update(job.id, {
-          next_run_at: next,
-          status: next !== null ? "pending" : skip ? "completed" : "running",
-          ...(skip ? {} : { runs: job.runs + 1, attempts: 1, last_run_at: now })
-        }, now)
         const updated: Job.Job = { ...job, nextRunAt: next }
         return skip ? { _tag: "Skip", job: updated, next } as const : { _tag: "Run", job: updated, next, lateMs } as const
       })
@@ -114,15 +115,6 @@ export const layer = Layer.effect(
       next === null ? Effect.void : scheduler.post(
         new JobFiring({ jobId: job.id, dueAt: next, attempt: 0, at: next, conversation: job.conversation })
       ).pipe(Effect.retry({ times: 3 }), Effect.catchAllCause((cause) => Effect.logError("posting the next firing failed", cause)))
-
-    /** Completes a one-shot job that is still running (not cancelled meanwhile). */
-    const finishJob = (job: Job.Job, status: "completed" | "failed", error: string | null, now: number) =>
-      Effect.gen(function*() {
-        const current = yield* store.byId(job.id)
-        if (Option.isNone(current)) return
-        const fields = { last_error: error }
-        yield* store.update(job.id, current.value.status === "running" ? { ...fields, status } : fields, now)
-      })
 
     /**
      * Tells the person once that a run failed for good (unless `notify = false`). The flag is set
@@ -162,7 +154,7 @@ export const layer = Layer.effect(
         if (outcome._tag === "Done") {
           yield* store.transaction(Effect.zipRight(
             store.updateRun(job.id, firing.dueAt, { status: "completed", finished_at: end, result: outcome.summary, error: null }),
-            finishJob(job, "completed", null, end)
+            store.finish(job.id, "completed", null, end)
           ))
           yield* Effect.logInfo("job run completed").pipe(Effect.annotateLogs("duration_ms", end - now))
           return
@@ -185,7 +177,7 @@ export const layer = Layer.effect(
         const attempts = firing.attempt + 1
         yield* store.transaction(Effect.zipRight(
           store.updateRun(job.id, firing.dueAt, { status: "failed", finished_at: end, error: outcome.reason }),
-          finishJob(job, "failed", outcome.reason, end)
+          store.finish(job.id, "failed", outcome.reason, end)
         ))
         yield* Effect.logError("job run failed after its retries").pipe(Effect.annotateLogs({ reason: outcome.reason, attempts }))
         yield* Metric.increment(Metrics.jobFailures)

@@ -201,6 +201,32 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       last_error: string | null
     }>, now: number) => sql`UPDATE scheduled_jobs SET ${sql.update({ ...fields, updated_at: now })} WHERE id = ${id}`.pipe(Effect.asVoid)
 
+    /**
+     * Moves a pending job past the due time `dueAt`, only if it is still pending at that due time
+     * (not cancelled, not advanced by someone else meanwhile); false otherwise. On Postgres the
+     * row stays locked until the transaction ends.
+     */
+    const advance = (id: string, dueAt: number, fields: Partial<{
+      status: JobStatus
+      next_run_at: number | null
+      attempts: number
+      runs: number
+      last_run_at: number
+    }>, now: number) =>
+      sql<{ id: string }>`
+        UPDATE scheduled_jobs SET ${sql.update({ ...fields, updated_at: now })}
+        WHERE id = ${id} AND status = 'pending' AND next_run_at = ${dueAt}
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Records the end of a run: a one-shot still running becomes `status` (a cancelled one stays cancelled). */
+    const finish = (id: string, status: "completed" | "failed", error: string | null, now: number) =>
+      sql`
+        UPDATE scheduled_jobs SET last_error = ${error}, updated_at = ${now},
+          status = CASE WHEN status = 'running' THEN ${status} ELSE status END
+        WHERE id = ${id}
+      `.pipe(Effect.asVoid)
+
     const run = (jobId: string, dueAt: number) =>
       sql<RunRow>`SELECT * FROM job_runs WHERE job_id = ${jobId} AND due_at = ${dueAt}`.pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRun))
@@ -254,6 +280,22 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
 
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) => sql.withTransaction(effect)
 
-    return { insert, byId, owned, list, cancel, update, run, insertRun, updateRun, runs, pending, nextDue, transaction } as const
+    return {
+      insert,
+      byId,
+      owned,
+      list,
+      cancel,
+      update,
+      advance,
+      finish,
+      run,
+      insertRun,
+      updateRun,
+      runs,
+      pending,
+      nextDue,
+      transaction
+    } as const
   })
 }) {}
