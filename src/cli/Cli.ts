@@ -110,17 +110,16 @@ const checkConfig = Command.make("check-config", { config: configOption }, ({ co
   })).pipe(Command.withDescription("Validate the configuration and report every problem"))
 
 /**
- * Runs `use` with the pairing store of the configured data_dir. Only the database is opened (no
- * daemon, no data-dir lock), so it works while the daemon runs; SQLite serializes the writes.
+ * Runs `use` with the pairing store of the configured database. Only the database is opened (no
+ * daemon, no data-dir lock), so it works while the daemon runs; the database serializes writes.
  */
 const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) => Effect.Effect<A, E>) =>
   Effect.gen(function*() {
     const loaded = yield* load(path)
-    const dataDir = loaded.config.runtime.data_dir
-    fs.mkdirSync(dataDir, { recursive: true })
+    fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true })
     const quiet = { ...loaded.config, runtime: { ...loaded.config.runtime, log_level: "warning" as const } }
     return yield* Effect.flatMap(Pairing, use).pipe(
-      Effect.provide(Pairing.Default.pipe(Layer.provide(Database.sqliteAt(Database.databaseFile(dataDir))))),
+      Effect.provide(Pairing.Default.pipe(Layer.provide(Database.unlocked(loaded.config)))),
       Effect.provide(Logging.layer(quiet))
     )
   })

@@ -14,13 +14,15 @@
  * `handle` fails only when the update could not be stored (the caller must not confirm it to
  * Telegram); everything else is logged and the update is done.
  */
-import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, ParseResult, Schema } from "effect"
+import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, Option, ParseResult, Schema } from "effect"
 import { AppConfig } from "../../config/Config.ts"
 import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import { HistoryStore } from "../../memory/HistoryStore.ts"
 import * as Metrics from "../../observability/Metrics.ts"
+import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Conversations } from "../../runtime/Conversations.ts"
+import { Tasks } from "../../tasks/Tasks.ts"
 import { Pairing } from "./Pairing.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
@@ -35,7 +37,8 @@ export const botCommands: ReadonlyArray<{ readonly command: string; readonly des
   { command: "help", description: "What I can do" },
   { command: "reset", description: "Forget this conversation" },
   { command: "status", description: "Model, history size, uptime, queue" },
-  { command: "stop", description: "Stop the answer being prepared" }
+  { command: "stop", description: "Stop the answer being prepared" },
+  { command: "tasks", description: "Your scheduled tasks: /tasks, /tasks show ID, /tasks cancel ID" }
 ]
 const known = new Set(botCommands.map((c) => c.command))
 
@@ -118,6 +121,7 @@ const commandList = [
   "/reset: forget this conversation",
   "/status: model, history size, uptime, queue",
   "/stop: stop the answer being prepared",
+  "/tasks: your reminders and tasks (/tasks show ID, /tasks cancel ID)",
   "/help: this list"
 ].join("\n")
 
@@ -173,6 +177,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
     const sender = yield* TelegramSender
     const store = yield* TelegramStore
     const pairing = yield* Pairing
+    const tasks = yield* Tasks
     const startedAt = yield* Clock.currentTimeMillis
     /** Answers sent here run beside intake, so a slow chat (flood limits) never holds up others. */
     const replies = yield* FiberSet.make()
@@ -235,7 +240,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         ].join("\n")
       })
 
-    const runCommand = (ctx: Context, name: string) =>
+    const runCommand = (ctx: Context, name: string, text: string) =>
       Effect.gen(function*() {
         const key = keyOf(ctx.conversation)
         yield* Effect.logInfo(`command /${name}`)
@@ -252,6 +257,16 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
             )
           case "status":
             return yield* answer(ctx, status(ctx))
+          case "tasks": {
+            const owner = ownerIdOf(config.tools.kv_memory.default_owner_id, {
+              conversation: ctx.conversation,
+              userId: String(ctx.userId)
+            })
+            return yield* answer(
+              ctx,
+              Effect.map(tasks.command(owner, text), Option.getOrElse(() => "Usage: /tasks, /tasks show ID, /tasks cancel ID"))
+            )
+          }
           case "stop": {
             // The turn itself answers "Stopped." once its model work is interrupted.
             const stopped = yield* conversations.cancel(key)
@@ -298,7 +313,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
           if (!isGroup && mediaKinds.some((kind) => message[kind] !== undefined)) return yield* answer(ctx, mediaNotice)
           return yield* Effect.logDebug("message without text: ignored")
         }
-        if (command !== undefined && known.has(command.name)) return yield* runCommand(ctx, command.name)
+        if (command !== undefined && known.has(command.name)) return yield* runCommand(ctx, command.name, text)
         const question = isGroup ? stripMention(text, bot.username) : text.trim()
         if (question === "") return yield* answer(ctx, `Yes? Write your question after @${bot.username}.`)
         const receivedAt = yield* Clock.currentTimeMillis

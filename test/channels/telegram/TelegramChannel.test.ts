@@ -152,6 +152,30 @@ describe("Telegram channel: commands", () => {
       expect(llm.completions()).toHaveLength(2)
     }))
 
+  it.scopedLive("/tasks lists the person's tasks and /tasks cancel ID cancels one", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      llm.enqueue({ toolCalls: [{ name: "task_create", arguments: { kind: "message", text: "water the plants", delay_seconds: 3600 } }] })
+      llm.script(() => ({ content: "scheduled" }))
+      yield* startDaemon(fake, llm)
+      fake.pushText({ chatId: 42, userId: 42, text: "remind me to water the plants in an hour" })
+      yield* waitForText(fake, "scheduled")
+      const created = JSON.parse(String(llm.completions()[1]!.body.messages.find((m) => m.role === "tool")!.content))
+      const id: string = created.result.id
+      expect(id).toMatch(/\S+/)
+
+      fake.pushText({ chatId: 42, userId: 42, text: "/tasks" })
+      const listed = yield* waitForText(fake, /^Active tasks \(1\):/)
+      expect(listed.visibleText).toContain(id)
+      fake.pushText({ chatId: 42, userId: 42, text: `/tasks cancel ${id}` })
+      yield* waitForText(fake, `Cancelled ${id}.`)
+      fake.pushText({ chatId: 42, userId: 42, text: "/tasks" })
+      yield* waitForText(fake, /^No active tasks\./)
+      // Commands never reach the LLM.
+      expect(llm.completions()).toHaveLength(2)
+    }))
+
   it.scopedLive("/stop cancels a long turn within a second", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
