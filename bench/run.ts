@@ -6,7 +6,8 @@
  *   conversations at once, with the fake answering at once and after a fixed latency;
  * - throughput of the 100-conversation run;
  * - start to ready: spawning `minibot run` until `/readyz` answers 200;
- * - idle RSS of that daemon after it has been idle a few seconds.
+ * - idle RSS of that daemon after it has been idle a few seconds;
+ * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
  */
 import { Effect, Layer, Logger, LogLevel } from "effect"
@@ -22,6 +23,7 @@ import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Conversations } from "../src/runtime/Conversations.ts"
 import * as Database from "../src/storage/Database.ts"
 import { freePort } from "../test/support/Daemon.ts"
+import * as SchedulerBench from "./scheduler.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -192,6 +194,7 @@ const main = async () => {
   report("start to ready (median of 5)", ms(median(starts.map((s) => s.readyMs))))
   report("idle RSS after ready + 3 s", `${starts[0]!.rssMb.toFixed(0)} MB`)
   await fake.close()
+  rows.push(...await SchedulerBench.main())
 
   console.log(`\n| measure | ${os.cpus().length} cores, node ${process.version} |\n|---|---|`)
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
