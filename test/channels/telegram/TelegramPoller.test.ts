@@ -60,7 +60,7 @@ describe("Telegram long polling", () => {
       const started = () => fake.waitForEffect((f) => f.callsOf("getUpdates").length > 0)
       yield* withDaemon(fake, llm, { dataDir }, started)
       expect(fake.callsOf("setMyCommands")).toHaveLength(1)
-      expect(fake.commands.get("default")?.map((c) => c.command)).toEqual(["start", "help", "reset", "status", "stop"])
+      expect(fake.commands.get("default")?.map((c) => c.command)).toEqual(["start", "help", "reset", "status", "stop", "tasks"])
       const polls = fake.callsOf("getUpdates").length
       yield* withDaemon(fake, llm, { dataDir }, () => fake.waitForEffect((f) => f.callsOf("getUpdates").length > polls))
       expect(fake.callsOf("setMyCommands")).toHaveLength(1)
