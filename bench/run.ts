@@ -10,30 +10,19 @@
  * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
  */
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Logger, LogLevel } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Layers from "../src/app/Layers.ts"
-import { Outbound } from "../src/channels/Outbound.ts"
-import { AppConfig, makeConfig } from "../src/config/Config.ts"
 import { InboundMessage } from "../src/domain/Inbound.ts"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Conversations } from "../src/runtime/Conversations.ts"
-import * as Database from "../src/storage/Database.ts"
 import { freePort } from "../test/support/Daemon.ts"
 import * as SchedulerBench from "./scheduler.ts"
+import { median, quantile, root, rssMb, runtimeAt, tmp } from "./support.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 
-const root = path.resolve(import.meta.dirname, "..")
-const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-
-const quantile = (values: ReadonlyArray<number>, q: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
-}
-const median = (values: ReadonlyArray<number>) => quantile(values, 0.5)
 const ms = (n: number) => `${n.toFixed(2)} ms`
 
 interface Sample {
@@ -44,27 +33,14 @@ interface Sample {
 /** Runs `body` against the in-process runtime on a fresh SQLite file. */
 const withRuntime = <A>(fake: FakeLlmServer, body: (send: (chat: string, text: string) => Promise<Sample>) => Promise<A>) =>
   Effect.gen(function*() {
-    const dataDir = tmp("minibot-bench-")
-    const config = makeConfig({
-      runtime: { data_dir: dataDir },
-      llm: { base_url: fake.url, api_key: "sk-bench", model: "bench", retry_attempts: 0 }
-    })
+    const pending = new Map<string, (at: number) => void>()
     // BENCH_LLM=inline answers in-process, to separate the daemon's cost from the HTTP client's.
     const llm = process.env.BENCH_LLM === "inline" ? Llm.fromFunction(() => Effect.succeed(textCompletion("ok"))) : Llm.openai
-    const layer = Layers.runtimeWith(llm).pipe(
-      Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
-      Layer.provideMerge(AppConfig.layer(config))
-    )
-    const scope = yield* Effect.scope
-    const context = yield* Layer.buildWithScope(layer, scope)
-    const pending = new Map<string, (at: number) => void>()
-    const outbound = yield* Effect.provide(Outbound, context)
-    yield* outbound.register("console", {
-      send: (message) =>
-        Effect.sync(() => {
-          pending.get(message.inReplyTo!.messageId)?.(performance.now())
-          return { chunks: 1 }
-        })
+    const context = yield* runtimeAt({
+      dataDir: tmp("minibot-bench-"),
+      llm,
+      config: { llm: { base_url: fake.url } },
+      delivered: (message, at) => pending.get(message.inReplyTo!.messageId)?.(at)
     })
     const conversations = yield* Effect.provide(Conversations, context)
     let n = 0
@@ -114,11 +90,6 @@ const manyConversations = (fake: FakeLlmServer, conversations: number, rounds: n
     return { samples, throughput: samples.length / seconds }
   })
 
-const readRssMb = (pid: number) => {
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
-}
-
 /** Spawns the compiled daemon; resolves when /readyz says ready; measures idle RSS after `idleMs`. */
 const startToReady = async (fake: FakeLlmServer, idleMs: number) => {
   const dir = tmp("minibot-bench-start-")
@@ -156,11 +127,11 @@ port = ${port}
     await new Promise((r) => setTimeout(r, 5))
   }
   await new Promise((r) => setTimeout(r, idleMs))
-  const rssMb = readRssMb(child.pid!)
+  const idleRssMb = rssMb(child.pid!)
   const exited = new Promise((r) => child.on("exit", r))
   child.kill("SIGTERM")
   await exited
-  return { readyMs, rssMb }
+  return { readyMs, rssMb: idleRssMb }
 }
 
 const main = async () => {

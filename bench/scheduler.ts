@@ -12,46 +12,28 @@
  * Prints a table in the format of bench/run.ts. `BENCH_SPREAD_S` shortens the minute (e.g. 10).
  * `main` is exported for bench/run.ts; rows are returned as [measure, value].
  */
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Logger, LogLevel } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Layers from "../src/app/Layers.ts"
-import { Outbound } from "../src/channels/Outbound.ts"
-import { AppConfig, makeConfig } from "../src/config/Config.ts"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Scheduler } from "../src/scheduler/Scheduler.ts"
-import * as Database from "../src/storage/Database.ts"
+import { quantile, root, runtimeAt, sleep, tmp } from "./support.ts"
 
-const root = path.resolve(import.meta.dirname, "..")
-const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-const quantile = (values: ReadonlyArray<number>, q: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
-}
 const ms = (n: number) => `${n.toFixed(1)} ms`
-const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
 
-/** The in-process runtime on a SQLite file under `dataDir`; `delivered` hears of every reply. */
-const runtimeAt = (dataDir: string, delivered: (chatId: string, text: string, at: number) => void) =>
-  Effect.gen(function*() {
-    const config = makeConfig({
-      runtime: { data_dir: dataDir },
-      llm: { base_url: "http://127.0.0.1:9/v1", model: "bench" },
-      scheduler: { min_interval_seconds: 1 }
-    })
-    const layer = Layers.runtimeWith(Llm.fromFunction(() => Effect.succeed(textCompletion("ok")))).pipe(
-      Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
-      Layer.provideMerge(AppConfig.layer(config))
-    )
-    const context = yield* Layer.build(layer)
-    const outbound = yield* Effect.provide(Outbound, context)
-    yield* outbound.register("console", {
-      send: (message) => Effect.sync(() => (delivered(message.conversation.chatId, message.text, Date.now()), { chunks: 1 }))
-    })
-    return yield* Effect.provide(Scheduler, context)
-  })
+/** The in-process runtime (LLM answered in-process) on a SQLite file under `dataDir`; its Scheduler. */
+const schedulerAt = (dataDir: string, delivered: (chatId: string, text: string, at: number) => void) =>
+  Effect.flatMap(
+    runtimeAt({
+      dataDir,
+      llm: Llm.fromFunction(() => Effect.succeed(textCompletion("ok"))),
+      config: { scheduler: { min_interval_seconds: 1 } },
+      delivered: (message) => delivered(message.conversation.chatId, message.text, Date.now())
+    }),
+    (context) => Effect.provide(Scheduler, context)
+  )
 
 const run = <A>(effect: Effect.Effect<A, unknown, never>) =>
   Effect.runPromise(effect.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))))
@@ -61,7 +43,7 @@ const lateness = (count: number, dueAt: (i: number) => number) =>
   run(Effect.scoped(Effect.gen(function*() {
     const due = new Map<string, number>()
     const late: Array<number> = []
-    const scheduler = yield* runtimeAt(tmp("minibot-bench-sched-"), (_, text, at) => {
+    const scheduler = yield* schedulerAt(tmp("minibot-bench-sched-"), (_, text, at) => {
       const d = due.get(text)
       if (d !== undefined) late.push(at - d)
     })
@@ -93,7 +75,7 @@ const idleCpu = async (jobs: number, windowMs: number) => {
   fs.mkdirSync(dataDir, { recursive: true })
   const tomorrow = Date.now() + 24 * 3600_000
   await run(Effect.scoped(Effect.gen(function*() {
-    const scheduler = yield* runtimeAt(dataDir, () => {})
+    const scheduler = yield* schedulerAt(dataDir, () => {})
     yield* Effect.forEach(
       Array.from({ length: jobs }, (_, i) => i),
       (i) =>

@@ -1,0 +1,53 @@
+/**
+ * What the benchmarks share: temp dirs, quantiles, and the daemon's runtime in-process on a fresh
+ * SQLite file with a recording console channel.
+ */
+import { Effect, Layer } from "effect"
+import type { Context } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Layers from "../src/app/Layers.ts"
+import { Outbound, type OutboundMessage } from "../src/channels/Outbound.ts"
+import { AppConfig, makeConfig } from "../src/config/Config.ts"
+import type { Llm } from "../src/llm/Llm.ts"
+import * as Database from "../src/storage/Database.ts"
+
+export const root = path.resolve(import.meta.dirname, "..")
+export const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+export const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
+
+export const quantile = (values: ReadonlyArray<number>, q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+}
+export const median = (values: ReadonlyArray<number>) => quantile(values, 0.5)
+
+/** The runtime in this process over `llm`; `delivered` hears of every reply with its time. */
+export const runtimeAt = <E>(options: {
+  readonly dataDir: string
+  readonly llm: Layer.Layer<Llm, E, AppConfig>
+  readonly config?: Record<string, unknown>
+  readonly delivered: (message: OutboundMessage, at: number) => void
+}) =>
+  Effect.gen(function*() {
+    const config = makeConfig({
+      ...options.config,
+      runtime: { data_dir: options.dataDir },
+      llm: { base_url: "http://127.0.0.1:9/v1", api_key: "sk-bench", model: "bench", retry_attempts: 0, ...options.config?.llm as object }
+    })
+    const layer = Layers.runtimeWith(options.llm).pipe(
+      Layer.provideMerge(Database.sqliteAt(Database.databaseFile(options.dataDir))),
+      Layer.provideMerge(AppConfig.layer(config))
+    )
+    const context = yield* Layer.build(layer)
+    const outbound = yield* Effect.provide(Outbound, context)
+    yield* outbound.register("console", {
+      send: (message) => Effect.sync(() => (options.delivered(message, performance.now()), { chunks: 1 }))
+    })
+    return context as Context.Context<Layer.Layer.Success<typeof layer>>
+  })
+
+/** Resident memory of a process, in MB. */
+export const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024
