@@ -11,7 +11,6 @@
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
  */
 import { Effect, Logger, LogLevel } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -20,7 +19,7 @@ import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Conversations } from "../src/runtime/Conversations.ts"
 import { freePort } from "../test/support/Daemon.ts"
 import * as SchedulerBench from "./scheduler.ts"
-import { median, quantile, root, rssMb, runtimeAt, tmp } from "./support.ts"
+import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 
 const ms = (n: number) => `${n.toFixed(2)} ms`
@@ -94,7 +93,8 @@ const manyConversations = (fake: FakeLlmServer, conversations: number, rounds: n
 const startToReady = async (fake: FakeLlmServer, idleMs: number) => {
   const dir = tmp("minibot-bench-start-")
   const port = await freePort()
-  fs.writeFileSync(path.join(dir, "config.toml"), `
+  const t0 = performance.now()
+  const child = spawnDaemon(dir, `
 [runtime]
 data_dir = "${dir}/data"
 log_level = "warning"
@@ -106,12 +106,7 @@ enabled = true
 [http]
 enabled = true
 port = ${port}
-`)
-  const t0 = performance.now()
-  const child = spawn(process.execPath, [path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
-    cwd: dir,
-    stdio: ["pipe", "ignore", "inherit"]
-  })
+`, "inherit")
   let readyMs = Number.NaN
   for (;;) {
     try {
@@ -128,9 +123,7 @@ port = ${port}
   }
   await new Promise((r) => setTimeout(r, idleMs))
   const idleRssMb = rssMb(child.pid!)
-  const exited = new Promise((r) => child.on("exit", r))
-  child.kill("SIGTERM")
-  await exited
+  await stopDaemon(child)
   return { readyMs, rssMb: idleRssMb }
 }
 

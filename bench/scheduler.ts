@@ -13,13 +13,12 @@
  * `main` is exported for bench/run.ts; rows are returned as [measure, value].
  */
 import { Effect, Logger, LogLevel } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Scheduler } from "../src/scheduler/Scheduler.ts"
-import { quantile, root, runtimeAt, sleep, tmp } from "./support.ts"
+import { quantile, root, runtimeAt, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 
 const ms = (n: number) => `${n.toFixed(1)} ms`
 
@@ -86,7 +85,7 @@ const idleCpu = async (jobs: number, windowMs: number) => {
       { concurrency: 16, discard: true }
     )
   })))
-  fs.writeFileSync(path.join(dir, "config.toml"), `
+  const child = spawnDaemon(dir, `
 [runtime]
 data_dir = "${dataDir}"
 log_level = "info"
@@ -94,11 +93,7 @@ log_level = "info"
 base_url = "http://127.0.0.1:9/v1"
 [channels.console]
 enabled = true
-`)
-  const child = spawn(process.execPath, [path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
-    cwd: dir,
-    stdio: ["pipe", "ignore", "pipe"]
-  })
+`, "pipe")
   let stderr = ""
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
   const t0 = Date.now()
@@ -110,9 +105,7 @@ enabled = true
   const before = cpuSeconds(child.pid!)
   await sleep(windowMs)
   const used = cpuSeconds(child.pid!) - before
-  const exited = new Promise((r) => child.on("exit", r))
-  child.kill("SIGTERM")
-  await exited
+  await stopDaemon(child)
   return (used / (windowMs / 1000)) * 100
 }
 

@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import type { Context } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -51,3 +52,19 @@ export const runtimeAt = <E>(options: {
 /** Resident memory of a process, in MB. */
 export const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024
+
+/** Writes `toml` as `dir/config.toml` and starts the compiled daemon (`minibot run`) there. */
+export const spawnDaemon = (dir: string, toml: string, stderr: "inherit" | "pipe") => {
+  fs.writeFileSync(path.join(dir, "config.toml"), toml)
+  return spawn(process.execPath, [path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
+    cwd: dir,
+    stdio: ["pipe", "ignore", stderr]
+  })
+}
+
+/** SIGTERM, then wait for the process to exit. */
+export const stopDaemon = (child: ChildProcess) => {
+  const exited = new Promise((r) => child.on("exit", r))
+  child.kill("SIGTERM")
+  return exited
+}
