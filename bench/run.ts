@@ -18,9 +18,9 @@ import { InboundMessage } from "../src/domain/Inbound.ts"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Conversations } from "../src/runtime/Conversations.ts"
 import { freePort } from "../test/support/Daemon.ts"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import * as SchedulerBench from "./scheduler.ts"
 import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 
 const ms = (n: number) => `${n.toFixed(2)} ms`
 
@@ -30,11 +30,16 @@ interface Sample {
 }
 
 /** Runs `body` against the in-process runtime on a fresh SQLite file. */
-const withRuntime = <A>(fake: FakeLlmServer, body: (send: (chat: string, text: string) => Promise<Sample>) => Promise<A>) =>
+const withRuntime = <A>(
+  fake: FakeLlmServer,
+  body: (send: (chat: string, text: string) => Promise<Sample>) => Promise<A>
+) =>
   Effect.gen(function*() {
     const pending = new Map<string, (at: number) => void>()
     // BENCH_LLM=inline answers in-process, to separate the daemon's cost from the HTTP client's.
-    const llm = process.env.BENCH_LLM === "inline" ? Llm.fromFunction(() => Effect.succeed(textCompletion("ok"))) : Llm.openai
+    const llm = process.env.BENCH_LLM === "inline"
+      ? Llm.fromFunction(() => Effect.succeed(textCompletion("ok")))
+      : Llm.openai
     const context = yield* runtimeAt({
       dataDir: tmp("minibot-bench-"),
       llm,
@@ -94,7 +99,9 @@ const startToReady = async (fake: FakeLlmServer, idleMs: number) => {
   const dir = tmp("minibot-bench-start-")
   const port = await freePort()
   const t0 = performance.now()
-  const child = spawnDaemon(dir, `
+  const child = spawnDaemon(
+    dir,
+    `
 [runtime]
 data_dir = "${dir}/data"
 log_level = "warning"
@@ -106,7 +113,9 @@ enabled = true
 [http]
 enabled = true
 port = ${port}
-`, "inherit")
+`,
+    "inherit"
+  )
   let readyMs = Number.NaN
   for (;;) {
     try {
@@ -128,7 +137,9 @@ port = ${port}
 }
 
 const main = async () => {
-  if (!fs.existsSync(path.join(root, "dist", "main.js"))) throw new Error("run `npm run build` first (npm run bench does)")
+  if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
+    throw new Error("run `npm run build` first (npm run bench does)")
+  }
   const fake = await startFakeLlm()
   const rows: Array<[string, string]> = []
   const report = (name: string, value: string) => {
@@ -146,11 +157,17 @@ const main = async () => {
     fake.reset()
     const solo = await oneConversation(fake, latency === 0 ? 300 : 100)
     const overhead = solo.map((s) => s.overheadMs)
-    report(`1 conversation, LLM ${latency} ms: overhead p50 / p99`, `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`)
+    report(
+      `1 conversation, LLM ${latency} ms: overhead p50 / p99`,
+      `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`
+    )
     fake.reset()
     const many = await manyConversations(fake, 100, latency === 0 ? 5 : 3)
     const manyOverhead = many.samples.map((s) => s.overheadMs)
-    report(`100 conversations, LLM ${latency} ms: overhead p50 / p99`, `${ms(median(manyOverhead))} / ${ms(quantile(manyOverhead, 0.99))}`)
+    report(
+      `100 conversations, LLM ${latency} ms: overhead p50 / p99`,
+      `${ms(median(manyOverhead))} / ${ms(quantile(manyOverhead, 0.99))}`
+    )
     report(`100 conversations, LLM ${latency} ms: throughput`, `${many.throughput.toFixed(0)} msg/s`)
   }
   const starts: Array<{ readyMs: number; rssMb: number }> = []

@@ -85,7 +85,9 @@ const idleCpu = async (jobs: number, windowMs: number) => {
       { concurrency: 16, discard: true }
     )
   })))
-  const child = spawnDaemon(dir, `
+  const child = spawnDaemon(
+    dir,
+    `
 [runtime]
 data_dir = "${dataDir}"
 log_level = "info"
@@ -93,7 +95,9 @@ log_level = "info"
 base_url = "http://127.0.0.1:9/v1"
 [channels.console]
 enabled = true
-`, "pipe")
+`,
+    "pipe"
+  )
   let stderr = ""
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
   const t0 = Date.now()
@@ -110,7 +114,9 @@ enabled = true
 }
 
 export const main = async (): Promise<Array<[string, string]>> => {
-  if (!fs.existsSync(path.join(root, "dist", "main.js"))) throw new Error("run `npm run build` first (npm run bench does)")
+  if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
+    throw new Error("run `npm run build` first (npm run bench does)")
+  }
   const rows: Array<[string, string]> = []
   const report = (name: string, value: string) => {
     rows.push([name, value])
@@ -120,7 +126,10 @@ export const main = async (): Promise<Array<[string, string]>> => {
   if (process.env.BENCH_ONLY === "burst") {
     const burstAt = Date.now() + 5000
     const burst = await lateness(1000, () => burstAt)
-    report("firing lateness, 1,000 jobs due at the same instant: p50 / p99", `${ms(quantile(burst, 0.5))} / ${ms(quantile(burst, 0.99))}`)
+    report(
+      "firing lateness, 1,000 jobs due at the same instant: p50 / p99",
+      `${ms(quantile(burst, 0.5))} / ${ms(quantile(burst, 0.99))}`
+    )
     return rows
   }
   if (process.env.BENCH_ONLY !== "idle") {
@@ -132,7 +141,10 @@ export const main = async (): Promise<Array<[string, string]>> => {
     )
     const burstAt = Date.now() + 5000
     const burst = await lateness(1000, () => burstAt)
-    report("firing lateness, 1,000 jobs due at the same instant: p50 / p99", `${ms(quantile(burst, 0.5))} / ${ms(quantile(burst, 0.99))}`)
+    report(
+      "firing lateness, 1,000 jobs due at the same instant: p50 / p99",
+      `${ms(quantile(burst, 0.5))} / ${ms(quantile(burst, 0.99))}`
+    )
   }
   const baseline = await idleCpu(0, 20_000)
   report("idle CPU with no jobs (20 s, for comparison)", `${baseline.toFixed(2)} %`)

@@ -35,7 +35,13 @@ export const runtimeAt = <E>(options: {
     const config = makeConfig({
       ...options.config,
       runtime: { data_dir: options.dataDir },
-      llm: { base_url: "http://127.0.0.1:9/v1", api_key: "sk-bench", model: "bench", retry_attempts: 0, ...options.config?.llm as object }
+      llm: {
+        base_url: "http://127.0.0.1:9/v1",
+        api_key: "sk-bench",
+        model: "bench",
+        retry_attempts: 0,
+        ...options.config?.llm as object
+      }
     })
     const layer = Layers.runtimeWith(options.llm).pipe(
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(options.dataDir))),

@@ -16,5 +16,8 @@ await esbuild.build({
   // mathjs is loaded on the calculator's first use: keeping it out of the bundle saves ~60 MB.
   external: ["better-sqlite3", "pg-native", "bufferutil", "utf-8-validate", "msgpackr-extract", "mathjs"],
   // Bundled CommonJS modules call require(): give them one in the ES module scope.
-  banner: { js: "import { createRequire as __minibotCreateRequire } from 'node:module'; const require = __minibotCreateRequire(import.meta.url);" }
+  banner: {
+    js:
+      "import { createRequire as __minibotCreateRequire } from 'node:module'; const require = __minibotCreateRequire(import.meta.url);"
+  }
 })

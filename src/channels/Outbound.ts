@@ -12,7 +12,11 @@ export interface OutboundMessage {
   /** `error` and `notice` texts are ours, not the model's: channels send them without Markdown. */
   readonly kind: "answer" | "error" | "notice"
   /** The inbound message this answers. */
-  readonly inReplyTo?: { readonly messageId: string; readonly platformMessageId?: number | undefined; readonly isGroup: boolean }
+  readonly inReplyTo?: {
+    readonly messageId: string
+    readonly platformMessageId?: number | undefined
+    readonly isGroup: boolean
+  }
 }
 
 export interface DeliveryReceipt {

@@ -9,7 +9,13 @@ import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
 import { Pairing } from "../channels/telegram/Pairing.ts"
-import { ConfigError, enabledChannels, type LoadedConfig, loadConfig, noChannelProblem } from "../config/ConfigLoader.ts"
+import {
+  ConfigError,
+  enabledChannels,
+  loadConfig,
+  type LoadedConfig,
+  noChannelProblem
+} from "../config/ConfigLoader.ts"
 import * as Logging from "../observability/Logging.ts"
 import * as Database from "../storage/Database.ts"
 
@@ -38,16 +44,19 @@ const announce = (loaded: LoadedConfig) =>
  */
 const shutdownWatchdog = (loaded: LoadedConfig) =>
   Effect.onInterrupt(() =>
-    Effect.zipRight(Effect.logInfo("shutting down: intake stops, running turns get a grace period"), Effect.sync(() => {
-      const again = () => process.stderr.write("minibot: already shutting down\n")
-      process.on("SIGINT", again)
-      process.on("SIGTERM", again)
-      const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
-      setTimeout(() => {
-        process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
-        process.exit(1)
-      }, Duration.toMillis(limit)).unref()
-    }))
+    Effect.zipRight(
+      Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
+      Effect.sync(() => {
+        const again = () => process.stderr.write("minibot: already shutting down\n")
+        process.on("SIGINT", again)
+        process.on("SIGTERM", again)
+        const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
+        setTimeout(() => {
+          process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
+          process.exit(1)
+        }, Duration.toMillis(limit)).unref()
+      })
+    )
   )
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
@@ -55,7 +64,10 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
     const loaded = yield* load(config)
     const channels = enabledChannels(loaded.config)
     if (channels.length === 0) {
-      return yield* new ConfigError({ origin: loaded.source._tag === "File" ? loaded.source.path : "environment", problems: [noChannelProblem] })
+      return yield* new ConfigError({
+        origin: loaded.source._tag === "File" ? loaded.source.path : "environment",
+        problems: [noChannelProblem]
+      })
     }
     const daemon = Effect.gen(function*() {
       yield* announce(loaded)
@@ -77,27 +89,40 @@ const chatId = Options.text("chat").pipe(
   Options.withDefault("local")
 )
 
-const consoleCommand = Command.make("console", { config: configOption, once, chat: chatId }, (args) =>
-  Effect.gen(function*() {
-    const loaded = yield* load(args.config)
-    const session = Effect.gen(function*() {
-      yield* announce(loaded)
-      if (Option.isSome(args.once)) {
-        const channel = yield* ConsoleChannel
-        const reply = yield* channel.ask(args.once.value, args.chat)
-        yield* Console.log(reply.text)
-        if (reply.kind === "error") process.exitCode = 1
-        return
+const consoleCommand = Command.make(
+  "console",
+  { config: configOption, once, chat: chatId },
+  (args) =>
+    Effect.gen(function*() {
+      const loaded = yield* load(args.config)
+      const session = Effect.gen(function*() {
+        yield* announce(loaded)
+        if (Option.isSome(args.once)) {
+          const channel = yield* ConsoleChannel
+          const reply = yield* channel.ask(args.once.value, args.chat)
+          yield* Console.log(reply.text)
+          if (reply.kind === "error") process.exitCode = 1
+          return
+        }
+        yield* chat(stdinLines, args.chat)
+      })
+      // The console speaks on stdout; logs go to stderr, quietly unless asked for.
+      const quiet = {
+        ...loaded,
+        config: {
+          ...loaded.config,
+          runtime: {
+            ...loaded.config.runtime,
+            log_level: process.env.MINIBOT_LOG_LEVEL ? loaded.config.runtime.log_level : "warning" as const
+          }
+        }
       }
-      yield* chat(stdinLines, args.chat)
+      yield* session.pipe(
+        Effect.provide(ConsoleChannel.Default.pipe(Layer.provideMerge(Layers.Core))),
+        Effect.provide(Layers.Configured(quiet))
+      )
     })
-    // The console speaks on stdout; logs go to stderr, quietly unless asked for.
-    const quiet = { ...loaded, config: { ...loaded.config, runtime: { ...loaded.config.runtime, log_level: process.env.MINIBOT_LOG_LEVEL ? loaded.config.runtime.log_level : "warning" as const } } }
-    yield* session.pipe(
-      Effect.provide(ConsoleChannel.Default.pipe(Layer.provideMerge(Layers.Core))),
-      Effect.provide(Layers.Configured(quiet))
-    )
-  })).pipe(Command.withDescription("Chat with minibot from the terminal (one line in, the reply out)"))
+).pipe(Command.withDescription("Chat with minibot from the terminal (one line in, the reply out)"))
 
 const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
@@ -127,37 +152,60 @@ const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) 
 const who = (user: { readonly userId: number; readonly userName: string | null }) =>
   `user ${user.userId}${user.userName === null ? "" : ` (${user.userName})`}`
 
-const pairingList = Command.make("list", { config: configOption }, ({ config }) =>
-  withPairing(config, (pairing) =>
-    Effect.gen(function*() {
-      const pending = yield* pairing.pending
-      const paired = yield* pairing.paired
-      const now = Date.now()
-      yield* Console.log(pending.length === 0 ? "No pending pairing requests." : "Pending pairing requests (approve with `minibot pairing approve CODE`):")
-      for (const p of pending) {
-        yield* Console.log(`  ${p.code}  ${who(p)}  expires in ${Math.max(1, Math.ceil((p.expiresAt - now) / 60_000))} min`)
-      }
-      yield* Console.log(paired.length === 0 ? "No approved users." : "Approved users:")
-      for (const u of paired) yield* Console.log(`  ${who(u)}  approved ${new Date(u.approvedAt).toISOString()}`)
-    }))).pipe(Command.withDescription("Show pending pairing codes and approved users"))
+const pairingList = Command.make(
+  "list",
+  { config: configOption },
+  ({ config }) =>
+    withPairing(config, (pairing) =>
+      Effect.gen(function*() {
+        const pending = yield* pairing.pending
+        const paired = yield* pairing.paired
+        const now = Date.now()
+        yield* Console.log(
+          pending.length === 0
+            ? "No pending pairing requests."
+            : "Pending pairing requests (approve with `minibot pairing approve CODE`):"
+        )
+        for (const p of pending) {
+          yield* Console.log(
+            `  ${p.code}  ${who(p)}  expires in ${Math.max(1, Math.ceil((p.expiresAt - now) / 60_000))} min`
+          )
+        }
+        yield* Console.log(paired.length === 0 ? "No approved users." : "Approved users:")
+        for (const u of paired) yield* Console.log(`  ${who(u)}  approved ${new Date(u.approvedAt).toISOString()}`)
+      }))
+).pipe(Command.withDescription("Show pending pairing codes and approved users"))
 
-const pairingApprove = Command.make("approve", { config: configOption, code: Args.text({ name: "CODE" }) }, ({ code, config }) =>
-  withPairing(config, (pairing) =>
-    pairing.approve(code).pipe(
-      Effect.flatMap((p) => Console.log(`approved: ${who(p)} may now talk to the bot`)),
-      Effect.catchTag("PairingCodeUnknown", (e) =>
-        Effect.zipRight(Console.error(`minibot: ${e.message}`), Effect.sync(() => void (process.exitCode = 1))))
-    ))).pipe(Command.withDescription("Allow the Telegram user who was given this pairing code"))
+const pairingApprove = Command.make(
+  "approve",
+  { config: configOption, code: Args.text({ name: "CODE" }) },
+  ({ code, config }) =>
+    withPairing(config, (pairing) =>
+      pairing.approve(code).pipe(
+        Effect.flatMap((p) => Console.log(`approved: ${who(p)} may now talk to the bot`)),
+        Effect.catchTag(
+          "PairingCodeUnknown",
+          (e) => Effect.zipRight(Console.error(`minibot: ${e.message}`), Effect.sync(() => void (process.exitCode = 1)))
+        )
+      ))
+).pipe(Command.withDescription("Allow the Telegram user who was given this pairing code"))
 
-const pairingRevoke = Command.make("revoke", { config: configOption, userId: Args.integer({ name: "USER_ID" }) }, ({ config, userId }) =>
-  withPairing(config, (pairing) =>
-    pairing.revoke(userId).pipe(
-      Effect.flatMap((removed) =>
-        removed
-          ? Console.log(`revoked: user ${userId} is no longer answered (unless listed in allowed_user_ids)`)
-          : Effect.zipRight(Console.error(`minibot: user ${userId} is not an approved user`), Effect.sync(() => void (process.exitCode = 1)))
-      )
-    ))).pipe(Command.withDescription("Remove a user approved by pairing"))
+const pairingRevoke = Command.make(
+  "revoke",
+  { config: configOption, userId: Args.integer({ name: "USER_ID" }) },
+  ({ config, userId }) =>
+    withPairing(config, (pairing) =>
+      pairing.revoke(userId).pipe(
+        Effect.flatMap((removed) =>
+          removed
+            ? Console.log(`revoked: user ${userId} is no longer answered (unless listed in allowed_user_ids)`)
+            : Effect.zipRight(
+              Console.error(`minibot: user ${userId} is not an approved user`),
+              Effect.sync(() => void (process.exitCode = 1))
+            )
+        )
+      ))
+).pipe(Command.withDescription("Remove a user approved by pairing"))
 
 const pairingCommand = Command.make("pairing").pipe(
   Command.withSubcommands([pairingList, pairingApprove, pairingRevoke]),

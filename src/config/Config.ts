@@ -11,7 +11,8 @@ const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () => NoInf
 /** A section whose every key has a default: an absent section decodes as `{}`. */
 const section = <Fields extends Schema.Struct.Fields>(fields: Fields) => {
   const struct = Schema.Struct(fields)
-  const defaults = () => Schema.decodeUnknownSync(struct as unknown as Schema.Schema<Schema.Struct.Type<Fields>, unknown>)({})
+  const defaults = () =>
+    Schema.decodeUnknownSync(struct as unknown as Schema.Schema<Schema.Struct.Type<Fields>, unknown>)({})
   return Schema.optionalWith(struct, { default: defaults, exact: true })
 }
 
@@ -189,5 +190,4 @@ export class AppConfig extends Context.Tag("minibot/AppConfig")<AppConfig, {
 }
 
 /** Decodes a plain object (as parsed from TOML) into a config; throws on errors (tests). */
-export const makeConfig = (input: unknown = {}): MinibotConfig =>
-  Schema.decodeUnknownSync(MinibotConfig)(input)
+export const makeConfig = (input: unknown = {}): MinibotConfig => Schema.decodeUnknownSync(MinibotConfig)(input)

@@ -29,7 +29,12 @@ export type Env = Readonly<Record<string, string | undefined>>
 const defaultPath = "config.toml"
 
 /** Replaces `${NAME}` in every string of a parsed TOML document; a missing variable is an error. */
-export const interpolateEnv = (value: unknown, env: Env, path: ReadonlyArray<string> = [], problems: Array<string> = []): unknown => {
+export const interpolateEnv = (
+  value: unknown,
+  env: Env,
+  path: ReadonlyArray<string> = [],
+  problems: Array<string> = []
+): unknown => {
   if (typeof value === "string") {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const found = env[name]
@@ -63,7 +68,9 @@ export const configFromEnv = (env: Env): Either.Either<Record<string, unknown>, 
     const ids = env.MINIBOT_ALLOWED_USER_IDS.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
     const bad = ids.filter((s) => !/^-?\d+$/.test(s))
     if (bad.length > 0) {
-      problems.push(`MINIBOT_ALLOWED_USER_IDS: expected comma-separated numeric user ids, got ${JSON.stringify(bad.join(","))}`)
+      problems.push(
+        `MINIBOT_ALLOWED_USER_IDS: expected comma-separated numeric user ids, got ${JSON.stringify(bad.join(","))}`
+      )
     }
     telegram.allowed_user_ids = ids.filter((s) => /^-?\d+$/.test(s)).map(Number)
   }
@@ -113,7 +120,9 @@ export const decodeConfig = (
     for (const [name, table] of Object.entries(channels)) {
       if ((knownChannels as ReadonlyArray<string>).includes(name)) continue
       if ((table as { enabled?: unknown } | null)?.enabled === true) {
-        problems.push(`channels.${name}.enabled: the ${name} channel is not supported by this version; set enabled = false`)
+        problems.push(
+          `channels.${name}.enabled: the ${name} channel is not supported by this version; set enabled = false`
+        )
       }
     }
   }
@@ -140,20 +149,28 @@ const checkConsistency = (config: MinibotConfig): Array<string> => {
   const problems: Array<string> = []
   const tg = config.channels.telegram
   if (tg.enabled && (tg.bot_token === undefined || Redacted.value(tg.bot_token).trim() === "")) {
-    problems.push("channels.telegram.bot_token: required when the telegram channel is enabled (or set TELEGRAM_BOT_TOKEN)")
+    problems.push(
+      "channels.telegram.bot_token: required when the telegram channel is enabled (or set TELEGRAM_BOT_TOKEN)"
+    )
   }
   if (tg.enabled && tg.mode === "webhook") {
     if (!tg.webhook_url) problems.push("channels.telegram.webhook_url: required when mode = \"webhook\"")
     else if (!/^https?:\/\//.test(tg.webhook_url)) {
       problems.push(`channels.telegram.webhook_url: expected an http(s) URL, got ${JSON.stringify(tg.webhook_url)}`)
     }
-    if (!config.http.enabled) problems.push("http.enabled: must be true in webhook mode (the webhook is served by the [http] server)")
+    if (!config.http.enabled) {
+      problems.push("http.enabled: must be true in webhook mode (the webhook is served by the [http] server)")
+    }
   }
-  if (tg.enabled && tg.webhook_secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(Redacted.value(tg.webhook_secret))) {
+  if (
+    tg.enabled && tg.webhook_secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(Redacted.value(tg.webhook_secret))
+  ) {
     problems.push("channels.telegram.webhook_secret: Telegram accepts 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
   }
-  if (config.storage.backend === "postgres" &&
-    (config.storage.postgres_url === undefined || Redacted.value(config.storage.postgres_url).trim() === "")) {
+  if (
+    config.storage.backend === "postgres" &&
+    (config.storage.postgres_url === undefined || Redacted.value(config.storage.postgres_url).trim() === "")
+  ) {
     problems.push("storage.postgres_url: required when backend = \"postgres\"")
   }
   if (!/^https?:\/\//.test(config.llm.base_url)) {
@@ -192,14 +209,20 @@ export const parseConfigText = (text: string, env: Env, origin: string) =>
  */
 export const loadConfig = Effect.fn("ConfigLoader.loadConfig")(function*(flagPath: Option.Option<string>, env: Env) {
   const fs = yield* FileSystem.FileSystem
-  const explicit = Option.orElse(flagPath, () => Option.fromNullable(env.MINIBOT_CONFIG).pipe(Option.filter((p) => p !== "")))
+  const explicit = Option.orElse(
+    flagPath,
+    () => Option.fromNullable(env.MINIBOT_CONFIG).pipe(Option.filter((p) => p !== ""))
+  )
   const path = Option.isSome(explicit)
     ? explicit.value
     : (yield* fs.exists(defaultPath).pipe(Effect.orElseSucceed(() => false)))
     ? defaultPath
     : undefined
   if (path === undefined) {
-    const raw = yield* Either.mapLeft(configFromEnv(env), (problems) => new ConfigError({ origin: "environment", problems }))
+    const raw = yield* Either.mapLeft(
+      configFromEnv(env),
+      (problems) => new ConfigError({ origin: "environment", problems })
+    )
     const decoded = yield* validate(raw, "environment")
     return { ...decoded, source: { _tag: "Environment" } } satisfies LoadedConfig
   }
@@ -209,7 +232,9 @@ export const loadConfig = Effect.fn("ConfigLoader.loadConfig")(function*(flagPat
         origin: path,
         problems: [
           e._tag === "SystemError" && e.reason === "NotFound"
-            ? `config file not found${Option.isSome(flagPath) ? " (given by --config)" : env.MINIBOT_CONFIG ? " (given by MINIBOT_CONFIG)" : ""}`
+            ? `config file not found${
+              Option.isSome(flagPath) ? " (given by --config)" : env.MINIBOT_CONFIG ? " (given by MINIBOT_CONFIG)" : ""
+            }`
             : `cannot read the config file: ${e.message}`
         ]
       })

@@ -4,12 +4,12 @@
  */
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { AppConfig } from "../config/Config.ts"
 import * as Prometheus from "../observability/Prometheus.ts"
 import * as Database from "../storage/Database.ts"
-import { SqlClient } from "@effect/sql"
 import { Readiness } from "./Readiness.ts"
 
 export class ControlRoutes extends HttpRouter.Tag("minibot/ControlRoutes")<ControlRoutes>() {}
@@ -37,7 +37,10 @@ const HealthRoutes = ControlRoutes.use((router) =>
     )
     yield* router.get(
       "/metrics",
-      Effect.map(Prometheus.scrape, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" }))
+      Effect.map(
+        Prometheus.scrape,
+        (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" })
+      )
     )
   })
 )

@@ -5,6 +5,7 @@
  * timeouts are switched off: this module owns them, so that a timeout or an interruption aborts
  * the HTTP request (through the abort signal) and every retry is logged and counted.
  */
+import { Clock, Context, Data, Duration, Effect, Exit, Layer, Metric, Redacted, Ref, Schedule, Schema } from "effect"
 import OpenAI from "openai"
 import type {
   ChatCompletion,
@@ -12,7 +13,6 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool
 } from "openai/resources/chat/completions"
-import { Clock, Context, Data, Duration, Effect, Exit, Layer, Metric, Redacted, Ref, Schedule, Schema } from "effect"
 import { AppConfig, type LlmConfig } from "../config/Config.ts"
 import type { ChatMessage, ToolCall, ToolSpec } from "../domain/ChatMessage.ts"
 import * as Metrics from "../observability/Metrics.ts"
@@ -129,7 +129,9 @@ export const userMessage = (error: LlmError): string => {
     case "auth":
       return "Sorry, the language model rejected minibot's credentials: the owner should check llm.api_key."
     case "bad_request":
-      return `Sorry, the language model refused this request${error.status ? ` (HTTP ${error.status})` : ""}. The owner can find details in the logs.`
+      return `Sorry, the language model refused this request${
+        error.status ? ` (HTTP ${error.status})` : ""
+      }. The owner can find details in the logs.`
     case "invalid_response":
       return "Sorry, the language model sent an answer minibot could not read. Please try again."
   }
@@ -169,7 +171,12 @@ class AttemptFailure extends Data.TaggedError("LlmAttemptFailure")<{
   readonly cause?: unknown
 }> {}
 
-const retryableReasons: ReadonlySet<LlmFailureReason> = new Set(["timeout", "rate_limited", "server_error", "connection"])
+const retryableReasons: ReadonlySet<LlmFailureReason> = new Set([
+  "timeout",
+  "rate_limited",
+  "server_error",
+  "connection"
+])
 const isRetryable = (failure: AttemptFailure) => retryableReasons.has(failure.reason)
 
 const placeholderApiKey = "not-needed"
@@ -205,7 +212,9 @@ export const makeOpenAi = (llm: LlmConfig, options: OpenAiOptions = {}): Effect.
           logLevel: "off"
         }),
       catch: (error) =>
-        new LlmSetupError({ message: `cannot build the LLM client for ${llm.base_url}: ${scrub(errorText(error), apiKey)}` })
+        new LlmSetupError({
+          message: `cannot build the LLM client for ${llm.base_url}: ${scrub(errorText(error), apiKey)}`
+        })
     })
 
     const requestTimeout = Duration.seconds(llm.request_timeout_seconds)
@@ -233,7 +242,10 @@ export const makeOpenAi = (llm: LlmConfig, options: OpenAiOptions = {}): Effect.
           Effect.onExit((exit) =>
             Exit.isInterrupted(exit)
               ? Effect.void
-              : Effect.flatMap(Clock.currentTimeMillis, (end) => Metric.update(Metrics.llmLatency, (end - start) / 1000))
+              : Effect.flatMap(
+                Clock.currentTimeMillis,
+                (end) => Metric.update(Metrics.llmLatency, (end - start) / 1000)
+              )
           )
         )
       })

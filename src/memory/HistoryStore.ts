@@ -50,7 +50,10 @@ export class HistoryStore extends Context.Tag("minibot/HistoryStore")<HistorySto
 
   /** The backend `[memory] backend` names. */
   static readonly fromConfig: Layer.Layer<HistoryStore, never, AppConfig | SqlClient.SqlClient> = Layer.unwrapEffect(
-    Effect.map(AppConfig, ({ config }) => config.memory.backend === "in_memory" ? HistoryStore.memory : HistoryStore.sqlite)
+    Effect.map(
+      AppConfig,
+      ({ config }) => config.memory.backend === "in_memory" ? HistoryStore.memory : HistoryStore.sqlite
+    )
   )
 }
 
@@ -67,7 +70,10 @@ const turnsToDrop = (turnSizes: ReadonlyArray<readonly [string, number]>, max: n
   return drop
 }
 
-const lastTurns = <A extends { readonly turnId: string }>(entries: ReadonlyArray<A>, turns: number): ReadonlyArray<A> => {
+const lastTurns = <A extends { readonly turnId: string }>(
+  entries: ReadonlyArray<A>,
+  turns: number
+): ReadonlyArray<A> => {
   if (turns <= 0) return []
   let seen = 0
   let start = entries.length
@@ -95,7 +101,8 @@ export const makeMemory = (maxMessages: number) =>
   Effect.suspend(() => {
     const store = new Map<ConversationKey, ReadonlyArray<HistoryEntry>>()
     const get = (key: ConversationKey) => Effect.sync(() => store.get(key) ?? [])
-    const set = (key: ConversationKey, entries: ReadonlyArray<HistoryEntry>) => Effect.sync(() => void store.set(key, entries))
+    const set = (key: ConversationKey, entries: ReadonlyArray<HistoryEntry>) =>
+      Effect.sync(() => void store.set(key, entries))
 
     return Effect.succeed(HistoryStore.of({
       append: (key, turnId, messages) =>
@@ -174,8 +181,7 @@ export const makeSql = (maxMessages: number) =>
         ? Effect.void
         : sql`DELETE FROM history WHERE conversation_key = ${key} AND ${sql.in("turn_id", turnIds)}`
 
-    const rowsOf = (key: ConversationKey) =>
-      sql<Row>`SELECT * FROM history WHERE conversation_key = ${key} ORDER BY id`
+    const rowsOf = (key: ConversationKey) => sql<Row>`SELECT * FROM history WHERE conversation_key = ${key} ORDER BY id`
 
     const store = HistoryStore.of({
       append: (key, turnId, messages) =>
@@ -183,7 +189,9 @@ export const makeSql = (maxMessages: number) =>
           if (messages.length === 0) return
           const now = yield* Clock.currentTimeMillis
           yield* sql`INSERT INTO history ${
-            sql.insert(messages.map((m) => ({ conversation_key: key, turn_id: turnId, created_at: now, ...toColumns(m) })))
+            sql.insert(
+              messages.map((m) => ({ conversation_key: key, turn_id: turnId, created_at: now, ...toColumns(m) }))
+            )
           }`
           const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM history WHERE conversation_key = ${key}`
           if (Number(count?.n ?? 0) > maxMessages) {

@@ -44,7 +44,13 @@ export type LogFormat = "logfmt" | "json" | "text"
 
 /** `[logging.logfmt] enabled` wins (the seed's rule), then `json`, then plain text. */
 export const logFormat = (config: MinibotConfig): LogFormat =>
-  config.logging.logfmt.enabled ? "logfmt" : config.logging.json ? "json" : config.logging.structured ? "logfmt" : "text"
+  config.logging.logfmt.enabled
+    ? "logfmt"
+    : config.logging.json
+    ? "json"
+    : config.logging.structured
+    ? "logfmt"
+    : "text"
 
 const formatters: Record<LogFormat, Logger.Logger<unknown, string>> = {
   logfmt: Logger.logfmtLogger,

@@ -5,7 +5,20 @@
 import { Metric, MetricBoundaries } from "effect"
 
 const secondsBuckets = MetricBoundaries.fromIterable([
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  120
 ])
 
 // Intake and delivery

@@ -45,7 +45,9 @@ const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => 
     } else if (MetricState.isSummaryState(state)) {
       const lines = family(key.name, "summary", help)
       for (const [q, value] of state.quantiles) {
-        lines.push(`${key.name}${labels(tags, { quantile: String(q) })} ${num(Option.getOrElse(value, () => Number.NaN))}`)
+        lines.push(
+          `${key.name}${labels(tags, { quantile: String(q) })} ${num(Option.getOrElse(value, () => Number.NaN))}`
+        )
       }
       lines.push(`${key.name}_sum${labels(tags)} ${num(state.sum)}`)
       lines.push(`${key.name}_count${labels(tags)} ${state.count}`)

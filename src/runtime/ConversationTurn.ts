@@ -131,7 +131,9 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
             Effect.annotateLogs({ step: step + 1, tools: results.map((r) => r.name).join(",") })
           )
           // A step that only repeats earlier calls with the same results makes no progress.
-          const signatures = completion.toolCalls.map((c, i) => [`${c.function.name}\u0000${c.function.arguments}`, results[i]!.content] as const)
+          const signatures = completion.toolCalls.map((c, i) =>
+            [`${c.function.name}\u0000${c.function.arguments}`, results[i]!.content] as const
+          )
           if (signatures.every(([sig, result]) => seen.get(sig) === result)) {
             yield* Effect.logWarning("model repeats the same tool call: stopping")
             return finish(repeatedToolText)
@@ -162,93 +164,101 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         conversation: message.conversation,
         text,
         kind,
-        inReplyTo: { messageId: message.messageId, platformMessageId: message.platformMessageId, isGroup: message.isGroup }
+        inReplyTo: {
+          messageId: message.messageId,
+          platformMessageId: message.platformMessageId,
+          isGroup: message.isGroup
+        }
       })
 
-    const handle = Effect.fn("ConversationTurn.handle")(function*(message: InboundMessage): Effect.fn.Return<TurnResult> {
-      const key = keyOf(message.conversation)
-      const scheduled = message.kind === "scheduled"
-      const silent = scheduled && message.scheduled?.notify === false
-      const started = yield* Clock.currentTimeMillis
-      const prior = yield* ledger.lookup(key, message.messageId)
-      if (Option.isSome(prior) && prior.value.status !== "answered" && prior.value.status !== "failed") {
-        yield* Effect.logInfo("message already handled: not answering again").pipe(
-          Effect.annotateLogs("status", prior.value.status)
-        )
-        yield* Metric.increment(Metrics.duplicatesIgnored)
-        yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: message.messageId }))
-        return { _tag: "Duplicate" } as const
-      }
+    const handle = Effect.fn("ConversationTurn.handle")(
+      function*(message: InboundMessage): Effect.fn.Return<TurnResult> {
+        const key = keyOf(message.conversation)
+        const scheduled = message.kind === "scheduled"
+        const silent = scheduled && message.scheduled?.notify === false
+        const started = yield* Clock.currentTimeMillis
+        const prior = yield* ledger.lookup(key, message.messageId)
+        if (Option.isSome(prior) && prior.value.status !== "answered" && prior.value.status !== "failed") {
+          yield* Effect.logInfo("message already handled: not answering again").pipe(
+            Effect.annotateLogs("status", prior.value.status)
+          )
+          yield* Metric.increment(Metrics.duplicatesIgnored)
+          yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: message.messageId }))
+          return { _tag: "Duplicate" } as const
+        }
 
-      let reply: { text: string; kind: OutboundMessage["kind"] }
-      if (scheduled && Option.isSome(prior) && prior.value.status === "failed") {
-        // The scheduler retries with a new message id; this attempt's failure is already recorded.
-        return { _tag: "Failed", reason: "failed before a restart", text: prior.value.reply ?? "" } as const
-      } else if (Option.isSome(prior) && prior.value.reply !== null) {
-        // Answered before a crash, not yet delivered: deliver what was stored.
-        yield* Effect.logInfo("delivering a reply stored before a restart")
-        reply = { text: prior.value.reply, kind: prior.value.status === "failed" ? "error" : "answer" }
-      } else {
-        yield* Effect.logInfo("turn started")
-        const outcome = yield* think(key, message)
-        switch (outcome._tag) {
-          case "Answered": {
-            yield* ledger.atomically(Effect.zipRight(
-              history.append(key, message.messageId, outcome.answer.messages),
-              ledger.settle(key, message.messageId, "answered", outcome.answer.text)
-            ))
-            reply = { text: outcome.answer.text, kind: "answer" }
-            break
-          }
-          case "Failed": {
-            yield* ledger.settle(key, message.messageId, "failed", outcome.text, outcome.reason)
-            yield* Metric.increment(Metrics.turnFailures)
-            yield* bus.publish(BusEvent.TurnFailed({
-              conversation: key,
-              messageId: message.messageId,
-              requestId: message.requestId,
-              reason: outcome.reason
-            }))
-            if (scheduled) return { _tag: "Failed", reason: outcome.reason, text: outcome.text } as const
-            reply = { text: outcome.text, kind: "error" }
-            break
-          }
-          case "Cancelled": {
-            yield* Effect.logInfo("turn stopped by the user")
-            yield* ledger.settle(key, message.messageId, "cancelled", stoppedText)
-            reply = { text: stoppedText, kind: "notice" }
-            break
+        let reply: { text: string; kind: OutboundMessage["kind"] }
+        if (scheduled && Option.isSome(prior) && prior.value.status === "failed") {
+          // The scheduler retries with a new message id; this attempt's failure is already recorded.
+          return { _tag: "Failed", reason: "failed before a restart", text: prior.value.reply ?? "" } as const
+        } else if (Option.isSome(prior) && prior.value.reply !== null) {
+          // Answered before a crash, not yet delivered: deliver what was stored.
+          yield* Effect.logInfo("delivering a reply stored before a restart")
+          reply = { text: prior.value.reply, kind: prior.value.status === "failed" ? "error" : "answer" }
+        } else {
+          yield* Effect.logInfo("turn started")
+          const outcome = yield* think(key, message)
+          switch (outcome._tag) {
+            case "Answered": {
+              yield* ledger.atomically(Effect.zipRight(
+                history.append(key, message.messageId, outcome.answer.messages),
+                ledger.settle(key, message.messageId, "answered", outcome.answer.text)
+              ))
+              reply = { text: outcome.answer.text, kind: "answer" }
+              break
+            }
+            case "Failed": {
+              yield* ledger.settle(key, message.messageId, "failed", outcome.text, outcome.reason)
+              yield* Metric.increment(Metrics.turnFailures)
+              yield* bus.publish(BusEvent.TurnFailed({
+                conversation: key,
+                messageId: message.messageId,
+                requestId: message.requestId,
+                reason: outcome.reason
+              }))
+              if (scheduled) return { _tag: "Failed", reason: outcome.reason, text: outcome.text } as const
+              reply = { text: outcome.text, kind: "error" }
+              break
+            }
+            case "Cancelled": {
+              yield* Effect.logInfo("turn stopped by the user")
+              yield* ledger.settle(key, message.messageId, "cancelled", stoppedText)
+              reply = { text: stoppedText, kind: "notice" }
+              break
+            }
           }
         }
-      }
 
-      if (silent) {
+        if (silent) {
+          yield* ledger.settle(key, message.messageId, "delivered", null)
+          yield* Effect.logInfo("scheduled turn ran silently (notify = false)")
+          return { _tag: "Silent", text: reply.text } as const
+        }
+        const delivered = yield* deliver(message, reply.text, reply.kind).pipe(Effect.either)
+        if (delivered._tag === "Left") {
+          yield* Effect.logError("reply could not be delivered", delivered.left)
+          yield* ledger.settle(key, message.messageId, "undeliverable", null, delivered.left.message)
+          return { _tag: "Undeliverable", reason: delivered.left.message } as const
+        }
         yield* ledger.settle(key, message.messageId, "delivered", null)
-        yield* Effect.logInfo("scheduled turn ran silently (notify = false)")
-        return { _tag: "Silent", text: reply.text } as const
+        const durationMs = (yield* Clock.currentTimeMillis) - started
+        yield* Metric.increment(Metrics.repliesSent)
+        yield* Metric.update(Metrics.turnDuration, durationMs / 1000)
+        yield* bus.publish(BusEvent.ReplySent({
+          conversation: key,
+          messageId: message.messageId,
+          requestId: message.requestId,
+          chunks: delivered.right.chunks,
+          durationMs
+        }))
+        yield* Effect.logInfo("reply delivered").pipe(
+          Effect.annotateLogs({ duration_ms: durationMs, chunks: delivered.right.chunks })
+        )
+        return reply.kind === "notice" && reply.text === stoppedText
+          ? { _tag: "Stopped" } as const
+          : { _tag: "Delivered", text: reply.text } as const
       }
-      const delivered = yield* deliver(message, reply.text, reply.kind).pipe(Effect.either)
-      if (delivered._tag === "Left") {
-        yield* Effect.logError("reply could not be delivered", delivered.left)
-        yield* ledger.settle(key, message.messageId, "undeliverable", null, delivered.left.message)
-        return { _tag: "Undeliverable", reason: delivered.left.message } as const
-      }
-      yield* ledger.settle(key, message.messageId, "delivered", null)
-      const durationMs = (yield* Clock.currentTimeMillis) - started
-      yield* Metric.increment(Metrics.repliesSent)
-      yield* Metric.update(Metrics.turnDuration, durationMs / 1000)
-      yield* bus.publish(BusEvent.ReplySent({
-        conversation: key,
-        messageId: message.messageId,
-        requestId: message.requestId,
-        chunks: delivered.right.chunks,
-        durationMs
-      }))
-      yield* Effect.logInfo("reply delivered").pipe(Effect.annotateLogs({ duration_ms: durationMs, chunks: delivered.right.chunks }))
-      return reply.kind === "notice" && reply.text === stoppedText
-        ? { _tag: "Stopped" } as const
-        : { _tag: "Delivered", text: reply.text } as const
-    })
+    )
 
     /**
      * Handles a message; whatever goes wrong is logged and told to the person, never raised

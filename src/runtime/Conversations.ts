@@ -11,7 +11,20 @@
 import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner, Snowflake } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, Data, DateTime, Duration, Effect, Layer, Metric, Option, PrimaryKey, Schedule, Schema } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  DateTime,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  Option,
+  PrimaryKey,
+  Schedule,
+  Schema
+} from "effect"
 import * as os from "node:os"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { AppConfig } from "../config/Config.ts"

@@ -26,7 +26,13 @@ export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger
       `.pipe(Effect.map((rows) => Option.fromNullable(rows[0])), Effect.orDie)
 
     /** Records the outcome of the message; a null reply keeps the stored one. */
-    const settle = (key: ConversationKey, messageId: string, status: TurnStatus, reply: string | null, error?: string) =>
+    const settle = (
+      key: ConversationKey,
+      messageId: string,
+      status: TurnStatus,
+      reply: string | null,
+      error?: string
+    ) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         sql`
           INSERT INTO turns (conversation_key, message_id, status, reply, error, created_at, updated_at)
@@ -40,7 +46,8 @@ export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger
     const atomically = <A, E, R>(effect: Effect.Effect<A, E, R>) => sql.withTransaction(effect).pipe(Effect.orDie)
 
     /** Deletes records older than `before` (epoch ms). */
-    const prune = (before: number) => sql`DELETE FROM turns WHERE updated_at < ${before}`.pipe(Effect.asVoid, Effect.orDie)
+    const prune = (before: number) =>
+      sql`DELETE FROM turns WHERE updated_at < ${before}`.pipe(Effect.asVoid, Effect.orDie)
 
     return { lookup, settle, atomically, prune } as const
   })

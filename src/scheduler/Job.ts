@@ -92,7 +92,10 @@ export const slotAfter = (recurrence: Recurrence, timezone: string, anchor: numb
 }
 
 /** The due time after `after`, or null when the job has none left (one-shot, or past its end). */
-export const nextRunAfter = (job: Pick<Job, "recurrence" | "timezone" | "runAt" | "endAt">, after: number): number | null => {
+export const nextRunAfter = (
+  job: Pick<Job, "recurrence" | "timezone" | "runAt" | "endAt">,
+  after: number
+): number | null => {
   const next = slotAfter(job.recurrence, job.timezone, job.runAt, after)
   return next === null || (job.endAt !== null && next > job.endAt) ? null : next
 }
@@ -118,7 +121,9 @@ export const parseTime = (text: string, timezone: string): Either.Either<number,
     })
   }
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(trimmed)) {
-    return Either.left(`expected an ISO-8601 date and time such as "2026-11-25T09:00:00+01:00", got ${JSON.stringify(text)}`)
+    return Either.left(
+      `expected an ISO-8601 date and time such as "2026-11-25T09:00:00+01:00", got ${JSON.stringify(text)}`
+    )
   }
   const ms = Date.parse(trimmed)
   return Number.isNaN(ms) ? Either.left(`not a valid date and time: ${JSON.stringify(text)}`) : Either.right(ms)
@@ -135,7 +140,11 @@ export const formatInZone = (ms: number, timezone: string): string =>
 export const toJson = (job: Job) => ({
   id: job.id,
   kind: job.strategy,
-  ...(job.strategy === "llm_prompt" ? { prompt: job.payload } : job.strategy === "web_fetch" ? { url: job.payload } : { text: job.payload }),
+  ...(job.strategy === "llm_prompt"
+    ? { prompt: job.payload }
+    : job.strategy === "web_fetch"
+    ? { url: job.payload }
+    : { text: job.payload }),
   status: job.status,
   recurrence: job.recurrence.kind,
   ...(job.recurrence.kind === "interval" ? { interval_seconds: job.recurrence.seconds } : {}),

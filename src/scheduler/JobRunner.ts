@@ -61,8 +61,16 @@ export const layer = Layer.effect(
           return { _tag: "Ignore", why: "the job was cancelled" } as const
         }
         const lateMs = Math.max(0, now - firing.dueAt)
-        if (Option.isSome(run) && run.value.status === "failed" && !run.value.notified && run.value.attempt === firing.attempt) {
-          return { _tag: "Notify", job, attempts: firing.attempt + 1, reason: run.value.error ?? "unknown error" } as const
+        if (
+          Option.isSome(run) && run.value.status === "failed" && !run.value.notified &&
+          run.value.attempt === firing.attempt
+        ) {
+          return {
+            _tag: "Notify",
+            job,
+            attempts: firing.attempt + 1,
+            reason: run.value.error ?? "unknown error"
+          } as const
         }
         if (firing.attempt > 0) {
           if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt > firing.attempt) {
@@ -108,13 +116,18 @@ export const layer = Layer.effect(
           notified: false
         })
         const updated: Job.Job = { ...job, nextRunAt: next }
-        return skip ? { _tag: "Skip", job: updated, next } as const : { _tag: "Run", job: updated, next, lateMs } as const
+        return skip
+          ? { _tag: "Skip", job: updated, next } as const
+          : { _tag: "Run", job: updated, next, lateMs } as const
       })
 
     const postNext = (job: Job.Job, next: number | null) =>
       next === null ? Effect.void : scheduler.post(
         new JobFiring({ jobId: job.id, dueAt: next, attempt: 0, at: next, conversation: job.conversation })
-      ).pipe(Effect.retry({ times: 3 }), Effect.catchAllCause((cause) => Effect.logError("posting the next firing failed", cause)))
+      ).pipe(
+        Effect.retry({ times: 3 }),
+        Effect.catchAllCause((cause) => Effect.logError("posting the next firing failed", cause))
+      )
 
     /**
      * Tells the person once that a run failed for good (unless `notify = false`). The flag is set
@@ -124,7 +137,11 @@ export const layer = Layer.effect(
     const notifyFailure = (job: Job.Job, dueAt: number, attempts: number, reason: string) =>
       Effect.gen(function*() {
         if (job.notify) {
-          yield* outbound.deliver({ conversation: job.conversation, text: failureNotice(job, attempts, reason), kind: "notice" }).pipe(
+          yield* outbound.deliver({
+            conversation: job.conversation,
+            text: failureNotice(job, attempts, reason),
+            kind: "notice"
+          }).pipe(
             Effect.catchAll((e) => Effect.logError("the failure notice could not be delivered", e))
           )
         }
@@ -139,7 +156,9 @@ export const layer = Layer.effect(
           yield* Effect.logInfo(`firing ignored: ${claimed.why}`)
           return
         }
-        if (claimed._tag === "Notify") return yield* notifyFailure(claimed.job, firing.dueAt, claimed.attempts, claimed.reason)
+        if (claimed._tag === "Notify") {
+          return yield* notifyFailure(claimed.job, firing.dueAt, claimed.attempts, claimed.reason)
+        }
         yield* postNext(claimed.job, claimed.next)
         if (claimed._tag === "Skip") {
           yield* Effect.logInfo("missed run skipped")
@@ -148,12 +167,24 @@ export const layer = Layer.effect(
         const { job, lateMs } = claimed
         yield* Effect.logInfo("job firing").pipe(Effect.annotateLogs({ late_ms: lateMs, attempt: firing.attempt }))
         yield* Metric.increment(Metrics.jobRuns)
-        if (firing.attempt === 0) yield* Metric.update(Metrics.jobLateness, lateMs / 1000)
-        const outcome = yield* strategies.get(job.strategy).run({ job, dueAt: firing.dueAt, attempt: firing.attempt, lateMs })
+        if (firing.attempt === 0) {
+          yield* Metric.update(Metrics.jobLateness, lateMs / 1000)
+        }
+        const outcome = yield* strategies.get(job.strategy).run({
+          job,
+          dueAt: firing.dueAt,
+          attempt: firing.attempt,
+          lateMs
+        })
         const end = yield* Clock.currentTimeMillis
         if (outcome._tag === "Done") {
           yield* store.transaction(Effect.zipRight(
-            store.updateRun(job.id, firing.dueAt, { status: "completed", finished_at: end, result: outcome.summary, error: null }),
+            store.updateRun(job.id, firing.dueAt, {
+              status: "completed",
+              finished_at: end,
+              result: outcome.summary,
+              error: null
+            }),
             store.finish(job.id, "completed", null, end)
           ))
           yield* Effect.logInfo("job run completed").pipe(Effect.annotateLogs("duration_ms", end - now))
@@ -165,13 +196,15 @@ export const layer = Layer.effect(
           yield* Effect.logWarning("job run failed: retrying").pipe(
             Effect.annotateLogs({ reason: outcome.reason, retry_in_ms: Duration.toMillis(delay) })
           )
-          yield* scheduler.post(new JobFiring({
-            jobId: job.id,
-            dueAt: firing.dueAt,
-            attempt: firing.attempt + 1,
-            at: end + Duration.toMillis(delay),
-            conversation: job.conversation
-          }))
+          yield* scheduler.post(
+            new JobFiring({
+              jobId: job.id,
+              dueAt: firing.dueAt,
+              attempt: firing.attempt + 1,
+              at: end + Duration.toMillis(delay),
+              conversation: job.conversation
+            })
+          )
           return
         }
         const attempts = firing.attempt + 1
@@ -179,7 +212,9 @@ export const layer = Layer.effect(
           store.updateRun(job.id, firing.dueAt, { status: "failed", finished_at: end, error: outcome.reason }),
           store.finish(job.id, "failed", outcome.reason, end)
         ))
-        yield* Effect.logError("job run failed after its retries").pipe(Effect.annotateLogs({ reason: outcome.reason, attempts }))
+        yield* Effect.logError("job run failed after its retries").pipe(
+          Effect.annotateLogs({ reason: outcome.reason, attempts })
+        )
         yield* Metric.increment(Metrics.jobFailures)
         yield* notifyFailure(job, firing.dueAt, attempts, outcome.reason)
       }).pipe(

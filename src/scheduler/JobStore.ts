@@ -171,7 +171,9 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       Effect.gen(function*() {
         const conditions: Array<Statement.Fragment> = [sql`owner_id = ${ownerId}`]
         if (query.activeOnly) conditions.push(sql`status IN ('pending', 'running')`)
-        if (query.strategies !== undefined && query.strategies.length > 0) conditions.push(sql.in("strategy", query.strategies))
+        if (query.strategies !== undefined && query.strategies.length > 0) {
+          conditions.push(sql.in("strategy", query.strategies))
+        }
         if (query.statuses !== undefined && query.statuses.length > 0) conditions.push(sql.in("status", query.statuses))
         if (query.createdFrom !== undefined) conditions.push(sql`created_at >= ${query.createdFrom}`)
         if (query.createdTo !== undefined) conditions.push(sql`created_at < ${query.createdTo}`)
@@ -192,27 +194,37 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
         RETURNING id
       `.pipe(Effect.map((rows) => rows.length > 0))
 
-    const update = (id: string, fields: Partial<{
-      status: JobStatus
-      next_run_at: number | null
-      attempts: number
-      runs: number
-      last_run_at: number
-      last_error: string | null
-    }>, now: number) => sql`UPDATE scheduled_jobs SET ${sql.update({ ...fields, updated_at: now })} WHERE id = ${id}`.pipe(Effect.asVoid)
+    const update = (
+      id: string,
+      fields: Partial<{
+        status: JobStatus
+        next_run_at: number | null
+        attempts: number
+        runs: number
+        last_run_at: number
+        last_error: string | null
+      }>,
+      now: number
+    ) =>
+      sql`UPDATE scheduled_jobs SET ${sql.update({ ...fields, updated_at: now })} WHERE id = ${id}`.pipe(Effect.asVoid)
 
     /**
      * Moves a pending job past the due time `dueAt`, only if it is still pending at that due time
      * (not cancelled, not advanced by someone else meanwhile); false otherwise. On Postgres the
      * row stays locked until the transaction ends.
      */
-    const advance = (id: string, dueAt: number, fields: Partial<{
-      status: JobStatus
-      next_run_at: number | null
-      attempts: number
-      runs: number
-      last_run_at: number
-    }>, now: number) =>
+    const advance = (
+      id: string,
+      dueAt: number,
+      fields: Partial<{
+        status: JobStatus
+        next_run_at: number | null
+        attempts: number
+        runs: number
+        last_run_at: number
+      }>,
+      now: number
+    ) =>
       sql<{ id: string }>`
         UPDATE scheduled_jobs SET ${sql.update({ ...fields, updated_at: now })}
         WHERE id = ${id} AND status = 'pending' AND next_run_at = ${dueAt}
@@ -248,14 +260,19 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
         })
       }`.pipe(Effect.asVoid)
 
-    const updateRun = (jobId: string, dueAt: number, fields: Partial<{
-      status: RunStatus
-      attempt: number
-      finished_at: number
-      result: string | null
-      error: string | null
-      notified: number
-    }>) => sql`UPDATE job_runs SET ${sql.update(fields)} WHERE job_id = ${jobId} AND due_at = ${dueAt}`.pipe(Effect.asVoid)
+    const updateRun = (
+      jobId: string,
+      dueAt: number,
+      fields: Partial<{
+        status: RunStatus
+        attempt: number
+        finished_at: number
+        result: string | null
+        error: string | null
+        notified: number
+      }>
+    ) =>
+      sql`UPDATE job_runs SET ${sql.update(fields)} WHERE job_id = ${jobId} AND due_at = ${dueAt}`.pipe(Effect.asVoid)
 
     /** Runs of an owner's job, newest first. */
     const runs = (ownerId: string, jobId: string, limit: number) =>

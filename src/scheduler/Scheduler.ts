@@ -10,7 +10,7 @@ import { AppConfig } from "../config/Config.ts"
 import type { ConversationRef } from "../domain/Conversation.ts"
 import { JobFiring, JobMailbox } from "../runtime/Conversations.ts"
 import * as Job from "./Job.ts"
-import { type ListQuery, JobStore } from "./JobStore.ts"
+import { JobStore, type ListQuery } from "./JobStore.ts"
 
 /** A request that cannot be scheduled; `field` names the argument at fault. */
 export class ScheduleError extends Data.TaggedError("ScheduleError")<{
@@ -80,14 +80,23 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       })
 
     const firstFiring = (job: Job.Job) =>
-      new JobFiring({ jobId: job.id, dueAt: job.nextRunAt!, attempt: 0, at: job.nextRunAt!, conversation: job.conversation })
+      new JobFiring({
+        jobId: job.id,
+        dueAt: job.nextRunAt!,
+        attempt: 0,
+        at: job.nextRunAt!,
+        conversation: job.conversation
+      })
 
     /** Validates a request into a job (not stored). */
     const build = (requester: Requester, spec: NewJob, now: number) =>
       Effect.gen(function*() {
         const timezone = spec.timezone ?? defaultZone
         if (Option.isNone(Job.zoneOf(timezone))) {
-          return yield* invalid("timezone", `unknown time zone ${JSON.stringify(timezone)}: use an IANA name such as "Europe/Madrid"`)
+          return yield* invalid(
+            "timezone",
+            `unknown time zone ${JSON.stringify(timezone)}: use an IANA name such as "Europe/Madrid"`
+          )
         }
         if (spec.runAt !== undefined && spec.delaySeconds !== undefined) {
           return yield* invalid("delay_seconds", "give either run_at or delay_seconds, not both")
@@ -107,13 +116,17 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
         }
         if (spec.cron !== undefined) {
           const parsed = Job.parseCron(spec.cron, timezone)
-          if (Either.isLeft(parsed)) return yield* invalid("cron", `invalid cron expression ${JSON.stringify(spec.cron)}: ${parsed.left}`)
+          if (Either.isLeft(parsed)) {
+            return yield* invalid("cron", `invalid cron expression ${JSON.stringify(spec.cron)}: ${parsed.left}`)
+          }
           recurrence = { kind: "cron", expression: spec.cron.trim() }
         }
         let first: number
         if (spec.runAt !== undefined) {
           const parsed = Job.parseTime(spec.runAt, timezone)
-          if (Either.isLeft(parsed)) return yield* invalid("run_at", parsed.left)
+          if (Either.isLeft(parsed)) {
+            return yield* invalid("run_at", parsed.left)
+          }
           if (parsed.right < now - Duration.toMillis(pastTolerance)) {
             return yield* invalid(
               "run_at",
@@ -136,7 +149,10 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
           const parsed = Job.parseTime(spec.endAt, timezone)
           if (Either.isLeft(parsed)) return yield* invalid("end_at", parsed.left)
           if (parsed.right < first) {
-            return yield* invalid("end_at", `${spec.endAt} is before the first run (${Job.formatInZone(first, timezone)})`)
+            return yield* invalid(
+              "end_at",
+              `${spec.endAt} is before the first run (${Job.formatInZone(first, timezone)})`
+            )
           }
           endAt = parsed.right
         }
@@ -172,7 +188,12 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       // If the post is lost (a crash right here), start-up reconciliation posts it again.
       yield* post(firstFiring(job)).pipe(Effect.orDie)
       yield* Effect.logInfo("job scheduled").pipe(
-        Effect.annotateLogs({ job_id: job.id, strategy: job.strategy, recurrence: job.recurrence.kind, due_at: job.nextRunAt })
+        Effect.annotateLogs({
+          job_id: job.id,
+          strategy: job.strategy,
+          recurrence: job.recurrence.kind,
+          due_at: job.nextRunAt
+        })
       )
       return job
     })
@@ -231,7 +252,9 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
         for (const firing of missing) yield* post(firing)
         reposted += missing.length
       }
-      if (reposted > 0) yield* Effect.logWarning("re-posted lost job firings").pipe(Effect.annotateLogs("count", reposted))
+      if (reposted > 0) {
+        yield* Effect.logWarning("re-posted lost job firings").pipe(Effect.annotateLogs("count", reposted))
+      }
     }).pipe(Effect.catchAllCause((cause) => Effect.logError("job reconciliation failed", cause)))
 
     if (settings.enabled) {

@@ -9,7 +9,7 @@ import * as Tool from "../tools/Tool.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import type { ToolGroup } from "../tools/ToolRegistry.ts"
 import * as Job from "./Job.ts"
-import { type JobNotFound, type NewJob, type Requester, Scheduler, type ScheduleError } from "./Scheduler.ts"
+import { type JobNotFound, type NewJob, type Requester, type ScheduleError, Scheduler } from "./Scheduler.ts"
 
 const maxPromptLength = 4000
 const defaultListLimit = 20
@@ -29,7 +29,10 @@ export const requesterOf = (ctx: ToolContext): Requester => ({
 export const toToolError = (error: ScheduleError | JobNotFound) =>
   error._tag === "JobNotFound"
     ? new Tool.ToolError({ message: error.message, field: "id" })
-    : new Tool.ToolError({ message: error.field === undefined ? error.message : `${error.field}: ${error.message}`, ...(error.field === undefined ? {} : { field: error.field }) })
+    : new Tool.ToolError({
+      message: error.field === undefined ? error.message : `${error.field}: ${error.message}`,
+      ...(error.field === undefined ? {} : { field: error.field })
+    })
 
 /** The timing arguments shared by `schedule_prompt` and `task_create`. */
 export const timingFields = {
@@ -37,10 +40,19 @@ export const timingFields = {
     Schema.String,
     "When to run first: ISO-8601, with an offset (2026-11-25T09:00:00+01:00) or without (then in `timezone`)"
   ),
-  delay_seconds: Tool.optionalParam(Schema.Number.pipe(Schema.positive()), "Run after this many seconds (instead of run_at)"),
+  delay_seconds: Tool.optionalParam(
+    Schema.Number.pipe(Schema.positive()),
+    "Run after this many seconds (instead of run_at)"
+  ),
   interval_seconds: Tool.optionalParam(Schema.Int.pipe(Schema.positive()), "Repeat every this many seconds"),
-  cron: Tool.optionalParam(Schema.String, "Repeat on this cron schedule (5 fields: minute hour day month weekday), e.g. \"30 8 * * 1-5\""),
-  timezone: Tool.optionalParam(Schema.String, "IANA time zone of run_at, end_at and cron (default: the configured one)"),
+  cron: Tool.optionalParam(
+    Schema.String,
+    "Repeat on this cron schedule (5 fields: minute hour day month weekday), e.g. \"30 8 * * 1-5\""
+  ),
+  timezone: Tool.optionalParam(
+    Schema.String,
+    "IANA time zone of run_at, end_at and cron (default: the configured one)"
+  ),
   end_at: Tool.optionalParam(Schema.String, "No runs after this time (ISO-8601)"),
   notify: Tool.optionalParam(Schema.Boolean, "false: run silently, without sending the result (default true)")
 }
@@ -79,17 +91,21 @@ export const group: ToolGroup<Scheduler> = Effect.map(Scheduler, (scheduler) =>
           ...timingFields
         }),
         run: (args, ctx) =>
-          scheduler.schedule(requesterOf(ctx), { strategy: "llm_prompt", payload: args.prompt, ...timingOf(args) }).pipe(
-            Effect.map(promptJson),
-            Effect.mapError(toToolError)
-          )
+          scheduler.schedule(requesterOf(ctx), { strategy: "llm_prompt", payload: args.prompt, ...timingOf(args) })
+            .pipe(
+              Effect.map(promptJson),
+              Effect.mapError(toToolError)
+            )
       }),
       Tool.make({
         name: "list_scheduled_prompts",
         description: "List the user's scheduled prompts (newest first) with their ids, status and next run time.",
         parameters: Schema.Struct({
           active_only: Tool.optionalParam(Schema.Boolean, "Only pending or running ones (default true)"),
-          limit: Tool.optionalParam(Schema.Int.pipe(Schema.between(1, maxListLimit)), `At most this many (default ${defaultListLimit})`),
+          limit: Tool.optionalParam(
+            Schema.Int.pipe(Schema.between(1, maxListLimit)),
+            `At most this many (default ${defaultListLimit})`
+          ),
           offset: Tool.optionalParam(Schema.Int.pipe(Schema.nonNegative()), "Skip this many (paging)")
         }),
         run: (args, ctx) =>
@@ -104,11 +120,13 @@ export const group: ToolGroup<Scheduler> = Effect.map(Scheduler, (scheduler) =>
         name: "cancel_scheduled_prompt",
         description: "Cancel one of the user's scheduled prompts by id (it will not run again).",
         parameters: Schema.Struct({
-          id: Tool.param(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)), "The job id, as returned by schedule_prompt")
+          id: Tool.param(
+            Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)),
+            "The job id, as returned by schedule_prompt"
+          )
         }),
         run: (args, ctx) =>
           scheduler.cancel(ctx.ownerId, args.id.trim()).pipe(Effect.map(promptJson), Effect.mapError(toToolError))
       })
     ]
-    : []
-)
+    : [])

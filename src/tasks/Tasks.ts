@@ -48,7 +48,8 @@ export class Tasks extends Effect.Service<Tasks>()("minibot/Tasks", {
 
     /** Creates a task; with no time given it runs now. */
     const create = Effect.fn("Tasks.create")(function*(requester: Requester, spec: NewJob) {
-      const immediate = spec.runAt === undefined && spec.delaySeconds === undefined && spec.intervalSeconds === undefined &&
+      const immediate = spec.runAt === undefined && spec.delaySeconds === undefined &&
+        spec.intervalSeconds === undefined &&
         spec.cron === undefined
       const now = yield* Clock.currentTimeMillis
       return yield* scheduler.schedule(requester, immediate ? { ...spec, runAt: new Date(now).toISOString() } : spec)
@@ -94,7 +95,9 @@ export class Tasks extends Effect.Service<Tasks>()("minibot/Tasks", {
           limit: 5,
           offset: 0
         })
-        if (active.total === 0 && recent.total === 0) return "No tasks. Ask me to remind you of something, or to check a page later."
+        if (
+          active.total === 0 && recent.total === 0
+        ) return "No tasks. Ask me to remind you of something, or to check a page later."
         const lines: Array<string> = []
         lines.push(active.total === 0 ? "No active tasks." : `Active tasks (${active.total}):`)
         lines.push(...active.jobs.map(describeLine))

@@ -3,7 +3,7 @@
  * any outcome (unknown tool, bad JSON, bad argument, failure, defect, timeout) into the JSON text
  * of a tool message, so a tool can never crash a turn.
  */
-import { Cause, Duration, Effect, Layer, Context } from "effect"
+import { Cause, Context, Duration, Effect, Layer } from "effect"
 import type { ToolCall, ToolSpec } from "../domain/ChatMessage.ts"
 import type { Tool, ToolContext } from "./Tool.ts"
 import { ToolError } from "./Tool.ts"
@@ -81,8 +81,10 @@ export function make(tools: ReadonlyArray<Tool>, defaults: ExecuteOptions = {}):
         onTimeout: () => new ToolError({ message: `Tool "${name}" timed out after ${Duration.format(timeout)}` })
       }),
       Effect.map(success),
-      Effect.catchTag("ToolError", (error) =>
-        Effect.logDebug("tool call failed", error.message).pipe(Effect.as(failure(error)))),
+      Effect.catchTag(
+        "ToolError",
+        (error) => Effect.logDebug("tool call failed", error.message).pipe(Effect.as(failure(error)))
+      ),
       // External interruption skips this handler (the turn is being stopped); an interruption
       // raised inside the tool, or a defect, becomes an answer and the turn goes on.
       Effect.catchAllCause((cause) =>
@@ -117,7 +119,9 @@ const parseArguments = (text: string): Effect.Effect<unknown, ToolError> =>
     // Some models send "" for a tool without arguments.
     try: () => (text.trim() === "" ? {} : JSON.parse(text)) as unknown,
     catch: (error) =>
-      new ToolError({ message: `The arguments are not valid JSON: ${error instanceof Error ? error.message : String(error)}` })
+      new ToolError({
+        message: `The arguments are not valid JSON: ${error instanceof Error ? error.message : String(error)}`
+      })
   })
 
 const success = (result: unknown): string => {
@@ -129,4 +133,8 @@ const success = (result: unknown): string => {
 }
 
 const failure = (error: ToolError): string =>
-  JSON.stringify(error.field === undefined ? { ok: false, error: error.message } : { ok: false, error: error.message, field: error.field })
+  JSON.stringify(
+    error.field === undefined
+      ? { ok: false, error: error.message }
+      : { ok: false, error: error.message, field: error.field }
+  )

@@ -5,7 +5,12 @@ import { conversationKey } from "../../src/domain/Conversation.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 
 const event = (n: number) =>
-  BusEvent.InboundReceived({ conversation: conversationKey("console", "c"), messageId: `m${n}`, requestId: `r${n}`, userId: "u" })
+  BusEvent.InboundReceived({
+    conversation: conversationKey("console", "c"),
+    messageId: `m${n}`,
+    requestId: `r${n}`,
+    userId: "u"
+  })
 
 describe("Bus", () => {
   it.scopedLive("every subscriber sees every event, in order", () =>

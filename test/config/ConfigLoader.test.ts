@@ -31,7 +31,9 @@ port = 99999
         `llm.context.history_window: expected number, got "six"`,
         expect.stringMatching(/^runtime\.log_level: expected one of .*"info".*got "loud"/),
         expect.stringMatching(/^llm\.temperature: .*between 0 and 2.*3/),
-        expect.stringMatching(/^channels\.telegram\.mode: expected one of "long_polling" \| "webhook", got "carrier-pigeon"/),
+        expect.stringMatching(
+          /^channels\.telegram\.mode: expected one of "long_polling" \| "webhook", got "carrier-pigeon"/
+        ),
         expect.stringMatching(/^http\.port: /)
       ]))
       expect(problems).toHaveLength(5)
@@ -69,7 +71,11 @@ port = 99999
 
   it.effect("secrets are Redacted: printing the config does not show them", () =>
     Effect.gen(function*() {
-      const config = Either.getOrThrow(yield* parse(`[llm]\napi_key = "sk-very-secret-value"\n[channels.telegram]\nbot_token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi"\n`)).config
+      const config = Either.getOrThrow(
+        yield* parse(
+          `[llm]\napi_key = "sk-very-secret-value"\n[channels.telegram]\nbot_token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi"\n`
+        )
+      ).config
       const printed = JSON.stringify(config) + String(config.llm.api_key) + `${config.channels.telegram.bot_token}`
       expect(printed).not.toContain("sk-very-secret-value")
       expect(printed).not.toContain("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -158,7 +164,9 @@ port = 99999
 
       const missing = yield* loadConfig(Option.some(path.join(dir, "nope.toml")), {}).pipe(Effect.flip)
       expect(missing.problems).toEqual(["config file not found (given by --config)"])
-      const missingEnv = yield* loadConfig(Option.none(), { MINIBOT_CONFIG: path.join(dir, "nope.toml") }).pipe(Effect.flip)
+      const missingEnv = yield* loadConfig(Option.none(), { MINIBOT_CONFIG: path.join(dir, "nope.toml") }).pipe(
+        Effect.flip
+      )
       expect(missingEnv.problems).toEqual(["config file not found (given by MINIBOT_CONFIG)"])
     }).pipe(Effect.provide(NodeContext.layer)))
 })

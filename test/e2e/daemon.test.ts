@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { afterEach } from "vitest"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { freePort, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { tempDir } from "../support/Harness.ts"
 
 const running: Array<MinibotProcess> = []
@@ -24,7 +24,9 @@ const fakeLlm = async (options: Parameters<typeof startFakeLlm>[0] = {}) => {
 }
 
 const daemonConfig = (dir: string, fake: FakeLlmServer, extra = "") =>
-  writeConfig(dir, `
+  writeConfig(
+    dir,
+    `
 [runtime]
 data_dir = "${dir}/data"
 log_level = "info"
@@ -36,7 +38,8 @@ request_timeout_seconds = 30
 [channels.console]
 enabled = true
 ${extra}
-`)
+`
+  )
 
 describe("minibot as a process", () => {
   it("console --once prints the answer; the same conversation remembers, another does not", async () => {
@@ -74,9 +77,11 @@ describe("minibot as a process", () => {
   it("a kill -9 in the middle of a turn, then a restart: the message is answered exactly once", async () => {
     const dir = tempDir()
     const fake = await fakeLlm()
-    fake.script((request) => lastUserContent(request) === "slow question" && fake.completions().length === 1
-      ? { hang: true }
-      : { content: `answer to ${lastUserContent(request)}` })
+    fake.script((request) =>
+      lastUserContent(request) === "slow question" && fake.completions().length === 1
+        ? { hang: true }
+        : { content: `answer to ${lastUserContent(request)}` }
+    )
     const config = daemonConfig(dir, fake)
     const first = start(["run", "--config", config], dir)
     await first.waitForStderr(/minibot started/)
@@ -99,7 +104,9 @@ describe("minibot as a process", () => {
   it("SIGTERM (then SIGINT) with a turn in flight exits 0 within 10 s, and the turn is answered after a restart", async () => {
     const dir = tempDir()
     const fake = await fakeLlm()
-    fake.script((request) => fake.completions().length === 1 ? { hang: true } : { content: `done: ${lastUserContent(request)}` })
+    fake.script((request) =>
+      fake.completions().length === 1 ? { hang: true } : { content: `done: ${lastUserContent(request)}` }
+    )
     const config = daemonConfig(dir, fake)
     const first = start(["run", "--config", config], dir)
     await first.waitForStderr(/minibot started/)
@@ -134,12 +141,15 @@ describe("minibot as a process", () => {
     expect(ready.status).toBe(200)
     expect(await ready.json()).toEqual({ ready: true, checks: { config: true, database: true, console: true } })
 
-    const counter = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? 0)
+    const counter = (text: string, name: string) =>
+      Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? 0)
     const before = await (await fetch(`${base}/metrics`)).text()
     p.send("count me")
     await p.waitForStdout(/echo: count me/)
     const after = await (await fetch(`${base}/metrics`)).text()
-    for (const name of ["minibot_messages_received_total", "minibot_replies_sent_total", "minibot_llm_requests_total"]) {
+    for (
+      const name of ["minibot_messages_received_total", "minibot_replies_sent_total", "minibot_llm_requests_total"]
+    ) {
       expect(counter(after, name)).toBe(counter(before, name) + 1)
     }
     expect(after).toMatch(/^minibot_turn_duration_seconds_count 1$/m)

@@ -13,7 +13,7 @@ import {
   userMessage
 } from "../../src/llm/Llm.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
-import { fakeLlmSection, FakeLlm, type FakeLlmServer } from "../support/FakeLlm.ts"
+import { FakeLlm, fakeLlmSection, type FakeLlmServer } from "../support/FakeLlm.ts"
 
 const fastRetries = { retryBase: "10 millis" } as const
 
@@ -74,7 +74,12 @@ describe("Llm.openai against the fake server", () => {
   it.scopedLive("parses tool calls", () =>
     Effect.gen(function*() {
       const fake = yield* FakeLlm.make()
-      fake.enqueue({ toolCalls: [{ id: "call_a", name: "get_time", arguments: { tz: "UTC" } }, { name: "note", arguments: "{\"x\":1}" }] })
+      fake.enqueue({
+        toolCalls: [{ id: "call_a", name: "get_time", arguments: { tz: "UTC" } }, {
+          name: "note",
+          arguments: "{\"x\":1}"
+        }]
+      })
       const result = yield* complete(fake, hi)
       expect(result.content).toBeNull()
       expect(result.finishReason).toBe("tool_calls")
@@ -88,7 +93,11 @@ describe("Llm.openai against the fake server", () => {
     Effect.gen(function*() {
       const fake = yield* FakeLlm.make()
       const parameters = { type: "object", properties: { tz: { type: "string" } }, required: ["tz"] }
-      const call = { id: "call_1", type: "function" as const, function: { name: "get_time", arguments: "{\"tz\":\"UTC\"}" } }
+      const call = {
+        id: "call_1",
+        type: "function" as const,
+        function: { name: "get_time", arguments: "{\"tz\":\"UTC\"}" }
+      }
       const result = yield* complete(fake, {
         messages: [
           Chat.system("sys"),
@@ -104,7 +113,10 @@ describe("Llm.openai against the fake server", () => {
       expect(result.content).toBe("echo: what time is it?")
       const body = fake.requests[0]!.body
       expect(fake.requests[0]!.status).toBe(200)
-      expect(body.tools).toEqual([{ type: "function", function: { name: "get_time", description: "Current time", parameters } }])
+      expect(body.tools).toEqual([{
+        type: "function",
+        function: { name: "get_time", description: "Current time", parameters }
+      }])
       expect(body.messages).toEqual([
         { role: "system", content: "sys" },
         { role: "user", content: "earlier" },
@@ -322,7 +334,9 @@ describe("retry-after parsing", () => {
     expect(parseRetryAfter(headers({ "retry-after-ms": "250" }))).toEqual(Duration.millis(250))
     expect(parseRetryAfter(headers({ "retry-after": "2" }))).toEqual(Duration.millis(2000))
     const now = Date.parse("2025-01-01T00:00:00Z")
-    expect(parseRetryAfter(headers({ "retry-after": "Wed, 01 Jan 2025 00:00:05 GMT" }), now)).toEqual(Duration.millis(5000))
+    expect(parseRetryAfter(headers({ "retry-after": "Wed, 01 Jan 2025 00:00:05 GMT" }), now)).toEqual(
+      Duration.millis(5000)
+    )
     expect(parseRetryAfter(headers({ "retry-after": "soon" }))).toBeUndefined()
     expect(parseRetryAfter(headers({}))).toBeUndefined()
   })
@@ -377,13 +391,19 @@ describe("the fake LLM server itself", () => {
           model: "m",
           messages: [
             { role: "user", content: "hi" },
-            { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] },
+            {
+              role: "assistant",
+              content: null,
+              tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }]
+            },
             { role: "user", content: "again" }
           ]
         })
       )
       expect(response.status).toBe(400)
-      const body = (yield* Effect.promise(() => response.json())) as { error: { message: string; param: string; type: string } }
+      const body = (yield* Effect.promise(() => response.json())) as {
+        error: { message: string; param: string; type: string }
+      }
       expect(body.error.type).toBe("invalid_request_error")
       expect(body.error.message).toContain("c1")
       expect(body.error.param).toBe("messages.[1].role")
@@ -401,7 +421,9 @@ describe("the fake LLM server itself", () => {
       const events = text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6))
       expect(events.at(-1)).toBe("[DONE]")
       const content = events.slice(0, -1)
-        .map((e) => (JSON.parse(e) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? "")
+        .map((e) =>
+          (JSON.parse(e) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? ""
+        )
         .join("")
       expect(content).toBe("echo: one two three")
       expect(fake.requests[0]!.handledMs).toBeGreaterThanOrEqual(45)

@@ -14,7 +14,9 @@ const exchange = (q: string) => [Chat.user(q), Chat.assistant(`a:${q}`)]
 
 const backends = {
   in_memory: (max: number) =>
-    HistoryStore.memory.pipe(Layer.provide(AppConfig.layer(makeConfig({ memory: { backend: "in_memory", max_history_messages: max } })))),
+    HistoryStore.memory.pipe(
+      Layer.provide(AppConfig.layer(makeConfig({ memory: { backend: "in_memory", max_history_messages: max } })))
+    ),
   sqlite: (max: number) =>
     HistoryStore.sqlite.pipe(
       Layer.provide(Database.sqliteAt(Database.databaseFile(tempDir()))),
@@ -48,8 +50,17 @@ for (const [name, make] of Object.entries(backends)) {
     it.effect("a window never separates a tool call from its result", () =>
       Effect.gen(function*() {
         const store = yield* HistoryStore
-        const call = { id: "call_1", type: "function" as const, function: { name: "calculator", arguments: "{\"expression\":\"2+2\"}" } }
-        const toolTurn = [Chat.user("2+2?"), Chat.assistant(null, [call]), Chat.toolResult("call_1", "{\"ok\":true,\"result\":4}"), Chat.assistant("4")]
+        const call = {
+          id: "call_1",
+          type: "function" as const,
+          function: { name: "calculator", arguments: "{\"expression\":\"2+2\"}" }
+        }
+        const toolTurn = [
+          Chat.user("2+2?"),
+          Chat.assistant(null, [call]),
+          Chat.toolResult("call_1", "{\"ok\":true,\"result\":4}"),
+          Chat.assistant("4")
+        ]
         yield* store.append(alice, "t1", exchange("before"))
         yield* store.append(alice, "t2", toolTurn)
         yield* store.append(alice, "t3", exchange("after"))
@@ -69,7 +80,12 @@ for (const [name, make] of Object.entries(backends)) {
     it.effect("info and trim", () =>
       Effect.gen(function*() {
         const store = yield* HistoryStore
-        expect(yield* store.info(alice)).toEqual({ messages: 0, turns: 0, oldest: Option.none(), newest: Option.none() })
+        expect(yield* store.info(alice)).toEqual({
+          messages: 0,
+          turns: 0,
+          oldest: Option.none(),
+          newest: Option.none()
+        })
         for (let i = 1; i <= 4; i++) yield* store.append(alice, `t${i}`, exchange(`q${i}`))
         const info = yield* store.info(alice)
         expect(info.messages).toBe(8)

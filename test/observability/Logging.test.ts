@@ -11,7 +11,9 @@ const logfmt = createRequire(import.meta.url)("logfmt") as { parse(line: string)
 const apiKey = "sk-live-0123456789abcdefSECRET"
 const botToken = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
-const capture = (config = makeConfig({ llm: { api_key: apiKey }, channels: { telegram: { bot_token: botToken } } })) => {
+const capture = (
+  config = makeConfig({ llm: { api_key: apiKey }, channels: { telegram: { bot_token: botToken } } })
+) => {
   const lines: Array<string> = []
   const logger = Logger.replace(
     Logger.defaultLogger,
@@ -46,7 +48,9 @@ describe("logging", () => {
   it.effect("never prints the API key or bot token, even inside an SDK error's URL", () =>
     Effect.gen(function*() {
       const { lines, logger } = capture()
-      const sdkError = new Error(`request to https://api.telegram.org/bot${botToken}/getUpdates failed, reason: ECONNRESET`)
+      const sdkError = new Error(
+        `request to https://api.telegram.org/bot${botToken}/getUpdates failed, reason: ECONNRESET`
+      )
       yield* Effect.logError("polling failed", sdkError).pipe(Effect.provide(logger))
       yield* Effect.logWarning(`auth header was Bearer ${apiKey}`).pipe(Effect.provide(logger))
       yield* Effect.logInfo("config").pipe(Effect.annotateLogs("key", apiKey), Effect.provide(logger))

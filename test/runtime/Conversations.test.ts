@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Database from "../../src/storage/Database.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
@@ -181,7 +181,10 @@ describe("pruning", () => {
       // Age everything by four days, as if the daemon had been off since.
       const db = Database.sqliteAt(Database.databaseFile(dataDir))
       const count = (table: string, where = "") =>
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} ${where}`)).pipe(
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} ${where}`)
+        ).pipe(
           Effect.map((rows) => Number(rows[0]!.n)),
           Effect.provide(db)
         )

@@ -6,7 +6,10 @@ import { makeHarness } from "../support/Harness.ts"
 
 /** The tool messages the model received in a request. */
 const toolMessages = (request: FakeChatRequest) =>
-  request.messages.filter((m) => m.role === "tool").map((m) => ({ id: m.tool_call_id, content: JSON.parse(String(m.content)) }))
+  request.messages.filter((m) => m.role === "tool").map((m) => ({
+    id: m.tool_call_id,
+    content: JSON.parse(String(m.content))
+  }))
 
 describe("the tool loop", () => {
   it.scopedLive("runs a tool call and sends the result back with its tool_call_id", () =>
@@ -19,10 +22,21 @@ describe("the tool loop", () => {
       yield* h.waitForReplies(1)
       expect(h.repliesTo("c")).toEqual(["the answer is 42"])
       const second = fake.completions()[1]!.body
-      expect(toolMessages(second)).toEqual([{ id: "call_calc", content: { ok: true, result: { expression: "6 * 7", result: "42", value: 42 } } }])
+      expect(toolMessages(second)).toEqual([{
+        id: "call_calc",
+        content: { ok: true, result: { expression: "6 * 7", result: "42", value: 42 } }
+      }])
       // Tools are offered with a JSON schema generated from their Schema.
       const offered = fake.completions()[0]!.body.tools!.map((t) => t.function.name)
-      expect(offered).toEqual(expect.arrayContaining(["calculator", "current_datetime", "chat_history_info", "chat_history_trim", "memory_save"]))
+      expect(offered).toEqual(
+        expect.arrayContaining([
+          "calculator",
+          "current_datetime",
+          "chat_history_info",
+          "chat_history_trim",
+          "memory_save"
+        ])
+      )
     }))
 
   it.scopedLive("runs two calls of one step and answers each id", () =>
@@ -99,7 +113,14 @@ describe("the tool loop", () => {
       // The fake rejects (400) any tool message not paired with its call: this request passed.
       const third = fake.completions()[2]!
       expect(third.status).toBe(200)
-      expect(third.body.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "tool", "assistant", "user"])
+      expect(third.body.messages.map((m) => m.role)).toEqual([
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user"
+      ])
     }))
 
   it.scopedLive("user B can never reach user A's notes, whatever the model sends", () =>

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { FiringHandler, JobFiring } from "../../src/runtime/Conversations.ts"
 import { JobStore } from "../../src/scheduler/JobStore.ts"
@@ -39,8 +39,14 @@ describe("firing scheduled prompts", () => {
     Effect.gen(function*() {
       const fake = yield* FakeLlm.make()
       const h = yield* makeHarness(fake, { config: fast })
-      const created = yield* callTool(h, "quiet", "schedule_prompt", { prompt: "update my notes", delay_seconds: 0.3, notify: false })
-      yield* Effect.promise(() => fake.waitFor((f) => f.completions().some((r) => isScheduled(lastUserContent(r.body))), 5000))
+      const created = yield* callTool(h, "quiet", "schedule_prompt", {
+        prompt: "update my notes",
+        delay_seconds: 0.3,
+        notify: false
+      })
+      yield* Effect.promise(() =>
+        fake.waitFor((f) => f.completions().some((r) => isScheduled(lastUserContent(r.body))), 5000)
+      )
       const scheduler = yield* h.use(Scheduler)
       let job = yield* scheduler.get("console:user-quiet", created.result.id)
       for (let i = 0; i < 100 && job.status !== "completed"; i++) {
@@ -65,7 +71,9 @@ describe("firing scheduled prompts", () => {
       expect(h.replies).toHaveLength(1)
       expect(h.replies[0]).toMatchObject({
         kind: "notice",
-        text: expect.stringMatching(new RegExp(`^Your scheduled prompt ${created.result.id} could not run after 3 attempts: `))
+        text: expect.stringMatching(
+          new RegExp(`^Your scheduled prompt ${created.result.id} could not run after 3 attempts: `)
+        )
       })
       // One first attempt and default_retry_limit = 2 retries.
       expect(fake.completions().filter((r) => isScheduled(lastUserContent(r.body)))).toHaveLength(3)
@@ -128,7 +136,11 @@ describe("start-up reconciliation", () => {
       const dataDir = tempDir()
       const id = yield* Effect.scoped(Effect.gen(function*() {
         const h = yield* makeHarness(fake, { dataDir })
-        const created = yield* callTool(h, "late", "task_create", { kind: "message", text: "stretch", delay_seconds: 0.5 })
+        const created = yield* callTool(h, "late", "task_create", {
+          kind: "message",
+          text: "stretch",
+          delay_seconds: 0.5
+        })
         return created.result.id as string
       }))
       // While it is down, its stored times are moved two minutes back to stand for a long outage.
@@ -156,11 +168,19 @@ describe("redelivered firings", () => {
       yield* sql`UPDATE scheduled_jobs SET status = 'failed', next_run_at = NULL, last_error = 'boom' WHERE id = ${created.result.id}`
       yield* sql`INSERT INTO job_runs (job_id, due_at, attempt, status, late_ms, started_at, error, notified)
         VALUES (${created.result.id}, ${dueAt}, 2, 'failed', 0, ${dueAt}, 'boom', 0)`
-      const firing = new JobFiring({ jobId: created.result.id, dueAt, attempt: 2, at: dueAt, conversation: { channel: "console", chatId: "n" } })
+      const firing = new JobFiring({
+        jobId: created.result.id,
+        dueAt,
+        attempt: 2,
+        at: dueAt,
+        conversation: { channel: "console", chatId: "n" }
+      })
       const handler = yield* h.use(FiringHandler)
       yield* handler.fire(firing)
       yield* handler.fire(firing)
-      expect(h.replies.map((r) => r.text)).toEqual([`Your scheduled prompt ${created.result.id} could not run after 3 attempts: boom.`])
+      expect(h.replies.map((r) => r.text)).toEqual([
+        `Your scheduled prompt ${created.result.id} could not run after 3 attempts: boom.`
+      ])
       expect(fake.completions()).toHaveLength(0)
     }))
 })

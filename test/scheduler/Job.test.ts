@@ -33,7 +33,12 @@ describe("job timing", () => {
   })
 
   it("a weekday 08:30 Madrid cron keeps 08:30 local time across the DST change", () => {
-    const first = Job.slotAfter({ kind: "cron", expression: "30 8 * * 1-5" }, madrid, 0, Date.parse("2026-10-23T12:00:00Z"))!
+    const first = Job.slotAfter(
+      { kind: "cron", expression: "30 8 * * 1-5" },
+      madrid,
+      0,
+      Date.parse("2026-10-23T12:00:00Z")
+    )!
     const job = cronJob("30 8 * * 1-5", first)
     expect(slots(job, 3)).toEqual([
       "2026-10-26T07:30:00.000Z", // Monday after the change: 08:30 CET
@@ -44,7 +49,12 @@ describe("job timing", () => {
   })
 
   it("interval slots stay on the grid of the first run; after downtime the next slot is the first after now", () => {
-    const job = { recurrence: { kind: "interval", seconds: 60 } as const, timezone: "UTC", runAt: 1_000_000, endAt: null }
+    const job = {
+      recurrence: { kind: "interval", seconds: 60 } as const,
+      timezone: "UTC",
+      runAt: 1_000_000,
+      endAt: null
+    }
     expect(Job.nextRunAfter(job, 1_000_000)).toBe(1_060_000)
     // Down for ten minutes: not ten catch-up runs, the next slot after now.
     expect(Job.nextRunAfter(job, 1_000_000 + 10 * 60_000 + 5_000)).toBe(1_000_000 + 11 * 60_000)

@@ -29,7 +29,11 @@ describe("on Postgres", () => {
       yield* h.waitForReplies(1)
       yield* h.send("pg", "second")
       yield* h.waitForReplies(2)
-      expect(fake.completions().at(-1)!.body.messages.map((m) => m.content).slice(1)).toEqual(["first", "echo: first", "second"])
+      expect(fake.completions().at(-1)!.body.messages.map((m) => m.content).slice(1)).toEqual([
+        "first",
+        "echo: first",
+        "second"
+      ])
 
       expect((yield* callTool(h, "pg", "memory_save", { title: "Shopping", data: "tomatoes and basil" })).ok).toBe(true)
       expect(yield* callTool(h, "pg", "memory_search", { query: "BASIL" })).toMatchObject({
@@ -56,7 +60,12 @@ const runnerProcess = (llmUrl: string, dbUrl: string) => {
   const dir = tempDir()
   return Effect.acquireRelease(
     Effect.sync(() =>
-      spawnMinibot(["run", "--config", writeConfig(dir, `
+      spawnMinibot([
+        "run",
+        "--config",
+        writeConfig(
+          dir,
+          `
 [runtime]
 data_dir = "${dir}/data"
 [llm]
@@ -67,20 +76,30 @@ enabled = true
 [storage]
 backend = "postgres"
 postgres_url = "${dbUrl}"
-`)], { cwd: dir })
+`
+        )
+      ], { cwd: dir })
     ),
-    (p) => Effect.promise(async () => {
-      if (p.child.exitCode === null) p.child.kill("SIGTERM")
-      await p.exited
-    })
+    (p) =>
+      Effect.promise(async () => {
+        if (p.child.exitCode === null) p.child.kill("SIGTERM")
+        await p.exited
+      })
   ).pipe(Effect.tap((p) => Effect.promise(() => p.waitForStderr(/minibot started/))))
 }
 
 const scheduleMany = (h: Harness, jobs: number, start: number) =>
-  Effect.forEach(Array.from({ length: jobs }, (_, i) => i), (i) =>
-    callTool(h, `chat-${i}`, "schedule_prompt", { prompt: `job-${i}`, run_at: new Date(start + i * 25).toISOString() }).pipe(
-      Effect.tap((created) => expect(created.ok).toBe(true))
-    ), { discard: true })
+  Effect.forEach(
+    Array.from({ length: jobs }, (_, i) => i),
+    (i) =>
+      callTool(h, `chat-${i}`, "schedule_prompt", {
+        prompt: `job-${i}`,
+        run_at: new Date(start + i * 25).toISOString()
+      }).pipe(
+        Effect.tap((created) => expect(created.ok).toBe(true))
+      ),
+    { discard: true }
+  )
 
 const firedPrompts = (fake: FakeLlmServer) =>
   fake.completions()
@@ -94,7 +113,10 @@ describe("two runners on one Postgres", () => {
       const db = yield* freshDatabase
       const fake = yield* FakeLlm.make()
       const other = yield* runnerProcess(fake.url, db.url)
-      const h = yield* makeHarness(fake, { config: { storage: { backend: "postgres", postgres_url: db.url } }, layer: onPostgres(db.url) })
+      const h = yield* makeHarness(fake, {
+        config: { storage: { backend: "postgres", postgres_url: db.url } },
+        layer: onPostgres(db.url)
+      })
 
       const jobs = 40
       yield* scheduleMany(h, jobs, Date.now() + 3000)
@@ -109,26 +131,33 @@ describe("two runners on one Postgres", () => {
       expect(there).toBeGreaterThan(0)
     }), 40_000)
 
-  it.scopedLive("when one runner is killed, the other takes its conversations over and fires their jobs once", () =>
-    Effect.gen(function*() {
-      const db = yield* freshDatabase
-      const fake = yield* FakeLlm.make()
-      const other = yield* runnerProcess(fake.url, db.url)
-      const h = yield* makeHarness(fake, { config: { storage: { backend: "postgres", postgres_url: db.url } }, layer: onPostgres(db.url) })
-      const jobs = 20
-      yield* scheduleMany(h, jobs, Date.now() + 2000)
-      other.child.kill("SIGKILL")
-      yield* Effect.promise(() => other.exited)
-      // The dead runner's shard locks expire after 10 s; then this runner fires the rest, late.
-      yield* Effect.promise(() => fake.waitFor(() => firedPrompts(fake).length >= jobs, 25_000))
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1500)))
-      // Each job answered once, by the runner that owned its conversation at the time (a turn cut
-      // by the kill may ask the LLM again, but its answer is delivered once).
-      expect(new Set(firedPrompts(fake)).size).toBe(jobs)
-      const delivered = [
-        ...h.replies.map((r) => r.text),
-        ...other.stdout.split("\n")
-      ].filter((t) => t.startsWith("echo: Scheduled")).map((t) => /: (job-\d+)$/m.exec(t)![1]!)
-      expect(delivered.sort()).toEqual(Array.from({ length: jobs }, (_, i) => `job-${i}`).sort())
-    }), 45_000)
+  it.scopedLive(
+    "when one runner is killed, the other takes its conversations over and fires their jobs once",
+    () =>
+      Effect.gen(function*() {
+        const db = yield* freshDatabase
+        const fake = yield* FakeLlm.make()
+        const other = yield* runnerProcess(fake.url, db.url)
+        const h = yield* makeHarness(fake, {
+          config: { storage: { backend: "postgres", postgres_url: db.url } },
+          layer: onPostgres(db.url)
+        })
+        const jobs = 20
+        yield* scheduleMany(h, jobs, Date.now() + 2000)
+        other.child.kill("SIGKILL")
+        yield* Effect.promise(() => other.exited)
+        // The dead runner's shard locks expire after 10 s; then this runner fires the rest, late.
+        yield* Effect.promise(() => fake.waitFor(() => firedPrompts(fake).length >= jobs, 25_000))
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1500)))
+        // Each job answered once, by the runner that owned its conversation at the time (a turn cut
+        // by the kill may ask the LLM again, but its answer is delivered once).
+        expect(new Set(firedPrompts(fake)).size).toBe(jobs)
+        const delivered = [
+          ...h.replies.map((r) => r.text),
+          ...other.stdout.split("\n")
+        ].filter((t) => t.startsWith("echo: Scheduled")).map((t) => /: (job-\d+)$/m.exec(t)![1]!)
+        expect(delivered.sort()).toEqual(Array.from({ length: jobs }, (_, i) => `job-${i}`).sort())
+      }),
+    45_000
+  )
 })

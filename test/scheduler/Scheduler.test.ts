@@ -14,7 +14,12 @@ describe("scheduler", () => {
         const last = lastUserContent(request)
         if (last.startsWith("Scheduled instruction")) return { content: "Time to stretch!" }
         if (request.messages.at(-1)?.role === "tool") return { content: "Done, I will remind you." }
-        return { toolCalls: [{ name: "schedule_prompt", arguments: { prompt: "Remind the user to stretch", delay_seconds: 1 } }] }
+        return {
+          toolCalls: [{
+            name: "schedule_prompt",
+            arguments: { prompt: "Remind the user to stretch", delay_seconds: 1 }
+          }]
+        }
       })
       const h = yield* makeHarness(fake, { config: schedulerConfig })
       const sentAt = Date.now()
@@ -22,10 +27,13 @@ describe("scheduler", () => {
       yield* h.waitForReplies(2, 5000)
       expect(h.repliesTo("alice")).toEqual(["Done, I will remind you.", "Time to stretch!"])
       const instruction = fake.completions().map((r) => lastUserContent(r.body)).find((t) => t.startsWith("Scheduled"))!
-      expect(instruction).toMatch(/^Scheduled instruction \(job j\w+, due .+\): Remind the user to stretch\nDo it now; do not schedule it again\.$/)
+      expect(instruction).toMatch(
+        /^Scheduled instruction \(job j\w+, due .+\): Remind the user to stretch\nDo it now; do not schedule it again\.$/
+      )
       const firedAt = fake.completions().find((r) => lastUserContent(r.body).startsWith("Scheduled"))!.receivedAt
       expect(firedAt - sentAt).toBeGreaterThanOrEqual(1000)
-      const [job] = (yield* h.use(Effect.flatMap(Scheduler, (s) => s.list("console:user-alice", { activeOnly: false, limit: 10, offset: 0 })))).jobs
+      const [job] = (yield* h.use(Effect.flatMap(Scheduler, (s) =>
+        s.list("console:user-alice", { activeOnly: false, limit: 10, offset: 0 })))).jobs
       expect(job).toMatchObject({ status: "completed", runs: 1 })
       // Woken at the due time, not at the next mailbox poll.
       expect(firedAt - job!.runAt).toBeLessThan(300)

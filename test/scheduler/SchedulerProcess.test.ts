@@ -1,8 +1,8 @@
 /** Durability of firings, with the daemon as a real process: kill -9 mid-firing, and downtime. */
 import { describe, expect, it } from "@effect/vitest"
 import { afterEach } from "vitest"
-import { type FakeLlmServer, type FakeReply, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { type FakeLlmServer, type FakeReply, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { tempDir } from "../support/Harness.ts"
 
 const running: Array<MinibotProcess> = []
@@ -21,7 +21,9 @@ const start = (config: string, cwd: string) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const daemonConfig = (dir: string, fake: FakeLlmServer, scheduler = "") =>
-  writeConfig(dir, `
+  writeConfig(
+    dir,
+    `
 [runtime]
 data_dir = "${dir}/data"
 [llm]
@@ -32,10 +34,13 @@ retry_attempts = 0
 enabled = true
 [scheduler]
 min_interval_seconds = 1
-${scheduler}`)
+${scheduler}`
+  )
 
 const scheduled = (fake: FakeLlmServer, prompt: string) =>
-  fake.completions().filter((r) => lastUserContent(r.body).startsWith("Scheduled instruction") && lastUserContent(r.body).includes(prompt))
+  fake.completions().filter((r) =>
+    lastUserContent(r.body).startsWith("Scheduled instruction") && lastUserContent(r.body).includes(prompt)
+  )
 
 /** The model schedules what the console line asks (`schedule <json>`), then confirms. */
 const scriptScheduling = (fake: FakeLlmServer, onScheduled: (prompt: string) => FakeReply) =>
@@ -97,39 +102,43 @@ describe("scheduled jobs across crashes and restarts", () => {
     expect(scheduled(fake, "flaky")).toHaveLength(3)
   }, 30_000)
 
-  it("jobs due while the daemon was down: a one-shot fires once, late; a recurring one once, not once per missed slot", async () => {
-    const dir = tempDir()
-    const fake = await startFakeLlm()
-    fakes.push(fake)
-    scriptScheduling(fake, (last) => ({ content: last.includes("one-shot") ? "ONE-SHOT" : "TICK" }))
-    const config = daemonConfig(dir, fake)
-    const first = start(config, dir)
-    await first.waitForStderr(/minibot started/)
-    first.send(`schedule {"prompt":"one-shot","delay_seconds":1}`)
-    first.send(`schedule {"prompt":"tick","interval_seconds":1}`)
-    await first.waitForStdout(/scheduled\n(.|\n)*scheduled/)
-    first.child.kill("SIGTERM")
-    await first.exited
-    const stoppedAt = Date.now()
-    expect(first.stdout).not.toMatch(/ONE-SHOT|TICK/)
+  it(
+    "jobs due while the daemon was down: a one-shot fires once, late; a recurring one once, not once per missed slot",
+    async () => {
+      const dir = tempDir()
+      const fake = await startFakeLlm()
+      fakes.push(fake)
+      scriptScheduling(fake, (last) => ({ content: last.includes("one-shot") ? "ONE-SHOT" : "TICK" }))
+      const config = daemonConfig(dir, fake)
+      const first = start(config, dir)
+      await first.waitForStderr(/minibot started/)
+      first.send(`schedule {"prompt":"one-shot","delay_seconds":1}`)
+      first.send(`schedule {"prompt":"tick","interval_seconds":1}`)
+      await first.waitForStdout(/scheduled\n(.|\n)*scheduled/)
+      first.child.kill("SIGTERM")
+      await first.exited
+      const stoppedAt = Date.now()
+      expect(first.stdout).not.toMatch(/ONE-SHOT|TICK/)
 
-    await sleep(6000) // five or six slots of the interval job go by
-    const second = start(config, dir)
-    await second.waitForStdout(/ONE-SHOT/)
-    await second.waitForStdout(/TICK/)
-    await sleep(2000)
-    second.child.kill("SIGTERM")
-    await second.exited
-    expect(second.stdout.match(/ONE-SHOT/g)).toHaveLength(1)
-    const ticks = scheduled(fake, "tick").length
-    expect(ticks).toBeGreaterThanOrEqual(2)
-    expect(ticks).toBeLessThanOrEqual(4)
-    // Caught up once (late), then back on its one-second grid (on time): the missed slots are not replayed.
-    const late = scheduled(fake, "tick").filter((r) => /seconds late\)/.test(lastUserContent(r.body)))
-    expect(late).toHaveLength(1)
-    expect(scheduled(fake, "tick")[0]).toBe(late[0])
-    // The model is told the one-shot is late.
-    expect(lastUserContent(scheduled(fake, "one-shot")[0]!.body)).toMatch(/, \d+ seconds late\): one-shot/)
-    expect(scheduled(fake, "one-shot")[0]!.receivedAt).toBeGreaterThan(stoppedAt + 6000)
-  }, 40_000)
+      await sleep(6000) // five or six slots of the interval job go by
+      const second = start(config, dir)
+      await second.waitForStdout(/ONE-SHOT/)
+      await second.waitForStdout(/TICK/)
+      await sleep(2000)
+      second.child.kill("SIGTERM")
+      await second.exited
+      expect(second.stdout.match(/ONE-SHOT/g)).toHaveLength(1)
+      const ticks = scheduled(fake, "tick").length
+      expect(ticks).toBeGreaterThanOrEqual(2)
+      expect(ticks).toBeLessThanOrEqual(4)
+      // Caught up once (late), then back on its one-second grid (on time): the missed slots are not replayed.
+      const late = scheduled(fake, "tick").filter((r) => /seconds late\)/.test(lastUserContent(r.body)))
+      expect(late).toHaveLength(1)
+      expect(scheduled(fake, "tick")[0]).toBe(late[0])
+      // The model is told the one-shot is late.
+      expect(lastUserContent(scheduled(fake, "one-shot")[0]!.body)).toMatch(/, \d+ seconds late\): one-shot/)
+      expect(scheduled(fake, "one-shot")[0]!.receivedAt).toBeGreaterThan(stoppedAt + 6000)
+    },
+    40_000
+  )
 })

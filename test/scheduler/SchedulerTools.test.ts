@@ -24,17 +24,34 @@ describe("scheduler tools (on the test clock)", () => {
         field: "interval_seconds",
         error: expect.stringContaining("at least 300 seconds")
       })
-      expect(yield* attempt({ cron: "0 25 * * *" })).toMatchObject({ ok: false, field: "cron", error: expect.stringContaining("invalid cron") })
-      expect(yield* attempt({ delay_seconds: 60, timezone: "Europe/Atlantis" })).toMatchObject({ ok: false, field: "timezone" })
+      expect(yield* attempt({ cron: "0 25 * * *" })).toMatchObject({
+        ok: false,
+        field: "cron",
+        error: expect.stringContaining("invalid cron")
+      })
+      expect(yield* attempt({ delay_seconds: 60, timezone: "Europe/Atlantis" })).toMatchObject({
+        ok: false,
+        field: "timezone"
+      })
       expect(yield* attempt({ run_at: "2026-11-24T11:00:00Z", delay_seconds: 60 })).toMatchObject({
         ok: false,
         field: "delay_seconds",
         error: expect.stringContaining("not both")
       })
       expect(yield* attempt({})).toMatchObject({ ok: false, field: "run_at" })
-      expect(yield* attempt({ run_at: "next tuesday" })).toMatchObject({ ok: false, field: "run_at", error: expect.stringContaining("ISO-8601") })
-      expect(yield* attempt({ delay_seconds: 60, end_at: "2026-11-24T09:00:00Z" })).toMatchObject({ ok: false, field: "end_at" })
-      expect(yield* callTool(h, "a", "schedule_prompt", { run_at: "2026-11-24T11:00:00Z" })).toMatchObject({ ok: false, field: "prompt" })
+      expect(yield* attempt({ run_at: "next tuesday" })).toMatchObject({
+        ok: false,
+        field: "run_at",
+        error: expect.stringContaining("ISO-8601")
+      })
+      expect(yield* attempt({ delay_seconds: 60, end_at: "2026-11-24T09:00:00Z" })).toMatchObject({
+        ok: false,
+        field: "end_at"
+      })
+      expect(yield* callTool(h, "a", "schedule_prompt", { run_at: "2026-11-24T11:00:00Z" })).toMatchObject({
+        ok: false,
+        field: "prompt"
+      })
     }))
 
   it.scoped("schedule, list and cancel are scoped to the owner: another person's job is not found", () =>
@@ -43,7 +60,10 @@ describe("scheduler tools (on the test clock)", () => {
       const fake = yield* FakeLlm.make()
       const h = yield* makeHarness(fake, { config: { runtime: { timezone: "Europe/Madrid" } } })
 
-      const created = yield* callTool(h, "alice", "schedule_prompt", { prompt: "water the plants", run_at: "2026-11-25T09:00" })
+      const created = yield* callTool(h, "alice", "schedule_prompt", {
+        prompt: "water the plants",
+        run_at: "2026-11-25T09:00"
+      })
       expect(created).toMatchObject({
         ok: true,
         result: {
@@ -56,8 +76,17 @@ describe("scheduler tools (on the test clock)", () => {
           notify: true
         }
       })
-      const daily = yield* callTool(h, "alice", "schedule_prompt", { prompt: "news digest", cron: "30 8 * * 1-5", notify: false })
-      expect(daily.result).toMatchObject({ recurrence: "cron", cron: "30 8 * * 1-5", next_run_at: "2026-11-25T08:30:00.000+01:00", notify: false })
+      const daily = yield* callTool(h, "alice", "schedule_prompt", {
+        prompt: "news digest",
+        cron: "30 8 * * 1-5",
+        notify: false
+      })
+      expect(daily.result).toMatchObject({
+        recurrence: "cron",
+        cron: "30 8 * * 1-5",
+        next_run_at: "2026-11-25T08:30:00.000+01:00",
+        notify: false
+      })
       const id = created.result.id as string
 
       const bobList = yield* callTool(h, "bob", "list_scheduled_prompts", {})
@@ -72,10 +101,18 @@ describe("scheduler tools (on the test clock)", () => {
       expect(aliceList.result.total).toBe(2)
       expect(aliceList.result.jobs.map((j: { id: string }) => j.id).sort()).toEqual([id, daily.result.id].sort())
 
-      expect(yield* callTool(h, "alice", "cancel_scheduled_prompt", { id })).toMatchObject({ ok: true, result: { id, status: "cancelled", next_run_at: null } })
-      expect(yield* callTool(h, "alice", "cancel_scheduled_prompt", { id })).toMatchObject({ ok: false, error: expect.stringContaining("already cancelled") })
+      expect(yield* callTool(h, "alice", "cancel_scheduled_prompt", { id })).toMatchObject({
+        ok: true,
+        result: { id, status: "cancelled", next_run_at: null }
+      })
+      expect(yield* callTool(h, "alice", "cancel_scheduled_prompt", { id })).toMatchObject({
+        ok: false,
+        error: expect.stringContaining("already cancelled")
+      })
       expect((yield* callTool(h, "alice", "list_scheduled_prompts", {})).result.total).toBe(1)
       expect((yield* callTool(h, "alice", "list_scheduled_prompts", { active_only: false })).result.total).toBe(2)
-      expect((yield* callTool(h, "alice", "list_scheduled_prompts", { active_only: false, limit: 1, offset: 1 })).result.jobs).toHaveLength(1)
+      expect(
+        (yield* callTool(h, "alice", "list_scheduled_prompts", { active_only: false, limit: 1, offset: 1 })).result.jobs
+      ).toHaveLength(1)
     }))
 })

@@ -39,30 +39,39 @@ describe("firing on the test clock", () => {
       expect(yield* scheduler.get("o1", job.id)).toMatchObject({ status: "completed", runs: 1, nextRunAt: null })
     }), 20_000)
 
-  it.scoped("an interval job fires on each slot of simulated time, on the grid of its first run", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const fake = yield* FakeLlm.make()
-      const h = yield* makeHarness(fake, { config: { scheduler: { poll_interval_ms: 60_000, min_interval_seconds: 10 } } })
-      const scheduler = yield* h.use(Scheduler)
-      const job = yield* scheduler.schedule(
-        { ownerId: "o1", conversation: { channel: "console", chatId: "c2" }, userId: null },
-        { strategy: "message", payload: "tick", intervalSeconds: 20 }
-      )
-      for (let slot = 1; slot <= 3; slot++) {
-        yield* TestClock.adjust("20 seconds")
-        yield* h.waitForReplies(slot)
-      }
-      yield* TestClock.adjust("19 seconds")
-      yield* realSleep(300)
-      expect(h.replies).toHaveLength(3)
-      const runs = yield* scheduler.history("o1", job.id)
-      expect(runs.map((r) => new Date(r.dueAt).toISOString()).sort()).toEqual([
-        "2026-11-24T10:00:20.000Z",
-        "2026-11-24T10:00:40.000Z",
-        "2026-11-24T10:01:00.000Z"
-      ])
-      expect(runs.every((r) => r.lateMs === 0)).toBe(true)
-      expect(yield* scheduler.get("o1", job.id)).toMatchObject({ status: "pending", nextRunAt: Date.parse("2026-11-24T10:01:20Z") })
-    }), 20_000)
+  it.scoped(
+    "an interval job fires on each slot of simulated time, on the grid of its first run",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(start)
+        const fake = yield* FakeLlm.make()
+        const h = yield* makeHarness(fake, {
+          config: { scheduler: { poll_interval_ms: 60_000, min_interval_seconds: 10 } }
+        })
+        const scheduler = yield* h.use(Scheduler)
+        const job = yield* scheduler.schedule(
+          { ownerId: "o1", conversation: { channel: "console", chatId: "c2" }, userId: null },
+          { strategy: "message", payload: "tick", intervalSeconds: 20 }
+        )
+        for (let slot = 1; slot <= 3; slot++) {
+          yield* TestClock.adjust("20 seconds")
+          yield* h.waitForReplies(slot)
+        }
+        yield* TestClock.adjust("19 seconds")
+        yield* realSleep(300)
+        expect(h.replies).toHaveLength(3)
+        const runs = yield* scheduler.history("o1", job.id)
+        expect(runs.map((r) => new Date(r.dueAt).toISOString()).sort()).toEqual([
+          "2026-11-24T10:00:20.000Z",
+          "2026-11-24T10:00:40.000Z",
+          "2026-11-24T10:01:00.000Z"
+        ])
+        expect(runs.every((r) => r.lateMs === 0)).toBe(true)
+        expect(yield* scheduler.get("o1", job.id)).toMatchObject({
+          status: "pending",
+          nextRunAt: Date.parse("2026-11-24T10:01:20Z")
+        })
+      }),
+    20_000
+  )
 })

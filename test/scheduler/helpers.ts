@@ -15,9 +15,13 @@ let calls = 0
 
 /** Calls a tool as the model would, for the person of `chatId`; returns the parsed JSON answer. */
 export const callTool = (h: Harness, chatId: string, name: string, args: Record<string, unknown>) =>
-  h.use(Effect.flatMap(ToolRegistry, (registry) =>
-    registry.execute({ id: `t${++calls}`, type: "function", function: { name, arguments: JSON.stringify(args) } }, contextOf(chatId))
-  )).pipe(Effect.map((text) => JSON.parse(text) as { ok: boolean; result?: any; error?: string; field?: string }))
+  h.use(
+    Effect.flatMap(ToolRegistry, (registry) =>
+      registry.execute(
+        { id: `t${++calls}`, type: "function", function: { name, arguments: JSON.stringify(args) } },
+        contextOf(chatId)
+      ))
+  ).pipe(Effect.map((text) => JSON.parse(text) as { ok: boolean; result?: any; error?: string; field?: string }))
 
 export const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 

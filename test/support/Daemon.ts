@@ -28,7 +28,10 @@ const until = async (check: () => boolean, what: () => string, timeoutMs: number
   }
 }
 
-export const spawnMinibot = (args: ReadonlyArray<string>, options: { cwd: string; env?: Record<string, string> }): MinibotProcess => {
+export const spawnMinibot = (
+  args: ReadonlyArray<string>,
+  options: { cwd: string; env?: Record<string, string> }
+): MinibotProcess => {
   if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` (npm test does it)`)
   const child = spawn(process.execPath, [mainJs, ...args], {
     cwd: options.cwd,
@@ -41,7 +44,11 @@ export const spawnMinibot = (args: ReadonlyArray<string>, options: { cwd: string
     stderr: "",
     exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal }))),
     waitForStdout: (pattern, timeoutMs = 15_000) =>
-      until(() => pattern.test(proc.stdout), () => `${pattern} on stdout; got:\n${proc.stdout}\nstderr:\n${proc.stderr}`, timeoutMs),
+      until(
+        () => pattern.test(proc.stdout),
+        () => `${pattern} on stdout; got:\n${proc.stdout}\nstderr:\n${proc.stderr}`,
+        timeoutMs
+      ),
     waitForStderr: (pattern, timeoutMs = 15_000) =>
       until(() => pattern.test(proc.stderr), () => `${pattern} on stderr; got:\n${proc.stderr}`, timeoutMs),
     send: (line) => void child.stdin!.write(line + "\n")

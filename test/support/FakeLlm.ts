@@ -8,9 +8,9 @@
  * default echo (`"echo: <last user content>"`). Every request is recorded in `requests`, with
  * its server-side handling time so a benchmark can subtract the "LLM" time.
  */
+import { Context, Effect, Layer } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Context, Effect, Layer } from "effect"
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -19,7 +19,9 @@ import { Context, Effect, Layer } from "effect"
 export interface FakeChatRequest {
   readonly model: string
   readonly messages: ReadonlyArray<FakeMessage>
-  readonly tools?: ReadonlyArray<{ type: string; function: { name: string; description?: string; parameters?: unknown } }>
+  readonly tools?: ReadonlyArray<
+    { type: string; function: { name: string; description?: string; parameters?: unknown } }
+  >
   readonly stream?: boolean
   readonly stream_options?: { include_usage?: boolean }
   readonly max_tokens?: number
@@ -182,7 +184,9 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
     const role = message.role
     if (typeof role !== "string" || !validRoles.has(role)) {
       return {
-        message: `Invalid value: '${String(role)}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`,
+        message: `Invalid value: '${
+          String(role)
+        }'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`,
         param: `messages.[${i}].role`
       }
     }
@@ -191,11 +195,15 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
     if (role === "assistant") {
       const hasToolCalls = Array.isArray(toolCalls) && toolCalls.length > 0
       if (toolCalls !== undefined && !Array.isArray(toolCalls)) {
-        return { message: `Invalid type for 'messages[${i}].tool_calls': expected an array.`, param: `messages.[${i}].tool_calls` }
+        return {
+          message: `Invalid type for 'messages[${i}].tool_calls': expected an array.`,
+          param: `messages.[${i}].tool_calls`
+        }
       }
       if (Array.isArray(toolCalls) && toolCalls.length === 0) {
         return {
-          message: `Invalid 'messages[${i}].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead.`,
+          message:
+            `Invalid 'messages[${i}].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead.`,
           param: `messages.[${i}].tool_calls`
         }
       }
@@ -207,10 +215,13 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
       }
       if (hasToolCalls) {
         for (const [j, call] of (toolCalls as Array<Record<string, any>>).entries()) {
-          if (typeof call?.id !== "string" || call.type !== "function" || typeof call.function?.name !== "string" ||
-            typeof call.function?.arguments !== "string") {
+          if (
+            typeof call?.id !== "string" || call.type !== "function" || typeof call.function?.name !== "string" ||
+            typeof call.function?.arguments !== "string"
+          ) {
             return {
-              message: `Invalid 'messages[${i}].tool_calls[${j}]': expected { id, type: 'function', function: { name, arguments: string } }.`,
+              message:
+                `Invalid 'messages[${i}].tool_calls[${j}]': expected { id, type: 'function', function: { name, arguments: string } }.`,
               param: `messages.[${i}].tool_calls.[${j}]`
             }
           }
@@ -231,7 +242,10 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
       }
     } else if (role === "tool") {
       if (typeof message.tool_call_id !== "string") {
-        return { message: `Missing required parameter: 'messages[${i}].tool_call_id'.`, param: `messages.[${i}].tool_call_id` }
+        return {
+          message: `Missing required parameter: 'messages[${i}].tool_call_id'.`,
+          param: `messages.[${i}].tool_call_id`
+        }
       }
       let k = i - 1
       while (k >= 0 && (messages[k] as { role?: unknown }).role === "tool") k--
@@ -239,28 +253,37 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
       const ids = previous?.role === "assistant" ? (previous.tool_calls ?? []).map((c) => c.id) : undefined
       if (ids === undefined || ids.length === 0) {
         return {
-          message: "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          message:
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
           param: `messages.[${i}].role`
         }
       }
       if (!ids.includes(message.tool_call_id)) {
         return {
-          message: `Invalid parameter: 'tool_call_id' of '${message.tool_call_id}' not found in 'tool_calls' of previous message.`,
+          message:
+            `Invalid parameter: 'tool_call_id' of '${message.tool_call_id}' not found in 'tool_calls' of previous message.`,
           param: `messages.[${i}].tool_call_id`
         }
       }
     }
     if (role !== "assistant" && typeof content !== "string" && !Array.isArray(content)) {
-      return { message: `Invalid type for 'messages[${i}].content': expected a string or an array.`, param: `messages.[${i}].content` }
+      return {
+        message: `Invalid type for 'messages[${i}].content': expected a string or an array.`,
+        param: `messages.[${i}].content`
+      }
     }
   }
   const tools = request.tools
   if (tools !== undefined) {
     if (!Array.isArray(tools)) return { message: "Invalid type for 'tools': expected an array.", param: "tools" }
     for (const [i, tool] of (tools as Array<Record<string, any>>).entries()) {
-      if (tool?.type !== "function" || typeof tool.function?.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(tool.function.name)) {
+      if (
+        tool?.type !== "function" || typeof tool.function?.name !== "string" ||
+        !/^[a-zA-Z0-9_-]{1,64}$/.test(tool.function.name)
+      ) {
         return {
-          message: `Invalid 'tools[${i}]': expected { type: 'function', function: { name matching ^[a-zA-Z0-9_-]{1,64}$ } }.`,
+          message:
+            `Invalid 'tools[${i}]': expected { type: 'function', function: { name matching ^[a-zA-Z0-9_-]{1,64}$ } }.`,
           param: `tools.[${i}]`
         }
       }
@@ -342,7 +365,8 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
       if (reply.retryAfter !== undefined) headers["retry-after"] = String(reply.retryAfter)
       if (reply.retryAfterMs !== undefined) headers["retry-after-ms"] = String(reply.retryAfterMs)
       const { type, code } = errorTypeFor(reply.status)
-      const message = reply.message ?? (reply.status === 429 ? "Rate limit reached (fake)." : `Scripted error ${reply.status} (fake).`)
+      const message = reply.message ??
+        (reply.status === 429 ? "Rate limit reached (fake)." : `Scripted error ${reply.status} (fake).`)
       sendJson(res, reply.status, errorBody(message, type, null, code), headers)
       return
     }
@@ -398,12 +422,25 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
       for (const piece of built.content.match(/\S+\s*|\s+/g) ?? []) chunk({ content: piece })
     }
     built.toolCalls.forEach((call, index) => {
-      chunk({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] })
+      chunk({
+        tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }]
+      })
       chunk({ tool_calls: [{ index, function: { arguments: call.function.arguments } }] })
     })
     chunk({}, built.finishReason)
     if (request.stream_options?.include_usage === true) {
-      res.write(`data: ${JSON.stringify({ id: built.id, object: "chat.completion.chunk", created, model: request.model, choices: [], usage: built.usage })}\n\n`)
+      res.write(
+        `data: ${
+          JSON.stringify({
+            id: built.id,
+            object: "chat.completion.chunk",
+            created,
+            model: request.model,
+            choices: [],
+            usage: built.usage
+          })
+        }\n\n`
+      )
     }
     res.end("data: [DONE]\n\n")
   }
@@ -411,7 +448,10 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, record: RecordedRequest) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/"
     if (req.method === "GET" && path === "/v1/models") {
-      return sendJson(res, 200, { object: "list", data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake" }] })
+      return sendJson(res, 200, {
+        object: "list",
+        data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake" }]
+      })
     }
     if (req.method !== "POST" || path !== completionsPath) {
       return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, "invalid_request_error"))
@@ -425,7 +465,12 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
         return sendJson(
           res,
           401,
-          errorBody(`Incorrect API key provided: ${given}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", null, "invalid_api_key")
+          errorBody(
+            `Incorrect API key provided: ${given}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+            "invalid_request_error",
+            null,
+            "invalid_api_key"
+          )
         )
       }
     }
@@ -516,7 +561,9 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
         const deadline = Date.now() + timeoutMs
         const poll = () => {
           if (predicate(fake)) return resolve()
-          if (Date.now() > deadline) return reject(new Error(`FakeLlm.waitFor: condition not met within ${timeoutMs} ms`))
+          if (Date.now() > deadline) {
+            return reject(new Error(`FakeLlm.waitFor: condition not met within ${timeoutMs} ms`))
+          }
           setTimeout(poll, 5)
         }
         poll()

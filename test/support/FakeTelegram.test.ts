@@ -39,7 +39,12 @@ describe("FakeTelegram", () => {
       const unknown = yield* Effect.promise(() => post(fake, "noSuchMethod", "{}", "application/json"))
       expect(unknown).toEqual({ status: 404, json: { ok: false, error_code: 404, description: "Not Found" } })
       const form = yield* Effect.promise(() =>
-        post(fake, "sendMessage", "chat_id=5&text=hi%20there&reply_parameters=%7B%22message_id%22%3A3%7D", "application/x-www-form-urlencoded")
+        post(
+          fake,
+          "sendMessage",
+          "chat_id=5&text=hi%20there&reply_parameters=%7B%22message_id%22%3A3%7D",
+          "application/x-www-form-urlencoded"
+        )
       )
       expect(form.status).toBe(200)
       expect(fake.sent[0]).toMatchObject({ chat_id: 5, text: "hi there", reply_to_message_id: 3 })
@@ -63,20 +68,29 @@ describe("FakeTelegram", () => {
 
     it.scoped("rejects unclosed and mis-nested tags", () =>
       Effect.gen(function*() {
-        yield* rejects("<b>bold", "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\"")
+        yield* rejects(
+          "<b>bold",
+          "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\""
+        )
         yield* rejects(
           "<b><i>x</b></i>",
           "Bad Request: can't parse entities: Unmatched end tag at byte offset 7, expected \"</i>\", found \"</b>\""
         )
         yield* rejects("x</b>", "Bad Request: can't parse entities: Unexpected end tag at byte offset 1")
-        yield* rejects("<span>x</span>", "Bad Request: can't parse entities: Tag \"span\" must have class \"tg-spoiler\" at byte offset 0")
+        yield* rejects(
+          "<span>x</span>",
+          "Bad Request: can't parse entities: Tag \"span\" must have class \"tg-spoiler\" at byte offset 0"
+        )
       }))
 
     it.scoped("rejects a bare < and unknown named entities", () =>
       Effect.gen(function*() {
         yield* rejects("a < b", "Bad Request: can't parse entities: Unsupported start tag \"\" at byte offset 2")
         yield* rejects("a <", "Bad Request: can't parse entities: Unclosed start tag at byte offset 2")
-        yield* rejects("a&nbsp;b", "Bad Request: can't parse entities: Unsupported HTML entity \"&nbsp;\" at byte offset 1")
+        yield* rejects(
+          "a&nbsp;b",
+          "Bad Request: can't parse entities: Unsupported HTML entity \"&nbsp;\" at byte offset 1"
+        )
       }))
 
     it.scoped("measures the text after parsing and trimming, in UTF-16 code units", () =>
@@ -268,7 +282,9 @@ describe("FakeTelegram", () => {
         expect(Date.now() - started).toBeLessThan(5000)
 
         const emptyStart = Date.now()
-        expect(yield* Effect.promise(() => api.getUpdates({ offset: updates[0]!.update_id + 1, timeout: 1 }))).toEqual([])
+        expect(yield* Effect.promise(() => api.getUpdates({ offset: updates[0]!.update_id + 1, timeout: 1 }))).toEqual(
+          []
+        )
         expect(Date.now() - emptyStart).toBeGreaterThanOrEqual(900)
       }))
 

@@ -12,11 +12,11 @@
  *   fake.pushText({ chatId: 42, userId: 42, text: "hi" })
  *   yield* fake.waitForSentEffect(1)
  */
+import { Context, Effect, Layer, type Scope } from "effect"
+import type { Message, Update, UserFromGetMe } from "grammy/types"
 import { Buffer } from "node:buffer"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Context, Effect, Layer, type Scope } from "effect"
-import type { Message, Update, UserFromGetMe } from "grammy/types"
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -174,8 +174,22 @@ export class FakeTelegram extends Context.Tag("test/FakeTelegram")<FakeTelegram,
 // Telegram's HTML parser (a port of tdlib's parse_html, which the Bot API server uses)
 
 const supportedTags = new Set([
-  "a", "b", "strong", "i", "em", "s", "strike", "del", "u", "ins",
-  "tg-spoiler", "tg-emoji", "span", "pre", "code", "blockquote"
+  "a",
+  "b",
+  "strong",
+  "i",
+  "em",
+  "s",
+  "strike",
+  "del",
+  "u",
+  "ins",
+  "tg-spoiler",
+  "tg-emoji",
+  "span",
+  "pre",
+  "code",
+  "blockquote"
 ])
 const namedEntities: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: "\"" }
 
@@ -488,8 +502,17 @@ const pollConflict = defaultDescriptions[409]!
 /** Update kinds Telegram leaves out unless allowed_updates names them. */
 const optInUpdates = new Set(["chat_member", "message_reaction", "message_reaction_count"])
 const chatActions = new Set([
-  "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-  "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"
+  "typing",
+  "upload_photo",
+  "record_video",
+  "upload_video",
+  "record_voice",
+  "upload_voice",
+  "upload_document",
+  "choose_sticker",
+  "find_location",
+  "record_video_note",
+  "upload_video_note"
 ])
 const messageLimit = 4096
 

@@ -95,7 +95,9 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
           const deadline = Date.now() + timeoutMs
           while (replies.length < count) {
             if (Date.now() > deadline) {
-              throw new Error(`expected ${count} replies, got ${replies.length}: ${JSON.stringify(replies.map((r) => r.text))}`)
+              throw new Error(
+                `expected ${count} replies, got ${replies.length}: ${JSON.stringify(replies.map((r) => r.text))}`
+              )
             }
             await new Promise((r) => setTimeout(r, 5))
           }

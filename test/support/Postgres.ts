@@ -20,5 +20,7 @@ export const freshDatabase = Effect.acquireRelease(
     return { name, url: `${serverUrl}/${name}` }
   }),
   ({ name }) =>
-    Effect.scoped(Effect.flatMap(admin, (sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`)).pipe(Effect.orDie)
+    Effect.scoped(Effect.flatMap(admin, (sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`)).pipe(
+      Effect.orDie
+    )
 ).pipe(Effect.orDie)

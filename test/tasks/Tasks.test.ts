@@ -3,9 +3,9 @@ import { Effect, Option } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Tasks } from "../../src/tasks/Tasks.ts"
+import { callTool, realSleep } from "../scheduler/helpers.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
 import { makeHarness } from "../support/Harness.ts"
-import { callTool, realSleep } from "../scheduler/helpers.ts"
 
 const fast = { scheduler: { min_interval_seconds: 1, retry_backoff_ms: 50, default_retry_limit: 1 } }
 
@@ -40,21 +40,32 @@ describe("tasks", () => {
       const fake = yield* FakeLlm.make()
       fake.script((request) => {
         const last = lastUserContent(request)
-        return last.includes("break") ? { status: 500 } : { content: `done: ${last.split(": ").at(-1)!.split("\n")[0]}` }
+        return last.includes("break")
+          ? { status: 500 }
+          : { content: `done: ${last.split(": ").at(-1)!.split("\n")[0]}` }
       })
       const h = yield* makeHarness(fake, { config: fast, llm: { retry_attempts: 0 } })
 
       // A fixed message, now, without the LLM.
       const message = yield* callTool(h, "t", "task_create", { kind: "message", text: "Stand-up in 5 minutes" })
-      expect(message).toMatchObject({ ok: true, result: { kind: "message", text: "Stand-up in 5 minutes", status: "queued" } })
+      expect(message).toMatchObject({
+        ok: true,
+        result: { kind: "message", text: "Stand-up in 5 minutes", status: "queued" }
+      })
       yield* h.waitForReplies(1)
       expect(h.replies[0]).toMatchObject({ text: "Stand-up in 5 minutes", kind: "notice" })
       expect(fake.completions()).toHaveLength(0)
       const shown = yield* waitForStatus(h, "t", message.result.id, "completed")
-      expect(shown.result.history).toEqual([expect.objectContaining({ status: "completed", attempts: 1, result: "Stand-up in 5 minutes" })])
+      expect(shown.result.history).toEqual([
+        expect.objectContaining({ status: "completed", attempts: 1, result: "Stand-up in 5 minutes" })
+      ])
 
       // An LLM prompt after a delay.
-      const later = yield* callTool(h, "t", "task_create", { kind: "llm_prompt", prompt: "plan my day", delay_seconds: 0.3 })
+      const later = yield* callTool(h, "t", "task_create", {
+        kind: "llm_prompt",
+        prompt: "plan my day",
+        delay_seconds: 0.3
+      })
       expect(later.result.status).toBe("queued")
       yield* h.waitForReplies(2)
       expect(h.replies[1]!.text).toBe("done: plan my day")
@@ -65,11 +76,20 @@ describe("tasks", () => {
       yield* h.waitForReplies(3)
       const failed = yield* waitForStatus(h, "t", broken.result.id, "failed")
       expect(failed.result.task.last_error).toEqual(expect.any(String))
-      expect(failed.result.history).toEqual([expect.objectContaining({ status: "failed", attempts: 2, error: expect.any(String) })])
+      expect(failed.result.history).toEqual([
+        expect.objectContaining({ status: "failed", attempts: 2, error: expect.any(String) })
+      ])
 
       // A recurring one, cancelled before it runs.
-      const recurring = yield* callTool(h, "t", "task_create", { kind: "message", text: "drink water", interval_seconds: 3600 })
-      expect(yield* callTool(h, "t", "task_cancel", { id: recurring.result.id })).toMatchObject({ ok: true, result: { status: "cancelled" } })
+      const recurring = yield* callTool(h, "t", "task_create", {
+        kind: "message",
+        text: "drink water",
+        interval_seconds: 3600
+      })
+      expect(yield* callTool(h, "t", "task_cancel", { id: recurring.result.id })).toMatchObject({
+        ok: true,
+        result: { status: "cancelled" }
+      })
 
       // Queries by status and kind; another owner sees none of it.
       expect((yield* callTool(h, "t", "task_list", { status: "completed" })).result.total).toBe(2)
@@ -77,17 +97,32 @@ describe("tasks", () => {
       expect((yield* callTool(h, "t", "task_list", { status: "cancelled" })).result.tasks).toEqual([
         expect.objectContaining({ id: recurring.result.id, recurrence: "interval", interval_seconds: 3600 })
       ])
-      expect((yield* callTool(h, "t", "task_list", { created_after: "2000-01-01T00:00:00Z", created_before: "2000-01-02T00:00:00Z" })).result.total).toBe(0)
+      expect(
+        (yield* callTool(h, "t", "task_list", {
+          created_after: "2000-01-01T00:00:00Z",
+          created_before: "2000-01-02T00:00:00Z"
+        })).result.total
+      ).toBe(0)
       expect((yield* callTool(h, "other", "task_list", {})).result).toEqual({ total: 0, tasks: [] })
-      expect(yield* callTool(h, "other", "task_cancel", { id: later.result.id })).toMatchObject({ ok: false, field: "id" })
-      expect(yield* callTool(h, "t", "task_create", { kind: "web_fetch", prompt: "x" })).toMatchObject({ ok: false, field: "url" })
+      expect(yield* callTool(h, "other", "task_cancel", { id: later.result.id })).toMatchObject({
+        ok: false,
+        field: "id"
+      })
+      expect(yield* callTool(h, "t", "task_create", { kind: "web_fetch", prompt: "x" })).toMatchObject({
+        ok: false,
+        field: "url"
+      })
     }))
 
   it.scopedLive("/tasks lists the owner's tasks, /tasks cancel ID cancels one, /tasks show ID shows its runs", () =>
     Effect.gen(function*() {
       const fake = yield* FakeLlm.make()
       const h = yield* makeHarness(fake, { config: fast })
-      const a = yield* callTool(h, "u", "task_create", { kind: "llm_prompt", prompt: "weekly review", cron: "0 9 * * 1" })
+      const a = yield* callTool(h, "u", "task_create", {
+        kind: "llm_prompt",
+        prompt: "weekly review",
+        cron: "0 9 * * 1"
+      })
       const b = yield* callTool(h, "u", "schedule_prompt", { prompt: "call mum", delay_seconds: 3600 })
       const tasks = yield* h.use(Tasks)
       const owner = "console:user-u"
@@ -100,7 +135,9 @@ describe("tasks", () => {
       expect(Option.getOrThrow(yield* tasks.command("console:user-other", `/tasks cancel ${b.result.id}`))).toBe(
         `No task ${b.result.id}. /tasks lists yours.`
       )
-      expect(Option.getOrThrow(yield* tasks.command(owner, `/tasks cancel ${b.result.id}`))).toBe(`Cancelled ${b.result.id}.`)
+      expect(Option.getOrThrow(yield* tasks.command(owner, `/tasks cancel ${b.result.id}`))).toBe(
+        `Cancelled ${b.result.id}.`
+      )
       const after = Option.getOrThrow(yield* tasks.command(owner, "/tasks"))
       expect(after).toContain("Active tasks (1):")
       expect(after).toContain(`Recently finished:\n${b.result.id} [cancelled] call mum`)
@@ -115,15 +152,21 @@ describe("tasks", () => {
       const server = yield* site
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prices`
       const fake = yield* FakeLlm.make()
-      fake.script((request) => ({ content: lastUserContent(request).includes("Tomatoes are 2 euros") ? "Tomatoes: 2 €" : "?" }))
+      fake.script((request) => ({
+        content: lastUserContent(request).includes("Tomatoes are 2 euros") ? "Tomatoes: 2 €" : "?"
+      }))
       // Loopback is a private address: refused unless allowed.
       const strict = yield* makeHarness(fake, { config: fast })
       const refused = yield* callTool(strict, "w", "task_create", { kind: "web_fetch", url })
       yield* strict.waitForReplies(1)
-      expect(strict.replies[0]!.text).toMatch(/could not run after 2 attempts: fetching .* failed: .*(private|loopback|refused)/i)
+      expect(strict.replies[0]!.text).toMatch(
+        /could not run after 2 attempts: fetching .* failed: .*(private|loopback|refused)/i
+      )
       expect(refused.ok).toBe(true)
 
-      const open = yield* makeHarness(fake, { config: { ...fast, tools: { http_client: { allow_private_networks: true } } } })
+      const open = yield* makeHarness(fake, {
+        config: { ...fast, tools: { http_client: { allow_private_networks: true } } }
+      })
       yield* callTool(open, "w", "task_create", { kind: "web_fetch", url })
       yield* open.waitForReplies(1)
       expect(open.replies[0]!.text).toBe("Tomatoes: 2 €")

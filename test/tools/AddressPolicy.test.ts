@@ -3,19 +3,54 @@ import { checkHostname, isMetadataEndpoint, publicOnly } from "../../src/tools/n
 
 describe("AddressPolicy.publicOnly", () => {
   it("allows public unicast addresses, including NAT64 of a public IPv4", () => {
-    for (const address of ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "64:ff9b::808:808"]) {
+    for (
+      const address of [
+        "8.8.8.8",
+        "93.184.216.34",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001:80b::200e",
+        "64:ff9b::808:808"
+      ]
+    ) {
       expect(publicOnly(address), address).toEqual({ allowed: true })
     }
   })
 
   it("refuses every special-purpose range, IPv4 and IPv6", () => {
     const refused = [
-      "127.0.0.1", "127.255.255.254", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.1.1",
-      "169.254.169.254", "100.64.0.1", "100.127.255.255", "0.0.0.0", "255.255.255.255", "224.0.0.1", "240.0.0.1",
-      "192.0.2.1", "198.18.0.1",
-      "::", "::1", "fe80::1", "fc00::1", "fd12:3456::1", "fd00:ec2::254", "ff02::1",
-      "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::7f00:1", "64:ff9b::a00:1",
-      "::7f00:1", "2001:db8::1", "2002:7f00:1::1", "2001:0:4136:e378::1", "fec0::1"
+      "127.0.0.1",
+      "127.255.255.254",
+      "10.0.0.1",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.0.1",
+      "169.254.1.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "100.127.255.255",
+      "0.0.0.0",
+      "255.255.255.255",
+      "224.0.0.1",
+      "240.0.0.1",
+      "192.0.2.1",
+      "198.18.0.1",
+      "::",
+      "::1",
+      "fe80::1",
+      "fc00::1",
+      "fd12:3456::1",
+      "fd00:ec2::254",
+      "ff02::1",
+      "::ffff:127.0.0.1",
+      "::ffff:10.0.0.1",
+      "::ffff:169.254.169.254",
+      "64:ff9b::7f00:1",
+      "64:ff9b::a00:1",
+      "::7f00:1",
+      "2001:db8::1",
+      "2002:7f00:1::1",
+      "2001:0:4136:e378::1",
+      "fec0::1"
     ]
     for (const address of refused) {
       const verdict = publicOnly(address)
@@ -29,13 +64,24 @@ describe("AddressPolicy.publicOnly", () => {
       allowed: false,
       reason: "::ffff:192.168.1.1 embeds 192.168.1.1: 192.168.1.1 is a private network address"
     })
-    expect(publicOnly("169.254.169.254")).toEqual({ allowed: false, reason: "169.254.169.254 is a cloud metadata address" })
+    expect(publicOnly("169.254.169.254")).toEqual({
+      allowed: false,
+      reason: "169.254.169.254 is a cloud metadata address"
+    })
   })
 })
 
 describe("AddressPolicy names", () => {
   it("refuses localhost and metadata names before any lookup", () => {
-    for (const name of ["localhost", "LocalHost.", "api.localhost", "metadata.google.internal", "metadata.google.internal."]) {
+    for (
+      const name of [
+        "localhost",
+        "LocalHost.",
+        "api.localhost",
+        "metadata.google.internal",
+        "metadata.google.internal."
+      ]
+    ) {
       expect(checkHostname(name).allowed, name).toBe(false)
     }
     expect(checkHostname("example.com")).toEqual({ allowed: true })

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schema, TestClock } from "effect"
 import * as BuiltinTools from "../../src/tools/BuiltinTools.ts"
 import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
@@ -15,20 +15,27 @@ const waiting = Tool.make({
   run: () => Effect.sleep("1 minute")
 })
 
-const settings = (tools: Record<string, unknown>) => ToolsSettings.layer({ tools: makeToolsConfig(tools), timezone: "UTC" })
+const settings = (tools: Record<string, unknown>) =>
+  ToolsSettings.layer({ tools: makeToolsConfig(tools), timezone: "UTC" })
 
 describe("BuiltinTools", () => {
   it.effect("registers the enabled built-in tools and extra groups, with the configured default time limit", () =>
     Effect.gen(function*() {
       const registry = yield* ToolRegistry
       expect(registry.specs().map((s) => s.name)).toEqual([
-        "current_datetime", "calculator",
-        "memory_save", "memory_get", "memory_search", "memory_list", "memory_delete",
-        "http_request", "waiting"
+        "current_datetime",
+        "calculator",
+        "memory_save",
+        "memory_get",
+        "memory_search",
+        "memory_list",
+        "memory_delete",
+        "http_request",
+        "waiting"
       ])
       const fiber = yield* Effect.fork(registry.execute(callOf("waiting", {}), contextFor("u")))
       yield* TestClock.adjust("5 seconds")
-      expect(parse(yield* Fiber.join(fiber))).toEqual({ ok: false, error: 'Tool "waiting" timed out after 5s' })
+      expect(parse(yield* Fiber.join(fiber))).toEqual({ ok: false, error: "Tool \"waiting\" timed out after 5s" })
     }).pipe(
       Effect.provide(BuiltinTools.registry([Effect.succeed([waiting])])),
       Effect.provide(notesStoreLayer),

@@ -75,8 +75,16 @@ describe("calculator", () => {
 
   it.effect("explains bad input", () =>
     Effect.gen(function*() {
-      expect(yield* calc("2 +")).toMatchObject({ ok: false, field: "expression", error: expect.stringContaining("Unexpected end") })
+      expect(yield* calc("2 +")).toMatchObject({
+        ok: false,
+        field: "expression",
+        error: expect.stringContaining("Unexpected end")
+      })
       expect(yield* calc("   ")).toMatchObject({ ok: false, field: "expression", error: "the expression is empty" })
-      expect(yield* calc(42)).toMatchObject({ ok: false, field: "expression", error: expect.stringContaining("Expected string") })
+      expect(yield* calc(42)).toMatchObject({
+        ok: false,
+        field: "expression",
+        error: expect.stringContaining("Expected string")
+      })
     }))
 })

@@ -34,14 +34,22 @@ describe("current_datetime", () => {
     Effect.gen(function*() {
       yield* TestClock.setTime(Date.parse("2024-01-15T12:00:00Z"))
       const registry = ToolRegistry.make([DateTimeTool.make("UTC")])
-      const out = parse(yield* registry.execute(callOf("current_datetime", { timezone: "America/New_York" }), contextFor("u")))
-      expect(out.result).toMatchObject({ timezone: "America/New_York", iso: "2024-01-15T07:00:00-05:00", weekday: "Monday" })
+      const out = parse(
+        yield* registry.execute(callOf("current_datetime", { timezone: "America/New_York" }), contextFor("u"))
+      )
+      expect(out.result).toMatchObject({
+        timezone: "America/New_York",
+        iso: "2024-01-15T07:00:00-05:00",
+        weekday: "Monday"
+      })
     }))
 
   it.effect("names the field of an unknown zone", () =>
     Effect.gen(function*() {
       const registry = ToolRegistry.make([DateTimeTool.make("UTC")])
-      const out = parse(yield* registry.execute(callOf("current_datetime", { timezone: "Mars/Olympus" }), contextFor("u", { now })))
+      const out = parse(
+        yield* registry.execute(callOf("current_datetime", { timezone: "Mars/Olympus" }), contextFor("u", { now }))
+      )
       expect(out).toMatchObject({ ok: false, field: "timezone" })
       expect(out.error).toContain("Unknown time zone")
     }))

@@ -36,7 +36,9 @@ const serve = (handler: http.RequestListener, host = "::") =>
         handler(req, res)
       })
       server.listen(0, host, () =>
-        resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, hits, hosts, localAddresses, closed })))
+        resume(
+          Effect.succeed({ server, port: (server.address() as AddressInfo).port, hits, hosts, localAddresses, closed })
+        ))
     }),
     ({ server }) =>
       Effect.async<void>((resume) => {
@@ -53,7 +55,9 @@ const routes: http.RequestListener = (req, res) => {
       return res.end(JSON.stringify({ answer: 42, items: ["a", "b"] }))
     case "/html":
       res.setHeader("content-type", "text/html")
-      return res.end("<html><head><script>var x = 1</script></head><body><h1>Title</h1><p>Hello <b>world</b></p></body></html>")
+      return res.end(
+        "<html><head><script>var x = 1</script></head><body><h1>Title</h1><p>Hello <b>world</b></p></body></html>"
+      )
     case "/echo": {
       const chunks: Array<Buffer> = []
       req.on("data", (c: Buffer) => chunks.push(c))
@@ -133,7 +137,12 @@ describe("http_request with allow_private_networks = true (loopback test server)
         headers: { "X-Test": "yes" },
         body: { name: "minibot" }
       })
-      expect(post.result.body).toEqual({ method: "POST", contentType: "application/json", accept: "yes", body: "{\"name\":\"minibot\"}" })
+      expect(post.result.body).toEqual({
+        method: "POST",
+        contentType: "application/json",
+        accept: "yes",
+        body: "{\"name\":\"minibot\"}"
+      })
 
       const head = yield* request({ url: `http://127.0.0.1:${port}/json`, method: "HEAD" })
       expect(head.result).toMatchObject({ status: 200, body_type: "empty", body: null })
@@ -191,9 +200,15 @@ describe("http_request with allow_private_networks = true (loopback test server)
       expect(yield* request({ url: "file:///etc/passwd" })).toMatchObject({ ok: false, field: "url" })
       expect(yield* request({ url: "ftp://example.com/" })).toMatchObject({ ok: false, field: "url" })
       expect(yield* request({ url: "not a url" })).toMatchObject({ ok: false, field: "url" })
-      expect(yield* request({ url: "http://example.com/", headers: { Host: "evil" } })).toMatchObject({ ok: false, field: "headers" })
+      expect(yield* request({ url: "http://example.com/", headers: { Host: "evil" } })).toMatchObject({
+        ok: false,
+        field: "headers"
+      })
       expect(yield* request({ url: "http://example.com/", body: "x" })).toMatchObject({ ok: false, field: "body" })
-      expect(yield* request({ url: "http://example.com/", method: "TRACE" })).toMatchObject({ ok: false, field: "method" })
+      expect(yield* request({ url: "http://example.com/", method: "TRACE" })).toMatchObject({
+        ok: false,
+        field: "method"
+      })
     }))
 })
 
@@ -239,10 +254,16 @@ describe("http_request with private networks disallowed (the default)", () => {
   it.effect("refuses a name that resolves to a private address", () =>
     Effect.gen(function*() {
       const resolver: Resolver = async (host) =>
-        host === "intranet.test" ? [{ address: "10.1.2.3", family: 4 }] : [{ address: "93.184.216.34", family: 4 }, { address: "fd12::1", family: 6 }]
+        host === "intranet.test"
+          ? [{ address: "10.1.2.3", family: 4 }]
+          : [{ address: "93.184.216.34", family: 4 }, { address: "fd12::1", family: 6 }]
       const viaDns = toolWith({}, { resolver })
       const intranet = yield* viaDns({ url: "http://intranet.test/" })
-      expect(intranet).toMatchObject({ ok: false, field: "url", error: expect.stringContaining("intranet.test resolves to 10.1.2.3") })
+      expect(intranet).toMatchObject({
+        ok: false,
+        field: "url",
+        error: expect.stringContaining("intranet.test resolves to 10.1.2.3")
+      })
       // One bad address among good ones is enough to refuse.
       const mixed = yield* viaDns({ url: "http://mixed.test/" })
       expect(mixed.error).toContain("mixed.test resolves to fd12::1")

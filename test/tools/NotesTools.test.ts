@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import * as NotesTools from "../../src/tools/builtin/NotesTools.ts"
 import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
@@ -66,7 +66,10 @@ describe("notes tools", () => {
       })
       expect((yield* ok(alice, "memory_list", {})).total).toBe(1)
 
-      expect(yield* ok(alice, "memory_delete", { title: "grocery LIST" })).toEqual({ deleted: true, title: "grocery LIST" })
+      expect(yield* ok(alice, "memory_delete", { title: "grocery LIST" })).toEqual({
+        deleted: true,
+        title: "grocery LIST"
+      })
       expect(yield* ok(alice, "memory_get", { title: "Grocery List" })).toMatchObject({ found: false })
       expect(yield* rowCount).toBe(0)
     }).pipe(Effect.provide(withNotes())))
@@ -76,7 +79,10 @@ describe("notes tools", () => {
       yield* TestClock.setTime(start)
       expect(yield* run(alice, "memory_save", { title: "  ", data: "x" })).toMatchObject({ ok: false, field: "title" })
       expect(yield* run(alice, "memory_save", { title: "t" })).toMatchObject({ ok: false, field: "data" })
-      expect(yield* run(alice, "memory_save", { title: "t", data: "x", metadata: [1] })).toMatchObject({ ok: false, field: "metadata" })
+      expect(yield* run(alice, "memory_save", { title: "t", data: "x", metadata: [1] })).toMatchObject({
+        ok: false,
+        field: "metadata"
+      })
       const badDate = yield* run(alice, "memory_save", { title: "t", data: "x", expires_at: "next tuesday" })
       expect(badDate).toMatchObject({ ok: false, field: "expires_at" })
       expect(badDate.error).toContain("ISO-8601")
@@ -91,7 +97,11 @@ describe("notes tools", () => {
   it.effect("expired notes are invisible to every operation, purged, and a new save starts afresh", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
-      yield* ok(alice, "memory_save", { title: "Parking spot", data: "level 3, row F", expires_at: "2024-05-01T10:00:00Z" })
+      yield* ok(alice, "memory_save", {
+        title: "Parking spot",
+        data: "level 3, row F",
+        expires_at: "2024-05-01T10:00:00Z"
+      })
       yield* ok(alice, "memory_save", { title: "Passport number", data: "X1234567" })
       expect(yield* ok(alice, "memory_get", { title: "parking spot" })).toMatchObject({
         found: true,
@@ -115,7 +125,10 @@ describe("notes tools", () => {
       const again = yield* ok(alice, "memory_save", { title: "Parking spot", data: "level 2" })
       // The expired note was not revived: a new one with no expiry.
       expect(again).toMatchObject({ created: true, expires_at: null })
-      expect(yield* ok(alice, "memory_get", { title: "Parking spot" })).toMatchObject({ data: "level 2", expires_at: null })
+      expect(yield* ok(alice, "memory_get", { title: "Parking spot" })).toMatchObject({
+        data: "level 2",
+        expires_at: null
+      })
     }).pipe(Effect.provide(withNotes())))
 
   it.effect("an expiry can be removed with null", () =>
@@ -130,7 +143,10 @@ describe("notes tools", () => {
   it.effect("search ranks full-text matches (titles first, prefixes too), then partial-word matches", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
-      yield* ok(alice, "memory_save", { title: "Weekend plans", data: "gym on saturday, then buy groceries for the barbecue" })
+      yield* ok(alice, "memory_save", {
+        title: "Weekend plans",
+        data: "gym on saturday, then buy groceries for the barbecue"
+      })
       yield* TestClock.adjust("1 minute")
       yield* ok(alice, "memory_save", { title: "Groceries", data: "milk, eggs, bread" })
       yield* TestClock.adjust("1 minute")
@@ -140,7 +156,10 @@ describe("notes tools", () => {
 
       const groceries = yield* ok(alice, "memory_search", { query: "groceries" })
       expect(groceries.results.map((r: { title: string }) => r.title)).toEqual(["Groceries", "Weekend plans"])
-      expect(groceries.results[1]).toMatchObject({ match: "full_text", snippet: expect.stringContaining("buy groceries") })
+      expect(groceries.results[1]).toMatchObject({
+        match: "full_text",
+        snippet: expect.stringContaining("buy groceries")
+      })
 
       const prefix = yield* ok(alice, "memory_search", { query: "groc" })
       expect(prefix.results.map((r: { title: string }) => r.title)).toEqual(["Groceries", "Weekend plans"])
@@ -174,7 +193,9 @@ describe("notes tools", () => {
         suggestions: ["Grocery list"]
       })
       expect((yield* ok(alice, "memory_get", { title: "birthday" })).suggestions).toEqual(["Birthday ideas"])
-      expect((yield* ok(alice, "memory_get", { title: "insurance for the car" })).suggestions).toEqual(["Car insurance"])
+      expect((yield* ok(alice, "memory_get", { title: "insurance for the car" })).suggestions).toEqual([
+        "Car insurance"
+      ])
       expect((yield* ok(alice, "memory_get", { title: "Tax return" })).suggestions).toEqual([])
       expect(yield* ok(alice, "memory_delete", { title: "Gym schedul" })).toEqual({
         deleted: false,
@@ -191,7 +212,13 @@ describe("notes tools", () => {
       }
       const first = yield* ok(alice, "memory_list", {})
       expect(first).toMatchObject({ total: 12, limit: 5, offset: 0, has_more: true })
-      expect(first.notes.map((n: { title: string }) => n.title)).toEqual(["Note 01", "Note 02", "Note 03", "Note 04", "Note 05"])
+      expect(first.notes.map((n: { title: string }) => n.title)).toEqual([
+        "Note 01",
+        "Note 02",
+        "Note 03",
+        "Note 04",
+        "Note 05"
+      ])
 
       const capped = yield* ok(alice, "memory_list", { limit: 500 })
       expect(capped).toMatchObject({ limit: 8, has_more: true })
@@ -214,22 +241,34 @@ describe("notes tools", () => {
       yield* TestClock.setTime(start)
       yield* ok(alice, "memory_save", { title: "Secret plan", data: "launch codes 0000", metadata: { owner: "alice" } })
 
-      expect(yield* ok(bob, "memory_get", { title: "Secret plan" })).toEqual({ found: false, title: "Secret plan", suggestions: [] })
+      expect(yield* ok(bob, "memory_get", { title: "Secret plan" })).toEqual({
+        found: false,
+        title: "Secret plan",
+        suggestions: []
+      })
       expect(yield* ok(bob, "memory_get", { title: "secret pla" })).toMatchObject({ found: false, suggestions: [] })
       expect(yield* ok(bob, "memory_list", { limit: 100 })).toMatchObject({ total: 0, notes: [] })
       expect((yield* ok(bob, "memory_search", { query: "launch codes" })).results).toEqual([])
       expect((yield* ok(bob, "memory_search", { query: "aunch" })).results).toEqual([])
-      expect(yield* ok(bob, "memory_delete", { title: "Secret plan" })).toMatchObject({ deleted: false, suggestions: [] })
+      expect(yield* ok(bob, "memory_delete", { title: "Secret plan" })).toMatchObject({
+        deleted: false,
+        suggestions: []
+      })
 
       // Naming another owner in the arguments is rejected, not obeyed.
       for (const name of ["memory_get", "memory_delete"]) {
         const out = yield* run(bob, name, { title: "Secret plan", owner_id: "telegram:1001" })
         expect(out).toMatchObject({ ok: false, field: "owner_id" })
       }
-      expect(yield* run(bob, "memory_list", { ownerId: "telegram:1001" })).toMatchObject({ ok: false, field: "ownerId" })
+      expect(yield* run(bob, "memory_list", { ownerId: "telegram:1001" })).toMatchObject({
+        ok: false,
+        field: "ownerId"
+      })
 
       // Bob saving the same title creates Bob's own note; Alice's is untouched.
-      expect(yield* ok(bob, "memory_save", { title: "SECRET PLAN", data: "bob's plan" })).toMatchObject({ created: true })
+      expect(yield* ok(bob, "memory_save", { title: "SECRET PLAN", data: "bob's plan" })).toMatchObject({
+        created: true
+      })
       expect(yield* ok(alice, "memory_get", { title: "secret plan" })).toMatchObject({
         title: "Secret plan",
         data: "launch codes 0000",

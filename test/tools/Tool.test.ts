@@ -26,8 +26,14 @@ const builtins = [
 describe("Tool JSON Schema", () => {
   it("is a plain object schema for every built-in tool (no $schema, $defs, $ref or generated titles)", () => {
     expect(builtins.map((t) => t.name)).toEqual([
-      "calculator", "current_datetime", "http_request",
-      "memory_save", "memory_get", "memory_search", "memory_list", "memory_delete"
+      "calculator",
+      "current_datetime",
+      "http_request",
+      "memory_save",
+      "memory_get",
+      "memory_search",
+      "memory_list",
+      "memory_delete"
     ])
     for (const tool of builtins) {
       const schema = tool.parameters
@@ -79,7 +85,10 @@ describe("Tool JSON Schema", () => {
         at: {
           type: "object",
           required: ["x", "y"],
-          properties: { x: { type: "integer", description: "an integer" }, y: { type: "integer", description: "an integer" } },
+          properties: {
+            x: { type: "integer", description: "an integer" },
+            y: { type: "integer", description: "an integer" }
+          },
           additionalProperties: false,
           description: "Where"
         }
@@ -89,8 +98,12 @@ describe("Tool JSON Schema", () => {
   })
 
   it("refuses non-object parameters and invalid names", () => {
-    expect(() => Tool.make({ name: "x", description: "", parameters: Schema.String, run: () => Effect.void })).toThrow(/object schema/)
-    expect(() => Tool.make({ name: "bad name", description: "", parameters: Schema.Struct({}), run: () => Effect.void }))
+    expect(() => Tool.make({ name: "x", description: "", parameters: Schema.String, run: () => Effect.void })).toThrow(
+      /object schema/
+    )
+    expect(() =>
+      Tool.make({ name: "bad name", description: "", parameters: Schema.Struct({}), run: () => Effect.void })
+    )
       .toThrow(/invalid tool name/)
   })
 

@@ -61,7 +61,7 @@ describe("ToolRegistry.execute", () => {
     Effect.gen(function*() {
       const out = parse(yield* registry.execute(callOf("rm_rf", {}), ctx))
       expect(out.ok).toBe(false)
-      expect(out.error).toContain('Unknown tool "rm_rf"')
+      expect(out.error).toContain("Unknown tool \"rm_rf\"")
       expect(out.error).toContain("echo")
     }))
 
@@ -82,7 +82,7 @@ describe("ToolRegistry.execute", () => {
     Effect.gen(function*() {
       const missing = parse(yield* registry.execute(callOf("echo", {}), ctx))
       expect(missing).toMatchObject({ ok: false, field: "text" })
-      expect(missing.error).toContain('"text" is missing')
+      expect(missing.error).toContain("\"text\" is missing")
 
       const tooLong = parse(yield* registry.execute(callOf("echo", { text: "x".repeat(11) }), ctx))
       expect(tooLong).toMatchObject({ ok: false, field: "text" })
@@ -106,7 +106,7 @@ describe("ToolRegistry.execute", () => {
   it.effect("turns a defect into an error result", () =>
     Effect.gen(function*() {
       const out = parse(yield* registry.execute(callOf("crashing", {}), ctx))
-      expect(out).toEqual({ ok: false, error: 'Tool "crashing" failed unexpectedly' })
+      expect(out).toEqual({ ok: false, error: "Tool \"crashing\" failed unexpectedly" })
     }))
 
   it.effect("stops a tool at the default time limit", () =>
@@ -116,7 +116,7 @@ describe("ToolRegistry.execute", () => {
       expect(fiber.unsafePoll()).toBeNull()
       yield* TestClock.adjust("1 second")
       const out = parse(yield* Fiber.join(fiber))
-      expect(out).toEqual({ ok: false, error: 'Tool "slow" timed out after 3s' })
+      expect(out).toEqual({ ok: false, error: "Tool \"slow\" timed out after 3s" })
     }))
 
   it.effect("a tool's own time limit wins over the default", () =>
@@ -124,7 +124,7 @@ describe("ToolRegistry.execute", () => {
       const fiber = yield* Effect.fork(registry.execute(callOf("quick", {}), ctx, { timeout: "1 minute" }))
       yield* TestClock.adjust("2 seconds")
       const out = parse(yield* Fiber.join(fiber))
-      expect(out).toEqual({ ok: false, error: 'Tool "quick" timed out after 2s' })
+      expect(out).toEqual({ ok: false, error: "Tool \"quick\" timed out after 2s" })
     }))
 })
 

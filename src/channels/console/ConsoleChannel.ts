@@ -61,7 +61,11 @@ export const stdinLines: Stream.Stream<string> = Stream.unwrapScoped(
   Effect.map(
     Effect.acquireRelease(
       Effect.sync(() =>
-        readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true })
+        readline.createInterface({
+          input: process.stdin,
+          output: process.stdout,
+          terminal: process.stdin.isTTY === true
+        })
       ),
       (rl) => Effect.sync(() => rl.close())
     ),

@@ -70,35 +70,52 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
     const dropExpired = (now: number) => sql`DELETE FROM telegram_pairing_codes WHERE expires_at <= ${now}`
 
     const isPaired = (userId: number): Effect.Effect<boolean, SqlError.SqlError> =>
-      sql`SELECT 1 AS found FROM telegram_paired_users WHERE user_id = ${userId}`.pipe(Effect.map((rows) => rows.length > 0))
+      sql`SELECT 1 AS found FROM telegram_paired_users WHERE user_id = ${userId}`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
 
     /** The user's pending code (a new one if none), or `TooManyPending`. */
-    const request = Effect.fn("Pairing.request")(function*(user: { userId: number; chatId: number; userName: string | undefined }) {
-      const now = yield* Clock.currentTimeMillis
-      return yield* Effect.gen(function*() {
-        yield* dropExpired(now)
-        const [existing] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE user_id = ${user.userId}`
-        if (existing !== undefined) return { _tag: "Issued", code: existing.code, expiresAt: Number(existing.expires_at) } as const
-        const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
-        if (Number(count?.n ?? 0) >= maxPendingCodes) return { _tag: "TooManyPending" } as const
-        const code = newPairingCode()
-        const expiresAt = now + Duration.toMillis(timings.pairingCodeLifetime)
-        yield* sql`
+    const request = Effect.fn("Pairing.request")(
+      function*(user: { userId: number; chatId: number; userName: string | undefined }) {
+        const now = yield* Clock.currentTimeMillis
+        return yield* Effect.gen(function*() {
+          yield* dropExpired(now)
+          const [existing] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE user_id = ${user.userId}`
+          if (existing !== undefined) {
+            return { _tag: "Issued", code: existing.code, expiresAt: Number(existing.expires_at) } as const
+          }
+          const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
+          if (Number(count?.n ?? 0) >= maxPendingCodes) return { _tag: "TooManyPending" } as const
+          const code = newPairingCode()
+          const expiresAt = now + Duration.toMillis(timings.pairingCodeLifetime)
+          yield* sql`
           INSERT INTO telegram_pairing_codes (code, user_id, chat_id, user_name, created_at, expires_at)
           VALUES (${code}, ${user.userId}, ${user.chatId}, ${user.userName ?? null}, ${now}, ${expiresAt})
         `
-        return { _tag: "Issued", code, expiresAt } as const
-      }).pipe(sql.withTransaction)
-    })
+          return { _tag: "Issued", code, expiresAt } as const
+        }).pipe(sql.withTransaction)
+      }
+    )
 
-    const pending = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at`.pipe(
-        Effect.map((rows) => rows.map(toPending))
-      ))
+    const pending = Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) =>
+        sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at`.pipe(
+          Effect.map((rows) => rows.map(toPending))
+        )
+    )
 
     const paired = sql<{ user_id: number; user_name: string | null; approved_at: number }>`
       SELECT * FROM telegram_paired_users ORDER BY approved_at
-    `.pipe(Effect.map((rows) => rows.map((r): PairedUser => ({ userId: Number(r.user_id), userName: r.user_name, approvedAt: Number(r.approved_at) }))))
+    `.pipe(
+      Effect.map((rows) =>
+        rows.map((r): PairedUser => ({
+          userId: Number(r.user_id),
+          userName: r.user_name,
+          approvedAt: Number(r.approved_at)
+        }))
+      )
+    )
 
     /** Adds the user of a valid code to the allowlist and consumes the code. */
     const approve = Effect.fn("Pairing.approve")(function*(input: string) {

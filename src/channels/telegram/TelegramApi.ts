@@ -42,7 +42,9 @@ export const isUnauthorized = (e: TelegramError) => e.code === 401
 /** The chat cannot receive messages from this bot (blocked, kicked, gone): retrying never helps. */
 export const isPermanentForChat = (e: TelegramError) =>
   e.code === 401 || e.code === 403 ||
-  (e.code === 400 && /chat not found|user not found|peer_id_invalid|bot was kicked|have no rights|not enough rights|chat_write_forbidden/i.test(e.description))
+  (e.code === 400 &&
+    /chat not found|user not found|peer_id_invalid|bot was kicked|have no rights|not enough rights|chat_write_forbidden/i
+      .test(e.description))
 
 /** Telegram could not parse the HTML of the message. */
 export const isEntityParseError = (e: TelegramError) => e.code === 400 && /can't parse entities/i.test(e.description)
@@ -67,8 +69,20 @@ type GrammySignal = NonNullable<Parameters<Api["getMe"]>[0]>
 
 /** Methods that post a message into a chat: the ones flood limits count. */
 const messageMethods = new Set([
-  "sendMessage", "editMessageText", "sendPhoto", "sendDocument", "sendAudio", "sendVoice", "sendVideo",
-  "sendAnimation", "sendSticker", "sendMediaGroup", "sendLocation", "sendContact", "sendPoll", "copyMessage",
+  "sendMessage",
+  "editMessageText",
+  "sendPhoto",
+  "sendDocument",
+  "sendAudio",
+  "sendVoice",
+  "sendVideo",
+  "sendAnimation",
+  "sendSticker",
+  "sendMediaGroup",
+  "sendLocation",
+  "sendContact",
+  "sendPoll",
+  "copyMessage",
   "forwardMessage"
 ])
 
@@ -84,11 +98,12 @@ const throttleMessages = (): Transformer => {
 }
 
 /** Observes 429 answers (auto-retry then waits them out) so they are logged and counted. */
-const watchRateLimits = (onLimited: (method: string, retryAfter: number) => void): Transformer => async (prev, method, payload, signal) => {
-  const result = await prev(method, payload, signal)
-  if (!result.ok && result.error_code === 429) onLimited(method, result.parameters?.retry_after ?? 0)
-  return result
-}
+const watchRateLimits =
+  (onLimited: (method: string, retryAfter: number) => void): Transformer => async (prev, method, payload, signal) => {
+    const result = await prev(method, payload, signal)
+    if (!result.ok && result.error_code === 429) onLimited(method, result.parameters?.retry_after ?? 0)
+    return result
+  }
 
 /** grammY's error, as a value that carries nothing secret (network errors may quote the URL, token included). */
 const toTelegramError = (method: string, error: unknown, scrub: (text: string) => string): TelegramError => {
@@ -149,7 +164,10 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
     const pollApi = new Api(token, { apiRoot, timeoutSeconds: pollSeconds + requestSeconds })
 
     const call = <A>(method: string, run: (signal: GrammySignal) => Promise<A>): Effect.Effect<A, TelegramError> =>
-      Effect.tryPromise({ try: (signal) => run(signal as unknown as GrammySignal), catch: (e) => toTelegramError(method, e, scrub) }).pipe(
+      Effect.tryPromise({
+        try: (signal) => run(signal as unknown as GrammySignal),
+        catch: (e) => toTelegramError(method, e, scrub)
+      }).pipe(
         Effect.tapError((e) =>
           Metric.increment(Metric.taggedWithLabels(Metrics.telegramApiErrors, [
             MetricLabel.make("method", method),
@@ -162,7 +180,10 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
     const getMe: Effect.Effect<UserFromGetMe, TelegramError> = call("getMe", (signal) => api.getMe(signal))
 
     /** One long poll; gives up `pollMargin` after the server should have answered. */
-    const getUpdates = (offset: number | undefined, allowedUpdates: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Update>, TelegramError> =>
+    const getUpdates = (
+      offset: number | undefined,
+      allowedUpdates: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<Update>, TelegramError> =>
       call("getUpdates", (signal) =>
         pollApi.getUpdates({
           ...(offset === undefined ? {} : { offset }),
@@ -171,28 +192,45 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
         }, signal)).pipe(
           Effect.timeoutFail({
             duration: Duration.seconds(pollSeconds),
-            onTimeout: () => new TelegramError({ method: "getUpdates", kind: "timeout", description: `no answer within ${pollSeconds} s` })
+            onTimeout: () =>
+              new TelegramError({
+                method: "getUpdates",
+                kind: "timeout",
+                description: `no answer within ${pollSeconds} s`
+              })
           })
         )
 
-    const sendMessage = (chatId: number, text: string, options: SendMessageOptions = {}): Effect.Effect<Message.TextMessage, TelegramError> =>
+    const sendMessage = (
+      chatId: number,
+      text: string,
+      options: SendMessageOptions = {}
+    ): Effect.Effect<Message.TextMessage, TelegramError> =>
       call("sendMessage", (signal) =>
         api.sendMessage(chatId, text, {
           ...(options.parseMode === undefined ? {} : { parse_mode: options.parseMode }),
           ...(options.threadId === undefined ? {} : { message_thread_id: options.threadId }),
           ...(options.replyTo === undefined
             ? {}
-            : { reply_parameters: { message_id: options.replyTo, allow_sending_without_reply: true } satisfies ReplyParameters })
+            : {
+              reply_parameters: {
+                message_id: options.replyTo,
+                allow_sending_without_reply: true
+              } satisfies ReplyParameters
+            })
         }, signal))
 
     const sendTyping = (chatId: number, threadId: number | undefined) =>
-      call("sendChatAction", (signal) =>
-        api.sendChatAction(chatId, "typing", threadId === undefined ? {} : { message_thread_id: threadId }, signal)).pipe(
-          Effect.timeoutFail({
-            duration: timings.requestTimeout,
-            onTimeout: () => new TelegramError({ method: "sendChatAction", kind: "timeout", description: "no answer" })
-          })
-        )
+      call(
+        "sendChatAction",
+        (signal) =>
+          api.sendChatAction(chatId, "typing", threadId === undefined ? {} : { message_thread_id: threadId }, signal)
+      ).pipe(
+        Effect.timeoutFail({
+          duration: timings.requestTimeout,
+          onTimeout: () => new TelegramError({ method: "sendChatAction", kind: "timeout", description: "no answer" })
+        })
+      )
 
     const setMyCommands = (commands: ReadonlyArray<BotCommand>) =>
       call("setMyCommands", (signal) => api.setMyCommands(commands, {}, signal))

@@ -32,7 +32,9 @@ export const untilAccepted = <A>(what: string, call: Effect.Effect<A, TelegramEr
       if (result._tag === "Right") return result.right
       const error = result.left
       if (isUnauthorized(error)) return yield* new BotTokenRejected({ method: error.method })
-      if (error.code !== undefined && error.code >= 400 && error.code < 500 && error.code !== 409 && error.code !== 429) {
+      if (
+        error.code !== undefined && error.code >= 400 && error.code < 500 && error.code !== 409 && error.code !== 429
+      ) {
         return yield* Effect.fail(error)
       }
       const wait = backoff(timings, attempt, error.retryAfter)
@@ -72,8 +74,10 @@ export class TelegramBot extends Effect.Service<TelegramBot>()("minibot/Telegram
       yield* Deferred.succeed(identity, bot)
     }).pipe(
       Effect.catchTags({
-        BotTokenRejected: (e) => Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
-        TelegramError: (e) => Effect.logError(`Telegram refused ${e.method}: ${e.description}; the Telegram channel is stopped`)
+        BotTokenRejected: (e) =>
+          Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
+        TelegramError: (e) =>
+          Effect.logError(`Telegram refused ${e.method}: ${e.description}; the Telegram channel is stopped`)
       }),
       Effect.catchAllCause((cause) => Effect.logError("Telegram start-up failed", cause)),
       Effect.annotateLogs("component", "telegram")

@@ -49,10 +49,18 @@ const Registration = Layer.scopedDiscard(
   }).pipe(Effect.annotateLogs("component", "telegram"))
 )
 
-type IntakeLayer = Layer.Layer<never, never, Layer.Layer.Context<typeof TelegramWebhook.layer | typeof TelegramPoller.layer>>
+type IntakeLayer = Layer.Layer<
+  never,
+  never,
+  Layer.Layer.Context<typeof TelegramWebhook.layer | typeof TelegramPoller.layer>
+>
 
 const Intake = Layer.unwrapEffect(
-  Effect.map(AppConfig, ({ config }): IntakeLayer => config.channels.telegram.mode === "webhook" ? TelegramWebhook.layer : TelegramPoller.layer)
+  Effect.map(
+    AppConfig,
+    ({ config }): IntakeLayer =>
+      config.channels.telegram.mode === "webhook" ? TelegramWebhook.layer : TelegramPoller.layer
+  )
 )
 
 const Services = TelegramIntake.Default.pipe(

@@ -24,8 +24,7 @@ const md = new MarkdownIt("default", { html: false, linkify: false, typographer:
 // ---------------------------------------------------------------------------------------------
 // Escaping
 
-const escapeHtml = (text: string): string =>
-  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+const escapeHtml = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
 const escapeAttribute = (text: string): string => escapeHtml(text).replace(/"/g, "&quot;")
 

@@ -20,8 +20,8 @@ import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import { HistoryStore } from "../../memory/HistoryStore.ts"
 import * as Metrics from "../../observability/Metrics.ts"
-import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Conversations } from "../../runtime/Conversations.ts"
+import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Tasks } from "../../tasks/Tasks.ts"
 import { Pairing } from "./Pairing.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
@@ -61,7 +61,8 @@ export const parseCommand = (text: string, username: string): ParsedCommand | un
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-const mentionPattern = (username: string) => new RegExp(`(^|[^A-Za-z0-9_@])@${escapeRegExp(username)}(?![A-Za-z0-9_])`, "gi")
+const mentionPattern = (username: string) =>
+  new RegExp(`(^|[^A-Za-z0-9_@])@${escapeRegExp(username)}(?![A-Za-z0-9_])`, "gi")
 
 export const mentions = (text: string, username: string) => mentionPattern(username).test(text)
 
@@ -80,8 +81,19 @@ const TgUser = Schema.Struct({
 
 /** Message kinds without text that deserve a notice in a private chat. */
 const mediaKinds = [
-  "photo", "sticker", "voice", "video", "video_note", "audio", "document", "animation",
-  "location", "contact", "poll", "venue", "dice"
+  "photo",
+  "sticker",
+  "voice",
+  "video",
+  "video_note",
+  "audio",
+  "document",
+  "animation",
+  "location",
+  "contact",
+  "poll",
+  "venue",
+  "dice"
 ] as const
 
 /** The sender of messages an anonymous group admin writes. */
@@ -126,8 +138,11 @@ const commandList = [
 ].join("\n")
 
 const helpText = (bot: BotIdentity, isGroup: boolean) =>
-  `Write me anything and I answer.${isGroup ? ` In this group, mention me (@${bot.username}) or reply to one of my messages.` : ""}\n\n${commandList}`
-const startText = (bot: BotIdentity, isGroup: boolean) => `Hi! I'm ${bot.firstName}, a personal assistant.\n${helpText(bot, isGroup)}`
+  `Write me anything and I answer.${
+    isGroup ? ` In this group, mention me (@${bot.username}) or reply to one of my messages.` : ""
+  }\n\n${commandList}`
+const startText = (bot: BotIdentity, isGroup: boolean) =>
+  `Hi! I'm ${bot.firstName}, a personal assistant.\n${helpText(bot, isGroup)}`
 const refusalText = (userId: number, chatId: number) =>
   `Sorry, I only answer people my owner has allowed. Your user id is ${userId} and this chat's id is ${chatId}: ` +
   "the owner can add one of them to allowed_user_ids or allowed_chat_ids."
@@ -143,7 +158,10 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 /** "3d 4h", "2h 5m", "4m 10s", "12s". */
 const roughDuration = (ms: number) => {
   const s = Math.floor(ms / 1000)
-  const parts: Array<[number, string]> = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [Math.floor(s / 60) % 60, "m"], [s % 60, "s"]]
+  const parts: Array<[number, string]> = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [
+    Math.floor(s / 60) % 60,
+    "m"
+  ], [s % 60, "s"]]
   const first = parts.findIndex(([n]) => n > 0)
   return first < 0 ? "0s" : parts.slice(first, first + 2).map(([n, unit]) => `${n}${unit}`).join(" ")
 }
@@ -197,10 +215,15 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         const body = typeof text === "string" ? text : yield* text
         yield* FiberSet.run(
           replies,
-          sender.notify(ctx.conversation, body, { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup }).pipe(
-            Effect.catchAll((error) => Effect.logWarning(`could not answer: ${error.reason}`)),
-            Effect.annotateLogs({ component: "telegram", update_id: String(ctx.updateId), chat_id: String(ctx.chatId) })
-          )
+          sender.notify(ctx.conversation, body, { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup })
+            .pipe(
+              Effect.catchAll((error) => Effect.logWarning(`could not answer: ${error.reason}`)),
+              Effect.annotateLogs({
+                component: "telegram",
+                update_id: String(ctx.updateId),
+                chat_id: String(ctx.chatId)
+              })
+            )
         )
       })
 
@@ -210,17 +233,26 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
     const refuse = (ctx: Context) =>
       Effect.gen(function*() {
         const due = yield* stored(store.refusalDue(ctx.chatId, timings.refusalInterval))
-        if (!due) return yield* Effect.logInfo("message from a sender who is not allowed: ignored (refused less than an hour ago)")
+        if (!due) {
+          return yield* Effect.logInfo(
+            "message from a sender who is not allowed: ignored (refused less than an hour ago)"
+          )
+        }
         yield* Metric.increment(Metrics.telegramRefusals)
         if (!ctx.isGroup && tg.dm_policy === "pairing") {
           const from = ctx.message.from
-          const request = yield* stored(pairing.request({ userId: ctx.userId, chatId: ctx.chatId, userName: from?.username ?? from?.first_name }))
+          const request = yield* stored(
+            pairing.request({ userId: ctx.userId, chatId: ctx.chatId, userName: from?.username ?? from?.first_name })
+          )
           yield* Effect.logInfo(
             request._tag === "Issued"
               ? "message from an unknown sender: pairing code sent (see `minibot pairing list`)"
               : "message from an unknown sender: too many pairing requests pending, none issued"
           )
-          return yield* answer(ctx, request._tag === "Issued" ? pairingText(request.code, ctx.userId) : pairingFullText(ctx.userId))
+          return yield* answer(
+            ctx,
+            request._tag === "Issued" ? pairingText(request.code, ctx.userId) : pairingFullText(ctx.userId)
+          )
         }
         yield* Effect.logInfo("message from a sender who is not allowed: refused")
         yield* answer(ctx, refusalText(ctx.userId, ctx.chatId))
@@ -253,7 +285,9 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
             return yield* answer(
               ctx,
               Effect.map(history.clear(key), (removed) =>
-                removed > 0 ? `Done: I forgot this conversation (${plural(removed, "message")}).` : "There was nothing to forget.")
+                removed > 0
+                  ? `Done: I forgot this conversation (${plural(removed, "message")}).`
+                  : "There was nothing to forget.")
             )
           case "status":
             return yield* answer(ctx, status(ctx))
@@ -264,13 +298,18 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
             })
             return yield* answer(
               ctx,
-              Effect.map(tasks.command(owner, text), Option.getOrElse(() => "Usage: /tasks, /tasks show ID, /tasks cancel ID"))
+              Effect.map(
+                tasks.command(owner, text),
+                Option.getOrElse(() => "Usage: /tasks, /tasks show ID, /tasks cancel ID")
+              )
             )
           }
           case "stop": {
             // The turn itself answers "Stopped." once its model work is interrupted.
             const stopped = yield* conversations.cancel(key)
-            if (!stopped) yield* answer(ctx, nothingToStopText)
+            if (!stopped) {
+              yield* answer(ctx, nothingToStopText)
+            }
             return
           }
         }
@@ -305,7 +344,9 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
             channel: "telegram",
             chatId: String(chat.id),
             // Forum topics: the reply goes to the topic. (Other threads are reply chains, not topics.)
-            ...(message.is_topic_message === true && message.message_thread_id !== undefined ? { threadId: message.message_thread_id } : {})
+            ...(message.is_topic_message === true && message.message_thread_id !== undefined
+              ? { threadId: message.message_thread_id }
+              : {})
           }
         }
         if (!(yield* isAllowed(from.id, chat.id))) return yield* refuse(ctx)
@@ -331,7 +372,12 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
           })
         ))
         yield* Effect.logDebug("message handed to its conversation")
-      }).pipe(Effect.annotateLogs({ chat_id: String(message.chat.id), ...(message.from ? { user_id: String(message.from.id) } : {}) }))
+      }).pipe(
+        Effect.annotateLogs({
+          chat_id: String(message.chat.id),
+          ...(message.from ? { user_id: String(message.from.id) } : {})
+        })
+      )
 
     /** Handles one update; fails only when it could not be stored (do not confirm it then). */
     const handle = (raw: unknown, bot: BotIdentity): Effect.Effect<void, IntakeError> =>

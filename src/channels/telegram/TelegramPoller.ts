@@ -65,7 +65,9 @@ const run = Effect.gen(function*() {
         const wait = backoff(timings, failures++, error.retryAfter)
         yield* Effect.logWarning(
           error.code === 409
-            ? `getUpdates conflict: another process polls this bot, or a webhook is set (${error.description}); retrying in ${Duration.format(wait)}`
+            ? `getUpdates conflict: another process polls this bot, or a webhook is set (${error.description}); retrying in ${
+              Duration.format(wait)
+            }`
             : `getUpdates failed: ${error.description}; retrying in ${Duration.format(wait)}`
         )
         yield* Effect.sleep(wait)
@@ -103,7 +105,9 @@ const run = Effect.gen(function*() {
           : `Telegram refused ${error.method}: ${error.description}; polling is stopped`
       )
     }
-    yield* Effect.logWarning(`getUpdates made no progress for ${Duration.format(timings.stallLimit)}: restarting polling`)
+    yield* Effect.logWarning(
+      `getUpdates made no progress for ${Duration.format(timings.stallLimit)}: restarting polling`
+    )
   }
 })
 

@@ -10,8 +10,8 @@
  * - 403 (blocked), 400 chat not found: a permanent `DeliveryError`; nothing is retried.
  */
 import { Duration, Effect, Metric } from "effect"
-import * as Metrics from "../../observability/Metrics.ts"
 import type { ConversationRef } from "../../domain/Conversation.ts"
+import * as Metrics from "../../observability/Metrics.ts"
 import { DeliveryError, type DeliveryReceipt, type OutboundMessage } from "../Outbound.ts"
 import {
   isAmbiguous,
@@ -53,7 +53,9 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
           if (!isAmbiguous(error) || attempt >= timings.sendRetries) return yield* Effect.fail(error)
           const wait = Duration.times(timings.sendRetryBase, 2 ** attempt)
           yield* Effect.logWarning(
-            `sending a message got no clear answer (${error.description}); retrying in ${Duration.format(wait)}, it may show twice`
+            `sending a message got no clear answer (${error.description}); retrying in ${
+              Duration.format(wait)
+            }, it may show twice`
           )
           yield* Effect.sleep(wait)
         }
@@ -65,7 +67,9 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
           const sent = yield* Effect.either(sendWithRetries(chatId, chunk.html, { ...options, parseMode: "HTML" }))
           if (sent._tag === "Right") return
           if (!isEntityParseError(sent.left)) return yield* Effect.fail(sent.left)
-          yield* Effect.logWarning(`Telegram rejected the HTML of a chunk (${sent.left.description}): resending it as plain text`)
+          yield* Effect.logWarning(
+            `Telegram rejected the HTML of a chunk (${sent.left.description}): resending it as plain text`
+          )
           yield* Metric.increment(Metrics.telegramPlainFallbacks)
         }
         yield* sendWithRetries(chatId, chunk.plain, { ...options, parseMode: undefined })
@@ -75,9 +79,15 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
       Effect.gen(function*() {
         const chatId = Number(message.conversation.chatId)
         if (!Number.isSafeInteger(chatId)) {
-          return yield* new DeliveryError({ channel: "telegram", permanent: true, reason: `${message.conversation.chatId} is not a Telegram chat id` })
+          return yield* new DeliveryError({
+            channel: "telegram",
+            permanent: true,
+            reason: `${message.conversation.chatId} is not a Telegram chat id`
+          })
         }
-        let chunks: Array<Chunk> = message.kind === "answer" ? formatForTelegram(message.text) : plainChunks(message.text)
+        let chunks: Array<Chunk> = message.kind === "answer"
+          ? formatForTelegram(message.text)
+          : plainChunks(message.text)
         if (chunks.length === 0) chunks = plainChunks(message.text)
         if (chunks.length === 0) chunks = [{ plain: emptyAnswer }]
         // In a group the first chunk answers the person's message, so it is clear who it is for.
@@ -88,10 +98,17 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
             Effect.tapError((error) =>
               isPermanentForChat(error)
                 ? Effect.logWarning(`chat ${chatId} cannot receive messages from this bot: ${error.description}`)
-                : Effect.logWarning(`a reply could not be sent (${index} of ${chunks.length} parts were): ${error.description}`)
+                : Effect.logWarning(
+                  `a reply could not be sent (${index} of ${chunks.length} parts were): ${error.description}`
+                )
             ),
             Effect.mapError((error) =>
-              new DeliveryError({ channel: "telegram", permanent: isPermanentForChat(error), reason: error.message, cause: error })
+              new DeliveryError({
+                channel: "telegram",
+                permanent: isPermanentForChat(error),
+                reason: error.message,
+                cause: error
+              })
             )
           )
         }
@@ -107,12 +124,18 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
       )
 
     /** One of our own short texts to a chat (command answers, refusals, notices). */
-    const notify = (conversation: ConversationRef, text: string, replyTo?: { readonly platformMessageId: number; readonly isGroup: boolean }) =>
+    const notify = (
+      conversation: ConversationRef,
+      text: string,
+      replyTo?: { readonly platformMessageId: number; readonly isGroup: boolean }
+    ) =>
       send({
         conversation,
         text,
         kind: "notice",
-        ...(replyTo === undefined ? {} : { inReplyTo: { messageId: "", platformMessageId: replyTo.platformMessageId, isGroup: replyTo.isGroup } })
+        ...(replyTo === undefined
+          ? {}
+          : { inReplyTo: { messageId: "", platformMessageId: replyTo.platformMessageId, isGroup: replyTo.isGroup } })
       })
 
     return { send, typing, notify } as const

@@ -20,11 +20,15 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
       `
       for (const other of others) {
         yield* Effect.logWarning(
-          `discarding the stored polling offset ${other.next_offset ?? "(none)"} of bot ${other.bot_id}: this token belongs to bot ${botId}`
+          `discarding the stored polling offset ${
+            other.next_offset ?? "(none)"
+          } of bot ${other.bot_id}: this token belongs to bot ${botId}`
         )
       }
       if (others.length > 0) yield* sql`DELETE FROM telegram_state WHERE bot_id <> ${botId}`
-      const [row] = yield* sql<{ next_offset: number | null }>`SELECT next_offset FROM telegram_state WHERE bot_id = ${botId}`
+      const [row] = yield* sql<
+        { next_offset: number | null }
+      >`SELECT next_offset FROM telegram_state WHERE bot_id = ${botId}`
       return Option.fromNullable(row?.next_offset).pipe(Option.map(Number))
     })
 
@@ -71,7 +75,8 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
       })
 
     /** Forgets handled-update records older than `before` (epoch ms). */
-    const prune = (before: number) => sql`DELETE FROM telegram_handled_updates WHERE handled_at < ${before}`.pipe(Effect.asVoid)
+    const prune = (before: number) =>
+      sql`DELETE FROM telegram_handled_updates WHERE handled_at < ${before}`.pipe(Effect.asVoid)
 
     return { loadOffset, saveOffset, commandsHash, saveCommandsHash, claimUpdate, refusalDue, prune } as const
   })

@@ -26,10 +26,12 @@ const identityWait = Duration.seconds(10)
 export const webhookSecret = (tg: TelegramConfig): string =>
   tg.webhook_secret !== undefined
     ? Redacted.value(tg.webhook_secret)
-    : createHash("sha256").update(`minibot-webhook:${tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token)}`).digest("base64url")
+    : createHash("sha256").update(`minibot-webhook:${tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token)}`)
+      .digest("base64url")
 
 /** The path the daemon serves: the path of `webhook_url`. */
-export const webhookPath = (tg: TelegramConfig): `/${string}` => new URL(tg.webhook_url ?? "http://localhost/telegram").pathname as `/${string}`
+export const webhookPath = (tg: TelegramConfig): `/${string}` =>
+  new URL(tg.webhook_url ?? "http://localhost/telegram").pathname as `/${string}`
 
 const sameSecret = (given: string | undefined, expected: string) => {
   if (given === undefined) return false
@@ -49,7 +51,11 @@ const Route = ControlRoutes.use((router) =>
     const handler = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!sameSecret(request.headers["x-telegram-bot-api-secret-token"], secret)) {
-        yield* Effect.logWarning(`webhook request without the right secret token (from ${Option.getOrElse(request.remoteAddress, () => "?")}): rejected`)
+        yield* Effect.logWarning(
+          `webhook request without the right secret token (from ${
+            Option.getOrElse(request.remoteAddress, () => "?")
+          }): rejected`
+        )
         return HttpServerResponse.text("unauthorized\n", { status: 401 })
       }
       const bot = yield* Effect.timeoutOption(telegramBot.identity, identityWait)
@@ -87,8 +93,10 @@ const Setup = Layer.scopedDiscard(
       yield* Effect.logInfo(`webhook set: Telegram posts updates to ${url}, served at ${webhookPath(tg)}`)
     }).pipe(
       Effect.catchTags({
-        BotTokenRejected: (e) => Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
-        TelegramError: (e) => Effect.logError(`Telegram refused the webhook (${e.description}): check [channels.telegram] webhook_url`)
+        BotTokenRejected: (e) =>
+          Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
+        TelegramError: (e) =>
+          Effect.logError(`Telegram refused the webhook (${e.description}): check [channels.telegram] webhook_url`)
       }),
       Effect.annotateLogs("component", "telegram"),
       Effect.forkScoped

@@ -2,7 +2,14 @@
 import { Effect } from "effect"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import { ConversationTurn, type TurnResult } from "../../runtime/ConversationTurn.ts"
-import { done, failed, type StrategyOutcome, type StrategyRun, type TaskStrategy, turnMessageId } from "../TaskStrategy.ts"
+import {
+  done,
+  failed,
+  type StrategyOutcome,
+  type StrategyRun,
+  type TaskStrategy,
+  turnMessageId
+} from "../TaskStrategy.ts"
 
 /** The inbound message of a scheduled turn for `run`, saying `text`. */
 export const scheduledMessage = (run: StrategyRun, text: string) =>

@@ -20,7 +20,9 @@ export const make = Effect.gen(function*() {
         const id = turnMessageId(run)
         // A redelivered firing whose text went out already is not sent again.
         const prior = yield* ledger.lookup(key, id)
-        if (prior._tag === "Some" && prior.value.status === "delivered") return done("(already delivered before a restart)")
+        if (prior._tag === "Some" && prior.value.status === "delivered") {
+          return done("(already delivered before a restart)")
+        }
         if (!run.job.notify) return done("(not sent: notify = false)")
         // Late after downtime: say so, as a scheduled prompt's instruction does.
         const text = run.lateMs >= lateNoteAfter

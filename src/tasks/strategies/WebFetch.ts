@@ -33,10 +33,13 @@ export const make = Effect.gen(function*() {
         const fetched = yield* client.fetch({ method: "GET", url }).pipe(Effect.either)
         if (fetched._tag === "Left") return failed(`fetching ${url} failed: ${fetched.left.message}`)
         const response = fetched.right
-        if (response.status >= 400) return failed(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}`)
+        if (response.status >= 400) {
+          return failed(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}`)
+        }
         const described = describeResponse(response, maxSummaryInput)
         const text = typeof described.body === "string" ? described.body : JSON.stringify(described.body)
-        const prompt = `Summarise for me, briefly, the web page ${response.url} (fetched just now, HTTP ${response.status}):\n\n` +
+        const prompt =
+          `Summarise for me, briefly, the web page ${response.url} (fetched just now, HTTP ${response.status}):\n\n` +
           text.slice(0, maxSummaryInput)
         return yield* runTurn(turn, run, prompt)
       }).pipe(Effect.annotateLogs("url", run.job.payload))

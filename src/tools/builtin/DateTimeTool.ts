@@ -26,7 +26,8 @@ export const make = (defaultZone: string): Tool.Tool => {
         const zone = args.timezone === undefined
           ? fallback
           : yield* Option.match(DateTime.zoneMakeNamed(args.timezone.trim()), {
-            onNone: () => Tool.fail(`Unknown time zone "${args.timezone}"; use an IANA name like "Europe/Berlin"`, "timezone"),
+            onNone: () =>
+              Tool.fail(`Unknown time zone "${args.timezone}"; use an IANA name like "Europe/Berlin"`, "timezone"),
             onSome: Effect.succeed
           })
         const now = yield* Tool.currentTime(ctx)

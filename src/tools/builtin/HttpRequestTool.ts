@@ -15,7 +15,14 @@ const maxUrlLength = 2048
 /** The tool's own limit leaves SafeFetch time to report its clearer timeout first. */
 const timeoutMargin = Duration.seconds(2)
 const reportedHeaders = [
-  "content-type", "content-length", "content-language", "last-modified", "etag", "date", "retry-after", "cache-control"
+  "content-type",
+  "content-length",
+  "content-language",
+  "last-modified",
+  "etag",
+  "date",
+  "retry-after",
+  "cache-control"
 ]
 
 /** Test seams: the resolver and the address policy (see `SafeFetchOptions`). */
@@ -51,7 +58,8 @@ export const make = (config: HttpClientConfig, seams: HttpRequestToolOptions = {
 
   return Tool.make({
     name: "http_request",
-    description: `Make an HTTP request to a public web address and read the answer (HTML is converted to text, JSON is returned parsed). ` +
+    description:
+      `Make an HTTP request to a public web address and read the answer (HTML is converted to text, JSON is returned parsed). ` +
       `Bodies are cut after ${config.max_bytes} bytes. ` +
       (config.allow_private_networks ? "" : "Local and private network addresses are refused."),
     parameters: Parameters,
@@ -65,13 +73,22 @@ export const make = (config: HttpClientConfig, seams: HttpRequestToolOptions = {
         if (problem !== undefined) return yield* Tool.fail(problem, "headers")
         let body: string | undefined
         if (args.body !== undefined) {
-          if (method === "GET" || method === "HEAD") return yield* Tool.fail(`a ${method} request cannot have a body`, "body")
+          if (method === "GET" || method === "HEAD") {
+            return yield* Tool.fail(`a ${method} request cannot have a body`, "body")
+          }
           body = typeof args.body === "string" ? args.body : JSON.stringify(args.body)
-          if (!Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
+          if (
+            !Object.keys(headers).some((name) => name.toLowerCase() === "content-type")
+          ) {
             headers["content-type"] = typeof args.body === "string" ? "text/plain; charset=utf-8" : "application/json"
           }
         }
-        const response = yield* client.fetch({ method, url: args.url, headers, ...(body === undefined ? {} : { body }) }).pipe(
+        const response = yield* client.fetch({
+          method,
+          url: args.url,
+          headers,
+          ...(body === undefined ? {} : { body })
+        }).pipe(
           Effect.mapError((error) =>
             new Tool.ToolError({
               message: error.message,
@@ -93,7 +110,8 @@ export const group: ToolGroup<ToolsSettings> = Effect.map(
 
 type BodyType = "empty" | "json" | "html" | "text" | "binary"
 
-const textualTypes = /^(text\/|application\/(json|[\w.+-]+\+json|xml|[\w.+-]+\+xml|javascript|ecmascript|x-www-form-urlencoded|x-ndjson|yaml|x-yaml|csv|sql|graphql)\b)/
+const textualTypes =
+  /^(text\/|application\/(json|[\w.+-]+\+json|xml|[\w.+-]+\+xml|javascript|ecmascript|x-www-form-urlencoded|x-ndjson|yaml|x-yaml|csv|sql|graphql)\b)/
 
 const classify = (mime: string, bytes: Uint8Array): BodyType => {
   if (bytes.length === 0) return "empty"
@@ -144,16 +162,20 @@ export const describeResponse = (response: SafeFetch.SafeResponse, maxTextChars:
       break
     }
     case "html":
-      body = cut(convert(decodeText(response.body, charset), {
-        wordwrap: false,
-        selectors: [{ selector: "img", format: "skip" }]
-      }).trim())
+      body = cut(
+        convert(decodeText(response.body, charset), {
+          wordwrap: false,
+          selectors: [{ selector: "img", format: "skip" }]
+        }).trim()
+      )
       break
     case "text":
       body = cut(decodeText(response.body, charset))
       break
     case "binary":
-      note = `binary content (${mime || "unknown type"}, ${response.body.length} bytes${response.truncated ? " read" : ""}) not shown`
+      note = `binary content (${mime || "unknown type"}, ${response.body.length} bytes${
+        response.truncated ? " read" : ""
+      }) not shown`
       break
     case "empty":
       break

@@ -22,7 +22,8 @@ const Title = Schema.String.pipe(
 
 const IsoDateTime = Schema.String.pipe(
   Schema.filter((s) =>
-    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s.trim()) && !Number.isNaN(Date.parse(s.trim())) ||
+    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s.trim()) &&
+      !Number.isNaN(Date.parse(s.trim())) ||
     "must be an ISO-8601 date-time such as 2030-01-31T18:00:00Z"
   )
 )
@@ -44,7 +45,8 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
 
   const save = Tool.make({
     name: "memory_save",
-    description: "Save a note under a title for later. Saving again under the same title (case-insensitive) replaces its data.",
+    description:
+      "Save a note under a title for later. Saving again under the same title (case-insensitive) replaces its data.",
     parameters: Schema.Struct({
       title: Tool.param(Title, `Short unique title, at most ${maxTitleLength} characters`),
       data: Tool.param(Schema.String.pipe(Schema.maxLength(maxDataLength)), "The content to remember"),
@@ -115,11 +117,18 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
     }),
     run: (args, ctx) =>
       Effect.gen(function*() {
-        if (!/[\p{L}\p{N}]/u.test(args.query)) return yield* Tool.fail("the query needs at least one letter or digit", "query")
+        if (!/[\p{L}\p{N}]/u.test(args.query)) {
+          return yield* Tool.fail("the query needs at least one letter or digit", "query")
+        }
         const request = page(args.limit, args.offset)
         const result = yield* store.search(ctx.ownerId, args.query, request)
         return {
-          results: result.items.map((hit) => ({ title: hit.title, snippet: hit.snippet, updated_at: hit.updatedAt, match: hit.match })),
+          results: result.items.map((hit) => ({
+            title: hit.title,
+            snippet: hit.snippet,
+            updated_at: hit.updatedAt,
+            match: hit.match
+          })),
           limit: request.limit,
           offset: request.offset,
           has_more: result.hasMore

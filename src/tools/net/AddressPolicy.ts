@@ -16,7 +16,14 @@ const allowed: Verdict = { allowed: true }
 const refused = (reason: string): Verdict => ({ allowed: false, reason })
 
 /** Cloud instance metadata services (AWS, GCP, Azure, OpenStack, Oracle, Alibaba). */
-const metadataAddresses = new Set(["169.254.169.254", "169.254.170.2", "169.254.169.253", "100.100.100.200", "fd00:ec2::254", "fd00:ec2::23"])
+const metadataAddresses = new Set([
+  "169.254.169.254",
+  "169.254.170.2",
+  "169.254.169.253",
+  "100.100.100.200",
+  "fd00:ec2::254",
+  "fd00:ec2::23"
+])
 
 const metadataHostnames = new Set([
   "metadata",

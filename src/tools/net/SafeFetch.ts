@@ -69,8 +69,18 @@ export class FetchError extends Data.TaggedError("FetchError")<{
 const redirectStatuses = new Set([301, 302, 303, 307, 308])
 /** Headers the client sets itself, or that would let a request smuggle another. */
 const forbiddenRequestHeaders = new Set([
-  "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
-  "expect", "proxy-authorization", "proxy-connection", "accept-encoding"
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+  "proxy-authorization",
+  "proxy-connection",
+  "accept-encoding"
 ])
 /** Credentials the model gave for one origin are not sent to another after a redirect. */
 const credentialHeaders = new Set(["authorization", "cookie"])
@@ -79,7 +89,9 @@ const credentialHeaders = new Set(["authorization", "cookie"])
 export const checkRequestHeaders = (headers: Readonly<Record<string, string>>): string | undefined => {
   for (const [name, value] of Object.entries(headers)) {
     if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) return `"${name}" is not a valid header name`
-    if (forbiddenRequestHeaders.has(name.toLowerCase())) return `the "${name}" header is set by the client and cannot be given`
+    if (forbiddenRequestHeaders.has(name.toLowerCase())) {
+      return `the "${name}" header is set by the client and cannot be given`
+    }
     if (/[\r\n\0]/.test(value)) return `the value of "${name}" contains a line break`
   }
   return undefined
@@ -110,7 +122,9 @@ export const make = (options: SafeFetchOptions) => {
         return yield* Effect.fail(new FetchError({ reason: "dns", message: `${host} has no address` }))
       }
       for (const { address } of addresses) {
-        if (isMetadataEndpoint(address)) return yield* blocked(`${host} resolves to ${address}, a cloud metadata address`)
+        if (isMetadataEndpoint(address)) {
+          return yield* blocked(`${host} resolves to ${address}, a cloud metadata address`)
+        }
         if (options.allowPrivateNetworks) continue
         const verdict = policy(address)
         if (!verdict.allowed) {
@@ -132,12 +146,16 @@ export const make = (options: SafeFetchOptions) => {
         const hop = yield* send(url, method, headers, body, addresses, options)
         if (hop._tag === "Response") return { ...hop.response, url: url.toString(), redirects }
         if (redirects.length >= options.maxRedirects) {
-          return yield* Effect.fail(new FetchError({ reason: "too_many_redirects", message: `more than ${options.maxRedirects} redirects` }))
+          return yield* Effect.fail(
+            new FetchError({ reason: "too_many_redirects", message: `more than ${options.maxRedirects} redirects` })
+          )
         }
         const next = yield* parseUrl(hop.location, url)
         redirects.push(url.toString())
         // As browsers do: 303 (and 301/302 after a POST) turn into a GET without a body.
-        if (hop.status === 303 && method !== "HEAD" || (hop.status === 301 || hop.status === 302) && method === "POST") {
+        if (
+          hop.status === 303 && method !== "HEAD" || (hop.status === 301 || hop.status === 302) && method === "POST"
+        ) {
           method = "GET"
           body = undefined
           headers = withoutHeaders(headers, new Set(["content-type"]))
@@ -148,7 +166,8 @@ export const make = (options: SafeFetchOptions) => {
     }).pipe(
       Effect.timeoutFail({
         duration: timeout,
-        onTimeout: () => new FetchError({ reason: "timeout", message: `no complete answer within ${Duration.format(timeout)}` })
+        onTimeout: () =>
+          new FetchError({ reason: "timeout", message: `no complete answer within ${Duration.format(timeout)}` })
       })
     )
 
@@ -156,9 +175,12 @@ export const make = (options: SafeFetchOptions) => {
 }
 
 const blocked = (message: string) =>
-  Effect.fail(new FetchError({ reason: "blocked", message: `refused: ${message} (private and local networks are not allowed)` }))
+  Effect.fail(
+    new FetchError({ reason: "blocked", message: `refused: ${message} (private and local networks are not allowed)` })
+  )
 
-const errorText = (error: unknown) => error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : String(error)
+const errorText = (error: unknown) =>
+  error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : String(error)
 
 /** The host of a URL without IPv6 brackets. */
 const hostOf = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, "$1")
@@ -169,13 +191,22 @@ const parseUrl = (text: string, base?: URL): Effect.Effect<URL, FetchError> =>
     try {
       url = new URL(text, base)
     } catch {
-      return Effect.fail(new FetchError({ reason: "invalid_url", message: `${JSON.stringify(text)} is not a valid URL` }))
+      return Effect.fail(
+        new FetchError({ reason: "invalid_url", message: `${JSON.stringify(text)} is not a valid URL` })
+      )
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      return Effect.fail(new FetchError({ reason: "invalid_url", message: `only http and https URLs are allowed, not ${url.protocol}` }))
+      return Effect.fail(
+        new FetchError({ reason: "invalid_url", message: `only http and https URLs are allowed, not ${url.protocol}` })
+      )
     }
     if (url.username !== "" || url.password !== "") {
-      return Effect.fail(new FetchError({ reason: "invalid_url", message: "credentials in the URL are not supported; use an Authorization header" }))
+      return Effect.fail(
+        new FetchError({
+          reason: "invalid_url",
+          message: "credentials in the URL are not supported; use an Authorization header"
+        })
+      )
     }
     url.hash = ""
     return Effect.succeed(url)
@@ -229,7 +260,11 @@ const send = (
       resume(effect)
     }
     const failed = (error: unknown) =>
-      done(Effect.fail(new FetchError({ reason: "network", message: `request to ${url.host} failed: ${errorText(error)}` })))
+      done(
+        Effect.fail(
+          new FetchError({ reason: "network", message: `request to ${url.host} failed: ${errorText(error)}` })
+        )
+      )
 
     const client = url.protocol === "https:" ? https : http
     const req = client.request({

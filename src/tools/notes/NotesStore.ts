@@ -106,7 +106,9 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
         // An expired note under this title is gone: saving again starts a new one.
         yield* sql`DELETE FROM notes
           WHERE owner_id = ${ownerId} AND title_key = ${key} AND expires_at IS NOT NULL AND expires_at <= ${now}`
-        const existing = yield* sql<{ id: number }>`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
+        const existing = yield* sql<
+          { id: number }
+        >`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
         const expiresAt = input.expiresAt === undefined ? undefined : input.expiresAt?.toISOString() ?? null
         const metadata = input.metadata === undefined ? undefined : JSON.stringify(input.metadata)
         if (existing.length === 0) {
@@ -161,9 +163,15 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
           SELECT title, updated_at, expires_at FROM notes
           WHERE owner_id = ${ownerId} AND ${live(now)}
           ORDER BY title_key LIMIT ${page.limit + 1} OFFSET ${page.offset}`
-        const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM notes WHERE owner_id = ${ownerId} AND ${live(now)}`
+        const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM notes WHERE owner_id = ${ownerId} AND ${
+          live(now)
+        }`
         return {
-          items: rows.slice(0, page.limit).map((r) => ({ title: r.title, updatedAt: r.updated_at, expiresAt: r.expires_at })),
+          items: rows.slice(0, page.limit).map((r) => ({
+            title: r.title,
+            updatedAt: r.updated_at,
+            expiresAt: r.expires_at
+          })),
           hasMore: rows.length > page.limit,
           total: Number(counted[0]?.n ?? 0)
         }
@@ -199,7 +207,10 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
           }
             ORDER BY n.updated_at DESC
             LIMIT ${page.limit + 1} OFFSET ${page.offset}`
-        const rows = yield* sql.onDialectOrElse({ pg: pgSearch, orElse: () => sql<Hit>`
+        const rows = yield* sql.onDialectOrElse({
+          pg: pgSearch,
+          orElse: () =>
+            sql<Hit>`
           SELECT title, data, updated_at, tier FROM (
             SELECT n.title, n.data, n.updated_at, 0 AS tier, bm25(notes_fts, 5.0, 1.0) AS score
             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
@@ -211,7 +222,8 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
               AND n.id NOT IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ${match})
           )
           ORDER BY tier, score, updated_at DESC
-          LIMIT ${page.limit + 1} OFFSET ${page.offset}` })
+          LIMIT ${page.limit + 1} OFFSET ${page.offset}`
+        })
         return {
           items: rows.slice(0, page.limit).map((r) => ({
             title: r.title,
@@ -248,7 +260,9 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
     Layer.scopedDiscard(
       Effect.flatMap(NotesStore, (store) =>
         store.purgeExpired.pipe(
-          Effect.tap((n) => n > 0 ? Effect.logInfo("purged expired notes").pipe(Effect.annotateLogs({ count: n })) : Effect.void),
+          Effect.tap((n) =>
+            n > 0 ? Effect.logInfo("purged expired notes").pipe(Effect.annotateLogs({ count: n })) : Effect.void
+          ),
           Effect.catchAllCause((cause) => Effect.logWarning("purging expired notes failed", cause)),
           Effect.repeat(Schedule.spaced(interval)),
           Effect.forkScoped

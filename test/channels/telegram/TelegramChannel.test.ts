@@ -16,7 +16,9 @@ describe("Telegram channel: private chats", () => {
       const byChat = Object.fromEntries(fake.sent.map((m) => [m.chat_id, m.visibleText]))
       expect(byChat).toEqual({ 42: "echo: hello", 43: "echo: bonjour" })
       expect(fake.sent.every((m) => m.parse_mode === "HTML" && m.reply_parameters === undefined)).toBe(true)
-      expect(fake.callsOf("sendChatAction").some((c) => c.params.chat_id === 42 && c.params.action === "typing")).toBe(true)
+      expect(fake.callsOf("sendChatAction").some((c) => c.params.chat_id === 42 && c.params.action === "typing")).toBe(
+        true
+      )
       yield* settle()
       expect(texts(fake.sent)).toHaveLength(2)
     }))
@@ -36,7 +38,9 @@ describe("Telegram channel: private chats", () => {
       fake.pushUpdate({ message: { message_id: 101, date: 0, chat, from, new_chat_members: [from] } })
       fake.pushUpdate({ message: { message_id: 102 } })
       fake.pushUpdate({ message: { message_id: 103, date: 0, chat: { id: -5, type: "channel" }, text: "post" } })
-      fake.pushUpdate({ message: { message_id: 104, date: 0, chat, from, photo: [{ file_id: "p" }], caption: "what is this?" } })
+      fake.pushUpdate({
+        message: { message_id: 104, date: 0, chat, from, photo: [{ file_id: "p" }], caption: "what is this?" }
+      })
       yield* waitForText(fake, "echo: what is this?")
       fake.pushText({ chatId: 42, userId: 42, text: "still there?" })
       yield* waitForText(fake, "echo: still there?")
@@ -110,7 +114,10 @@ describe("Telegram channel: groups", () => {
       fake.pushText({ chatId: group, userId: 6, text: "/help@minibot_test_bot" })
       yield* waitForText(fake, /mention me/)
       yield* settle()
-      expect(llm.completions().map((r) => lastUserContent(r.body))).toEqual(["what time is it?", "thanks, and tomorrow?"])
+      expect(llm.completions().map((r) => lastUserContent(r.body))).toEqual([
+        "what time is it?",
+        "thanks, and tomorrow?"
+      ])
       expect(fake.sent).toHaveLength(3)
     }))
 
@@ -148,7 +155,9 @@ describe("Telegram channel: commands", () => {
       yield* settle(1500)
       fake.pushText({ chatId: 42, userId: 42, text: "/status" })
       yield* fake.waitForEffect((f) => f.sent.filter((m) => m.visibleText.startsWith("Model:")).length === 2)
-      expect(fake.sent.filter((m) => m.visibleText.startsWith("Model:"))[1]!.visibleText).toMatch(/Queue: 0 messages waiting/)
+      expect(fake.sent.filter((m) => m.visibleText.startsWith("Model:"))[1]!.visibleText).toMatch(
+        /Queue: 0 messages waiting/
+      )
       expect(llm.completions()).toHaveLength(2)
     }))
 
@@ -156,7 +165,12 @@ describe("Telegram channel: commands", () => {
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
-      llm.enqueue({ toolCalls: [{ name: "task_create", arguments: { kind: "message", text: "water the plants", delay_seconds: 3600 } }] })
+      llm.enqueue({
+        toolCalls: [{
+          name: "task_create",
+          arguments: { kind: "message", text: "water the plants", delay_seconds: 3600 }
+        }]
+      })
       llm.script(() => ({ content: "scheduled" }))
       yield* startDaemon(fake, llm)
       fake.pushText({ chatId: 42, userId: 42, text: "remind me to water the plants in an hour" })

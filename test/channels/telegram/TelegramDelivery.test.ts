@@ -1,6 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { formatForTelegram, markdownToTelegramHtml, visibleText } from "../../../src/channels/telegram/TelegramFormat.ts"
+import {
+  formatForTelegram,
+  markdownToTelegramHtml,
+  visibleText
+} from "../../../src/channels/telegram/TelegramFormat.ts"
 import { FakeLlm } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
 import { settle, startDaemon, texts } from "./harness.ts"
@@ -12,8 +16,11 @@ describe("Telegram delivery: formatting, limits and errors", () => {
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
-      const paragraph = (i: number) => `Paragraph ${i}: some **bold** text, a [link](https://example.com/${i}) and \`code\` & <tags>.`
-      const code = (i: number) => "```ts\n" + Array.from({ length: 12 }, (_, j) => `const v${i}_${j} = a < b && c > d // ${j}`).join("\n") + "\n```"
+      const paragraph = (i: number) =>
+        `Paragraph ${i}: some **bold** text, a [link](https://example.com/${i}) and \`code\` & <tags>.`
+      const code = (i: number) =>
+        "```ts\n" + Array.from({ length: 12 }, (_, j) => `const v${i}_${j} = a < b && c > d // ${j}`).join("\n") +
+        "\n```"
       let answer = ""
       for (let i = 0; answer.length < 10_000; i++) answer += `${paragraph(i)}\n\n${i % 3 === 0 ? code(i) + "\n\n" : ""}`
       llm.script(() => ({ content: answer }))
@@ -81,7 +88,10 @@ describe("Telegram delivery: formatting, limits and errors", () => {
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
-      fake.failNext("sendMessage", { status: 400, description: "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0" })
+      fake.failNext("sendMessage", {
+        status: 400,
+        description: "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0"
+      })
       const h = yield* startDaemon(fake, llm, { telegram: { allowed_user_ids: [42, 43] } })
       fake.pushText({ chatId: 42, userId: 42, text: "**bold** move" })
       const [reply] = yield* fake.waitForSentEffect(1)

@@ -60,7 +60,14 @@ describe("Telegram long polling", () => {
       const started = () => fake.waitForEffect((f) => f.callsOf("getUpdates").length > 0)
       yield* withDaemon(fake, llm, { dataDir }, started)
       expect(fake.callsOf("setMyCommands")).toHaveLength(1)
-      expect(fake.commands.get("default")?.map((c) => c.command)).toEqual(["start", "help", "reset", "status", "stop", "tasks"])
+      expect(fake.commands.get("default")?.map((c) => c.command)).toEqual([
+        "start",
+        "help",
+        "reset",
+        "status",
+        "stop",
+        "tasks"
+      ])
       const polls = fake.callsOf("getUpdates").length
       yield* withDaemon(fake, llm, { dataDir }, () => fake.waitForEffect((f) => f.callsOf("getUpdates").length > polls))
       expect(fake.callsOf("setMyCommands")).toHaveLength(1)
@@ -104,7 +111,10 @@ describe("Telegram long polling", () => {
       const llm = yield* FakeLlm.make()
       fake.hangNext("getUpdates")
       // The client-side timeout is longer than the stall limit here, so the watchdog acts first.
-      const h = yield* startDaemon(fake, llm, { telegram: { poll_timeout_seconds: 10 }, timings: { stallLimit: Duration.seconds(1) } })
+      const h = yield* startDaemon(fake, llm, {
+        telegram: { poll_timeout_seconds: 10 },
+        timings: { stallLimit: Duration.seconds(1) }
+      })
       fake.pushText({ chatId: 42, userId: 42, text: "wake up" })
       yield* waitForText(fake, "echo: wake up", 6_000)
       expect(h.logs.some((l) => l.includes("restarting polling"))).toBe(true)

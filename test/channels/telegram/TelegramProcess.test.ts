@@ -5,15 +5,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import { afterEach, beforeAll } from "vitest"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
 
 const running: Array<MinibotProcess> = []
 const servers: Array<{ close: () => Promise<void> }> = []
 afterEach(async () => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
+  for (const p of running.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
+  }
   for (const s of servers.splice(0)) await s.close()
 })
 
@@ -40,7 +42,9 @@ const fakes = async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const config = (dir: string, telegram: FakeTelegramServer, llm: FakeLlmServer, extra = "") =>
-  writeConfig(dir, `
+  writeConfig(
+    dir,
+    `
 [runtime]
 data_dir = "${dir}/data"
 log_level = "info"
@@ -54,7 +58,8 @@ bot_token = "${telegram.token}"
 api_root = "${telegram.url}"
 poll_timeout_seconds = 5
 ${extra}
-`)
+`
+  )
 
 describe("minibot with Telegram, as a process", () => {
   it("kill -9 in the middle of a turn, then a restart: the message is answered exactly once on Telegram", async () => {

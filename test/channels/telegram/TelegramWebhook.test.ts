@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { FakeLlm } from "../../support/FakeLlm.ts"
 import { freePort } from "../../support/Daemon.ts"
+import { FakeLlm } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
 import { settle, startDaemon, texts, waitForText } from "./harness.ts"
 

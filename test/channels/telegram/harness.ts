@@ -6,7 +6,11 @@
 import { SqlClient } from "@effect/sql"
 import { type Context, Duration, Effect, Layer, Logger } from "effect"
 import * as Layers from "../../../src/app/Layers.ts"
-import { defaultTelegramTimings, TelegramTimings, type TelegramTimingsShape } from "../../../src/channels/telegram/TelegramTimings.ts"
+import {
+  defaultTelegramTimings,
+  TelegramTimings,
+  type TelegramTimingsShape
+} from "../../../src/channels/telegram/TelegramTimings.ts"
 import { AppConfig, makeConfig, type MinibotConfig } from "../../../src/config/Config.ts"
 import { Llm } from "../../../src/llm/Llm.ts"
 import * as Logging from "../../../src/observability/Logging.ts"
@@ -105,7 +109,8 @@ export const waitForText = (fake: FakeTelegramServer, pattern: RegExp | string, 
     () => fake.sent.find((m) => matches(m.visibleText, pattern))!
   )
 
-const matches = (text: string, pattern: RegExp | string) => typeof pattern === "string" ? text === pattern : pattern.test(text)
+const matches = (text: string, pattern: RegExp | string) =>
+  typeof pattern === "string" ? text === pattern : pattern.test(text)
 
 /** Lets time pass (for "nothing more happens" assertions). */
 export const settle = (ms = 300) => Effect.sleep(Duration.millis(ms))
