@@ -90,4 +90,4 @@ export const Daemon = (config: LoadedConfig["config"]) =>
 
 /** The configuration and the logger it asks for. */
 export const Configured = (loaded: LoadedConfig) =>
-  Layer.merge(Layer.succeed(AppConfig, loaded), Logging.layer(loaded.config))
+  Layer.merge(AppConfig.loaded(loaded), Logging.layer(loaded.config))

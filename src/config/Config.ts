@@ -2,25 +2,9 @@
  * The shape of `config.toml`, as a Schema: one definition gives the defaults, the validation
  * and the error messages (which name the TOML key path). Keys keep the snake_case of the file.
  */
-import { Context, DateTime, Layer, Option, Schema } from "effect"
-import { toolsSection } from "../tools/ToolsConfig.ts"
-
-const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () => NoInfer<A>) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
-
-/** A section whose every key has a default: an absent section decodes as `{}`. */
-const section = <Fields extends Schema.Struct.Fields>(fields: Fields) => {
-  const struct = Schema.Struct(fields)
-  const defaults = () =>
-    Schema.decodeUnknownSync(struct as unknown as Schema.Schema<Schema.Struct.Type<Fields>, unknown>)({})
-  return Schema.optionalWith(struct, { default: defaults, exact: true })
-}
-
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
-const Port = Schema.Int.pipe(Schema.between(0, 65535))
-const Secret = Schema.Redacted(Schema.String)
-const IdList = Schema.Array(Schema.Int)
+import { Context, Layer, Schema } from "effect"
+import { toolsSection, ToolsSettings } from "../tools/ToolsConfig.ts"
+import { IdList, NonNegativeInt, Port, PositiveInt, Secret, section, withDefault, ZoneName } from "./Primitives.ts"
 
 export const LogLevelName = Schema.transform(
   Schema.String,
@@ -40,12 +24,7 @@ export const RuntimeConfig = Schema.Struct({
   log_level: withDefault(LogLevelName, () => "info" as const),
   environment: withDefault(Schema.String, () => "production" as const),
   data_dir: withDefault(Schema.NonEmptyString, () => "./data"),
-  timezone: withDefault(
-    Schema.NonEmptyString.pipe(Schema.filter((zone) => Option.isSome(DateTime.zoneMakeNamed(zone)), {
-      message: (issue) => `expected an IANA time zone such as "Europe/Madrid", got ${JSON.stringify(issue.actual)}`
-    })),
-    () => "UTC"
-  ),
+  timezone: withDefault(ZoneName, () => "UTC"),
   /** Processed actor messages and turn records older than this are pruned. */
   message_retention_hours: withDefault(PositiveInt, () => 72),
   /** How long a graceful shutdown may take before the process exits anyway. */
@@ -72,8 +51,8 @@ export const ConsoleConfig = Schema.Struct({
 })
 
 export const ChannelsConfig = Schema.Struct({
-  telegram: section(TelegramConfig.fields),
-  console: section(ConsoleConfig.fields)
+  telegram: section(TelegramConfig),
+  console: section(ConsoleConfig)
 })
 
 export const LlmContextConfig = Schema.Struct({
@@ -91,7 +70,7 @@ export const LlmConfig = Schema.Struct({
   request_timeout_seconds: withDefault(Schema.Number.pipe(Schema.positive()), () => 60),
   retry_attempts: withDefault(NonNegativeInt, () => 3),
   max_tool_iterations: withDefault(PositiveInt, () => 8),
-  context: section(LlmContextConfig.fields)
+  context: section(LlmContextConfig)
 })
 
 export const MemoryConfig = Schema.Struct({
@@ -120,12 +99,8 @@ export const LoggingConfig = Schema.Struct({
   structured: withDefault(Schema.Boolean, () => true),
   json: withDefault(Schema.Boolean, () => false),
   service_name: withDefault(Schema.NonEmptyString, () => "minibot" as const),
-  logfmt: section(LogfmtConfig.fields)
+  logfmt: section(LogfmtConfig)
 })
-
-const ZoneName = Schema.NonEmptyString.pipe(Schema.filter((zone) => Option.isSome(DateTime.zoneMakeNamed(zone)), {
-  message: (issue) => `expected an IANA time zone such as "Europe/Madrid", got ${JSON.stringify(issue.actual)}`
-}))
 
 export const SchedulerConfig = Schema.Struct({
   enabled: withDefault(Schema.Boolean, () => true),
@@ -154,19 +129,24 @@ export const StorageConfig = Schema.Struct({
 export type StorageConfig = typeof StorageConfig.Type
 
 export const MinibotConfig = Schema.Struct({
-  runtime: section(RuntimeConfig.fields),
-  channels: section(ChannelsConfig.fields),
-  llm: section(LlmConfig.fields),
-  memory: section(MemoryConfig.fields),
-  http: section(HttpConfig.fields),
-  logging: section(LoggingConfig.fields),
+  runtime: section(RuntimeConfig),
+  channels: section(ChannelsConfig),
+  llm: section(LlmConfig),
+  memory: section(MemoryConfig),
+  http: section(HttpConfig),
+  logging: section(LoggingConfig),
   tools: toolsSection,
-  scheduler: section(SchedulerConfig.fields),
-  storage: section(StorageConfig.fields)
+  scheduler: section(SchedulerConfig),
+  storage: section(StorageConfig)
 })
 export type MinibotConfig = typeof MinibotConfig.Type
+export type RuntimeConfig = typeof RuntimeConfig.Type
 export type TelegramConfig = typeof TelegramConfig.Type
+export type ConsoleConfig = typeof ConsoleConfig.Type
 export type LlmConfig = typeof LlmConfig.Type
+export type MemoryConfig = typeof MemoryConfig.Type
+export type HttpConfig = typeof HttpConfig.Type
+export type LoggingConfig = typeof LoggingConfig.Type
 
 /** Channels this version implements; any other `[channels.X]` table must stay disabled. */
 export const knownChannels = ["telegram", "console"] as const
@@ -177,17 +157,58 @@ export type ConfigSource =
   | { readonly _tag: "Environment" }
   | { readonly _tag: "Inline" }
 
-/** The validated configuration of this process. */
+/** The validated configuration of this process, whole: for the CLI's start-up lines and the control plane. */
 export class AppConfig extends Context.Tag("minibot/AppConfig")<AppConfig, {
   readonly config: MinibotConfig
   readonly source: ConfigSource
   /** Keys present in the file that this version does not use (logged as a warning). */
   readonly unusedKeys: ReadonlyArray<string>
 }>() {
-  /** A layer from an already-built config (tests, and the CLI once it has loaded the file). */
+  /**
+   * The whole configuration and every section's tag, from an already-built config (tests, and
+   * the CLI once it has loaded the file).
+   */
   static readonly layer = (config: MinibotConfig, source: ConfigSource = { _tag: "Inline" }) =>
-    Layer.succeed(AppConfig, { config, source, unusedKeys: [] })
+    Layer.merge(Layer.succeed(AppConfig, { config, source, unusedKeys: [] }), sectionsLayer(config))
+
+  /** The same from a loaded configuration (keeps its source and unused keys). */
+  static readonly loaded = (
+    loaded: {
+      readonly config: MinibotConfig
+      readonly source: ConfigSource
+      readonly unusedKeys: ReadonlyArray<string>
+    }
+  ) => Layer.merge(Layer.succeed(AppConfig, loaded), sectionsLayer(loaded.config))
 }
+
+/*
+ * One tag per section: a service reads only the section it needs, so its dependencies say what
+ * it depends on, and a test provides just that section.
+ */
+export class RuntimeSettings extends Context.Tag("minibot/RuntimeSettings")<RuntimeSettings, RuntimeConfig>() {}
+export class TelegramSettings extends Context.Tag("minibot/TelegramSettings")<TelegramSettings, TelegramConfig>() {}
+export class ConsoleSettings extends Context.Tag("minibot/ConsoleSettings")<ConsoleSettings, ConsoleConfig>() {}
+export class LlmSettings extends Context.Tag("minibot/LlmSettings")<LlmSettings, LlmConfig>() {}
+export class MemorySettings extends Context.Tag("minibot/MemorySettings")<MemorySettings, MemoryConfig>() {}
+export class HttpSettings extends Context.Tag("minibot/HttpSettings")<HttpSettings, HttpConfig>() {}
+export class LoggingSettings extends Context.Tag("minibot/LoggingSettings")<LoggingSettings, LoggingConfig>() {}
+export class SchedulerSettings extends Context.Tag("minibot/SchedulerSettings")<SchedulerSettings, SchedulerConfig>() {}
+export class StorageSettings extends Context.Tag("minibot/StorageSettings")<StorageSettings, StorageConfig>() {}
+
+/** Every section tag of a config (the tools' own tag, `ToolsSettings`, included). */
+export const sectionsLayer = (config: MinibotConfig) =>
+  Layer.mergeAll(
+    Layer.succeed(RuntimeSettings, config.runtime),
+    Layer.succeed(TelegramSettings, config.channels.telegram),
+    Layer.succeed(ConsoleSettings, config.channels.console),
+    Layer.succeed(LlmSettings, config.llm),
+    Layer.succeed(MemorySettings, config.memory),
+    Layer.succeed(HttpSettings, config.http),
+    Layer.succeed(LoggingSettings, config.logging),
+    Layer.succeed(SchedulerSettings, config.scheduler),
+    Layer.succeed(StorageSettings, config.storage),
+    ToolsSettings.layer({ tools: config.tools, timezone: config.runtime.timezone })
+  )
 
 /** Decodes a plain object (as parsed from TOML) into a config; throws on errors (tests). */
 export const makeConfig = (input: unknown = {}): MinibotConfig => Schema.decodeUnknownSync(MinibotConfig)(input)

@@ -4,18 +4,7 @@
  * the tools read it, with `[runtime] timezone`, through the `ToolsSettings` tag.
  */
 import { Context, Layer, Schema } from "effect"
-
-const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () => NoInfer<A>) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
-
-/** A section whose every key has a default: an absent section decodes as `{}`. */
-const section = <A, I>(struct: Schema.Schema<A, I>) => {
-  const defaults = () => Schema.decodeUnknownSync(struct)({})
-  return Schema.optionalWith(struct, { default: defaults, exact: true })
-}
-
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-const PositiveSeconds = Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(3600))
+import { PositiveInt, PositiveSeconds, section, withDefault } from "../config/Primitives.ts"
 
 export const HttpMethod = Schema.Literal("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 export type HttpMethod = typeof HttpMethod.Type
