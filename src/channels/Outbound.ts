@@ -1,9 +1,8 @@
 /**
- * The outbound side of every channel: a channel registers a sender for its name, the turn hands
- * its reply here. Redelivered turns can run before a channel has finished starting, so delivery
- * waits a while for the sender to appear.
+ * The outbound side of every channel: the turn hands its reply here, and it goes to the sender of
+ * the conversation's channel.
  */
-import { Data, Deferred, Duration, Effect } from "effect"
+import { Context, Data, Effect } from "effect"
 import type { ChannelName, ConversationRef } from "../domain/Conversation.ts"
 
 export interface OutboundMessage {
@@ -41,42 +40,32 @@ export interface ChannelSender {
   readonly typing?: (conversation: ConversationRef) => Effect.Effect<void>
 }
 
-const registrationWait = Duration.seconds(30)
+/*
+ * Each channel contributes its sender under its own tag, built from its API client alone, before
+ * the actors: a turn redelivered at start-up finds its sender at once, and on shutdown senders
+ * are released after the actors, so a reply finished in the turns' grace period still goes out.
+ * A channel that is not enabled contributes `notEnabled`.
+ */
+export class TelegramOut extends Context.Tag("minibot/Outbound/telegram")<TelegramOut, ChannelSender>() {}
+export class ConsoleOut extends Context.Tag("minibot/Outbound/console")<ConsoleOut, ChannelSender>() {}
+
+/** The sender of a channel that is not enabled in this process. */
+export const notEnabled = (channel: ChannelName): ChannelSender => ({
+  send: () => Effect.fail(new DeliveryError({ channel, permanent: true, reason: "channel is not enabled" }))
+})
 
 export class Outbound extends Effect.Service<Outbound>()("minibot/Outbound", {
-  effect: Effect.sync(() => {
-    const senders = new Map<ChannelName, Deferred.Deferred<ChannelSender>>()
-    const slot = (channel: ChannelName) =>
-      Effect.gen(function*() {
-        const existing = senders.get(channel)
-        if (existing) return existing
-        const created = yield* Deferred.make<ChannelSender>()
-        senders.set(channel, created)
-        return created
-      })
+  effect: Effect.gen(function*() {
+    const senders: Record<ChannelName, ChannelSender> = {
+      telegram: yield* TelegramOut,
+      console: yield* ConsoleOut,
+      http: notEnabled("http")
+    }
 
-    const register = (channel: ChannelName, sender: ChannelSender) =>
-      Effect.acquireRelease(
-        Effect.flatMap(slot(channel), (d) => Deferred.succeed(d, sender)),
-        () => Effect.sync(() => senders.delete(channel))
-      )
+    const deliver = (message: OutboundMessage) => senders[message.conversation.channel].send(message)
 
-    const senderFor = (channel: ChannelName) =>
-      Effect.flatMap(slot(channel), Deferred.await).pipe(
-        Effect.timeoutFail({
-          duration: registrationWait,
-          onTimeout: () => new DeliveryError({ channel, permanent: false, reason: "channel is not running" })
-        })
-      )
+    const typing = (conversation: ConversationRef) => senders[conversation.channel].typing?.(conversation) ?? Effect.void
 
-    const deliver = (message: OutboundMessage) =>
-      Effect.flatMap(senderFor(message.conversation.channel), (sender) => sender.send(message))
-
-    const typing = (conversation: ConversationRef) =>
-      Effect.flatMap(senderFor(conversation.channel), (sender) => sender.typing?.(conversation) ?? Effect.void).pipe(
-        Effect.ignore
-      )
-
-    return { register, deliver, typing } as const
+    return { deliver, typing } as const
   })
 }) {}

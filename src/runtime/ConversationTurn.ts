@@ -104,10 +104,8 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         const produced: Array<Chat.ChatMessage> = [Chat.user(scheduledInstruction(message))]
         const context: ToolContext = {
           ownerId: ownerOf(message),
+          conversation: message.conversation,
           conversationKey: key,
-          channel: message.conversation.channel,
-          chatId: message.conversation.chatId,
-          ...(message.conversation.threadId === undefined ? {} : { threadId: message.conversation.threadId }),
           ...(message.userId === undefined ? {} : { userId: message.userId })
         }
         const seen = new Map<string, string>()

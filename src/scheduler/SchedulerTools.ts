@@ -4,7 +4,6 @@
  * from the tool context; another owner's job is "not found".
  */
 import { Effect, Schema } from "effect"
-import type { ChannelName } from "../domain/Conversation.ts"
 import * as Tool from "../tools/Tool.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import type { ToolGroup } from "../tools/ToolRegistry.ts"
@@ -17,11 +16,7 @@ const maxListLimit = 100
 
 export const requesterOf = (ctx: ToolContext): Requester => ({
   ownerId: ctx.ownerId,
-  conversation: {
-    channel: ctx.channel as ChannelName,
-    chatId: ctx.chatId,
-    ...(ctx.threadId === undefined ? {} : { threadId: ctx.threadId })
-  },
+  conversation: ctx.conversation,
   userId: ctx.userId ?? null
 })
 

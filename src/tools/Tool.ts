@@ -5,6 +5,7 @@
  */
 import { Clock, Duration, Effect, JSONSchema, ParseResult, Schema, SchemaAST } from "effect"
 import type { ToolSpec } from "../domain/ChatMessage.ts"
+import type { ConversationKey, ConversationRef } from "../domain/Conversation.ts"
 
 /** A failure the model should see: `field` names the argument at fault, when there is one. */
 export class ToolError extends Schema.TaggedError<ToolError>()("ToolError", {
@@ -18,11 +19,9 @@ export const fail = (message: string, field?: string): Effect.Effect<never, Tool
 /** Who and where a call runs for, derived server-side from the message being answered. */
 export interface ToolContext {
   readonly ownerId: string
-  readonly conversationKey: string
-  readonly channel: string
-  readonly chatId: string
-  /** The forum topic of the chat, if any (scheduled replies must go back to it). */
-  readonly threadId?: number
+  /** The chat being answered (with its forum topic, if any: scheduled replies must go back to it). */
+  readonly conversation: ConversationRef
+  readonly conversationKey: ConversationKey
   /** The person's id on the channel, when known. */
   readonly userId?: string
   /** The time of the turn, when the caller wants one clock for the whole turn. */

@@ -95,7 +95,7 @@ export function make(tools: ReadonlyArray<Tool>, defaults: ExecuteOptions = {}):
           )
       ),
       Effect.withLogSpan(`tool.${name}`),
-      Effect.annotateLogs({ tool: name, tool_call_id: call.id, chat_id: ctx.chatId })
+      Effect.annotateLogs({ tool: name, tool_call_id: call.id, chat_id: ctx.conversation.chatId })
     )
   }
 

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { conversationKey } from "../../src/domain/Conversation.ts"
 import type { ToolContext } from "../../src/tools/Tool.ts"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.ts"
 import type { Harness } from "../support/Harness.ts"
@@ -6,9 +7,8 @@ import type { Harness } from "../support/Harness.ts"
 /** The tool context of a person chatting on the console in `chatId`. */
 export const contextOf = (chatId: string): ToolContext => ({
   ownerId: `console:user-${chatId}`,
-  conversationKey: `console:${chatId}`,
-  channel: "console",
-  chatId
+  conversation: { channel: "console", chatId },
+  conversationKey: conversationKey("console", chatId)
 })
 
 let calls = 0

@@ -7,15 +7,15 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { ToolCall } from "../../src/domain/ChatMessage.ts"
+import { conversationKey } from "../../src/domain/Conversation.ts"
 import notesMigration from "../../src/storage/migrations/0003_notes.ts"
 import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
 import type { ToolContext } from "../../src/tools/Tool.ts"
 
 export const contextFor = (ownerId: string, extra: Partial<ToolContext> = {}): ToolContext => ({
   ownerId,
-  conversationKey: `console:${ownerId}`,
-  channel: "console",
-  chatId: ownerId,
+  conversation: { channel: "console", chatId: ownerId },
+  conversationKey: conversationKey("console", ownerId),
   ...extra
 })
 

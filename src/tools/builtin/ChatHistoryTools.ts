@@ -3,7 +3,6 @@
  * turn belongs to (the key comes from the tool context, never from the model).
  */
 import { Effect, Option, Schema } from "effect"
-import type { ConversationKey } from "../../domain/Conversation.ts"
 import { HistoryStore } from "../../memory/HistoryStore.ts"
 import * as Tool from "../Tool.ts"
 import type { ToolGroup } from "../ToolRegistry.ts"
@@ -16,7 +15,7 @@ export const group: ToolGroup<HistoryStore> = Effect.map(HistoryStore, (history)
     description: "How much of this conversation is remembered: message and exchange counts, oldest and newest time.",
     parameters: Schema.Struct({}),
     run: (_, ctx) =>
-      Effect.map(history.info(ctx.conversationKey as ConversationKey), (info) => ({
+      Effect.map(history.info(ctx.conversationKey), (info) => ({
         messages: info.messages,
         exchanges: info.turns,
         oldest: iso(info.oldest),
@@ -30,7 +29,7 @@ export const group: ToolGroup<HistoryStore> = Effect.map(HistoryStore, (history)
       keep_latest: Tool.param(Schema.Int.pipe(Schema.between(0, 10_000)), "How many of the latest exchanges to keep")
     }),
     run: (args, ctx) =>
-      Effect.map(history.trim(ctx.conversationKey as ConversationKey, args.keep_latest), (removed) => ({
+      Effect.map(history.trim(ctx.conversationKey, args.keep_latest), (removed) => ({
         removed_messages: removed,
         kept_exchanges: args.keep_latest
       }))
