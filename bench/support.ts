@@ -3,13 +3,12 @@
  * SQLite file with a recording console channel.
  */
 import { Effect, Layer } from "effect"
-import type { Context } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../src/app/Layers.ts"
-import { Outbound, type OutboundMessage } from "../src/channels/Outbound.ts"
+import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../src/channels/Outbound.ts"
 import { AppConfig, makeConfig } from "../src/config/Config.ts"
 import type { Llm } from "../src/llm/Llm.ts"
 import * as Database from "../src/storage/Database.ts"
@@ -43,16 +42,18 @@ export const runtimeAt = <E>(options: {
         ...options.config?.llm as object
       }
     })
+    const senders = Layer.merge(
+      Layer.succeed(ConsoleOut, {
+        send: (message) => Effect.sync(() => (options.delivered(message, performance.now()), { chunks: 1 }))
+      }),
+      Layer.succeed(TelegramOut, notEnabled("telegram"))
+    )
     const layer = Layers.runtimeWith(options.llm).pipe(
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(options.dataDir))),
-      Layer.provideMerge(AppConfig.layer(config))
+      Layer.provideMerge(AppConfig.layer(config)),
+      Layer.provide(senders)
     )
-    const context = yield* Layer.build(layer)
-    const outbound = yield* Effect.provide(Outbound, context)
-    yield* outbound.register("console", {
-      send: (message) => Effect.sync(() => (options.delivered(message, performance.now()), { chunks: 1 }))
-    })
-    return context as Context.Context<Layer.Layer.Success<typeof layer>>
+    return yield* Layer.build(layer)
   })
 
 /** Resident memory of a process, in MB. */

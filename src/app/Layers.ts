@@ -4,7 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Bus, BusLogger } from "../bus/Bus.ts"
-import { ConsoleChannel, DaemonConsole } from "../channels/console/ConsoleChannel.ts"
+import * as ConsoleChannel from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
 import * as TelegramChannel from "../channels/telegram/TelegramChannel.ts"
 import { AppConfig } from "../config/Config.ts"
@@ -61,7 +61,7 @@ const Services = Tools.pipe(
   ))
 )
 
-/** Actors and turns over a given LLM layer; needs AppConfig and a SqlClient. */
+/** Actors and turns over a given LLM layer; needs AppConfig, a SqlClient and every channel's sender. */
 export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
   Conversations.layer.pipe(
     // Due jobs run inside the conversation actors, through the task strategies.
@@ -74,20 +74,26 @@ export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
     Layer.provideMerge(llm)
   )
 
+/** Every channel's sender, per `[channels.*]`: built before the actors and released after them. */
+export const Senders = Layer.merge(TelegramChannel.sender, ConsoleChannel.daemonSender)
+
 /** Everything a turn needs, on the configured database and LLM. */
 export const Core = runtimeWith(Llm.openai).pipe(Layer.provideMerge(Database.layer))
 
-/** The channels `[channels.*]` enables, plus the control server and observers. */
-export const Daemon = (config: LoadedConfig["config"]) =>
-  Layer.mergeAll(
-    ControlServer.layer,
-    BusLogger,
-    config.channels.console.enabled ? DaemonConsole.pipe(Layer.provideMerge(ConsoleChannel.Default)) : Layer.empty
-  ).pipe(
-    // Built before the control server: the Telegram webhook route must be registered before it serves.
-    Layer.provideMerge(config.channels.telegram.enabled ? TelegramChannel.layer : Layer.empty)
-  )
+/** The channels `[channels.*]` enables, the control server and observers; needs the core and the senders. */
+export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleChannel.layer).pipe(
+  // Built before the control server: the Telegram webhook route must be registered before it serves.
+  Layer.provideMerge(TelegramChannel.layer)
+)
+
+/** The daemon: senders first, then the core (database, actors), then the channels' intake. */
+export const Daemon = Channels.pipe(Layer.provideMerge(Core), Layer.provideMerge(Senders))
+
+/** `minibot console`: the terminal chat over the core (replies to Telegram chats still go out). */
+export const ConsoleSession = ConsoleChannel.ConsoleChannel.Default.pipe(
+  Layer.provideMerge(Core),
+  Layer.provideMerge(Layer.merge(TelegramChannel.sender, ConsoleChannel.sender))
+)
 
 /** The configuration and the logger it asks for. */
-export const Configured = (loaded: LoadedConfig) =>
-  Layer.merge(AppConfig.loaded(loaded), Logging.layer(loaded.config))
+export const Configured = (loaded: LoadedConfig) => Layer.merge(AppConfig.loaded(loaded), Logging.layer(loaded.config))

@@ -64,7 +64,8 @@ export class Outbound extends Effect.Service<Outbound>()("minibot/Outbound", {
 
     const deliver = (message: OutboundMessage) => senders[message.conversation.channel].send(message)
 
-    const typing = (conversation: ConversationRef) => senders[conversation.channel].typing?.(conversation) ?? Effect.void
+    const typing = (conversation: ConversationRef) =>
+      senders[conversation.channel].typing?.(conversation) ?? Effect.void
 
     return { deliver, typing } as const
   })

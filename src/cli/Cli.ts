@@ -75,7 +75,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
       return yield* Effect.never.pipe(shutdownWatchdog(loaded))
     })
     yield* daemon.pipe(
-      Effect.provide(Layers.Daemon(loaded.config).pipe(Layer.provideMerge(Layers.Core))),
+      Effect.provide(Layers.Daemon),
       Effect.provide(Layers.Configured(loaded))
     )
   })).pipe(Command.withDescription("Run the daemon with the channels the configuration enables"))
@@ -118,7 +118,7 @@ const consoleCommand = Command.make(
         }
       }
       yield* session.pipe(
-        Effect.provide(ConsoleChannel.Default.pipe(Layer.provideMerge(Layers.Core))),
+        Effect.provide(Layers.ConsoleSession),
         Effect.provide(Layers.Configured(quiet))
       )
     })

@@ -2,12 +2,12 @@
  * The real runtime (actors on SQLite, turns, history, the openai-backed Llm) in the test process,
  * against a fake LLM on loopback, with a recording channel standing in for a chat platform.
  */
-import { type Context, Effect, Layer, Logger, Scope } from "effect"
+import { type Context, Effect, Layer, Logger } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../../src/app/Layers.ts"
-import { Outbound, type OutboundMessage } from "../../src/channels/Outbound.ts"
+import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../../src/channels/Outbound.ts"
 import { AppConfig, makeConfig } from "../../src/config/Config.ts"
 import { InboundMessage } from "../../src/domain/Inbound.ts"
 import { Llm } from "../../src/llm/Llm.ts"
@@ -45,7 +45,9 @@ export interface HarnessOptions {
   readonly llm?: Record<string, unknown>
   readonly dataDir?: string
   /** Another runtime layer (e.g. on Postgres) in place of SQLite under `dataDir`. */
-  readonly layer?: (config: ReturnType<typeof makeConfig>) => Layer.Layer<Layer.Layer.Success<RuntimeLayer>, unknown>
+  readonly layer?: (
+    config: ReturnType<typeof makeConfig>
+  ) => Layer.Layer<Layer.Layer.Success<RuntimeLayer>, unknown, TelegramOut | ConsoleOut>
 }
 
 /** Builds the runtime in the current scope; closing the scope shuts it down like SIGTERM would. */
@@ -65,13 +67,17 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
         Logger.map((line) => void logs.push(line))
       )
     )
-    const layer = (options.layer?.(config) ?? runtimeLayer(dataDir, config)).pipe(Layer.provide(logger))
+    // Console conversations stand for a chat platform: their replies are recorded.
+    const senders = Layer.merge(
+      Layer.succeed(ConsoleOut, { send: (message) => Effect.sync(() => (replies.push(message), { chunks: 1 })) }),
+      Layer.succeed(TelegramOut, notEnabled("telegram"))
+    )
+    const layer = (options.layer?.(config) ?? runtimeLayer(dataDir, config)).pipe(
+      Layer.provide(senders),
+      Layer.provide(logger)
+    )
     const scope = yield* Effect.scope
     const context: Context.Context<Layer.Layer.Success<RuntimeLayer>> = yield* Layer.buildWithScope(layer, scope)
-    const outbound = yield* Effect.provide(Outbound, context)
-    yield* outbound.register("console", {
-      send: (message) => Effect.sync(() => (replies.push(message), { chunks: 1 }))
-    }).pipe(Effect.provide(context), Scope.extend(scope))
     const conversations = yield* Effect.provide(Conversations, context)
 
     const harness: Harness = {

@@ -5,22 +5,19 @@
 import { Console, Deferred, Effect, Layer, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import * as readline from "node:readline"
+import { ConsoleSettings } from "../../config/Config.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import { Conversations } from "../../runtime/Conversations.ts"
-import { Outbound, type OutboundMessage } from "../Outbound.ts"
+import { type ChannelSender, ConsoleOut, notEnabled, type OutboundMessage } from "../Outbound.ts"
 
 const consoleUser = process.env.USER ?? "local"
 
-export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/ConsoleChannel", {
-  scoped: Effect.gen(function*() {
-    const outbound = yield* Outbound
-    const conversations = yield* Conversations
-    const readiness = yield* Readiness
-    /** Replies awaited by `ask`, by the id of the message they answer. */
+/** Replies awaited by `ask`, by the id of the message they answer: the console's sender hands them over. */
+class ConsoleReplies extends Effect.Service<ConsoleReplies>()("minibot/ConsoleReplies", {
+  sync: () => {
     const waiting = new Map<string, Deferred.Deferred<OutboundMessage>>()
-
-    yield* outbound.register("console", {
+    const sender: ChannelSender = {
       send: (message) =>
         Effect.gen(function*() {
           const waiter = message.inReplyTo && waiting.get(message.inReplyTo.messageId)
@@ -29,7 +26,23 @@ export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/Co
           else yield* Console.log(message.text)
           return { chunks: 1 }
         })
-    })
+    }
+    return { waiting, sender } as const
+  }
+}) {}
+
+/** The console's sender, built before the actors; `minibot console` uses it whatever the config says. */
+export const sender = Layer.effect(ConsoleOut, Effect.map(ConsoleReplies, (replies) => replies.sender)).pipe(
+  Layer.provide(ConsoleReplies.Default)
+)
+
+export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/ConsoleChannel", {
+  dependencies: [ConsoleReplies.Default],
+  scoped: Effect.gen(function*() {
+    const conversations = yield* Conversations
+    const readiness = yield* Readiness
+    const { waiting } = yield* ConsoleReplies
+
     yield* readiness.ready("console")
 
     /** Sends one line to the conversation `console:<chatId>` and waits for its reply. */
@@ -95,11 +108,22 @@ export const chat = (lines: Stream.Stream<string>, chatId: string) =>
     )
   })
 
+const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer<A, E2, R2>) =>
+  Layer.unwrapEffect(
+    Effect.map(ConsoleSettings, (console): Layer.Layer<A, E | E2, R | R2> => console.enabled ? on : off)
+  )
+
+/** The daemon's console sender: `[channels.console] enabled`, or a stand-in. */
+export const daemonSender = whenEnabled(sender, Layer.succeed(ConsoleOut, notEnabled("console")))
+
 /** `[channels.console] enabled` in the daemon: chat on the daemon's terminal. */
-export const DaemonConsole = Layer.scopedDiscard(
-  Effect.gen(function*() {
-    const readiness = yield* Readiness
-    yield* readiness.expect("console")
-    yield* chat(stdinLines, "local").pipe(Effect.forkScoped)
-  })
+export const layer = whenEnabled(
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const readiness = yield* Readiness
+      yield* readiness.expect("console")
+      yield* chat(stdinLines, "local").pipe(Effect.forkScoped)
+    })
+  ).pipe(Layer.provide(ConsoleChannel.Default)),
+  Layer.empty
 )

@@ -1,11 +1,12 @@
 /**
- * The Telegram channel, as the daemon adds it when `[channels.telegram] enabled`: the sender
- * registered for replies, the bot's start-up (getMe, command menu), and intake by long polling
- * (a cluster singleton) or by webhook (a route on the `[http]` server), per `mode`.
+ * The Telegram channel, as the daemon adds it when `[channels.telegram] enabled`: the sender of
+ * replies (built before the actors, from the API client alone), the bot's start-up (getMe, command
+ * menu), and intake by long polling (a cluster singleton) or by webhook (a route on the `[http]`
+ * server), per `mode`. When the channel is off, both layers stand aside.
  */
 import { Clock, Duration, Effect, Layer, Schedule } from "effect"
-import { AppConfig } from "../../config/Config.ts"
-import { Outbound } from "../Outbound.ts"
+import { AppConfig, TelegramSettings } from "../../config/Config.ts"
+import { notEnabled, TelegramOut } from "../Outbound.ts"
 import { Pairing } from "./Pairing.ts"
 import { TelegramApi } from "./TelegramApi.ts"
 import { TelegramBot } from "./TelegramBot.ts"
@@ -18,13 +19,11 @@ import * as TelegramWebhook from "./TelegramWebhook.ts"
 
 const pruneEvery = Schedule.spaced(Duration.hours(1))
 
-/** Replies go out through the Telegram sender; start-up says who will be answered. */
-const Registration = Layer.scopedDiscard(
+/** Start-up says who will be answered; handled update ids are pruned hourly. */
+const Housekeeping = Layer.scopedDiscard(
   Effect.gen(function*() {
     const { config } = yield* AppConfig
     const tg = config.channels.telegram
-    const outbound = yield* Outbound
-    const sender = yield* TelegramSender
     const store = yield* TelegramStore
     const timings = yield* TelegramTimings
 
@@ -39,7 +38,6 @@ const Registration = Layer.scopedDiscard(
             "(or allowed_chat_ids for a group) and restart, or set dm_policy = \"pairing\""
         )
     }
-    yield* outbound.register("telegram", { send: sender.send, typing: sender.typing })
 
     const prune = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -63,10 +61,27 @@ const Intake = Layer.unwrapEffect(
   )
 )
 
+// One API client (rate limits, flood waits) shared by the sender and intake: the same layer value is built once.
+const Sender = TelegramSender.Default.pipe(Layer.provide(TelegramApi.Default))
+const Client = Layer.merge(TelegramApi.Default, TelegramStore.Default)
+
 const Services = TelegramIntake.Default.pipe(
-  Layer.provideMerge(Layer.mergeAll(TelegramSender.Default, TelegramBot.Default, Pairing.Default)),
-  Layer.provideMerge(Layer.merge(TelegramApi.Default, TelegramStore.Default))
+  Layer.provideMerge(Layer.mergeAll(Sender, TelegramBot.Default, Pairing.Default)),
+  Layer.provideMerge(Client)
 )
 
-/** The whole channel; needs the core runtime (conversations, history, outbound, readiness, cluster). */
-export const layer = Layer.merge(Registration, Intake).pipe(Layer.provide(Services))
+const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer<A, E2, R2>) =>
+  Layer.unwrapEffect(
+    Effect.map(TelegramSettings, (tg): Layer.Layer<A, E | E2, R | R2> => tg.enabled ? on : off)
+  )
+
+/** Replies to Telegram chats; needs only the API client, so the actors can use it from their first turn. */
+export const sender = whenEnabled(
+  Layer.effect(TelegramOut, Effect.map(TelegramSender, (s) => ({ send: s.send, typing: s.typing }))).pipe(
+    Layer.provide(Sender)
+  ),
+  Layer.succeed(TelegramOut, notEnabled("telegram"))
+)
+
+/** Start-up and intake; needs the core runtime (conversations, history, outbound, readiness, cluster). */
+export const layer = whenEnabled(Layer.merge(Housekeeping, Intake).pipe(Layer.provide(Services)), Layer.empty)

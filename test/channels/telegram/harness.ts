@@ -77,8 +77,9 @@ export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, option
       ),
       Logger.minimumLogLevel(Logging.toLogLevel("debug"))
     )
-    const layer = Layers.Daemon(config).pipe(
+    const layer = Layers.Channels.pipe(
       Layer.provideMerge(Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" }))),
+      Layer.provideMerge(Layers.Senders),
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
       Layer.provideMerge(AppConfig.layer(config)),
       Layer.provide(Layer.succeed(TelegramTimings, { ...fastTimings, ...options.timings })),
