@@ -16,7 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { InboundMessage } from "../src/domain/Inbound.ts"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
-import { Conversations } from "../src/runtime/Conversations.ts"
+import { Actors } from "../src/runtime/Actors.ts"
 import { freePort } from "../test/support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import * as SchedulerBench from "./scheduler.ts"
@@ -46,7 +46,7 @@ const withRuntime = <A>(
       config: { llm: { base_url: fake.url } },
       delivered: (message, at) => pending.get(message.inReplyTo!.messageId)?.(at)
     })
-    const conversations = yield* Effect.provide(Conversations, context)
+    const conversations = yield* Effect.provide(Actors, context)
     let n = 0
     const send = (chat: string, text: string) => {
       const messageId = `b${++n}`

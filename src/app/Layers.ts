@@ -14,10 +14,12 @@ import { Readiness } from "../control/Readiness.ts"
 import { Llm } from "../llm/Llm.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
-import * as Conversations from "../runtime/Conversations.ts"
+import { MailboxHandlers } from "../runtime/Actors.ts"
+import * as ClusterActors from "../runtime/ClusterActors.ts"
 import { ConversationTurn } from "../runtime/ConversationTurn.ts"
 import { TurnLedger } from "../runtime/TurnLedger.ts"
 import * as JobRunner from "../scheduler/JobRunner.ts"
+import { FiringHandler } from "../scheduler/JobRunner.ts"
 import { JobStore } from "../scheduler/JobStore.ts"
 import { Scheduler } from "../scheduler/Scheduler.ts"
 import * as SchedulerTools from "../scheduler/SchedulerTools.ts"
@@ -53,25 +55,33 @@ const Scheduling = Tasks.Default.pipe(
 const Services = Tools.pipe(
   Layer.provideMerge(Layer.mergeAll(
     HistoryStore.fromConfig,
-    TurnLedger.Default,
-    Bus.Default,
     Outbound.Default,
     Readiness.Default,
     Scheduling
   ))
 )
 
+/** What the actors do with their mail: a turn for a person's message, the job runner for a due firing. */
+const Handlers = Layer.effect(
+  MailboxHandlers,
+  Effect.gen(function*() {
+    const turn = yield* ConversationTurn
+    const jobs = yield* FiringHandler
+    return { message: (message) => Effect.asVoid(turn.run(message)), firing: jobs.fire }
+  })
+)
+
 /** Actors and turns over a given LLM layer; needs AppConfig, a SqlClient and every channel's sender. */
 export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
-  Conversations.layer.pipe(
+  ClusterActors.entities.pipe(
+    Layer.provideMerge(Handlers),
     // Due jobs run inside the conversation actors, through the task strategies.
     Layer.provideMerge(JobRunner.layer),
     Layer.provideMerge(TaskStrategies.layer.pipe(Layer.provide(ToolsSettingsLive))),
     Layer.provideMerge(ConversationTurn.Default),
     Layer.provideMerge(Services),
-    Layer.provideMerge(Conversations.JobMailbox.Default),
-    Layer.provideMerge(Conversations.runnerLayer),
-    Layer.provideMerge(llm)
+    Layer.provideMerge(ClusterActors.client),
+    Layer.provideMerge(Layer.mergeAll(Bus.Default, TurnLedger.Default, llm))
   )
 
 /** Every channel's sender, per `[channels.*]`: built before the actors and released after them. */

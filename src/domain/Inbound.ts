@@ -1,9 +1,11 @@
 /**
- * A message from a person (or a due scheduled job) for one conversation. It is the durable
- * payload of the conversation actor's mailbox, so it is a Schema; `messageId` is its primary key:
- * the same id sent twice is stored and answered once.
+ * What a turn answers: a message from a person (`InboundMessage`), or the prompt of a due
+ * scheduled job (`ScheduledPrompt`). A person's message is the durable payload of the
+ * conversation actor's mailbox, so it is a Schema; `messageId` is its primary key: the same id
+ * sent twice is stored and answered once. A scheduled prompt is made inside the actor from a
+ * stored job firing, and never stored itself.
  */
-import { PrimaryKey, Schema } from "effect"
+import { Data, PrimaryKey, Schema } from "effect"
 import { ConversationRef } from "./Conversation.ts"
 
 /** A due job's prompt, run as a turn of the conversation it was scheduled in. */
@@ -35,12 +37,26 @@ export class InboundMessage extends Schema.Class<InboundMessage>("InboundMessage
   requestId: Schema.String,
   /** The platform's id of the message, to reply to it (Telegram groups). */
   platformMessageId: Schema.optional(Schema.Number),
-  isGroup: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** `scheduled`: a due job's instruction (then `scheduled` is set), not something the person just wrote. */
-  kind: Schema.optionalWith(Schema.Literal("message", "scheduled"), { default: () => "message" as const }),
-  scheduled: Schema.optional(ScheduledInfo)
+  isGroup: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   [PrimaryKey.symbol]() {
     return this.messageId
   }
 }
+
+/** A due job's instruction, run as a turn of the conversation it was scheduled in. */
+export class ScheduledPrompt extends Data.TaggedClass("ScheduledPrompt")<{
+  /** Unique per firing and attempt, so the turn ledger answers it once. */
+  readonly messageId: string
+  readonly conversation: ConversationRef
+  /** The person who scheduled it, when known. */
+  readonly userId?: string
+  readonly text: string
+  readonly receivedAt: number
+  readonly requestId: string
+  readonly job: ScheduledInfo
+}> {}
+
+export type TurnInput = InboundMessage | ScheduledPrompt
+
+export const isScheduled = (input: TurnInput): input is ScheduledPrompt => input instanceof ScheduledPrompt

@@ -3,19 +3,20 @@
  * conversation's actor, so turns of one chat never overlap. Never fails: whatever breaks, the
  * person gets a short message and the actor moves on.
  */
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Fiber, FiberMap, Metric, Option, Schedule } from "effect"
+import { Cause, Clock, Data, DateTime, Duration, Effect, Either, Exit, Fiber, Metric, Option, Schedule } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
 import { AppConfig } from "../config/Config.ts"
 import * as Chat from "../domain/ChatMessage.ts"
-import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
-import type { InboundMessage } from "../domain/Inbound.ts"
+import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
+import { isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
 import { Llm, userMessage } from "../llm/Llm.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import { ToolRegistry } from "../tools/ToolRegistry.ts"
-import { TurnLedger } from "./TurnLedger.ts"
+import { Actors } from "./Actors.ts"
+import { TurnLedger, type TurnRecord } from "./TurnLedger.ts"
 
 const typingRefresh = Schedule.spaced(Duration.seconds(4))
 
@@ -28,9 +29,8 @@ export const toolLimitText = (limit: number) =>
   `I stopped after ${limit} tool steps without finishing. Could you split the request into smaller parts?`
 
 /** A due job's prompt as the model sees it: an instruction to carry out now, not a request to schedule. */
-export const scheduledInstruction = (message: InboundMessage): string => {
-  const info = message.scheduled
-  if (info === undefined) return message.text
+export const scheduledInstruction = (prompt: ScheduledPrompt): string => {
+  const info = prompt.job
   const zone = DateTime.zoneMakeNamed(info.timezone)
   const due = Option.isSome(zone)
     ? DateTime.formatIsoOffset(DateTime.unsafeMakeZoned(info.dueAt, { timeZone: zone.value }))
@@ -40,7 +40,7 @@ export const scheduledInstruction = (message: InboundMessage): string => {
     : info.lateMs >= 5_000
     ? `, ${Math.round(info.lateMs / 1000)} seconds late`
     : ""
-  return `Scheduled instruction (job ${info.jobId}, due ${due}${late}): ${message.text}\n` +
+  return `Scheduled instruction (job ${info.jobId}, due ${due}${late}): ${prompt.text}\n` +
     "Do it now; do not schedule it again."
 }
 
@@ -49,15 +49,17 @@ export const scheduledInstruction = (message: InboundMessage): string => {
  * A scheduled turn that failed is not told to the person: the scheduler tells them once, after
  * its last retry.
  */
-export type TurnResult =
-  | { readonly _tag: "Delivered"; readonly text: string }
+export type TurnResult = Data.TaggedEnum<{
+  Delivered: { readonly text: string }
   /** `notify = false`: answered and remembered, nothing sent. */
-  | { readonly _tag: "Silent"; readonly text: string }
+  Silent: { readonly text: string }
   /** Handled before (a redelivery). */
-  | { readonly _tag: "Duplicate" }
-  | { readonly _tag: "Failed"; readonly reason: string; readonly text: string }
-  | { readonly _tag: "Stopped" }
-  | { readonly _tag: "Undeliverable"; readonly reason: string }
+  Duplicate: {}
+  Failed: { readonly reason: string; readonly text: string }
+  Stopped: {}
+  Undeliverable: { readonly reason: string }
+}>
+export const TurnResult = Data.taggedEnum<TurnResult>()
 
 /**
  * Notes and schedules belong to the person (or the configured single owner), never to the
@@ -66,11 +68,15 @@ export type TurnResult =
  */
 export const ownerIdOf = (
   defaultOwner: string | undefined,
-  message: Pick<InboundMessage, "conversation" | "userId" | "scheduled">
+  input: {
+    readonly conversation: ConversationRef
+    readonly userId?: string | undefined
+    readonly job?: { readonly ownerId: string }
+  }
 ): string =>
-  message.scheduled?.ownerId ?? defaultOwner ?? (message.userId === undefined
-    ? `${message.conversation.channel}:chat:${message.conversation.chatId}`
-    : `${message.conversation.channel}:${message.userId}`)
+  input.job?.ownerId ?? defaultOwner ?? (input.userId === undefined
+    ? `${input.conversation.channel}:chat:${input.conversation.chatId}`
+    : `${input.conversation.channel}:${input.userId}`)
 
 /** What the model produced in one turn: the text for the person and the messages to remember. */
 interface Answer {
@@ -78,13 +84,30 @@ interface Answer {
   readonly messages: ReadonlyArray<Chat.ChatMessage>
 }
 
-type Outcome =
-  | { readonly _tag: "Answered"; readonly answer: Answer }
-  | { readonly _tag: "Failed"; readonly text: string; readonly reason: string }
-  | { readonly _tag: "Cancelled" }
+/** How the model work of a turn ended. */
+type Outcome = Data.TaggedEnum<{
+  Answered: { readonly answer: Answer }
+  Failed: { readonly text: string; readonly reason: string }
+  Cancelled: {}
+}>
+const Outcome = Data.taggedEnum<Outcome>()
+
+/** What goes to the person: the model's answer, our error text, or the end of a stopped turn. */
+type Reply = Data.TaggedEnum<{
+  Answer: { readonly text: string }
+  Error: { readonly text: string }
+  Stopped: {}
+}>
+const Reply = Data.taggedEnum<Reply>()
+
+const toOutbound: (reply: Reply) => Pick<OutboundMessage, "text" | "kind"> = Reply.$match({
+  Answer: ({ text }) => ({ text, kind: "answer" as const }),
+  Error: ({ text }) => ({ text, kind: "error" as const }),
+  Stopped: () => ({ text: stoppedText, kind: "notice" as const })
+})
 
 export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibot/ConversationTurn", {
-  scoped: Effect.gen(function*() {
+  effect: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const llm = yield* Llm
     const history = yield* HistoryStore
@@ -92,21 +115,22 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const outbound = yield* Outbound
     const bus = yield* Bus
     const tools = yield* ToolRegistry
-    const ownerOf = (message: InboundMessage) => ownerIdOf(config.tools.kv_memory.default_owner_id, message)
-    /** The model work of the turn running in each conversation, so `/stop` can interrupt it. */
-    const running = yield* FiberMap.make<ConversationKey>()
+    const actors = yield* Actors
+    const ownerOf = (input: TurnInput) => ownerIdOf(config.tools.kv_memory.default_owner_id, input)
 
-    const ask = (key: ConversationKey, message: InboundMessage) =>
+    const ask = (key: ConversationKey, input: TurnInput) =>
       Effect.gen(function*() {
         const past = yield* history.window(key, config.llm.context.history_window)
         const prompt = [Chat.system(config.llm.context.system_prompt), ...past]
         // What this turn adds to the history: the question, any tool steps, the answer.
-        const produced: Array<Chat.ChatMessage> = [Chat.user(scheduledInstruction(message))]
+        const produced: Array<Chat.ChatMessage> = [
+          Chat.user(isScheduled(input) ? scheduledInstruction(input) : input.text)
+        ]
         const context: ToolContext = {
-          ownerId: ownerOf(message),
-          conversation: message.conversation,
+          ownerId: ownerOf(input),
+          conversation: input.conversation,
           conversationKey: key,
-          ...(message.userId === undefined ? {} : { userId: message.userId })
+          ...(input.userId === undefined ? {} : { userId: input.userId })
         }
         const seen = new Map<string, string>()
         const finish = (text: string): Answer => ({ text, messages: [...produced, Chat.assistant(text)] })
@@ -141,160 +165,156 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       })
 
     /** Runs the model work where `/stop` can reach it; shows "typing…" meanwhile. */
-    const think = (key: ConversationKey, message: InboundMessage): Effect.Effect<Outcome> =>
+    const think = (key: ConversationKey, input: TurnInput): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
-        const fiber = yield* FiberMap.run(running, key, ask(key, message))
-        const typing = yield* outbound.typing(message.conversation).pipe(Effect.repeat(typingRefresh), Effect.fork)
-        const exit = yield* Fiber.await(fiber)
-        yield* Fiber.interrupt(typing)
-        if (Exit.isSuccess(exit)) return { _tag: "Answered", answer: exit.value } as const
-        if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Cancelled" } as const
+        const typing = yield* outbound.typing(input.conversation).pipe(Effect.repeat(typingRefresh), Effect.fork)
+        const exit = yield* actors.stoppable(key, ask(key, input)).pipe(Effect.ensuring(Fiber.interrupt(typing)))
+        if (Exit.isSuccess(exit)) return Outcome.Answered({ answer: exit.value })
+        if (Cause.isInterruptedOnly(exit.cause)) return Outcome.Cancelled()
         const failure = Cause.failureOption(exit.cause)
         if (Option.isSome(failure)) {
-          return { _tag: "Failed", text: userMessage(failure.value), reason: failure.value.reason } as const
+          return Outcome.Failed({ text: userMessage(failure.value), reason: failure.value.reason })
         }
         yield* Effect.logError("turn failed unexpectedly", exit.cause)
-        return { _tag: "Failed", text: unexpectedErrorText, reason: "defect" } as const
+        return Outcome.Failed({ text: unexpectedErrorText, reason: "defect" })
       })
 
-    const deliver = (message: InboundMessage, text: string, kind: OutboundMessage["kind"]) =>
-      outbound.deliver({
-        conversation: message.conversation,
-        text,
-        kind,
-        inReplyTo: {
-          messageId: message.messageId,
-          platformMessageId: message.platformMessageId,
-          isGroup: message.isGroup
-        }
-      })
-
-    const handle = Effect.fn("ConversationTurn.handle")(
-      function*(message: InboundMessage): Effect.fn.Return<TurnResult> {
-        const key = keyOf(message.conversation)
-        const scheduled = message.kind === "scheduled"
-        const silent = scheduled && message.scheduled?.notify === false
-        const started = yield* Clock.currentTimeMillis
-        const prior = yield* ledger.lookup(key, message.messageId)
-        if (Option.isSome(prior) && prior.value.status !== "answered" && prior.value.status !== "failed") {
+    /** A message seen before: ignored, or its stored reply sent again; `None` when it must be answered anew. */
+    const replay = (input: TurnInput, key: ConversationKey, prior: TurnRecord) =>
+      Effect.gen(function*(): Effect.fn.Return<Option.Option<Either.Either<Reply, TurnResult>>> {
+        if (prior.status !== "answered" && prior.status !== "failed") {
           yield* Effect.logInfo("message already handled: not answering again").pipe(
-            Effect.annotateLogs("status", prior.value.status)
+            Effect.annotateLogs("status", prior.status)
           )
           yield* Metric.increment(Metrics.duplicatesIgnored)
-          yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: message.messageId }))
-          return { _tag: "Duplicate" } as const
+          yield* bus.publish(BusEvent.DuplicateIgnored({ conversation: key, messageId: input.messageId }))
+          return Option.some(Either.left(TurnResult.Duplicate()))
         }
-
-        let reply: { text: string; kind: OutboundMessage["kind"] }
-        if (scheduled && Option.isSome(prior) && prior.value.status === "failed") {
+        if (isScheduled(input) && prior.status === "failed") {
           // The scheduler retries with a new message id; this attempt's failure is already recorded.
-          return { _tag: "Failed", reason: "failed before a restart", text: prior.value.reply ?? "" } as const
-        } else if (Option.isSome(prior) && prior.value.reply !== null) {
-          // Answered before a crash, not yet delivered: deliver what was stored.
-          yield* Effect.logInfo("delivering a reply stored before a restart")
-          reply = { text: prior.value.reply, kind: prior.value.status === "failed" ? "error" : "answer" }
-        } else {
-          yield* Effect.logInfo("turn started")
-          const outcome = yield* think(key, message)
-          switch (outcome._tag) {
-            case "Answered": {
-              yield* ledger.atomically(Effect.zipRight(
-                history.append(key, message.messageId, outcome.answer.messages),
-                ledger.settle(key, message.messageId, "answered", outcome.answer.text)
-              ))
-              reply = { text: outcome.answer.text, kind: "answer" }
-              break
-            }
-            case "Failed": {
-              yield* ledger.settle(key, message.messageId, "failed", outcome.text, outcome.reason)
-              yield* Metric.increment(Metrics.turnFailures)
-              yield* bus.publish(BusEvent.TurnFailed({
-                conversation: key,
-                messageId: message.messageId,
-                requestId: message.requestId,
-                reason: outcome.reason
-              }))
-              if (scheduled) return { _tag: "Failed", reason: outcome.reason, text: outcome.text } as const
-              reply = { text: outcome.text, kind: "error" }
-              break
-            }
-            case "Cancelled": {
-              yield* Effect.logInfo("turn stopped by the user")
-              yield* ledger.settle(key, message.messageId, "cancelled", stoppedText)
-              reply = { text: stoppedText, kind: "notice" }
-              break
-            }
+          return Option.some(
+            Either.left(TurnResult.Failed({ reason: "failed before a restart", text: prior.reply ?? "" }))
+          )
+        }
+        if (prior.reply === null) return Option.none()
+        // Answered before a crash, not yet delivered: deliver what was stored.
+        yield* Effect.logInfo("delivering a reply stored before a restart")
+        const text = prior.reply
+        return Option.some(Either.right(prior.status === "failed" ? Reply.Error({ text }) : Reply.Answer({ text })))
+      })
+
+    /** Asks the model and records the outcome (with the history, in one commit when answered). */
+    const answer = (input: TurnInput, key: ConversationKey) =>
+      Effect.gen(function*(): Effect.fn.Return<Either.Either<Reply, TurnResult>> {
+        yield* Effect.logInfo("turn started")
+        const outcome = yield* think(key, input)
+        switch (outcome._tag) {
+          case "Answered": {
+            yield* ledger.atomically(Effect.zipRight(
+              history.append(key, input.messageId, outcome.answer.messages),
+              ledger.settle(key, input.messageId, "answered", outcome.answer.text)
+            ))
+            return Either.right(Reply.Answer({ text: outcome.answer.text }))
+          }
+          case "Failed": {
+            yield* ledger.settle(key, input.messageId, "failed", outcome.text, outcome.reason)
+            yield* Metric.increment(Metrics.turnFailures)
+            yield* bus.publish(BusEvent.TurnFailed({
+              conversation: key,
+              messageId: input.messageId,
+              requestId: input.requestId,
+              reason: outcome.reason
+            }))
+            return isScheduled(input)
+              ? Either.left(TurnResult.Failed({ reason: outcome.reason, text: outcome.text }))
+              : Either.right(Reply.Error({ text: outcome.text }))
+          }
+          case "Cancelled": {
+            yield* Effect.logInfo("turn stopped by the user")
+            yield* ledger.settle(key, input.messageId, "cancelled", stoppedText)
+            return Either.right(Reply.Stopped())
           }
         }
+      })
 
-        if (silent) {
-          yield* ledger.settle(key, message.messageId, "delivered", null)
+    const send = (input: TurnInput, text: string, kind: OutboundMessage["kind"]) =>
+      outbound.deliver({
+        conversation: input.conversation,
+        text,
+        kind,
+        inReplyTo: isScheduled(input)
+          ? { messageId: input.messageId, isGroup: false }
+          : { messageId: input.messageId, platformMessageId: input.platformMessageId, isGroup: input.isGroup }
+      })
+
+    /** Sends the reply (unless the job is silent) and records that it went out. */
+    const deliver = (input: TurnInput, key: ConversationKey, reply: Reply, started: number) =>
+      Effect.gen(function*(): Effect.fn.Return<TurnResult> {
+        const { text, kind } = toOutbound(reply)
+        if (isScheduled(input) && !input.job.notify) {
+          yield* ledger.settle(key, input.messageId, "delivered", null)
           yield* Effect.logInfo("scheduled turn ran silently (notify = false)")
-          return { _tag: "Silent", text: reply.text } as const
+          return TurnResult.Silent({ text })
         }
-        const delivered = yield* deliver(message, reply.text, reply.kind).pipe(Effect.either)
-        if (delivered._tag === "Left") {
+        const delivered = yield* send(input, text, kind).pipe(Effect.either)
+        if (Either.isLeft(delivered)) {
           yield* Effect.logError("reply could not be delivered", delivered.left)
-          yield* ledger.settle(key, message.messageId, "undeliverable", null, delivered.left.message)
-          return { _tag: "Undeliverable", reason: delivered.left.message } as const
+          yield* ledger.settle(key, input.messageId, "undeliverable", null, delivered.left.message)
+          return TurnResult.Undeliverable({ reason: delivered.left.message })
         }
-        yield* ledger.settle(key, message.messageId, "delivered", null)
+        yield* ledger.settle(key, input.messageId, "delivered", null)
         const durationMs = (yield* Clock.currentTimeMillis) - started
         yield* Metric.increment(Metrics.repliesSent)
         yield* Metric.update(Metrics.turnDuration, durationMs / 1000)
         yield* bus.publish(BusEvent.ReplySent({
           conversation: key,
-          messageId: message.messageId,
-          requestId: message.requestId,
+          messageId: input.messageId,
+          requestId: input.requestId,
           chunks: delivered.right.chunks,
           durationMs
         }))
         yield* Effect.logInfo("reply delivered").pipe(
           Effect.annotateLogs({ duration_ms: durationMs, chunks: delivered.right.chunks })
         )
-        return reply.kind === "notice" && reply.text === stoppedText
-          ? { _tag: "Stopped" } as const
-          : { _tag: "Delivered", text: reply.text } as const
-      }
-    )
+        return Reply.$is("Stopped")(reply) ? TurnResult.Stopped() : TurnResult.Delivered({ text })
+      })
+
+    const handle = Effect.fn("ConversationTurn.handle")(function*(input: TurnInput) {
+      const key = keyOf(input.conversation)
+      const started = yield* Clock.currentTimeMillis
+      const prior = yield* ledger.lookup(key, input.messageId)
+      const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
+      const next = Option.isSome(replayed) ? replayed.value : yield* answer(input, key)
+      return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
+    })
 
     /**
      * Handles a message; whatever goes wrong is logged and told to the person, never raised
      * (a scheduled turn's failure is returned instead, for the scheduler to retry or report).
      */
-    const run = (message: InboundMessage): Effect.Effect<TurnResult> =>
-      handle(message).pipe(
+    const run = (input: TurnInput): Effect.Effect<TurnResult> =>
+      handle(input).pipe(
         Effect.catchAllCause((cause): Effect.Effect<TurnResult> =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause) // shutting down: the mailbox redelivers it on the next start
             : Effect.logError("turn crashed", cause).pipe(
               Effect.zipRight(
-                message.kind === "scheduled"
-                  ? Effect.void
-                  : deliver(message, unexpectedErrorText, "error").pipe(Effect.ignore)
+                isScheduled(input) ? Effect.void : send(input, unexpectedErrorText, "error").pipe(Effect.ignore)
               ),
-              Effect.as({ _tag: "Failed", reason: "defect", text: unexpectedErrorText } as const)
+              Effect.as(TurnResult.Failed({ reason: "defect", text: unexpectedErrorText }))
             )
         ),
         Effect.annotateLogs({
           component: "conversation",
-          request_id: message.requestId,
-          chat_id: message.conversation.chatId,
-          channel: message.conversation.channel,
-          ...(message.userId === undefined ? {} : { user_id: message.userId }),
-          message_id: message.messageId,
-          ...(message.scheduled === undefined ? {} : { job_id: message.scheduled.jobId })
+          request_id: input.requestId,
+          chat_id: input.conversation.chatId,
+          channel: input.conversation.channel,
+          ...(input.userId === undefined ? {} : { user_id: input.userId }),
+          message_id: input.messageId,
+          ...(isScheduled(input) ? { job_id: input.job.jobId } : {})
         })
       )
 
-    /** Interrupts the model work of the conversation's current turn; false when none runs. */
-    const cancel = (key: ConversationKey) =>
-      Effect.gen(function*() {
-        const has = yield* FiberMap.has(running, key)
-        if (has) yield* FiberMap.remove(running, key)
-        return has
-      })
-
-    return { run, cancel } as const
+    return { run } as const
   })
 }) {}

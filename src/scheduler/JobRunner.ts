@@ -11,11 +11,11 @@
  * 4. Record the outcome; a failure is retried with backoff (a new firing at a later time) up to
  *    `[scheduler] default_retry_limit`, then the job is `failed` and the person is told once.
  */
-import { Cause, Clock, Duration, Effect, Layer, Metric, Option } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option } from "effect"
 import { Outbound } from "../channels/Outbound.ts"
 import { AppConfig } from "../config/Config.ts"
+import { JobFiring } from "../domain/JobFiring.ts"
 import * as Metrics from "../observability/Metrics.ts"
-import { FiringHandler, JobFiring } from "../runtime/Conversations.ts"
 import { TaskStrategies } from "../tasks/Strategies.ts"
 import * as Job from "./Job.ts"
 import { JobStore } from "./JobStore.ts"
@@ -31,6 +31,11 @@ type Claim =
   | { readonly _tag: "Run"; readonly job: Job.Job; readonly next: number | null; readonly lateMs: number }
   /** The last attempt failed and the process died before the person was told. */
   | { readonly _tag: "Notify"; readonly job: Job.Job; readonly attempts: number; readonly reason: string }
+
+/** Runs a due firing; the conversation actors call it for each `JobFiring` in their mailbox. */
+export class FiringHandler extends Context.Tag("minibot/FiringHandler")<FiringHandler, {
+  readonly fire: (firing: JobFiring) => Effect.Effect<void>
+}>() {}
 
 export const failureNotice = (job: Job.Job, attempts: number, reason: string) =>
   `Your scheduled ${job.strategy === "llm_prompt" ? "prompt" : "task"} ${job.id} could not run after ${attempts} ` +

@@ -1,6 +1,6 @@
 /**
  * Scheduled jobs: validated and stored as rows (what people list and cancel), fired through the
- * conversation actors' durable mailboxes (`JobMailbox`): each due time is one stored message,
+ * conversation actors' durable mailboxes (`Actors.post`): each due time is one stored message,
  * delivered no earlier than that time and at most once per (job, due time, attempt). A wake-up
  * timer reads the mailboxes at the next due time, so a job fires within milliseconds of it
  * instead of at the next poll; the poll stays as a safety net.
@@ -8,7 +8,8 @@
 import { Clock, Data, Duration, Effect, Either, Option, Queue } from "effect"
 import { AppConfig } from "../config/Config.ts"
 import type { ConversationRef } from "../domain/Conversation.ts"
-import { JobFiring, JobMailbox } from "../runtime/Conversations.ts"
+import { JobFiring } from "../domain/JobFiring.ts"
+import { Actors } from "../runtime/Actors.ts"
 import * as Job from "./Job.ts"
 import { JobStore, type ListQuery } from "./JobStore.ts"
 
@@ -55,7 +56,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
   scoped: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const store = yield* JobStore
-    const mailbox = yield* JobMailbox
+    const mailbox = yield* Actors
     const settings = config.scheduler
     const defaultZone = settings.timezone ?? config.runtime.timezone
     // On a shared database, jobs created by another runner may be due on our shards: look often.
@@ -236,7 +237,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
           Effect.as(Effect.sleep(Duration.millis(Math.max(0, target - now))), true),
           Effect.as(wakeSignal.take, false)
         )
-        if (timedOut && target === due) yield* mailbox.poll
+        if (timedOut && target === due) yield* mailbox.wake
       }
     })
 

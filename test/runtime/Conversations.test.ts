@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as ClusterStorage from "../../src/runtime/ClusterStorage.ts"
 import * as Database from "../../src/storage/Database.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
 import { makeHarness, tempDir } from "../support/Harness.ts"
@@ -189,11 +190,8 @@ describe("pruning", () => {
           Effect.provide(db)
         )
       const fourDaysMs = 4 * 24 * 3600 * 1000
-      yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.all([
-          sql`UPDATE turns SET updated_at = updated_at - ${fourDaysMs}`,
-          sql`UPDATE cluster_messages SET id = id - ${BigInt(fourDaysMs) << 22n}`
-        ])).pipe(Effect.provide(db))
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE turns SET updated_at = updated_at - ${fourDaysMs}`)
+        .pipe(Effect.zipRight(ClusterStorage.shiftIntoPast(fourDaysMs)), Effect.provide(db))
       expect(yield* count("cluster_messages")).toBeGreaterThan(0)
       expect(yield* count("turns")).toBe(1)
 

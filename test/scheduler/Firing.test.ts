@@ -1,7 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { FiringHandler, JobFiring } from "../../src/runtime/Conversations.ts"
+import { JobFiring } from "../../src/domain/JobFiring.ts"
+import * as ClusterStorage from "../../src/runtime/ClusterStorage.ts"
+import { FiringHandler } from "../../src/scheduler/JobRunner.ts"
 import { JobStore } from "../../src/scheduler/JobStore.ts"
 import { Scheduler } from "../../src/scheduler/Scheduler.ts"
 import * as Database from "../../src/storage/Database.ts"
@@ -147,7 +149,7 @@ describe("start-up reconciliation", () => {
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* sql`UPDATE scheduled_jobs SET next_run_at = next_run_at - 120000, run_at = run_at - 120000 WHERE id = ${id}`
-        yield* sql`UPDATE cluster_messages SET deliver_at = deliver_at - 120000 WHERE deliver_at IS NOT NULL`
+        yield* ClusterStorage.shiftIntoPast(120_000)
       }).pipe(Effect.provide(Database.sqliteAt(Database.databaseFile(dataDir))), Effect.orDie)
       const h = yield* makeHarness(fake, { dataDir })
       yield* h.waitForReplies(1, 5000)

@@ -12,7 +12,7 @@ import { AppConfig, makeConfig } from "../../src/config/Config.ts"
 import { InboundMessage } from "../../src/domain/Inbound.ts"
 import { Llm } from "../../src/llm/Llm.ts"
 import * as Logging from "../../src/observability/Logging.ts"
-import { Conversations } from "../../src/runtime/Conversations.ts"
+import { Actors } from "../../src/runtime/Actors.ts"
 import * as Database from "../../src/storage/Database.ts"
 import { fakeLlmSection, type FakeLlmServer } from "./FakeLlm.ts"
 
@@ -32,9 +32,10 @@ export interface Harness {
 }
 
 type RuntimeLayer = ReturnType<typeof runtimeLayer>
-const runtimeLayer = (dataDir: string, config: ReturnType<typeof makeConfig>) =>
+const runtimeLayer = (config: ReturnType<typeof makeConfig>) =>
   Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })).pipe(
-    Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
+    // SQLite under data_dir, or Postgres when the config says so.
+    Layer.provideMerge(Database.unlocked(config)),
     Layer.provideMerge(AppConfig.layer(config))
   )
 
@@ -72,13 +73,13 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
       Layer.succeed(ConsoleOut, { send: (message) => Effect.sync(() => (replies.push(message), { chunks: 1 })) }),
       Layer.succeed(TelegramOut, notEnabled("telegram"))
     )
-    const layer = (options.layer?.(config) ?? runtimeLayer(dataDir, config)).pipe(
+    const layer = (options.layer?.(config) ?? runtimeLayer(config)).pipe(
       Layer.provide(senders),
       Layer.provide(logger)
     )
     const scope = yield* Effect.scope
     const context: Context.Context<Layer.Layer.Success<RuntimeLayer>> = yield* Layer.buildWithScope(layer, scope)
-    const conversations = yield* Effect.provide(Conversations, context)
+    const conversations = yield* Effect.provide(Actors, context)
 
     const harness: Harness = {
       dataDir,

@@ -8,7 +8,7 @@ import * as readline from "node:readline"
 import { ConsoleSettings } from "../../config/Config.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
-import { Conversations } from "../../runtime/Conversations.ts"
+import { Actors } from "../../runtime/Actors.ts"
 import { type ChannelSender, ConsoleOut, notEnabled, type OutboundMessage } from "../Outbound.ts"
 
 const consoleUser = process.env.USER ?? "local"
@@ -39,7 +39,7 @@ export const sender = Layer.effect(ConsoleOut, Effect.map(ConsoleReplies, (repli
 export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/ConsoleChannel", {
   dependencies: [ConsoleReplies.Default],
   scoped: Effect.gen(function*() {
-    const conversations = yield* Conversations
+    const actors = yield* Actors
     const readiness = yield* Readiness
     const { waiting } = yield* ConsoleReplies
 
@@ -51,7 +51,7 @@ export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/Co
       return Effect.gen(function*() {
         const reply = yield* Deferred.make<OutboundMessage>()
         waiting.set(messageId, reply)
-        yield* conversations.submit(
+        yield* actors.submit(
           new InboundMessage({
             messageId,
             conversation: { channel: "console", chatId },

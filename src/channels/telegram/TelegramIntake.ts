@@ -20,7 +20,7 @@ import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import { HistoryStore } from "../../memory/HistoryStore.ts"
 import * as Metrics from "../../observability/Metrics.ts"
-import { Conversations } from "../../runtime/Conversations.ts"
+import { Actors } from "../../runtime/Actors.ts"
 import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Tasks } from "../../tasks/Tasks.ts"
 import { Pairing } from "./Pairing.ts"
@@ -190,7 +190,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
     const { config } = yield* AppConfig
     const tg = config.channels.telegram
     const timings = yield* TelegramTimings
-    const conversations = yield* Conversations
+    const conversations = yield* Actors
     const history = yield* HistoryStore
     const sender = yield* TelegramSender
     const store = yield* TelegramStore
@@ -306,7 +306,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
           }
           case "stop": {
             // The turn itself answers "Stopped." once its model work is interrupted.
-            const stopped = yield* conversations.cancel(key)
+            const stopped = yield* conversations.stop(key)
             if (!stopped) {
               yield* answer(ctx, nothingToStopText)
             }

@@ -1,7 +1,7 @@
 /** `llm_prompt`: the job's prompt runs as a scheduled turn of its conversation (through its actor). */
 import { Effect } from "effect"
-import { InboundMessage } from "../../domain/Inbound.ts"
-import { ConversationTurn, type TurnResult } from "../../runtime/ConversationTurn.ts"
+import { ScheduledPrompt } from "../../domain/Inbound.ts"
+import { ConversationTurn, TurnResult } from "../../runtime/ConversationTurn.ts"
 import {
   done,
   failed,
@@ -11,17 +11,16 @@ import {
   turnMessageId
 } from "../TaskStrategy.ts"
 
-/** The inbound message of a scheduled turn for `run`, saying `text`. */
+/** The scheduled turn for `run`, saying `text`. */
 export const scheduledMessage = (run: StrategyRun, text: string) =>
-  new InboundMessage({
+  new ScheduledPrompt({
     messageId: turnMessageId(run),
     conversation: run.job.conversation,
     ...(run.job.userId === null ? {} : { userId: run.job.userId }),
     text,
     receivedAt: run.dueAt + run.lateMs,
     requestId: turnMessageId(run),
-    kind: "scheduled",
-    scheduled: {
+    job: {
       jobId: run.job.id,
       ownerId: run.job.ownerId,
       dueAt: run.dueAt,
@@ -31,22 +30,14 @@ export const scheduledMessage = (run: StrategyRun, text: string) =>
     }
   })
 
-export const outcomeOf = (result: TurnResult): StrategyOutcome => {
-  switch (result._tag) {
-    case "Delivered":
-      return done(result.text)
-    case "Silent":
-      return done(`(not sent: notify = false) ${result.text}`)
-    case "Duplicate":
-      return done("(already delivered before a restart)")
-    case "Stopped":
-      return done("(stopped by the user)")
-    case "Undeliverable":
-      return done(`(answered, but not delivered: ${result.reason})`)
-    case "Failed":
-      return failed(result.reason)
-  }
-}
+export const outcomeOf: (result: TurnResult) => StrategyOutcome = TurnResult.$match({
+  Delivered: ({ text }) => done(text),
+  Silent: ({ text }) => done(`(not sent: notify = false) ${text}`),
+  Duplicate: () => done("(already delivered before a restart)"),
+  Stopped: () => done("(stopped by the user)"),
+  Undeliverable: ({ reason }) => done(`(answered, but not delivered: ${reason})`),
+  Failed: ({ reason }) => failed(reason)
+})
 
 /** Runs `text` as a scheduled turn for `run`. */
 export const runTurn = (turn: ConversationTurn, run: StrategyRun, text: string) =>

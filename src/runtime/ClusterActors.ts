@@ -1,0 +1,157 @@
+/**
+ * The actors on @effect/cluster: each conversation is an entity whose mailbox is stored in SQL
+ * (the app's database). On SQLite one runner owns every shard; on Postgres shard locks live in
+ * the database too, so several processes split the conversations (each needs its own runner
+ * address: host name and pid). Job firings are `Fire` messages delivered at their due time
+ * (`DeliverAt`); a message's primary key is its mailbox id, so a resent message is stored once.
+ */
+import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { SqlClient } from "@effect/sql"
+import { Clock, DateTime, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, PrimaryKey, Schedule } from "effect"
+import * as os from "node:os"
+import { Bus, BusEvent } from "../bus/Bus.ts"
+import { AppConfig } from "../config/Config.ts"
+import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
+import { InboundMessage } from "../domain/Inbound.ts"
+import { JobFiring } from "../domain/JobFiring.ts"
+import * as Metrics from "../observability/Metrics.ts"
+import { Actors, ActorStorageError, MailboxHandlers, SubmitError } from "./Actors.ts"
+import * as ClusterStorage from "./ClusterStorage.ts"
+import { TurnLedger } from "./TurnLedger.ts"
+
+/** A firing as the mailbox stores it: not delivered before its `at`. */
+class DelayedFiring extends JobFiring.extend<DelayedFiring>("DelayedFiring")({}) {
+  [DeliverAt.symbol]() {
+    return DateTime.unsafeMake(this.at)
+  }
+}
+
+const entityType = "Conversation"
+const Inbound = Rpc.make("Inbound", { payload: InboundMessage })
+const Fire = Rpc.make("Fire", { payload: DelayedFiring })
+const Conversation = Entity.make(entityType, [Inbound, Fire]).annotateRpcs(ClusterSchema.Persisted, true)
+
+/** An actor with nothing to do is released from memory after this long; its mailbox stays stored. */
+const actorIdleTime = Duration.minutes(5)
+const pruneEvery = Schedule.spaced(Duration.hours(1))
+/** Shard locks of runners sharing Postgres: refreshed this often, taken over when this old. */
+const sharedLockRefresh = Duration.seconds(2)
+const sharedLockExpiration = Duration.seconds(10)
+/** On shutdown a running turn may finish within this; after it, it is interrupted and redelivered on the next start. */
+const turnGracePeriod = Duration.seconds(5)
+
+const ConversationEntity = Conversation.toLayer(
+  Effect.gen(function*() {
+    const handlers = yield* MailboxHandlers
+    return {
+      Inbound: ({ payload }) => handlers.message(payload),
+      Fire: ({ payload }) => handlers.firing(payload)
+    }
+  }),
+  { maxIdleTime: actorIdleTime, concurrency: 1 }
+)
+
+/** The runner of this process, with mailboxes in the app's database. */
+const runner = Layer.unwrapEffect(Effect.map(AppConfig, ({ config }) => {
+  const shared = config.storage.backend === "postgres"
+  return SingleRunner.layer({
+    runnerStorage: shared ? "sql" : "memory",
+    shardingConfig: {
+      entityMessagePollInterval: Duration.millis(config.scheduler.poll_interval_ms),
+      entityTerminationTimeout: turnGracePeriod,
+      ...(shared
+        ? {
+          runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)),
+          // A runner that died (kill -9) gives its conversations up after this, not the default 35 s.
+          shardLockRefreshInterval: sharedLockRefresh,
+          shardLockExpiration: sharedLockExpiration
+        }
+        : {})
+    }
+  })
+}))
+
+const clientLayer = Layer.scoped(
+  Actors,
+  Effect.gen(function*() {
+    const makeClient = yield* Conversation.client
+    const sharding = yield* Sharding.Sharding
+    const bus = yield* Bus
+    const sql = yield* SqlClient.SqlClient
+    const read = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+      effect.pipe(
+        Effect.provideService(SqlClient.SqlClient, sql),
+        Effect.mapError((cause) => new ActorStorageError({ cause }))
+      )
+    const running = yield* FiberMap.make<ConversationKey>()
+
+    const submit = (message: InboundMessage) =>
+      Effect.gen(function*() {
+        const key = keyOf(message.conversation)
+        yield* makeClient(key).Inbound(message, { discard: true }).pipe(
+          Effect.mapError((cause) => new SubmitError({ cause }))
+        )
+        yield* Metric.increment(Metrics.messagesReceived)
+        yield* bus.publish(BusEvent.InboundReceived({
+          conversation: key,
+          messageId: message.messageId,
+          requestId: message.requestId,
+          userId: message.userId
+        }))
+      }).pipe(Effect.withSpan("Actors.submit"))
+
+    const post = (firing: JobFiring) =>
+      makeClient(keyOf(firing.conversation)).Fire(new DelayedFiring(firing), { discard: true }).pipe(
+        Effect.mapError((cause) => new SubmitError({ cause }))
+      )
+
+    const unposted = (firings: ReadonlyArray<JobFiring>) =>
+      Effect.gen(function*() {
+        const ids = firings.map((f) =>
+          ClusterStorage.messageId(entityType, keyOf(f.conversation), "Fire", PrimaryKey.value(f))
+        )
+        const present = yield* read(ClusterStorage.unprocessedAmong(ids))
+        return firings.filter((_, i) => !present.has(ids[i]!))
+      })
+
+    const pending = (key: ConversationKey) => read(ClusterStorage.countUnprocessed(entityType, key, "Inbound"))
+
+    const stoppable = <A, E, R>(key: ConversationKey, work: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(FiberMap.run(running, key, work), Fiber.await)
+
+    const stop = (key: ConversationKey) =>
+      Effect.gen(function*() {
+        const has = yield* FiberMap.has(running, key)
+        if (has) yield* FiberMap.remove(running, key)
+        return has
+      })
+
+    return { submit, post, wake: sharding.pollStorage, unposted, pending, stoppable, stop }
+  })
+)
+
+/** Deletes processed mailbox rows and turn records older than `[runtime] message_retention_hours`. */
+const Pruner = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const ledger = yield* TurnLedger
+    const sql = yield* SqlClient.SqlClient
+    const retention = Duration.hours(config.runtime.message_retention_hours)
+    const prune = Effect.gen(function*() {
+      const before = (yield* Clock.currentTimeMillis) - Duration.toMillis(retention)
+      yield* ClusterStorage.pruneProcessed(before).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      yield* ledger.prune(before)
+    }).pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("pruning old messages failed", cause)),
+      Effect.annotateLogs("component", "pruner")
+    )
+    yield* prune.pipe(Effect.repeat(pruneEvery), Effect.forkScoped)
+  })
+)
+
+/** `Actors` on this process's runner; needs the database, AppConfig and the bus. */
+export const client = clientLayer.pipe(Layer.provideMerge(runner))
+
+/** The actors at work (and the pruner); needs what they do with their mail (`MailboxHandlers`). */
+export const entities = Layer.merge(ConversationEntity, Pruner)

@@ -1,0 +1,46 @@
+/**
+ * The SQL in src/runtime/ClusterStorage.ts reads @effect/cluster's private tables. These tests
+ * fail when an upgrade of the library changes what that SQL relies on.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as ClusterStorage from "../../src/runtime/ClusterStorage.ts"
+import { FakeLlm } from "../support/FakeLlm.ts"
+import { makeHarness } from "../support/Harness.ts"
+import { freshDatabase } from "../support/Postgres.ts"
+
+const installedVersion = () =>
+  JSON.parse(fs.readFileSync(path.join("node_modules", "@effect", "cluster", "package.json"), "utf8")).version
+
+describe("cluster storage", () => {
+  it("is written against the installed @effect/cluster", () => {
+    expect(installedVersion()).toBe(ClusterStorage.clusterVersion)
+  })
+
+  it.scopedLive("every column it uses exists in the cluster's SQLite tables, and it counts and finds messages", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make({ latencyMs: 300 })
+      const h = yield* makeHarness(fake)
+      expect(yield* h.use(ClusterStorage.missingColumns)).toEqual([])
+
+      const first = yield* h.send("c", "one")
+      yield* h.send("c", "two")
+      // Both stored, the first one running: two not yet processed.
+      expect(yield* h.use(ClusterStorage.countUnprocessed("Conversation", "console:c", "Inbound"))).toBe(2)
+      const id = ClusterStorage.messageId("Conversation", "console:c", "Inbound", first)
+      expect(yield* h.use(ClusterStorage.unprocessedAmong([id, "Conversation/console:c/Inbound/nope"])))
+        .toEqual(new Set([id]))
+      yield* h.waitForReplies(2)
+      expect(yield* h.use(ClusterStorage.countUnprocessed("Conversation", "console:c", "Inbound"))).toBe(0)
+    }))
+
+  it.scopedLive("every column it uses exists in the cluster's Postgres tables", () =>
+    Effect.gen(function*() {
+      const db = yield* freshDatabase
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake, { config: { storage: { backend: "postgres", postgres_url: db.url } } })
+      expect(yield* h.use(ClusterStorage.missingColumns)).toEqual([])
+    }))
+})
