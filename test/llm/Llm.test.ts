@@ -335,6 +335,16 @@ describe("a final LLM failure in the logs", () => {
       for (const line of lines) expect(line).not.toContain("WRONGKEY")
     }))
 
+  it.scopedLive("a key without access (403): llm.api_key", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ status: 403, message: "Project proj_x does not have access to model gpt-4o" })
+      const { logged } = yield* failWithLogs(fake)
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({ level: "ERROR", status: "403", config_key: "llm.api_key" })
+      expect(logged[0]!.detail).toContain("does not have access")
+    }))
+
   it.scopedLive("an unknown model: llm.model", () =>
     Effect.gen(function*() {
       const fake = yield* FakeLlm.make()
