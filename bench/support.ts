@@ -9,7 +9,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../src/app/Layers.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../src/channels/Outbound.ts"
-import { AppConfig, makeConfig } from "../src/config/Config.ts"
+import { AppConfig, type LlmSettings, makeConfig } from "../src/config/Config.ts"
 import type { Llm } from "../src/llm/Llm.ts"
 import * as Database from "../src/storage/Database.ts"
 
@@ -26,7 +26,7 @@ export const median = (values: ReadonlyArray<number>) => quantile(values, 0.5)
 /** The runtime in this process over `llm`; `delivered` hears of every reply with its time. */
 export const runtimeAt = <E>(options: {
   readonly dataDir: string
-  readonly llm: Layer.Layer<Llm, E, AppConfig>
+  readonly llm: Layer.Layer<Llm, E, LlmSettings>
   readonly config?: Record<string, unknown>
   readonly delivered: (message: OutboundMessage, at: number) => void
 }) =>

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
 import { Pairing } from "../channels/telegram/Pairing.ts"
+import { AppConfig, ConfigSource } from "../config/Config.ts"
 import {
   ConfigError,
   enabledChannels,
@@ -30,9 +31,11 @@ const load = (path: Option.Option<string>) => loadConfig(path, process.env)
 /** The first log lines: where the config came from, and what in it is ignored. */
 const announce = (loaded: LoadedConfig) =>
   Effect.gen(function*() {
-    yield* loaded.source._tag === "File"
-      ? Effect.logInfo(`configuration loaded from ${loaded.source.path}`)
-      : Effect.logInfo("no config file: using built-in defaults and the environment")
+    yield* ConfigSource.$match(loaded.source, {
+      File: ({ path }) => Effect.logInfo(`configuration loaded from ${path}`),
+      Environment: () => Effect.logInfo("no config file: using built-in defaults and the environment"),
+      Inline: () => Effect.logInfo("no config file: using built-in defaults and the environment")
+    })
     if (loaded.unusedKeys.length > 0) {
       yield* Effect.logWarning(`config keys not used by this version: ${loaded.unusedKeys.join(", ")}`)
     }
@@ -107,19 +110,10 @@ const consoleCommand = Command.make(
         yield* chat(stdinLines, args.chat)
       })
       // The console speaks on stdout; logs go to stderr, quietly unless asked for.
-      const quiet = {
-        ...loaded,
-        config: {
-          ...loaded.config,
-          runtime: {
-            ...loaded.config.runtime,
-            log_level: process.env.MINIBOT_LOG_LEVEL ? loaded.config.runtime.log_level : "warning" as const
-          }
-        }
-      }
+      const logging = Logging.layer(loaded.config, { quiet: !process.env.MINIBOT_LOG_LEVEL })
       yield* session.pipe(
         Effect.provide(Layers.ConsoleSession),
-        Effect.provide(Layers.Configured(quiet))
+        Effect.provide(Layer.merge(AppConfig.loaded(loaded), logging))
       )
     })
 ).pipe(Command.withDescription("Chat with minibot from the terminal (one line in, the reply out)"))
@@ -127,7 +121,11 @@ const consoleCommand = Command.make(
 const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const loaded = yield* load(config)
-    const where = loaded.source._tag === "File" ? loaded.source.path : "built-in defaults and the environment"
+    const where = ConfigSource.$match(loaded.source, {
+      File: ({ path }) => path,
+      Environment: () => "built-in defaults and the environment",
+      Inline: () => "built-in defaults and the environment"
+    })
     yield* Console.log(`configuration OK (${where})`)
     const channels = enabledChannels(loaded.config)
     yield* Console.log(channels.length > 0 ? `channels: ${channels.join(", ")}` : `warning: ${noChannelProblem}`)
@@ -142,10 +140,9 @@ const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) 
   Effect.gen(function*() {
     const loaded = yield* load(path)
     fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true })
-    const quiet = { ...loaded.config, runtime: { ...loaded.config.runtime, log_level: "warning" as const } }
     return yield* Effect.flatMap(Pairing, use).pipe(
       Effect.provide(Pairing.Default.pipe(Layer.provide(Database.unlocked(loaded.config)))),
-      Effect.provide(Logging.layer(quiet))
+      Effect.provide(Logging.layer(loaded.config, { quiet: true }))
     )
   })
 

@@ -2,7 +2,7 @@
  * The shape of `config.toml`, as a Schema: one definition gives the defaults, the validation
  * and the error messages (which name the TOML key path). Keys keep the snake_case of the file.
  */
-import { Context, Layer, Schema } from "effect"
+import { Context, Data, Layer, Schema } from "effect"
 import { toolsSection, ToolsSettings } from "../tools/ToolsConfig.ts"
 import { IdList, NonNegativeInt, Port, PositiveInt, Secret, section, withDefault, ZoneName } from "./Primitives.ts"
 
@@ -152,10 +152,15 @@ export type LoggingConfig = typeof LoggingConfig.Type
 export const knownChannels = ["telegram", "console"] as const
 
 /** Where the running configuration came from, for the first log line and `/readyz`. */
-export type ConfigSource =
-  | { readonly _tag: "File"; readonly path: string }
-  | { readonly _tag: "Environment" }
-  | { readonly _tag: "Inline" }
+export type ConfigSource = Data.TaggedEnum<{
+  /** A TOML file, at this path. */
+  File: { readonly path: string }
+  /** No file: built-in defaults plus the environment. */
+  Environment: {}
+  /** Built in code (tests). */
+  Inline: {}
+}>
+export const ConfigSource = Data.taggedEnum<ConfigSource>()
 
 /** The validated configuration of this process, whole: for the CLI's start-up lines and the control plane. */
 export class AppConfig extends Context.Tag("minibot/AppConfig")<AppConfig, {
@@ -168,7 +173,7 @@ export class AppConfig extends Context.Tag("minibot/AppConfig")<AppConfig, {
    * The whole configuration and every section's tag, from an already-built config (tests, and
    * the CLI once it has loaded the file).
    */
-  static readonly layer = (config: MinibotConfig, source: ConfigSource = { _tag: "Inline" }) =>
+  static readonly layer = (config: MinibotConfig, source: ConfigSource = ConfigSource.Inline()) =>
     Layer.merge(Layer.succeed(AppConfig, { config, source, unusedKeys: [] }), sectionsLayer(config))
 
   /** The same from a loaded configuration (keeps its source and unused keys). */

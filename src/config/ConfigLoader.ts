@@ -6,7 +6,7 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Option, ParseResult, Redacted, Schema } from "effect"
 import * as Toml from "smol-toml"
-import { type ConfigSource, knownChannels, MinibotConfig } from "./Config.ts"
+import { ConfigSource, knownChannels, MinibotConfig } from "./Config.ts"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   /** The file (or "environment") the problems are in. */
@@ -224,7 +224,7 @@ export const loadConfig = Effect.fn("ConfigLoader.loadConfig")(function*(flagPat
       (problems) => new ConfigError({ origin: "environment", problems })
     )
     const decoded = yield* validate(raw, "environment")
-    return { ...decoded, source: { _tag: "Environment" } } satisfies LoadedConfig
+    return { ...decoded, source: ConfigSource.Environment() } satisfies LoadedConfig
   }
   const text = yield* fs.readFileString(path).pipe(
     Effect.mapError((e) =>
@@ -241,7 +241,7 @@ export const loadConfig = Effect.fn("ConfigLoader.loadConfig")(function*(flagPat
     )
   )
   const decoded = yield* parseConfigText(text, env, path)
-  return { ...decoded, source: { _tag: "File", path } } satisfies LoadedConfig
+  return { ...decoded, source: ConfigSource.File({ path }) } satisfies LoadedConfig
 })
 
 /** Channels that will start with this config; empty means the daemon has nothing to do. */

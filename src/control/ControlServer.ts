@@ -7,7 +7,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
-import { AppConfig } from "../config/Config.ts"
+import { HttpSettings } from "../config/Config.ts"
 import * as Prometheus from "../observability/Prometheus.ts"
 import * as Database from "../storage/Database.ts"
 import { Readiness } from "./Readiness.ts"
@@ -48,12 +48,12 @@ const HealthRoutes = ControlRoutes.use((router) =>
 /** Serves the control routes on `[http] host:port` when `[http] enabled`. */
 export const layer = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
-    if (!config.http.enabled) return Layer.empty
+    const http = yield* HttpSettings
+    if (!http.enabled) return Layer.empty
     return ControlRoutes.serve().pipe(
       HttpServer.withLogAddress,
       Layer.provide(HealthRoutes),
-      Layer.provide(NodeHttpServer.layer(createServer, { host: config.http.host, port: config.http.port }))
+      Layer.provide(NodeHttpServer.layer(createServer, { host: http.host, port: http.port }))
     )
   })
 )

@@ -5,7 +5,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
-import { AppConfig } from "../config/Config.ts"
+import { MemorySettings } from "../config/Config.ts"
 import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
 
@@ -32,28 +32,19 @@ export class HistoryStore extends Context.Tag("minibot/HistoryStore")<HistorySto
   readonly trim: (key: ConversationKey, keepTurns: number) => Effect.Effect<number>
   readonly clear: (key: ConversationKey) => Effect.Effect<number>
 }>() {
-  static readonly memory: Layer.Layer<HistoryStore, never, AppConfig> = Layer.effect(
+  static readonly memory: Layer.Layer<HistoryStore, never, MemorySettings> = Layer.effect(
     HistoryStore,
-    Effect.gen(function*() {
-      const { config } = yield* AppConfig
-      return yield* makeMemory(config.memory.max_history_messages)
-    })
+    Effect.flatMap(MemorySettings, (memory) => makeMemory(memory.max_history_messages))
   )
 
-  static readonly sqlite: Layer.Layer<HistoryStore, never, AppConfig | SqlClient.SqlClient> = Layer.effect(
+  static readonly sqlite: Layer.Layer<HistoryStore, never, MemorySettings | SqlClient.SqlClient> = Layer.effect(
     HistoryStore,
-    Effect.gen(function*() {
-      const { config } = yield* AppConfig
-      return yield* makeSql(config.memory.max_history_messages)
-    })
+    Effect.flatMap(MemorySettings, (memory) => makeSql(memory.max_history_messages))
   )
 
   /** The backend `[memory] backend` names. */
-  static readonly fromConfig: Layer.Layer<HistoryStore, never, AppConfig | SqlClient.SqlClient> = Layer.unwrapEffect(
-    Effect.map(
-      AppConfig,
-      ({ config }) => config.memory.backend === "in_memory" ? HistoryStore.memory : HistoryStore.sqlite
-    )
+  static readonly fromConfig = Layer.unwrapEffect(
+    Effect.map(MemorySettings, (memory) => memory.backend === "in_memory" ? HistoryStore.memory : HistoryStore.sqlite)
   )
 }
 

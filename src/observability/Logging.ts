@@ -82,12 +82,20 @@ export const lineLogger = (options: {
   )
 }
 
-/** Replaces Effect's default logger; `write` defaults to stderr. */
-export const layer = (
-  config: MinibotConfig,
-  write: (line: string) => void = (line) => process.stderr.write(line + "\n")
-): Layer.Layer<never> =>
-  Layer.merge(
+export interface LayerOptions {
+  /**
+   * Warnings and errors only, whatever `[runtime] log_level` says: for commands that talk on the
+   * terminal (`minibot console`, `minibot pairing`), where info lines would drown the dialogue.
+   */
+  readonly quiet?: boolean
+  /** Where finished lines go; stderr by default (stdout belongs to the console channel). */
+  readonly write?: (line: string) => void
+}
+
+/** Replaces Effect's default logger with the configured one. */
+export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.Layer<never> => {
+  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"))
+  return Layer.merge(
     Logger.replace(
       Logger.defaultLogger,
       lineLogger({
@@ -96,5 +104,6 @@ export const layer = (
         secrets: configSecrets(config)
       }).pipe(Logger.map(write))
     ),
-    Logger.minimumLogLevel(toLogLevel(config.runtime.log_level))
+    Logger.minimumLogLevel(options.quiet === true ? LogLevel.Warning : toLogLevel(config.runtime.log_level))
   )
+}

@@ -13,7 +13,7 @@
  */
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option } from "effect"
 import { Outbound } from "../channels/Outbound.ts"
-import { AppConfig } from "../config/Config.ts"
+import { SchedulerSettings } from "../config/Config.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { TaskStrategies } from "../tasks/Strategies.ts"
@@ -45,12 +45,11 @@ export const failureNotice = (job: Job.Job, attempts: number, reason: string) =>
 export const layer = Layer.effect(
   FiringHandler,
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
+    const settings = yield* SchedulerSettings
     const store = yield* JobStore
     const scheduler = yield* Scheduler
     const strategies = yield* TaskStrategies
     const outbound = yield* Outbound
-    const settings = config.scheduler
     const retryBase = Duration.millis(settings.retry_backoff_ms)
 
     const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, unknown> =>

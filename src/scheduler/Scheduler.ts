@@ -6,7 +6,7 @@
  * instead of at the next poll; the poll stays as a safety net.
  */
 import { Clock, Data, Duration, Effect, Either, Option, Queue } from "effect"
-import { AppConfig } from "../config/Config.ts"
+import { RuntimeSettings, SchedulerSettings, StorageSettings } from "../config/Config.ts"
 import type { ConversationRef } from "../domain/Conversation.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import { Actors } from "../runtime/Actors.ts"
@@ -54,13 +54,14 @@ const invalid = (field: string, message: string) => Effect.fail(new ScheduleErro
 
 export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", {
   scoped: Effect.gen(function*() {
-    const { config } = yield* AppConfig
+    const settings = yield* SchedulerSettings
+    const runtime = yield* RuntimeSettings
+    const storage = yield* StorageSettings
     const store = yield* JobStore
     const mailbox = yield* Actors
-    const settings = config.scheduler
-    const defaultZone = settings.timezone ?? config.runtime.timezone
+    const defaultZone = settings.timezone ?? runtime.timezone
     // On a shared database, jobs created by another runner may be due on our shards: look often.
-    const refresh = config.storage.backend === "postgres"
+    const refresh = storage.backend === "postgres"
       ? Duration.min(wakeRefresh, Duration.millis(settings.poll_interval_ms))
       : wakeRefresh
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { ConfigSource } from "../../src/config/Config.ts"
 import { configFromEnv, loadConfig, parseConfigText } from "../../src/config/ConfigLoader.ts"
 import { tempDir } from "../support/Harness.ts"
 
@@ -158,7 +159,7 @@ port = 99999
       fs.writeFileSync(b, `[llm]\nmodel = "from-env"\n`)
       const fromFlag = yield* loadConfig(Option.some(a), { MINIBOT_CONFIG: b })
       expect(fromFlag.config.llm.model).toBe("from-flag")
-      expect(fromFlag.source).toEqual({ _tag: "File", path: a })
+      expect(fromFlag.source).toEqual(ConfigSource.File({ path: a }))
       const fromEnv = yield* loadConfig(Option.none(), { MINIBOT_CONFIG: b })
       expect(fromEnv.config.llm.model).toBe("from-env")
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Option } from "effect"
+import { createRequire } from "node:module"
 import { AppConfig, makeConfig } from "../../src/config/Config.ts"
 import * as Chat from "../../src/domain/ChatMessage.ts"
 import {
@@ -8,10 +9,9 @@ import {
   Llm,
   LlmError,
   type LlmFailureReason,
-  parseRetryAfter,
-  toRequestBody,
   userMessage
 } from "../../src/llm/Llm.ts"
+import { parseRetryAfter, toRequestBody } from "../../src/llm/OpenAiLlm.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { FakeLlm, fakeLlmSection, type FakeLlmServer } from "../support/FakeLlm.ts"
 
@@ -39,6 +39,20 @@ const failure = (exit: Exit.Exit<Completion, LlmError>): LlmError => {
 /** Runs `effect` with every log line (logfmt, as the daemon writes them) captured in `lines`. */
 const capturingLogs = (lines: Array<string>) =>
   Logger.replace(Logger.defaultLogger, Logger.logfmtLogger.pipe(Logger.map((line) => lines.push(line))))
+
+const logfmt = createRequire(import.meta.url)("logfmt") as { parse(line: string): Record<string, string> }
+
+/** The log lines that report a final failure (not the retries), parsed. */
+const finalFailures = (lines: ReadonlyArray<string>) =>
+  lines.map((line) => logfmt.parse(line)).filter((fields) => fields.message?.startsWith("LLM request failed after"))
+
+/** Runs `complete` with the logs captured; returns the error and the final-failure lines. */
+const failWithLogs = (fake: FakeLlmServer, llm: Record<string, unknown> = {}, request: CompletionRequest = hi) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const error = failure(yield* Effect.exit(complete(fake, request, llm).pipe(Effect.provide(capturingLogs(lines)))))
+    return { error, lines, logged: finalFailures(lines) }
+  })
 
 const counter = (metric: Metric.Metric.Counter<number>) => Metric.value(metric).pipe(Effect.map((s) => s.count))
 
@@ -298,6 +312,102 @@ describe("Llm.openai against the fake server", () => {
       expect((yield* counter(Metrics.llmRequests)) - requests).toBe(2)
       expect((yield* counter(Metric.tagged(Metrics.llmFailures, "reason", "server_error"))) - failures).toBe(1)
       expect((yield* Metric.value(Metrics.llmLatency)).count - latency.count).toBe(2)
+    }))
+})
+
+describe("a final LLM failure in the logs", () => {
+  it.scopedLive("a rejected key: one error line with the status, the server's message and llm.api_key, never the key", () =>
+    Effect.gen(function*() {
+      const key = "sk-proj-WRONGKEY0123456789abcdef"
+      const fake = yield* FakeLlm.make({ expectedApiKey: "sk-right-key-0000000000" })
+      const { lines, logged } = yield* failWithLogs(fake, { api_key: key })
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({
+        level: "ERROR",
+        message: "LLM request failed after 1 attempt; check llm.api_key",
+        component: "llm",
+        reason: "auth",
+        status: "401",
+        config_key: "llm.api_key",
+        model: "fake-model"
+      })
+      expect(logged[0]!.detail).toContain("Incorrect API key provided")
+      for (const line of lines) expect(line).not.toContain("WRONGKEY")
+    }))
+
+  it.scopedLive("a key without access (403): llm.api_key", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ status: 403, message: "Project proj_x does not have access to model gpt-4o" })
+      const { logged } = yield* failWithLogs(fake)
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({ level: "ERROR", status: "403", config_key: "llm.api_key" })
+      expect(logged[0]!.detail).toContain("does not have access")
+    }))
+
+  it.scopedLive("an unknown model: llm.model", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ status: 404, message: "The model `gpt-9` does not exist or you do not have access to it." })
+      const { error, logged } = yield* failWithLogs(fake, { model: "gpt-9" })
+      expect(error.status).toBe(404)
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({
+        level: "ERROR",
+        message: "LLM request failed after 1 attempt; check llm.model",
+        status: "404",
+        model: "gpt-9",
+        config_key: "llm.model"
+      })
+      expect(logged[0]!.detail).toContain("The model `gpt-9` does not exist")
+    }))
+
+  it.scopedLive("a base URL whose path the server does not know: llm.base_url", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      // The `/v1` left out: the server answers 404 to /chat/completions.
+      const { logged } = yield* failWithLogs(fake, { base_url: `http://127.0.0.1:${fake.port}` })
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({
+        level: "ERROR",
+        message: "LLM request failed after 1 attempt; check llm.base_url",
+        status: "404",
+        config_key: "llm.base_url"
+      })
+      expect(logged[0]!.detail).toContain("Invalid URL (POST /chat/completions)")
+    }))
+
+  it.scopedLive("a refused connection, after its retries: one line naming llm.base_url", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      yield* Effect.promise(() => fake.close())
+      const { lines, logged } = yield* failWithLogs(fake, { retry_attempts: 1 })
+      expect(lines.filter((l) => l.includes("retrying"))).toHaveLength(1)
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({
+        level: "ERROR",
+        message: "LLM request failed after 2 attempts; check llm.base_url",
+        reason: "connection",
+        attempts: "2",
+        config_key: "llm.base_url"
+      })
+      expect(logged[0]!.detail).toMatch(/ECONNREFUSED/)
+    }))
+
+  it.scopedLive("a failing server, after its retries: a warning with the status and no key to blame", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.script(() => ({ status: 503, message: "overloaded" }))
+      const { logged } = yield* failWithLogs(fake, { retry_attempts: 1 })
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({
+        level: "WARN",
+        message: "LLM request failed after 2 attempts",
+        reason: "server_error",
+        status: "503"
+      })
+      expect(logged[0]!.detail).toContain("overloaded")
+      expect(logged[0]!.config_key).toBeUndefined()
     }))
 })
 

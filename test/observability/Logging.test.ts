@@ -81,4 +81,32 @@ describe("logging", () => {
       expect(h.logs.join("\n")).not.toContain(apiKey)
       expect(h.replies[0]!.text).not.toContain(apiKey)
     }))
+
+  describe("the layer", () => {
+    const logAtEveryLevel = Effect.gen(function*() {
+      yield* Effect.logDebug("debug line")
+      yield* Effect.logInfo("info line")
+      yield* Effect.logWarning("warning line")
+      yield* Effect.logError("error line")
+    })
+    const messages = (lines: ReadonlyArray<string>) => lines.map((line) => logfmt.parse(line).message)
+
+    it.effect("writes what [runtime] log_level lets through", () =>
+      Effect.gen(function*() {
+        const lines: Array<string> = []
+        const config = makeConfig({ runtime: { log_level: "debug" } })
+        yield* logAtEveryLevel.pipe(Effect.provide(Logging.layer(config, { write: (line) => lines.push(line) })))
+        expect(messages(lines)).toEqual(["debug line", "info line", "warning line", "error line"])
+      }))
+
+    it.effect("quiet keeps warnings and errors only, whatever log_level says", () =>
+      Effect.gen(function*() {
+        const lines: Array<string> = []
+        const config = makeConfig({ runtime: { log_level: "debug" } })
+        yield* logAtEveryLevel.pipe(
+          Effect.provide(Logging.layer(config, { quiet: true, write: (line) => lines.push(line) }))
+        )
+        expect(messages(lines)).toEqual(["warning line", "error line"])
+      }))
+  })
 })
