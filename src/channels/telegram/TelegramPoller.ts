@@ -18,10 +18,11 @@ import { Readiness } from "../../control/Readiness.ts"
 import { singleton } from "../../runtime/Singletons.ts"
 import { isUnauthorized, TelegramApi } from "./TelegramApi.ts"
 import { BotTokenRejected, TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
-import { allowedUpdates, TelegramIntake } from "./TelegramIntake.ts"
+import { TelegramIntake } from "./TelegramIntake.ts"
 import { pollerRestart, pollRetry, stallWatch, storageRetry } from "./TelegramSchedules.ts"
 import { TelegramStore } from "./TelegramStore.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
+import { allowedUpdates } from "./TelegramUpdate.ts"
 
 /** Between two empty answers when `poll_timeout_seconds = 0`. */
 const shortPollPause = Duration.seconds(1)
