@@ -69,8 +69,8 @@ export class TelegramAccess extends Effect.Service<TelegramAccess>()("minibot/Te
         : pairing.isPaired(sender.userId)
 
     /** Whether the sender is answered; a stranger's refusal (or pairing code) is recorded as due here. */
-    const admit = (sender: Sender): Effect.Effect<Admission, SqlError.SqlError> =>
-      Effect.gen(function*() {
+    const admit: (sender: Sender) => Effect.Effect<Admission, SqlError.SqlError> = Effect.fn("TelegramAccess.admit")(
+      function*(sender: Sender) {
         if (yield* isAllowed(sender)) return Admission.Admitted()
         const due = yield* store.refusalDue(sender.chatId, timings.refusalInterval)
         if (!due) {
@@ -93,7 +93,8 @@ export class TelegramAccess extends Effect.Service<TelegramAccess>()("minibot/Te
         }
         yield* Effect.logInfo("message from a sender who is not allowed: refused")
         return Admission.Refused()
-      }).pipe(Effect.withSpan("TelegramAccess.admit"))
+      }
+    )
 
     return { admit } as const
   }),

@@ -101,13 +101,17 @@ const run = Effect.gen(function*() {
   )
 })
 
-/** Polls until the token is rejected; a bug restarts it (`pollerRestart`) rather than silencing the bot. */
-const supervised = Effect.flatMap(TelegramTimings, (timings) =>
-  run.pipe(
-    Effect.sandbox,
-    Effect.retry(pollerRestart(timings)),
-    Effect.unsandbox
-  )).pipe(Effect.annotateLogs("component", "telegram"))
+/** Runs `polling` until it ends; a failure or a defect (a bug) restarts it with `pollerRestart`. */
+export const supervise = <A, E, R>(polling: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(TelegramTimings, (timings) =>
+    polling.pipe(
+      Effect.sandbox,
+      Effect.retry(pollerRestart(timings)),
+      Effect.unsandbox
+    ))
+
+/** Polls until the token is rejected; a bug restarts it rather than silencing the bot. */
+const supervised = supervise(run).pipe(Effect.annotateLogs("component", "telegram"))
 
 /** The poller layer; runs on exactly one runner of the cluster. */
 export const layer = singleton("telegram-poller", supervised)

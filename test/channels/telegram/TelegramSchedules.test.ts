@@ -7,7 +7,8 @@ import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, TestClock }
 import type { Message } from "grammy/types"
 import { TelegramApi, TelegramError } from "../../../src/channels/telegram/TelegramApi.ts"
 import { untilAccepted } from "../../../src/channels/telegram/TelegramBot.ts"
-import { pollerRestart, pollRetry, stallWatch, storageRetry } from "../../../src/channels/telegram/TelegramSchedules.ts"
+import { supervise } from "../../../src/channels/telegram/TelegramPoller.ts"
+import { pollRetry, stallWatch, storageRetry } from "../../../src/channels/telegram/TelegramSchedules.ts"
 import { TelegramSender } from "../../../src/channels/telegram/TelegramSender.ts"
 import { defaultTelegramTimings as timings } from "../../../src/channels/telegram/TelegramTimings.ts"
 
@@ -186,13 +187,11 @@ describe("sendRetry (TelegramSender)", () => {
 })
 
 describe("poller supervision", () => {
-  it.effect("polling that dies is restarted every retryCap, each failure logged with its cause", () =>
+  it.effect("polling that dies is restarted every retryCap (pollerRestart), each failure logged", () =>
     Effect.gen(function*() {
       const { call, calls } = scripted([Cause.die("bug"), Cause.die("bug")])
       const run = Effect.catchAll(call, Effect.failCause)
-      const { exit, logs } = yield* runOnClock(
-        run.pipe(Effect.sandbox, Effect.retry(pollerRestart(timings)), Effect.unsandbox)
-      )
+      const { exit, logs } = yield* runOnClock(supervise(run))
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(seconds(calls)).toEqual([0, 30, 60])
       expect(logs).toEqual([
