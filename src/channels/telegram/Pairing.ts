@@ -34,9 +34,12 @@ export interface PairedUser {
   readonly approvedAt: number
 }
 
-export type PairingRequest =
-  | { readonly _tag: "Issued"; readonly code: string; readonly expiresAt: number }
-  | { readonly _tag: "TooManyPending" }
+/** What a stranger's pairing request got: their code, or nothing because too many are waiting. */
+export type PairingRequest = Data.TaggedEnum<{
+  Issued: { readonly code: string; readonly expiresAt: number }
+  TooManyPending: {}
+}>
+export const PairingRequest = Data.taggedEnum<PairingRequest>()
 
 export class PairingCodeUnknown extends Data.TaggedError("PairingCodeUnknown")<{ readonly code: string }> {
   override get message() {
@@ -82,17 +85,17 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
           yield* dropExpired(now)
           const [existing] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE user_id = ${user.userId}`
           if (existing !== undefined) {
-            return { _tag: "Issued", code: existing.code, expiresAt: Number(existing.expires_at) } as const
+            return PairingRequest.Issued({ code: existing.code, expiresAt: Number(existing.expires_at) })
           }
           const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
-          if (Number(count?.n ?? 0) >= maxPendingCodes) return { _tag: "TooManyPending" } as const
+          if (Number(count?.n ?? 0) >= maxPendingCodes) return PairingRequest.TooManyPending()
           const code = newPairingCode()
           const expiresAt = now + Duration.toMillis(timings.pairingCodeLifetime)
           yield* sql`
           INSERT INTO telegram_pairing_codes (code, user_id, chat_id, user_name, created_at, expires_at)
           VALUES (${code}, ${user.userId}, ${user.chatId}, ${user.userName ?? null}, ${now}, ${expiresAt})
         `
-          return { _tag: "Issued", code, expiresAt } as const
+          return PairingRequest.Issued({ code, expiresAt })
         }).pipe(sql.withTransaction)
       }
     )

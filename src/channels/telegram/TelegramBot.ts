@@ -6,13 +6,14 @@
  *
  * A 401 means the token is wrong: the channel logs it once, clearly, and stays stopped.
  */
-import { Data, Deferred, Duration, Effect, Option } from "effect"
+import { Data, Deferred, Effect, Option } from "effect"
 import { createHash } from "node:crypto"
 import { Readiness } from "../../control/Readiness.ts"
 import { type BotIdentity, isUnauthorized, TelegramApi, type TelegramError } from "./TelegramApi.ts"
 import { botCommands } from "./TelegramIntake.ts"
+import { untilAcceptedRetry } from "./TelegramSchedules.ts"
 import { TelegramStore } from "./TelegramStore.ts"
-import { backoff, TelegramTimings } from "./TelegramTimings.ts"
+import { TelegramTimings } from "./TelegramTimings.ts"
 
 export class BotTokenRejected extends Data.TaggedError("BotTokenRejected")<{ readonly method: string }> {}
 
@@ -21,27 +22,15 @@ export const tokenRejectedMessage = (method: string) =>
   "Check [channels.telegram] bot_token (BotFather's /mybots > API Token) and restart"
 
 /**
- * Calls `call` until Telegram accepts it, backing off on network errors, 5xx, 409 and 429. Fails
- * on a rejected token, and with the error itself on any other 4xx (a bad request stays bad).
+ * Calls `call` until Telegram accepts it (`untilAcceptedRetry`). Fails on a rejected token, and
+ * with the error itself on any other 4xx but 409 and 429 (a bad request stays bad).
  */
 export const untilAccepted = <A>(what: string, call: Effect.Effect<A, TelegramError>) =>
-  Effect.gen(function*() {
-    const timings = yield* TelegramTimings
-    for (let attempt = 0;; attempt++) {
-      const result = yield* Effect.either(call)
-      if (result._tag === "Right") return result.right
-      const error = result.left
-      if (isUnauthorized(error)) return yield* new BotTokenRejected({ method: error.method })
-      if (
-        error.code !== undefined && error.code >= 400 && error.code < 500 && error.code !== 409 && error.code !== 429
-      ) {
-        return yield* Effect.fail(error)
-      }
-      const wait = backoff(timings, attempt, error.retryAfter)
-      yield* Effect.logWarning(`${what} failed: ${error.description}; retrying in ${Duration.format(wait)}`)
-      yield* Effect.sleep(wait)
-    }
-  })
+  Effect.flatMap(TelegramTimings, (timings) =>
+    call.pipe(
+      Effect.retry(untilAcceptedRetry(timings, what)),
+      Effect.catchIf(isUnauthorized, (error) => Effect.fail(new BotTokenRejected({ method: error.method })))
+    ))
 
 export const commandsHash = (commands: typeof botCommands) =>
   createHash("sha256").update(JSON.stringify(commands)).digest("hex")

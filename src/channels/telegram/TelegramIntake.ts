@@ -1,11 +1,11 @@
 /**
- * Telegram updates in. Each update is validated at the edge (only the fields used here), then:
+ * Telegram updates in. Each update is decoded at the edge (`TelegramUpdate`), then:
  *
  * 1. not a person's message (edits, channel posts, member updates, button presses, bots): ignored;
  * 2. in a group, not addressed to the bot (no @mention, no reply to it, no command): ignored,
  *    unless `group_mode = "always"`;
- * 3. sender not allowed: one short refusal per chat per hour (or a pairing code), and nothing
- *    else: no LLM call, no history;
+ * 3. sender not allowed (`TelegramAccess`): one short refusal per chat per hour (or a pairing
+ *    code), and nothing else: no LLM call, no history;
  * 4. no text (stickers, voice, photos without caption): a short notice in private, else ignored;
  * 5. a command: answered here, at once (`/stop` must not wait in the mailbox behind the turn
  *    it stops);
@@ -14,7 +14,7 @@
  * `handle` fails only when the update could not be stored (the caller must not confirm it to
  * Telegram); everything else is logged and the update is done.
  */
-import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, Option, ParseResult, Schema } from "effect"
+import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, Option, ParseResult } from "effect"
 import { AppConfig } from "../../config/Config.ts"
 import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
@@ -23,11 +23,14 @@ import * as Metrics from "../../observability/Metrics.ts"
 import { Actors } from "../../runtime/Actors.ts"
 import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Tasks } from "../../tasks/Tasks.ts"
-import { Pairing } from "./Pairing.ts"
+import { type Admission, replyTo, type Sender, TelegramAccess } from "./TelegramAccess.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
 import { TelegramStore } from "./TelegramStore.ts"
-import { TelegramTimings } from "./TelegramTimings.ts"
+import { decodeUpdate, kindOf, mediaKinds, type TgMessage } from "./TelegramUpdate.ts"
+
+/** The sender of messages an anonymous group admin writes. */
+const groupAnonymousBot = 1087968824
 
 // ---------------------------------------------------------------------------------------------
 // Commands
@@ -70,63 +73,6 @@ export const mentions = (text: string, username: string) => mentionPattern(usern
 export const stripMention = (text: string, username: string) => text.replace(mentionPattern(username), "$1").trim()
 
 // ---------------------------------------------------------------------------------------------
-// The parts of an update this channel reads
-
-const TgUser = Schema.Struct({
-  id: Schema.Number,
-  is_bot: Schema.optional(Schema.Boolean),
-  first_name: Schema.optional(Schema.String),
-  username: Schema.optional(Schema.String)
-})
-
-/** Message kinds without text that deserve a notice in a private chat. */
-const mediaKinds = [
-  "photo",
-  "sticker",
-  "voice",
-  "video",
-  "video_note",
-  "audio",
-  "document",
-  "animation",
-  "location",
-  "contact",
-  "poll",
-  "venue",
-  "dice"
-] as const
-
-/** The sender of messages an anonymous group admin writes. */
-const groupAnonymousBot = 1087968824
-
-const TgMessage = Schema.Struct({
-  message_id: Schema.Number,
-  chat: Schema.Struct({ id: Schema.Number, type: Schema.String }),
-  from: Schema.optional(TgUser),
-  text: Schema.optional(Schema.String),
-  caption: Schema.optional(Schema.String),
-  message_thread_id: Schema.optional(Schema.Number),
-  is_topic_message: Schema.optional(Schema.Boolean),
-  reply_to_message: Schema.optional(Schema.Struct({ message_id: Schema.Number, from: Schema.optional(TgUser) })),
-  ...Object.fromEntries(mediaKinds.map((kind) => [kind, Schema.optional(Schema.Unknown)])) as {
-    [K in typeof mediaKinds[number]]: Schema.optional<typeof Schema.Unknown>
-  }
-})
-type TgMessage = typeof TgMessage.Type
-
-export const TgUpdate = Schema.Struct({
-  update_id: Schema.Int,
-  message: Schema.optional(TgMessage)
-})
-const decodeUpdate = Schema.decodeUnknownEither(TgUpdate)
-
-/** Update kinds asked from Telegram: messages, plus the few others worth a log line. */
-export const allowedUpdates = ["message", "edited_message", "callback_query", "my_chat_member"] as const
-
-const kindOf = (raw: unknown) =>
-  raw !== null && typeof raw === "object" ? Object.keys(raw).find((key) => key !== "update_id") ?? "empty" : typeof raw
-
-// ---------------------------------------------------------------------------------------------
 // Texts
 
 const commandList = [
@@ -143,14 +89,6 @@ const helpText = (bot: BotIdentity, isGroup: boolean) =>
   }\n\n${commandList}`
 const startText = (bot: BotIdentity, isGroup: boolean) =>
   `Hi! I'm ${bot.firstName}, a personal assistant.\n${helpText(bot, isGroup)}`
-const refusalText = (userId: number, chatId: number) =>
-  `Sorry, I only answer people my owner has allowed. Your user id is ${userId} and this chat's id is ${chatId}: ` +
-  "the owner can add one of them to allowed_user_ids or allowed_chat_ids."
-const pairingText = (code: string, userId: number) =>
-  `I don't know you yet. To get access, give my owner this code: ${code} (valid for 1 hour). ` +
-  `They approve it with: minibot pairing approve ${code}\n(Your user id is ${userId}.)`
-const pairingFullText = (userId: number) =>
-  `I don't know you yet, and too many pairing requests are waiting: try again later. (Your user id is ${userId}.)`
 export const mediaNotice = "I can only read text for now."
 const nothingToStopText = "Nothing to stop: no answer is being prepared."
 
@@ -186,21 +124,19 @@ interface Context {
 }
 
 export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/TelegramIntake", {
+  dependencies: [TelegramAccess.Default],
   scoped: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const tg = config.channels.telegram
-    const timings = yield* TelegramTimings
+    const access = yield* TelegramAccess
     const conversations = yield* Actors
     const history = yield* HistoryStore
     const sender = yield* TelegramSender
     const store = yield* TelegramStore
-    const pairing = yield* Pairing
     const tasks = yield* Tasks
     const startedAt = yield* Clock.currentTimeMillis
     /** Answers sent here run beside intake, so a slow chat (flood limits) never holds up others. */
     const replies = yield* FiberSet.make()
-    const allowedUsers = new Set(tg.allowed_user_ids)
-    const allowedChats = new Set(tg.allowed_chat_ids)
 
     const stored = <A, E>(effect: Effect.Effect<A, E>) => Effect.mapError(effect, (cause) => new IntakeError({ cause }))
 
@@ -227,35 +163,11 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         )
       })
 
-    const isAllowed = (userId: number, chatId: number) =>
-      allowedUsers.has(userId) || allowedChats.has(chatId) ? Effect.succeed(true) : stored(pairing.isPaired(userId))
-
-    const refuse = (ctx: Context) =>
-      Effect.gen(function*() {
-        const due = yield* stored(store.refusalDue(ctx.chatId, timings.refusalInterval))
-        if (!due) {
-          return yield* Effect.logInfo(
-            "message from a sender who is not allowed: ignored (refused less than an hour ago)"
-          )
-        }
-        yield* Metric.increment(Metrics.telegramRefusals)
-        if (!ctx.isGroup && tg.dm_policy === "pairing") {
-          const from = ctx.message.from
-          const request = yield* stored(
-            pairing.request({ userId: ctx.userId, chatId: ctx.chatId, userName: from?.username ?? from?.first_name })
-          )
-          yield* Effect.logInfo(
-            request._tag === "Issued"
-              ? "message from an unknown sender: pairing code sent (see `minibot pairing list`)"
-              : "message from an unknown sender: too many pairing requests pending, none issued"
-          )
-          return yield* answer(
-            ctx,
-            request._tag === "Issued" ? pairingText(request.code, ctx.userId) : pairingFullText(ctx.userId)
-          )
-        }
-        yield* Effect.logInfo("message from a sender who is not allowed: refused")
-        yield* answer(ctx, refusalText(ctx.userId, ctx.chatId))
+    /** A stranger is told (once per chat per refusal interval) why nobody answers. */
+    const refuse = (ctx: Context, person: Sender, admission: Admission) =>
+      Option.match(replyTo(person, admission), {
+        onNone: () => Effect.void,
+        onSome: (text) => answer(ctx, text)
       })
 
     const status = (ctx: Context) =>
@@ -349,7 +261,9 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
               : {})
           }
         }
-        if (!(yield* isAllowed(from.id, chat.id))) return yield* refuse(ctx)
+        const person: Sender = { userId: from.id, chatId: chat.id, isGroup, userName: from.username ?? from.first_name }
+        const admission = yield* stored(access.admit(person))
+        if (admission._tag !== "Admitted") return yield* refuse(ctx, person, admission)
         if (text === undefined || text.trim() === "") {
           if (!isGroup && mediaKinds.some((kind) => message[kind] !== undefined)) return yield* answer(ctx, mediaNotice)
           return yield* Effect.logDebug("message without text: ignored")

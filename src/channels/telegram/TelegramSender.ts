@@ -6,15 +6,14 @@
  * - "can't parse entities": that chunk is resent without `parse_mode` (and logged).
  * - 429: waited out by the API client (auto-retry), behind the flood-limit throttler.
  * - Network errors and 5xx: Telegram may or may not have taken the message; it is retried a
- *   bounded number of times (`sendRetries`), accepting a rare duplicate over a lost reply.
+ *   bounded number of times (`sendRetry`), accepting a rare duplicate over a lost reply.
  * - 403 (blocked), 400 chat not found: a permanent `DeliveryError`; nothing is retried.
  */
-import { Duration, Effect, Metric } from "effect"
+import { Effect, Metric } from "effect"
 import type { ConversationRef } from "../../domain/Conversation.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { DeliveryError, type DeliveryReceipt, type OutboundMessage } from "../Outbound.ts"
 import {
-  isAmbiguous,
   isEntityParseError,
   isPermanentForChat,
   type SendMessageOptions,
@@ -22,6 +21,7 @@ import {
   type TelegramError
 } from "./TelegramApi.ts"
 import { formatForTelegram, splitTelegramHtml, visibleText } from "./TelegramFormat.ts"
+import { sendRetry } from "./TelegramSchedules.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
 /** One message to send: HTML when there is markup, and the plain text to fall back to. */
@@ -43,23 +43,11 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
     const api = yield* TelegramApi
     const timings = yield* TelegramTimings
 
+    const ambiguousRetry = sendRetry(timings)
+
     /** sendMessage, retried a few times when the outcome is unknown. */
     const sendWithRetries = (chatId: number, text: string, options: SendMessageOptions) =>
-      Effect.gen(function*() {
-        for (let attempt = 0;; attempt++) {
-          const result = yield* Effect.either(api.sendMessage(chatId, text, options))
-          if (result._tag === "Right") return result.right
-          const error = result.left
-          if (!isAmbiguous(error) || attempt >= timings.sendRetries) return yield* Effect.fail(error)
-          const wait = Duration.times(timings.sendRetryBase, 2 ** attempt)
-          yield* Effect.logWarning(
-            `sending a message got no clear answer (${error.description}); retrying in ${
-              Duration.format(wait)
-            }, it may show twice`
-          )
-          yield* Effect.sleep(wait)
-        }
-      })
+      api.sendMessage(chatId, text, options).pipe(Effect.retry(ambiguousRetry))
 
     const sendChunk = (chatId: number, chunk: Chunk, options: SendMessageOptions): Effect.Effect<void, TelegramError> =>
       Effect.gen(function*() {

@@ -50,17 +50,3 @@ export const defaultTelegramTimings: TelegramTimingsShape = {
 export class TelegramTimings extends Context.Reference<TelegramTimings>()("minibot/TelegramTimings", {
   defaultValue: () => defaultTelegramTimings
 }) {}
-
-/**
- * `base * 2^attempt`, capped: the wait before retry number `attempt + 1`. A 429's `retry_after`
- * wins when it is longer (sending inside the ban extends it).
- */
-export const backoff = (
-  timings: TelegramTimingsShape,
-  attempt: number,
-  retryAfterSeconds?: number
-): Duration.Duration =>
-  Duration.max(
-    Duration.min(timings.retryCap, Duration.times(timings.retryBase, 2 ** Math.min(attempt, 20))),
-    Duration.seconds(retryAfterSeconds ?? 0)
-  )

@@ -14,7 +14,8 @@ import { ControlRoutes } from "../../control/ControlServer.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { TelegramApi } from "./TelegramApi.ts"
 import { TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
-import { allowedUpdates, TelegramIntake } from "./TelegramIntake.ts"
+import { TelegramIntake } from "./TelegramIntake.ts"
+import { allowedUpdates } from "./TelegramUpdate.ts"
 
 /** How long a webhook request waits for start-up (getMe) before Telegram is told to come back. */
 const identityWait = Duration.seconds(10)
