@@ -7,7 +7,9 @@
  * - throughput of the 100-conversation run;
  * - start to ready: spawning `minibot run` until `/readyz` answers 200;
  * - idle RSS of that daemon after it has been idle a few seconds;
- * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts).
+ * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts);
+ * - minibot side by side with a minimal grammY + openai bot, as processes through the same fakes,
+ *   each figure as a ratio to that baseline (bench/telegram.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
  */
 import { Effect, Logger, LogLevel } from "effect"
@@ -21,6 +23,7 @@ import { freePort } from "../test/support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import * as SchedulerBench from "./scheduler.ts"
 import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import * as TelegramBench from "./telegram.ts"
 
 const ms = (n: number) => `${n.toFixed(2)} ms`
 
@@ -177,8 +180,12 @@ const main = async () => {
   await fake.close()
   rows.push(...await SchedulerBench.main())
 
+  const sideBySide = await TelegramBench.main()
+
   console.log(`\n| measure | ${os.cpus().length} cores, node ${process.version} |\n|---|---|`)
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
+  console.log("\n| measure | baseline bot | minibot | minibot / baseline |\n|---|---|---|---|")
+  for (const row of sideBySide) console.log(`| ${row.join(" | ")} |`)
 }
 
 main().then(() => process.exit(0), (e) => {

@@ -1,0 +1,179 @@
+/**
+ * minibot side by side with the bot a user would write instead (bench/baseline-bot.mjs: grammY,
+ * openai, a JSON history file), both as processes talking to the same loopback fake Bot API and
+ * fake LLM (no flood limits on the fake, so neither is held back by it):
+ *
+ * - start to ready: spawn until the first getUpdates reaches the fake;
+ * - idle RSS three seconds after that;
+ * - overhead per message in one chat: the update offered to getUpdates until the reply's
+ *   sendMessage reached the fake, minus the fake LLM's time on that request; one message every
+ *   1.1 s, so a per-chat send rate of one a second never adds waiting;
+ * - a load of C chats x M messages spread over T seconds: reply latency (update offered to reply
+ *   received, LLM time included) and resident memory: peak, right after, and S seconds after.
+ *
+ * `BENCH_TG_LOAD=CxM/T` and `BENCH_TG_SETTLE=S` change the load (default 200x10/60, 60 s).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
+import { type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
+import { median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+
+const [, chats = "200", perChat = "10", seconds = "60"] =
+  /^(\d+)x(\d+)\/(\d+)$/.exec(process.env.BENCH_TG_LOAD ?? "") ??
+    []
+const load = { chats: Number(chats), perChat: Number(perChat), seconds: Number(seconds) }
+const settleSeconds = Number(process.env.BENCH_TG_SETTLE ?? 60)
+const soloMessages = 30
+const soloChat = 42
+const loadChat = (c: number) => 10_000 + c
+const allowedIds = [soloChat, ...Array.from({ length: load.chats }, (_, c) => loadChat(c))]
+
+interface Contender {
+  readonly name: string
+  readonly start: (dir: string, tg: FakeTelegramServer, llm: FakeLlmServer) => ChildProcess
+}
+
+const baseline: Contender = {
+  name: "baseline bot",
+  start: (dir, tg, llm) =>
+    spawn(process.execPath, [path.join(root, "bench", "baseline-bot.mjs")], {
+      cwd: dir,
+      stdio: ["ignore", "ignore", "inherit"],
+      env: {
+        ...process.env,
+        TELEGRAM_BOT_TOKEN: tg.token,
+        TELEGRAM_API_ROOT: tg.url,
+        OPENAI_API_KEY: "sk-bench",
+        OPENAI_BASE_URL: llm.url,
+        ALLOWED_USER_IDS: allowedIds.join(","),
+        HISTORY_FILE: path.join(dir, "history.json")
+      }
+    })
+}
+
+const minibot: Contender = {
+  name: "minibot",
+  start: (dir, tg, llm) =>
+    spawnDaemon(
+      dir,
+      `
+[runtime]
+data_dir = "${dir}/data"
+log_level = "warning"
+[llm]
+base_url = "${llm.url}"
+api_key = "sk-bench"
+[channels.telegram]
+enabled = true
+bot_token = "${tg.token}"
+api_root = "${tg.url}"
+allowed_user_ids = [${allowedIds.join(", ")}]
+`,
+      "inherit"
+    )
+}
+
+/** When the reply to `text` reached the fake, waiting for it up to `timeoutMs`. */
+const replyAt = async (tg: FakeTelegramServer, text: string, timeoutMs = 30_000) => {
+  const find = () => tg.sent.find((m) => m.visibleText === `echo: ${text}`)
+  await tg.waitFor(() => find() !== undefined, timeoutMs)
+  return find()!.at
+}
+
+const llmMs = (llm: FakeLlmServer, text: string) =>
+  llm.completions().find((r) => lastUserContent(r.body) === text)?.handledMs ?? 0
+
+const measure = async (contender: Contender, llm: FakeLlmServer) => {
+  const tg = await startFakeTelegram({ floodLimits: false })
+  llm.reset()
+  const dir = tmp("minibot-bench-tg-")
+  const t0 = Date.now()
+  const child = contender.start(dir, tg, llm)
+  try {
+    await tg.waitFor((f) => f.callsOf("getUpdates").length > 0, 30_000)
+    const readyMs = tg.callsOf("getUpdates")[0]!.at - t0
+    await sleep(3000)
+    const idleRss = rssMb(child.pid!)
+
+    for (let i = 0; i < 3; i++) {
+      tg.pushText({ chatId: soloChat, userId: soloChat, text: `warm ${i}` })
+      await replyAt(tg, `warm ${i}`)
+      await sleep(1100)
+    }
+    const overhead: Array<number> = []
+    for (let i = 0; i < soloMessages; i++) {
+      const text = `solo ${i}`
+      const pushed = Date.now()
+      tg.pushText({ chatId: soloChat, userId: soloChat, text })
+      overhead.push((await replyAt(tg, text)) - pushed - llmMs(llm, text))
+      await sleep(Math.max(0, pushed + 1100 - Date.now()))
+    }
+
+    const total = load.chats * load.perChat
+    const pushedAt = new Map<string, number>()
+    let peakRss = idleRss
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(child.pid!))), 250)
+    const started = Date.now()
+    for (let k = 0; k < total; k++) {
+      // Round by round, chats in turn: each chat writes every T/M seconds.
+      const due = started + (k / total) * load.seconds * 1000
+      await sleep(Math.max(0, due - Date.now()))
+      const c = k % load.chats
+      const text = `load ${c} ${Math.floor(k / load.chats)}`
+      pushedAt.set(text, Date.now())
+      tg.pushText({ chatId: loadChat(c), userId: loadChat(c), text })
+    }
+    const latencies: Array<number> = []
+    for (const [text, at] of pushedAt) latencies.push((await replyAt(tg, text, 120_000)) - at)
+    clearInterval(sampler)
+    const afterRss = rssMb(child.pid!)
+    await sleep(settleSeconds * 1000)
+    const settledRss = rssMb(child.pid!)
+    return { readyMs, idleRss, overhead, latencies, peakRss, afterRss, settledRss }
+  } finally {
+    await stopDaemon(child)
+    await tg.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const ratio = (ours: number, theirs: number) => `${(ours / theirs).toFixed(2)}x`
+
+/** Rows of `| measure | baseline | minibot | ratio |`. */
+export const main = async (): Promise<Array<[string, string, string, string]>> => {
+  const llm = await startFakeLlm()
+  try {
+    const base = await measure(baseline, llm)
+    const ours = await measure(minibot, llm)
+    const ms = (n: number) => `${n.toFixed(1)} ms`
+    const mb = (n: number) => `${n.toFixed(0)} MB`
+    const rows: Array<[string, string, string, string]> = []
+    const row = (name: string, f: (r: typeof base) => number, unit: (n: number) => string) =>
+      rows.push([name, unit(f(base)), unit(f(ours)), ratio(f(ours), f(base))])
+    row("start to ready (first getUpdates)", (r) => r.readyMs, ms)
+    row("idle RSS (ready + 3 s)", (r) => r.idleRss, mb)
+    row("1 chat, LLM 0 ms: overhead p50", (r) => median(r.overhead), ms)
+    row("1 chat, LLM 0 ms: overhead p99", (r) => quantile(r.overhead, 0.99), ms)
+    const shape = `${load.chats} chats x ${load.perChat} over ${load.seconds} s`
+    row(`${shape}: reply latency p50`, (r) => median(r.latencies), ms)
+    row(`${shape}: reply latency p99`, (r) => quantile(r.latencies, 0.99), ms)
+    row(`${shape}: peak RSS growth`, (r) => r.peakRss - r.idleRss, mb)
+    row(`${shape}: RSS growth ${settleSeconds} s after`, (r) => r.settledRss - r.idleRss, mb)
+    return rows
+  } finally {
+    await llm.close()
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then((rows) => {
+    console.log("\n| measure | baseline bot | minibot | minibot / baseline |\n|---|---|---|---|")
+    for (const r of rows) console.log(`| ${r.join(" | ")} |`)
+    process.exit(0)
+  }, (e) => {
+    console.error(e)
+    process.exit(1)
+  })
+}
