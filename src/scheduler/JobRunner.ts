@@ -11,7 +11,8 @@
  * 4. Record the outcome; a failure is retried with backoff (a new firing at a later time) up to
  *    `[scheduler] default_retry_limit`, then the job is `failed` and the person is told once.
  */
-import { Cause, Clock, Context, Data, Duration, Effect, Layer, Metric, Option } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Cause, Clock, Context, Data, Duration, Effect, Layer, Metric, Option, type ParseResult } from "effect"
 import { Outbound } from "../channels/Outbound.ts"
 import { SchedulerSettings } from "../config/Config.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
@@ -56,7 +57,7 @@ export const layer = Layer.effect(
     const outbound = yield* Outbound
     const retryBase = Duration.millis(settings.retry_backoff_ms)
 
-    const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, unknown> =>
+    const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, SqlError | ParseResult.ParseError> =>
       Effect.gen(function*() {
         const found = yield* store.byId(firing.jobId)
         if (Option.isNone(found)) return Claim.Ignore({ why: "the job no longer exists" })
