@@ -157,8 +157,10 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     })
     const owned = (ownerId: string, id: string) => findOwned({ ownerId, id })
 
+    /** Runs a query on `scheduled_jobs` and decodes its rows. */
     const jobs = (statement: Statement.Statement<unknown>) =>
       Effect.flatMap(statement, Schema.decodeUnknown(Schema.Array(JobFromRow)))
+    /** The `n` of a `SELECT COUNT(*) AS n`. */
     const count = (statement: Statement.Statement<unknown>) =>
       Effect.flatMap(statement, ([row]) => Schema.decodeUnknown(CountRow)(row)).pipe(Effect.map((row) => row.n))
 
