@@ -3,11 +3,12 @@
  * whole turns (a user message, any tool calls and results, the answer), so trimming never
  * separates a tool call from its result; storage stays bounded by `max_history_messages`.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { MemorySettings } from "../config/Config.ts"
 import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
+import { CountRow, SqlInt } from "../storage/Columns.ts"
 
 export interface HistoryEntry {
   readonly turnId: string
@@ -127,101 +128,150 @@ export const makeMemory = (maxMessages: number) =>
     }))
   })
 
-interface Row {
-  readonly id: number
-  readonly turn_id: string
-  readonly role: string
-  readonly content: string | null
-  readonly tool_calls: string | null
-  readonly tool_call_id: string | null
-  readonly created_at: number
-}
-
 const ToolCallsJson = Schema.parseJson(Schema.Array(ToolCall))
-const decodeMessage = Schema.decodeUnknownSync(ChatMessage)
 
-const toMessage = (row: Row): ChatMessage =>
-  decodeMessage({
+/** A `history` row's message columns; `role` is the message's `_tag`, tool calls are JSON. */
+const MessageRow = Schema.Struct({
+  role: Schema.Literal("system", "user", "assistant", "tool"),
+  content: Schema.NullOr(Schema.String),
+  tool_calls: Schema.NullOr(ToolCallsJson),
+  tool_call_id: Schema.NullOr(Schema.String)
+})
+
+/** A message from its row and back (an assistant message without tool calls stores NULL). */
+const MessageFromRow = Schema.transform(MessageRow, ChatMessage, {
+  strict: false,
+  decode: (row) => ({
     _tag: row.role,
     content: row.content,
-    ...(row.tool_calls ? { tool_calls: Schema.decodeSync(ToolCallsJson)(row.tool_calls) } : {}),
-    ...(row.tool_call_id ? { tool_call_id: row.tool_call_id } : {})
+    ...(row.tool_calls === null ? {} : { tool_calls: row.tool_calls }),
+    ...(row.tool_call_id === null ? {} : { tool_call_id: row.tool_call_id })
+  }),
+  encode: (message) => ({
+    role: message._tag,
+    content: message.content,
+    tool_calls: message._tag === "assistant" && message.tool_calls !== undefined && message.tool_calls.length > 0
+      ? message.tool_calls
+      : null,
+    tool_call_id: message._tag === "tool" ? message.tool_call_id : null
   })
+})
 
-const toColumns = (message: ChatMessage) => ({
-  role: message._tag,
-  content: message.content,
-  tool_calls: message._tag === "assistant" && message.tool_calls.length > 0
-    ? Schema.encodeSync(ToolCallsJson)(message.tool_calls)
-    : null,
-  tool_call_id: message._tag === "tool" ? message.tool_call_id : null
+const TurnSizeRow = Schema.Struct({ turn_id: Schema.String, n: SqlInt })
+const TurnIdRow = Schema.Struct({ turn_id: Schema.String })
+const InfoRow = Schema.Struct({
+  messages: SqlInt,
+  turns: SqlInt,
+  oldest: Schema.NullOr(SqlInt),
+  newest: Schema.NullOr(SqlInt)
 })
 
 export const makeSql = (maxMessages: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    const turnSizesOf = (key: ConversationKey) =>
-      sql<{ turn_id: string; n: number }>`
-        SELECT turn_id, COUNT(*) AS n, MIN(id) AS first_id FROM history
-        WHERE conversation_key = ${key} GROUP BY turn_id ORDER BY first_id
-      `.pipe(Effect.map((rows) => rows.map((r) => [r.turn_id, Number(r.n)] as const)))
+    const turnSizesOf = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: TurnSizeRow,
+      execute: (key) =>
+        sql`
+          SELECT turn_id, COUNT(*) AS n, MIN(id) AS first_id FROM history
+          WHERE conversation_key = ${key} GROUP BY turn_id ORDER BY first_id
+        `
+    })
 
     const deleteTurns = (key: ConversationKey, turnIds: ReadonlyArray<string>) =>
       turnIds.length === 0
         ? Effect.void
         : sql`DELETE FROM history WHERE conversation_key = ${key} AND ${sql.in("turn_id", turnIds)}`
 
-    const rowsOf = (key: ConversationKey) => sql<Row>`SELECT * FROM history WHERE conversation_key = ${key} ORDER BY id`
+    const turnIdsOf = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: TurnIdRow,
+      execute: (key) => sql`SELECT turn_id FROM history WHERE conversation_key = ${key} ORDER BY id`
+    })
+
+    const count = SqlSchema.single({
+      Request: Schema.String,
+      Result: CountRow,
+      execute: (key) => sql`SELECT COUNT(*) AS n FROM history WHERE conversation_key = ${key}`
+    })
+
+    const insertMessages = SqlSchema.void({
+      Request: Schema.Struct({
+        key: Schema.String,
+        turnId: Schema.String,
+        now: Schema.Number,
+        messages: Schema.Array(MessageFromRow)
+      }),
+      execute: ({ key, messages, now, turnId }) =>
+        sql`INSERT INTO history ${
+          sql.insert(messages.map((m) => ({ conversation_key: key, turn_id: turnId, created_at: now, ...m })))
+        }`
+    })
+
+    /** The id of the oldest message of the newest `turns` turns (null: no history). */
+    const firstOfWindow = SqlSchema.single({
+      Request: Schema.Struct({ key: Schema.String, turns: Schema.Number }),
+      Result: Schema.Struct({ first_id: Schema.NullOr(SqlInt) }),
+      execute: ({ key, turns }) =>
+        sql`
+          SELECT MIN(first_id) AS first_id FROM (
+            SELECT MIN(id) AS first_id FROM history WHERE conversation_key = ${key}
+            GROUP BY turn_id ORDER BY first_id DESC LIMIT ${turns}
+          ) AS recent
+        `
+    })
+
+    const messagesFrom = SqlSchema.findAll({
+      Request: Schema.Struct({ key: Schema.String, from: Schema.Number }),
+      Result: MessageFromRow,
+      execute: ({ from, key }) =>
+        sql`SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id`
+    })
+
+    const infoOf = SqlSchema.single({
+      Request: Schema.String,
+      Result: InfoRow,
+      execute: (key) =>
+        sql`
+          SELECT COUNT(*) AS messages, COUNT(DISTINCT turn_id) AS turns,
+                 MIN(created_at) AS oldest, MAX(created_at) AS newest
+          FROM history WHERE conversation_key = ${key}
+        `
+    })
 
     const store = HistoryStore.of({
       append: (key, turnId, messages) =>
         Effect.gen(function*() {
           if (messages.length === 0) return
           const now = yield* Clock.currentTimeMillis
-          yield* sql`INSERT INTO history ${
-            sql.insert(
-              messages.map((m) => ({ conversation_key: key, turn_id: turnId, created_at: now, ...toColumns(m) }))
-            )
-          }`
-          const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM history WHERE conversation_key = ${key}`
-          if (Number(count?.n ?? 0) > maxMessages) {
-            yield* deleteTurns(key, turnsToDrop(yield* turnSizesOf(key), maxMessages))
+          yield* insertMessages({ key, turnId, now, messages })
+          if ((yield* count(key)).n > maxMessages) {
+            const sizes = yield* turnSizesOf(key)
+            yield* deleteTurns(key, turnsToDrop(sizes.map((r) => [r.turn_id, r.n] as const), maxMessages))
           }
         }).pipe(sql.withTransaction, Effect.orDie),
       window: (key, turns) =>
         turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {
           // The newest `turns` turns: find the id of the oldest message still inside the window.
-          const first = yield* sql<{ first_id: number }>`
-            SELECT MIN(first_id) AS first_id FROM (
-              SELECT MIN(id) AS first_id FROM history WHERE conversation_key = ${key}
-              GROUP BY turn_id ORDER BY first_id DESC LIMIT ${turns}
-            ) AS recent
-          `
-          const from = first[0]?.first_id
-          if (from === null || from === undefined) return []
-          const rows = yield* sql<Row>`
-            SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id
-          `
-          return rows.map(toMessage)
+          const { first_id: from } = yield* firstOfWindow({ key, turns })
+          if (from === null) return []
+          return yield* messagesFrom({ key, from })
         }).pipe(Effect.orDie),
       info: (key) =>
-        sql<{ messages: number; turns: number; oldest: number | null; newest: number | null }>`
-          SELECT COUNT(*) AS messages, COUNT(DISTINCT turn_id) AS turns,
-                 MIN(created_at) AS oldest, MAX(created_at) AS newest
-          FROM history WHERE conversation_key = ${key}
-        `.pipe(
-          Effect.map(([r]) => ({
-            messages: Number(r?.messages ?? 0),
-            turns: Number(r?.turns ?? 0),
-            oldest: Option.fromNullable(r?.oldest).pipe(Option.map(Number)),
-            newest: Option.fromNullable(r?.newest).pipe(Option.map(Number))
+        infoOf(key).pipe(
+          Effect.map((r) => ({
+            messages: r.messages,
+            turns: r.turns,
+            oldest: Option.fromNullable(r.oldest),
+            newest: Option.fromNullable(r.newest)
           })),
           Effect.orDie
         ),
       trim: (key, keepTurns) =>
         Effect.gen(function*() {
-          const rows = yield* rowsOf(key)
+          const rows = yield* turnIdsOf(key)
           const kept = new Set(lastTurns(rows.map((r) => ({ turnId: r.turn_id })), keepTurns).map((r) => r.turnId))
           const drop = [...new Set(rows.map((r) => r.turn_id))].filter((t) => !kept.has(t))
           yield* deleteTurns(key, drop)
@@ -229,9 +279,9 @@ export const makeSql = (maxMessages: number) =>
         }).pipe(sql.withTransaction, Effect.orDie),
       clear: (key) =>
         Effect.gen(function*() {
-          const [row] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM history WHERE conversation_key = ${key}`
+          const { n } = yield* count(key)
           yield* sql`DELETE FROM history WHERE conversation_key = ${key}`
-          return Number(row?.n ?? 0)
+          return n
         }).pipe(sql.withTransaction, Effect.orDie)
     })
     return store

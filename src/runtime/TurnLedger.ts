@@ -4,26 +4,29 @@
  * delivered from the stored text without asking the LLM again. The row is written with the
  * reply (in the same transaction as the history), so a turn costs two commits of ours.
  */
-import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Option } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Clock, Effect, Schema } from "effect"
 import type { ConversationKey } from "../domain/Conversation.ts"
 
-export type TurnStatus = "answered" | "failed" | "cancelled" | "delivered" | "undeliverable"
+export const TurnStatus = Schema.Literal("answered", "failed", "cancelled", "delivered", "undeliverable")
+export type TurnStatus = typeof TurnStatus.Type
 
-export interface TurnRecord {
-  readonly status: TurnStatus
-  readonly reply: string | null
-}
+export const TurnRecord = Schema.Struct({ status: TurnStatus, reply: Schema.NullOr(Schema.String) })
+export type TurnRecord = typeof TurnRecord.Type
 
 export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    /** What happened to this message before, if anything. */
-    const lookup = (key: ConversationKey, messageId: string) =>
-      sql<TurnRecord>`
-        SELECT status, reply FROM turns WHERE conversation_key = ${key} AND message_id = ${messageId}
-      `.pipe(Effect.map((rows) => Option.fromNullable(rows[0])), Effect.orDie)
+    const find = SqlSchema.findOne({
+      Request: Schema.Struct({ key: Schema.String, messageId: Schema.String }),
+      Result: TurnRecord,
+      execute: ({ key, messageId }) =>
+        sql`SELECT status, reply FROM turns WHERE conversation_key = ${key} AND message_id = ${messageId}`
+    })
+
+    /** What happened to this message before, if anything (a row that does not decode is a defect). */
+    const lookup = (key: ConversationKey, messageId: string) => find({ key, messageId }).pipe(Effect.orDie)
 
     /** Records the outcome of the message; a null reply keeps the stored one. */
     const settle = (

@@ -6,7 +6,7 @@
  * occurs twice fires once).
  */
 import { Cron, DateTime, Either, Option, Schema } from "effect"
-import type { ConversationRef } from "../domain/Conversation.ts"
+import { ConversationRef } from "../domain/Conversation.ts"
 
 export const JobStatus = Schema.Literal("pending", "running", "completed", "failed", "cancelled")
 export type JobStatus = typeof JobStatus.Type
@@ -18,37 +18,43 @@ export type StrategyName = typeof StrategyName.Type
 export const RecurrenceKind = Schema.Literal("none", "interval", "cron")
 export type RecurrenceKind = typeof RecurrenceKind.Type
 
-export type Recurrence =
-  | { readonly kind: "none" }
-  | { readonly kind: "interval"; readonly seconds: number }
-  | { readonly kind: "cron"; readonly expression: string }
+export const Recurrence = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("none") }),
+  Schema.Struct({ kind: Schema.Literal("interval"), seconds: Schema.Int }),
+  Schema.Struct({ kind: Schema.Literal("cron"), expression: Schema.String })
+)
+export type Recurrence = typeof Recurrence.Type
 
-export interface Job {
-  readonly id: string
-  readonly ownerId: string
-  readonly conversation: ConversationRef
-  readonly userId: string | null
-  readonly strategy: StrategyName
+const EpochMillis = Schema.Number
+const NullableMillis = Schema.NullOr(Schema.Number)
+
+export const Job = Schema.Struct({
+  id: Schema.String,
+  ownerId: Schema.String,
+  conversation: ConversationRef,
+  userId: Schema.NullOr(Schema.String),
+  strategy: StrategyName,
   /** The prompt (`llm_prompt`), the URL (`web_fetch`) or the text (`message`). */
-  readonly payload: string
-  readonly recurrence: Recurrence
-  readonly timezone: string
+  payload: Schema.String,
+  recurrence: Recurrence,
+  timezone: Schema.String,
   /** The first due time (epoch ms); interval slots are counted from it. */
-  readonly runAt: number
+  runAt: EpochMillis,
   /** The due time of the next firing; null once nothing is left to run. */
-  readonly nextRunAt: number | null
-  readonly endAt: number | null
-  readonly notify: boolean
-  readonly status: JobStatus
+  nextRunAt: NullableMillis,
+  endAt: NullableMillis,
+  notify: Schema.Boolean,
+  status: JobStatus,
   /** Attempts of the latest firing. */
-  readonly attempts: number
+  attempts: Schema.Int,
   /** Firings started so far. */
-  readonly runs: number
-  readonly lastRunAt: number | null
-  readonly lastError: string | null
-  readonly createdAt: number
-  readonly updatedAt: number
-}
+  runs: Schema.Int,
+  lastRunAt: NullableMillis,
+  lastError: Schema.NullOr(Schema.String),
+  createdAt: EpochMillis,
+  updatedAt: EpochMillis
+})
+export type Job = typeof Job.Type
 
 /** Pending or running: listed by `active_only`, cancellable. */
 export const isActive = (job: Job) => job.status === "pending" || job.status === "running"

@@ -11,12 +11,14 @@
  * 4. Record the outcome; a failure is retried with backoff (a new firing at a later time) up to
  *    `[scheduler] default_retry_limit`, then the job is `failed` and the person is told once.
  */
-import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Cause, Clock, Context, Data, Duration, Effect, Layer, Metric, Option, type ParseResult } from "effect"
 import { Outbound } from "../channels/Outbound.ts"
 import { SchedulerSettings } from "../config/Config.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { TaskStrategies } from "../tasks/Strategies.ts"
+import { StrategyOutcome } from "../tasks/TaskStrategy.ts"
 import * as Job from "./Job.ts"
 import { JobStore } from "./JobStore.ts"
 import { Scheduler } from "./Scheduler.ts"
@@ -25,12 +27,15 @@ import { Scheduler } from "./Scheduler.ts"
 const missedAfter = Duration.minutes(1)
 const maxRetryDelay = Duration.minutes(30)
 
-type Claim =
-  | { readonly _tag: "Ignore"; readonly why: string }
-  | { readonly _tag: "Skip"; readonly job: Job.Job; readonly next: number | null }
-  | { readonly _tag: "Run"; readonly job: Job.Job; readonly next: number | null; readonly lateMs: number }
+/** What the claim transaction decided to do with a firing. */
+type Claim = Data.TaggedEnum<{
+  Ignore: { readonly why: string }
+  Skip: { readonly job: Job.Job; readonly next: number | null }
+  Run: { readonly job: Job.Job; readonly next: number | null; readonly lateMs: number }
   /** The last attempt failed and the process died before the person was told. */
-  | { readonly _tag: "Notify"; readonly job: Job.Job; readonly attempts: number; readonly reason: string }
+  Notify: { readonly job: Job.Job; readonly attempts: number; readonly reason: string }
+}>
+const Claim = Data.taggedEnum<Claim>()
 
 /** Runs a due firing; the conversation actors call it for each `JobFiring` in their mailbox. */
 export class FiringHandler extends Context.Tag("minibot/FiringHandler")<FiringHandler, {
@@ -52,49 +57,44 @@ export const layer = Layer.effect(
     const outbound = yield* Outbound
     const retryBase = Duration.millis(settings.retry_backoff_ms)
 
-    const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, unknown> =>
+    const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, SqlError | ParseResult.ParseError> =>
       Effect.gen(function*() {
         const found = yield* store.byId(firing.jobId)
-        if (Option.isNone(found)) return { _tag: "Ignore", why: "the job no longer exists" } as const
+        if (Option.isNone(found)) return Claim.Ignore({ why: "the job no longer exists" })
         const job = found.value
         const run = yield* store.run(job.id, firing.dueAt)
         if (job.status === "cancelled") {
           if (Option.isSome(run) && run.value.status === "running") {
             yield* store.updateRun(job.id, firing.dueAt, { status: "cancelled", finished_at: now })
           }
-          return { _tag: "Ignore", why: "the job was cancelled" } as const
+          return Claim.Ignore({ why: "the job was cancelled" })
         }
         const lateMs = Math.max(0, now - firing.dueAt)
         if (
           Option.isSome(run) && run.value.status === "failed" && !run.value.notified &&
           run.value.attempt === firing.attempt
         ) {
-          return {
-            _tag: "Notify",
-            job,
-            attempts: firing.attempt + 1,
-            reason: run.value.error ?? "unknown error"
-          } as const
+          return Claim.Notify({ job, attempts: firing.attempt + 1, reason: run.value.error ?? "unknown error" })
         }
         if (firing.attempt > 0) {
           if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt > firing.attempt) {
-            return { _tag: "Ignore", why: "the retry is no longer needed" } as const
+            return Claim.Ignore({ why: "the retry is no longer needed" })
           }
           // Equal: this retry was running when the process died; it runs again (deduped by the ledger).
           if (run.value.attempt < firing.attempt) {
             yield* store.updateRun(job.id, firing.dueAt, { attempt: firing.attempt })
             yield* store.update(job.id, { attempts: firing.attempt + 1 }, now)
           }
-          return { _tag: "Run", job, next: null, lateMs } as const
+          return Claim.Run({ job, next: null, lateMs })
         }
         if (Option.isSome(run)) {
           // Redelivered after a crash mid-run: run it again (the turn ledger dedupes the reply).
           return run.value.status === "running" && run.value.attempt === 0
-            ? { _tag: "Run", job, next: null, lateMs: run.value.lateMs } as const
-            : { _tag: "Ignore", why: `this due time already ran (${run.value.status})` } as const
+            ? Claim.Run({ job, next: null, lateMs: run.value.lateMs })
+            : Claim.Ignore({ why: `this due time already ran (${run.value.status})` })
         }
         if (job.status !== "pending" || job.nextRunAt !== firing.dueAt) {
-          return { _tag: "Ignore", why: "a stale firing (the job moved on)" } as const
+          return Claim.Ignore({ why: "a stale firing (the job moved on)" })
         }
         const recurring = job.recurrence.kind !== "none"
         // Missed slots are not replayed: the next one is the first after now.
@@ -106,7 +106,7 @@ export const layer = Layer.effect(
           status: next !== null ? "pending" : skip ? "completed" : "running",
           ...(skip ? {} : { runs: job.runs + 1, attempts: 1, last_run_at: now })
         }, now)
-        if (!advanced) return { _tag: "Ignore", why: "the job changed meanwhile (cancelled?)" } as const
+        if (!advanced) return Claim.Ignore({ why: "the job changed meanwhile (cancelled?)" })
         yield* store.insertRun({
           jobId: job.id,
           dueAt: firing.dueAt,
@@ -120,9 +120,7 @@ export const layer = Layer.effect(
           notified: false
         })
         const updated: Job.Job = { ...job, nextRunAt: next }
-        return skip
-          ? { _tag: "Skip", job: updated, next } as const
-          : { _tag: "Run", job: updated, next, lateMs } as const
+        return skip ? Claim.Skip({ job: updated, next }) : Claim.Run({ job: updated, next, lateMs })
       })
 
     const postNext = (job: Job.Job, next: number | null) =>
@@ -152,23 +150,9 @@ export const layer = Layer.effect(
         yield* store.updateRun(job.id, dueAt, { notified: 1 })
       })
 
-    const fire = (firing: JobFiring): Effect.Effect<void> =>
+    /** Runs a claimed firing's strategy and records its outcome (a retry, or the end of the run). */
+    const execute = (firing: JobFiring, job: Job.Job, lateMs: number, now: number) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const claimed = yield* store.transaction(claim(firing, now))
-        if (claimed._tag === "Ignore") {
-          yield* Effect.logInfo(`firing ignored: ${claimed.why}`)
-          return
-        }
-        if (claimed._tag === "Notify") {
-          return yield* notifyFailure(claimed.job, firing.dueAt, claimed.attempts, claimed.reason)
-        }
-        yield* postNext(claimed.job, claimed.next)
-        if (claimed._tag === "Skip") {
-          yield* Effect.logInfo("missed run skipped")
-          return
-        }
-        const { job, lateMs } = claimed
         yield* Effect.logInfo("job firing").pipe(Effect.annotateLogs({ late_ms: lateMs, attempt: firing.attempt }))
         yield* Metric.increment(Metrics.jobRuns)
         if (firing.attempt === 0) {
@@ -181,46 +165,69 @@ export const layer = Layer.effect(
           lateMs
         })
         const end = yield* Clock.currentTimeMillis
-        if (outcome._tag === "Done") {
-          yield* store.transaction(Effect.zipRight(
-            store.updateRun(job.id, firing.dueAt, {
-              status: "completed",
-              finished_at: end,
-              result: outcome.summary,
-              error: null
-            }),
-            store.finish(job.id, "completed", null, end)
-          ))
-          yield* Effect.logInfo("job run completed").pipe(Effect.annotateLogs("duration_ms", end - now))
-          return
-        }
-        if (firing.attempt < settings.default_retry_limit) {
-          const delay = Duration.min(Duration.times(retryBase, 2 ** firing.attempt), maxRetryDelay)
-          yield* store.updateRun(job.id, firing.dueAt, { error: outcome.reason })
-          yield* Effect.logWarning("job run failed: retrying").pipe(
-            Effect.annotateLogs({ reason: outcome.reason, retry_in_ms: Duration.toMillis(delay) })
-          )
-          yield* scheduler.post(
-            new JobFiring({
-              jobId: job.id,
-              dueAt: firing.dueAt,
-              attempt: firing.attempt + 1,
-              at: end + Duration.toMillis(delay),
-              conversation: job.conversation
-            })
-          )
-          return
-        }
+        yield* StrategyOutcome.$match(outcome, {
+          Done: ({ summary }) => completed(firing, job, summary, end - now, end),
+          Failed: ({ reason }) =>
+            firing.attempt < settings.default_retry_limit
+              ? retry(firing, job, reason, end)
+              : failedForGood(firing, job, reason, end)
+        })
+      })
+
+    const completed = (firing: JobFiring, job: Job.Job, summary: string, durationMs: number, end: number) =>
+      Effect.gen(function*() {
+        yield* store.transaction(Effect.zipRight(
+          store.updateRun(job.id, firing.dueAt, {
+            status: "completed",
+            finished_at: end,
+            result: summary,
+            error: null
+          }),
+          store.finish(job.id, "completed", null, end)
+        ))
+        yield* Effect.logInfo("job run completed").pipe(Effect.annotateLogs("duration_ms", durationMs))
+      })
+
+    const retry = (firing: JobFiring, job: Job.Job, reason: string, end: number) =>
+      Effect.gen(function*() {
+        const delay = Duration.min(Duration.times(retryBase, 2 ** firing.attempt), maxRetryDelay)
+        yield* store.updateRun(job.id, firing.dueAt, { error: reason })
+        yield* Effect.logWarning("job run failed: retrying").pipe(
+          Effect.annotateLogs({ reason, retry_in_ms: Duration.toMillis(delay) })
+        )
+        yield* scheduler.post(
+          new JobFiring({
+            jobId: job.id,
+            dueAt: firing.dueAt,
+            attempt: firing.attempt + 1,
+            at: end + Duration.toMillis(delay),
+            conversation: job.conversation
+          })
+        )
+      })
+
+    const failedForGood = (firing: JobFiring, job: Job.Job, reason: string, end: number) =>
+      Effect.gen(function*() {
         const attempts = firing.attempt + 1
         yield* store.transaction(Effect.zipRight(
-          store.updateRun(job.id, firing.dueAt, { status: "failed", finished_at: end, error: outcome.reason }),
-          store.finish(job.id, "failed", outcome.reason, end)
+          store.updateRun(job.id, firing.dueAt, { status: "failed", finished_at: end, error: reason }),
+          store.finish(job.id, "failed", reason, end)
         ))
-        yield* Effect.logError("job run failed after its retries").pipe(
-          Effect.annotateLogs({ reason: outcome.reason, attempts })
-        )
+        yield* Effect.logError("job run failed after its retries").pipe(Effect.annotateLogs({ reason, attempts }))
         yield* Metric.increment(Metrics.jobFailures)
-        yield* notifyFailure(job, firing.dueAt, attempts, outcome.reason)
+        yield* notifyFailure(job, firing.dueAt, attempts, reason)
+      })
+
+    const fire = (firing: JobFiring): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const claimed = yield* store.transaction(claim(firing, now))
+        yield* Claim.$match(claimed, {
+          Ignore: ({ why }) => Effect.logInfo(`firing ignored: ${why}`),
+          Notify: ({ attempts, job, reason }) => notifyFailure(job, firing.dueAt, attempts, reason),
+          Skip: ({ job, next }) => Effect.zipRight(postNext(job, next), Effect.logInfo("missed run skipped")),
+          Run: ({ job, lateMs, next }) => Effect.zipRight(postNext(job, next), execute(firing, job, lateMs, now))
+        })
       }).pipe(
         Effect.catchAllCause((cause) =>
           // Interrupted (shutting down): the mailbox delivers the firing again on the next start.

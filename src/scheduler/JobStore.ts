@@ -2,115 +2,126 @@
  * The `scheduled_jobs` and `job_runs` tables. Every query that a person can trigger is scoped to
  * an owner; only the firing path (which holds a job id from the durable mailbox) reads by id alone.
  */
-import { SqlClient, type Statement } from "@effect/sql"
-import { Effect, Option } from "effect"
-import type { ChannelName } from "../domain/Conversation.ts"
-import type { Job, JobStatus, Recurrence, StrategyName } from "./Job.ts"
+import { SqlClient, SqlSchema, type Statement } from "@effect/sql"
+import { Effect, Either, ParseResult, Schema } from "effect"
+import { ChannelName } from "../domain/Conversation.ts"
+import { CountRow, SqlBool, SqlInt } from "../storage/Columns.ts"
+import { Job, JobStatus, type Recurrence, RecurrenceKind, StrategyName } from "./Job.ts"
 
-interface JobRow {
-  readonly id: string
-  readonly owner_id: string
-  readonly channel: string
-  readonly chat_id: string
-  readonly thread_id: number | string | null
-  readonly user_id: string | null
-  readonly strategy: string
-  readonly payload: string
-  readonly recurrence: string
-  readonly interval_seconds: number | string | null
-  readonly cron: string | null
-  readonly timezone: string
-  readonly run_at: number | string
-  readonly next_run_at: number | string | null
-  readonly end_at: number | string | null
-  readonly notify: number | string | boolean
-  readonly status: string
-  readonly attempts: number | string
-  readonly runs: number | string
-  readonly last_run_at: number | string | null
-  readonly last_error: string | null
-  readonly created_at: number | string
-  readonly updated_at: number | string
-}
+const Millis = SqlInt
+const NullableMillis = Schema.NullOr(SqlInt)
 
-export type RunStatus = "running" | "completed" | "failed" | "skipped" | "cancelled"
+/** A `scheduled_jobs` row as the driver returns it. */
+const JobRow = Schema.Struct({
+  id: Schema.String,
+  owner_id: Schema.String,
+  channel: ChannelName,
+  chat_id: Schema.String,
+  thread_id: Schema.NullOr(SqlInt),
+  user_id: Schema.NullOr(Schema.String),
+  strategy: StrategyName,
+  payload: Schema.String,
+  recurrence: RecurrenceKind,
+  interval_seconds: Schema.NullOr(SqlInt),
+  cron: Schema.NullOr(Schema.String),
+  timezone: Schema.String,
+  run_at: Millis,
+  next_run_at: NullableMillis,
+  end_at: NullableMillis,
+  notify: SqlBool,
+  status: JobStatus,
+  attempts: SqlInt,
+  runs: SqlInt,
+  last_run_at: NullableMillis,
+  last_error: Schema.NullOr(Schema.String),
+  created_at: Millis,
+  updated_at: Millis
+})
 
-export interface JobRun {
-  readonly jobId: string
-  readonly dueAt: number
-  readonly attempt: number
-  readonly status: RunStatus
-  readonly lateMs: number
-  readonly startedAt: number
-  readonly finishedAt: number | null
-  readonly result: string | null
-  readonly error: string | null
-  readonly notified: boolean
-}
-
-interface RunRow {
-  readonly job_id: string
-  readonly due_at: number | string
-  readonly attempt: number | string
-  readonly status: string
-  readonly late_ms: number | string
-  readonly started_at: number | string
-  readonly finished_at: number | string | null
-  readonly result: string | null
-  readonly error: string | null
-  readonly notified: number | string | boolean
-}
-
-// Postgres returns BIGINT as text.
-const num = (v: number | string) => Number(v)
-const numOrNull = (v: number | string | null) => (v === null ? null : Number(v))
-const bool = (v: number | string | boolean) => v === true || Number(v) === 1
-
-const recurrenceOf = (row: JobRow): Recurrence =>
-  row.recurrence === "interval"
-    ? { kind: "interval", seconds: num(row.interval_seconds ?? 0) }
-    : row.recurrence === "cron"
-    ? { kind: "cron", expression: row.cron ?? "" }
-    : { kind: "none" }
-
-const toJob = (row: JobRow): Job => ({
-  id: row.id,
-  ownerId: row.owner_id,
-  conversation: {
-    channel: row.channel as ChannelName,
-    chatId: row.chat_id,
-    ...(row.thread_id === null ? {} : { threadId: num(row.thread_id) })
+/** A job from its row and back: the one mapping between the two, used to read and to insert. */
+export const JobFromRow = Schema.transformOrFail(JobRow, Job, {
+  strict: true,
+  decode: (row, _, ast) => {
+    const recurrence: Either.Either<Recurrence, ParseResult.ParseIssue> = row.recurrence === "none"
+      ? ParseResult.succeed({ kind: "none" } as const)
+      : row.recurrence === "interval"
+      ? row.interval_seconds === null
+        ? ParseResult.fail(new ParseResult.Type(ast, row, "an interval job without interval_seconds"))
+        : ParseResult.succeed({ kind: "interval", seconds: row.interval_seconds } as const)
+      : row.cron === null
+      ? ParseResult.fail(new ParseResult.Type(ast, row, "a cron job without cron"))
+      : ParseResult.succeed({ kind: "cron", expression: row.cron } as const)
+    return ParseResult.map(recurrence, (recurrence) => ({
+      id: row.id,
+      ownerId: row.owner_id,
+      conversation: {
+        channel: row.channel,
+        chatId: row.chat_id,
+        ...(row.thread_id === null ? {} : { threadId: row.thread_id })
+      },
+      userId: row.user_id,
+      strategy: row.strategy,
+      payload: row.payload,
+      recurrence,
+      timezone: row.timezone,
+      runAt: row.run_at,
+      nextRunAt: row.next_run_at,
+      endAt: row.end_at,
+      notify: row.notify,
+      status: row.status,
+      attempts: row.attempts,
+      runs: row.runs,
+      lastRunAt: row.last_run_at,
+      lastError: row.last_error,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at
+    }))
   },
-  userId: row.user_id,
-  strategy: row.strategy as StrategyName,
-  payload: row.payload,
-  recurrence: recurrenceOf(row),
-  timezone: row.timezone,
-  runAt: num(row.run_at),
-  nextRunAt: numOrNull(row.next_run_at),
-  endAt: numOrNull(row.end_at),
-  notify: bool(row.notify),
-  status: row.status as JobStatus,
-  attempts: num(row.attempts),
-  runs: num(row.runs),
-  lastRunAt: numOrNull(row.last_run_at),
-  lastError: row.last_error,
-  createdAt: num(row.created_at),
-  updatedAt: num(row.updated_at)
+  encode: (job) =>
+    ParseResult.succeed({
+      id: job.id,
+      owner_id: job.ownerId,
+      channel: job.conversation.channel,
+      chat_id: job.conversation.chatId,
+      thread_id: job.conversation.threadId ?? null,
+      user_id: job.userId,
+      strategy: job.strategy,
+      payload: job.payload,
+      recurrence: job.recurrence.kind,
+      interval_seconds: job.recurrence.kind === "interval" ? job.recurrence.seconds : null,
+      cron: job.recurrence.kind === "cron" ? job.recurrence.expression : null,
+      timezone: job.timezone,
+      run_at: job.runAt,
+      next_run_at: job.nextRunAt,
+      end_at: job.endAt,
+      notify: job.notify,
+      status: job.status,
+      attempts: job.attempts,
+      runs: job.runs,
+      last_run_at: job.lastRunAt,
+      last_error: job.lastError,
+      created_at: job.createdAt,
+      updated_at: job.updatedAt
+    })
 })
 
-const toRun = (row: RunRow): JobRun => ({
-  jobId: row.job_id,
-  dueAt: num(row.due_at),
-  attempt: num(row.attempt),
-  status: row.status as RunStatus,
-  lateMs: num(row.late_ms),
-  startedAt: num(row.started_at),
-  finishedAt: numOrNull(row.finished_at),
-  result: row.result,
-  error: row.error,
-  notified: bool(row.notified)
+export const RunStatus = Schema.Literal("running", "completed", "failed", "skipped", "cancelled")
+export type RunStatus = typeof RunStatus.Type
+
+/** A `job_runs` row, renamed to camelCase. */
+export const JobRun = Schema.Struct({
+  jobId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("job_id")),
+  dueAt: Schema.propertySignature(Millis).pipe(Schema.fromKey("due_at")),
+  attempt: SqlInt,
+  status: RunStatus,
+  lateMs: Schema.propertySignature(SqlInt).pipe(Schema.fromKey("late_ms")),
+  startedAt: Schema.propertySignature(Millis).pipe(Schema.fromKey("started_at")),
+  finishedAt: Schema.propertySignature(NullableMillis).pipe(Schema.fromKey("finished_at")),
+  result: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  notified: SqlBool
 })
+export type JobRun = typeof JobRun.Type
 
 export interface ListQuery {
   readonly activeOnly: boolean
@@ -127,45 +138,31 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    const insert = (job: Job) =>
-      sql`INSERT INTO scheduled_jobs ${
-        sql.insert({
-          id: job.id,
-          owner_id: job.ownerId,
-          channel: job.conversation.channel,
-          chat_id: job.conversation.chatId,
-          thread_id: job.conversation.threadId ?? null,
-          user_id: job.userId,
-          strategy: job.strategy,
-          payload: job.payload,
-          recurrence: job.recurrence.kind,
-          interval_seconds: job.recurrence.kind === "interval" ? job.recurrence.seconds : null,
-          cron: job.recurrence.kind === "cron" ? job.recurrence.expression : null,
-          timezone: job.timezone,
-          run_at: job.runAt,
-          next_run_at: job.nextRunAt,
-          end_at: job.endAt,
-          notify: job.notify ? 1 : 0,
-          status: job.status,
-          attempts: job.attempts,
-          runs: job.runs,
-          last_run_at: job.lastRunAt,
-          last_error: job.lastError,
-          created_at: job.createdAt,
-          updated_at: job.updatedAt
-        })
-      }`.pipe(Effect.asVoid)
+    const insert = SqlSchema.void({
+      Request: JobFromRow,
+      execute: (row) => sql`INSERT INTO scheduled_jobs ${sql.insert(row)}`
+    })
 
     /** Any owner's job: for the firing path only. */
-    const byId = (id: string) =>
-      sql<JobRow>`SELECT * FROM scheduled_jobs WHERE id = ${id}`.pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toJob))
-      )
+    const byId = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: JobFromRow,
+      execute: (id) => sql`SELECT * FROM scheduled_jobs WHERE id = ${id}`
+    })
 
-    const owned = (ownerId: string, id: string) =>
-      sql<JobRow>`SELECT * FROM scheduled_jobs WHERE id = ${id} AND owner_id = ${ownerId}`.pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toJob))
-      )
+    const findOwned = SqlSchema.findOne({
+      Request: Schema.Struct({ ownerId: Schema.String, id: Schema.String }),
+      Result: JobFromRow,
+      execute: ({ id, ownerId }) => sql`SELECT * FROM scheduled_jobs WHERE id = ${id} AND owner_id = ${ownerId}`
+    })
+    const owned = (ownerId: string, id: string) => findOwned({ ownerId, id })
+
+    /** Runs a query on `scheduled_jobs` and decodes its rows. */
+    const jobs = (statement: Statement.Statement<unknown>) =>
+      Effect.flatMap(statement, Schema.decodeUnknown(Schema.Array(JobFromRow)))
+    /** The `n` of a `SELECT COUNT(*) AS n`. */
+    const count = (statement: Statement.Statement<unknown>) =>
+      Effect.flatMap(statement, ([row]) => Schema.decodeUnknown(CountRow)(row)).pipe(Effect.map((row) => row.n))
 
     const list = (ownerId: string, query: ListQuery) =>
       Effect.gen(function*() {
@@ -178,17 +175,17 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
         if (query.createdFrom !== undefined) conditions.push(sql`created_at >= ${query.createdFrom}`)
         if (query.createdTo !== undefined) conditions.push(sql`created_at < ${query.createdTo}`)
         const where = sql.and(conditions)
-        const [count] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM scheduled_jobs WHERE ${where}`
-        const rows = yield* sql<JobRow>`
+        const total = yield* count(sql`SELECT COUNT(*) AS n FROM scheduled_jobs WHERE ${where}`)
+        const page = yield* jobs(sql`
           SELECT * FROM scheduled_jobs WHERE ${where}
           ORDER BY created_at DESC, id LIMIT ${query.limit} OFFSET ${query.offset}
-        `
-        return { total: Number(count?.n ?? 0), jobs: rows.map(toJob) }
+        `)
+        return { total, jobs: page }
       })
 
     /** Marks an active job cancelled; false when it was not active (or not the owner's). */
     const cancel = (ownerId: string, id: string, now: number) =>
-      sql<{ id: string }>`
+      sql`
         UPDATE scheduled_jobs SET status = 'cancelled', next_run_at = NULL, updated_at = ${now}
         WHERE id = ${id} AND owner_id = ${ownerId} AND status IN ('pending', 'running')
         RETURNING id
@@ -225,7 +222,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       }>,
       now: number
     ) =>
-      sql<{ id: string }>`
+      sql`
         UPDATE scheduled_jobs SET ${sql.update({ ...fields, updated_at: now })}
         WHERE id = ${id} AND status = 'pending' AND next_run_at = ${dueAt}
         RETURNING id
@@ -239,26 +236,17 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
         WHERE id = ${id}
       `.pipe(Effect.asVoid)
 
-    const run = (jobId: string, dueAt: number) =>
-      sql<RunRow>`SELECT * FROM job_runs WHERE job_id = ${jobId} AND due_at = ${dueAt}`.pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRun))
-      )
+    const findRun = SqlSchema.findOne({
+      Request: Schema.Struct({ jobId: Schema.String, dueAt: Schema.Number }),
+      Result: JobRun,
+      execute: ({ dueAt, jobId }) => sql`SELECT * FROM job_runs WHERE job_id = ${jobId} AND due_at = ${dueAt}`
+    })
+    const run = (jobId: string, dueAt: number) => findRun({ jobId, dueAt })
 
-    const insertRun = (run: JobRun) =>
-      sql`INSERT INTO job_runs ${
-        sql.insert({
-          job_id: run.jobId,
-          due_at: run.dueAt,
-          attempt: run.attempt,
-          status: run.status,
-          late_ms: run.lateMs,
-          started_at: run.startedAt,
-          finished_at: run.finishedAt,
-          result: run.result,
-          error: run.error,
-          notified: run.notified ? 1 : 0
-        })
-      }`.pipe(Effect.asVoid)
+    const insertRun = SqlSchema.void({
+      Request: JobRun,
+      execute: (row) => sql`INSERT INTO job_runs ${sql.insert(row)}`
+    })
 
     const updateRun = (
       jobId: string,
@@ -275,25 +263,32 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       sql`UPDATE job_runs SET ${sql.update(fields)} WHERE job_id = ${jobId} AND due_at = ${dueAt}`.pipe(Effect.asVoid)
 
     /** Runs of an owner's job, newest first. */
-    const runs = (ownerId: string, jobId: string, limit: number) =>
-      sql<RunRow>`
-        SELECT r.* FROM job_runs r JOIN scheduled_jobs j ON j.id = r.job_id
-        WHERE r.job_id = ${jobId} AND j.owner_id = ${ownerId}
-        ORDER BY r.due_at DESC LIMIT ${limit}
-      `.pipe(Effect.map((rows) => rows.map(toRun)))
+    const findRuns = SqlSchema.findAll({
+      Request: Schema.Struct({ ownerId: Schema.String, jobId: Schema.String, limit: Schema.Number }),
+      Result: JobRun,
+      execute: ({ jobId, limit, ownerId }) =>
+        sql`
+          SELECT r.* FROM job_runs r JOIN scheduled_jobs j ON j.id = r.job_id
+          WHERE r.job_id = ${jobId} AND j.owner_id = ${ownerId}
+          ORDER BY r.due_at DESC LIMIT ${limit}
+        `
+    })
+    const runs = (ownerId: string, jobId: string, limit: number) => findRuns({ ownerId, jobId, limit })
 
     /** Pending jobs (for re-posting their firing after a crash between the commit and the post). */
     const pending = (afterId: string, limit: number) =>
-      sql<JobRow>`
+      jobs(sql`
         SELECT * FROM scheduled_jobs WHERE status = 'pending' AND next_run_at IS NOT NULL AND id > ${afterId}
         ORDER BY id LIMIT ${limit}
-      `.pipe(Effect.map((rows) => rows.map(toJob)))
+      `)
 
     /** The earliest due time after `after` among pending jobs (precise wake-ups). */
-    const nextDue = (after: number) =>
-      sql<{ t: number | string | null }>`
-        SELECT MIN(next_run_at) AS t FROM scheduled_jobs WHERE status = 'pending' AND next_run_at > ${after}
-      `.pipe(Effect.map(([row]) => (row?.t === null || row?.t === undefined ? null : Number(row.t))))
+    const nextDue = SqlSchema.single({
+      Request: Schema.Number,
+      Result: Schema.Struct({ t: Schema.NullOr(SqlInt) }),
+      execute: (after) =>
+        sql`SELECT MIN(next_run_at) AS t FROM scheduled_jobs WHERE status = 'pending' AND next_run_at > ${after}`
+    })
 
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) => sql.withTransaction(effect)
 
@@ -311,7 +306,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       updateRun,
       runs,
       pending,
-      nextDue,
+      nextDue: (after: number) => Effect.map(nextDue(after), (row) => row.t),
       transaction
     } as const
   })

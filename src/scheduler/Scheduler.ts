@@ -5,13 +5,14 @@
  * timer reads the mailboxes at the next due time, so a job fires within milliseconds of it
  * instead of at the next poll; the poll stays as a safety net.
  */
-import { Clock, Data, Duration, Effect, Either, Option, Queue } from "effect"
+import { Clock, Data, Duration, Effect, Option, Queue, Schema } from "effect"
 import { RuntimeSettings, SchedulerSettings, StorageSettings } from "../config/Config.ts"
 import type { ConversationRef } from "../domain/Conversation.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import { Actors } from "../runtime/Actors.ts"
 import * as Job from "./Job.ts"
 import { JobStore, type ListQuery } from "./JobStore.ts"
+import { firstProblem, type NewJob, newJob } from "./NewJob.ts"
 
 /** A request that cannot be scheduled; `field` names the argument at fault. */
 export class ScheduleError extends Data.TaggedError("ScheduleError")<{
@@ -32,25 +33,9 @@ export interface Requester {
   readonly userId: string | null
 }
 
-export interface NewJob {
-  readonly strategy: Job.StrategyName
-  readonly payload: string
-  readonly runAt?: string
-  readonly delaySeconds?: number
-  readonly intervalSeconds?: number
-  readonly cron?: string
-  readonly timezone?: string
-  readonly endAt?: string
-  readonly notify?: boolean
-}
-
-/** Timestamps a model computes may be a little behind the clock; this much is still "now". */
-const pastTolerance = Duration.seconds(5)
 /** Re-reads the earliest due time at least this often (on Postgres: every poll interval). */
 const wakeRefresh = Duration.seconds(10)
 const reconcilePage = 500
-
-const invalid = (field: string, message: string) => Effect.fail(new ScheduleError({ field, message }))
 
 export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", {
   scoped: Effect.gen(function*() {
@@ -92,85 +77,21 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
 
     /** Validates a request into a job (not stored). */
     const build = (requester: Requester, spec: NewJob, now: number) =>
-      Effect.gen(function*() {
-        const timezone = spec.timezone ?? defaultZone
-        if (Option.isNone(Job.zoneOf(timezone))) {
-          return yield* invalid(
-            "timezone",
-            `unknown time zone ${JSON.stringify(timezone)}: use an IANA name such as "Europe/Madrid"`
-          )
-        }
-        if (spec.runAt !== undefined && spec.delaySeconds !== undefined) {
-          return yield* invalid("delay_seconds", "give either run_at or delay_seconds, not both")
-        }
-        if (spec.intervalSeconds !== undefined && spec.cron !== undefined) {
-          return yield* invalid("cron", "give either interval_seconds or cron, not both")
-        }
-        let recurrence: Job.Recurrence = { kind: "none" }
-        if (spec.intervalSeconds !== undefined) {
-          if (spec.intervalSeconds < settings.min_interval_seconds) {
-            return yield* invalid(
-              "interval_seconds",
-              `must be at least ${settings.min_interval_seconds} seconds, got ${spec.intervalSeconds}`
-            )
-          }
-          recurrence = { kind: "interval", seconds: spec.intervalSeconds }
-        }
-        if (spec.cron !== undefined) {
-          const parsed = Job.parseCron(spec.cron, timezone)
-          if (Either.isLeft(parsed)) {
-            return yield* invalid("cron", `invalid cron expression ${JSON.stringify(spec.cron)}: ${parsed.left}`)
-          }
-          recurrence = { kind: "cron", expression: spec.cron.trim() }
-        }
-        let first: number
-        if (spec.runAt !== undefined) {
-          const parsed = Job.parseTime(spec.runAt, timezone)
-          if (Either.isLeft(parsed)) {
-            return yield* invalid("run_at", parsed.left)
-          }
-          if (parsed.right < now - Duration.toMillis(pastTolerance)) {
-            return yield* invalid(
-              "run_at",
-              `${spec.runAt} is in the past (it is now ${Job.formatInZone(now, timezone)})`
-            )
-          }
-          first = Math.max(parsed.right, now)
-        } else if (spec.delaySeconds !== undefined) {
-          if (!(spec.delaySeconds > 0)) return yield* invalid("delay_seconds", "must be a positive number of seconds")
-          first = now + Math.round(spec.delaySeconds * 1000)
-        } else if (recurrence.kind === "none") {
-          return yield* invalid("run_at", "give run_at (ISO-8601 date and time) or delay_seconds")
-        } else {
-          first = recurrence.kind === "interval" ? now + recurrence.seconds * 1000 : now
-        }
-        // A cron job starts at its first slot at or after the requested start.
-        if (recurrence.kind === "cron") first = Job.slotAfter(recurrence, timezone, first, first - 1)!
-        let endAt: number | null = null
-        if (spec.endAt !== undefined) {
-          const parsed = Job.parseTime(spec.endAt, timezone)
-          if (Either.isLeft(parsed)) return yield* invalid("end_at", parsed.left)
-          if (parsed.right < first) {
-            return yield* invalid(
-              "end_at",
-              `${spec.endAt} is before the first run (${Job.formatInZone(first, timezone)})`
-            )
-          }
-          endAt = parsed.right
-        }
-        const job: Job.Job = {
+      Schema.decode(newJob({ now, defaultZone, minIntervalSeconds: settings.min_interval_seconds }))(spec).pipe(
+        Effect.mapError((error) => new ScheduleError(firstProblem(error))),
+        Effect.map((plan): Job.Job => ({
           id: Job.newJobId(),
           ownerId: requester.ownerId,
           conversation: requester.conversation,
           userId: requester.userId,
-          strategy: spec.strategy,
-          payload: spec.payload,
-          recurrence,
-          timezone,
-          runAt: first,
-          nextRunAt: first,
-          endAt,
-          notify: spec.notify ?? true,
+          strategy: plan.strategy,
+          payload: plan.payload,
+          recurrence: plan.recurrence,
+          timezone: plan.timezone,
+          runAt: plan.firstRunAt,
+          nextRunAt: plan.firstRunAt,
+          endAt: plan.endAt,
+          notify: plan.notify,
           status: "pending",
           attempts: 0,
           runs: 0,
@@ -178,9 +99,8 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
           lastError: null,
           createdAt: now,
           updatedAt: now
-        }
-        return job
-      })
+        }))
+      )
 
     /** Validates, stores and arms a job; returns it with its id and first due time. */
     const schedule = Effect.fn("Scheduler.schedule")(function*(requester: Requester, spec: NewJob) {

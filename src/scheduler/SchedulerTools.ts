@@ -8,7 +8,8 @@ import * as Tool from "../tools/Tool.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import type { ToolGroup } from "../tools/ToolRegistry.ts"
 import * as Job from "./Job.ts"
-import { type JobNotFound, type NewJob, type Requester, type ScheduleError, Scheduler } from "./Scheduler.ts"
+import type { NewJob } from "./NewJob.ts"
+import { type JobNotFound, type Requester, type ScheduleError, Scheduler } from "./Scheduler.ts"
 
 const maxPromptLength = 4000
 const defaultListLimit = 20

@@ -5,7 +5,7 @@
  * `message` sends a fixed text without the LLM. A strategy never fails: it reports `Done` or
  * `Failed` (then the scheduler retries, up to `[scheduler] default_retry_limit`).
  */
-import type { Effect } from "effect"
+import { Data, type Effect } from "effect"
 import type { Job, StrategyName } from "../scheduler/Job.ts"
 
 export interface StrategyRun {
@@ -16,9 +16,11 @@ export interface StrategyRun {
   readonly lateMs: number
 }
 
-export type StrategyOutcome =
-  | { readonly _tag: "Done"; readonly summary: string }
-  | { readonly _tag: "Failed"; readonly reason: string }
+export type StrategyOutcome = Data.TaggedEnum<{
+  Done: { readonly summary: string }
+  Failed: { readonly reason: string }
+}>
+export const StrategyOutcome = Data.taggedEnum<StrategyOutcome>()
 
 export interface TaskStrategy {
   readonly name: StrategyName
@@ -29,5 +31,5 @@ export interface TaskStrategy {
 export const turnMessageId = (run: StrategyRun) =>
   `job:${run.job.id}:${run.dueAt}${run.attempt === 0 ? "" : `:${run.attempt}`}`
 
-export const done = (summary: string): StrategyOutcome => ({ _tag: "Done", summary })
-export const failed = (reason: string): StrategyOutcome => ({ _tag: "Failed", reason })
+export const done = (summary: string): StrategyOutcome => StrategyOutcome.Done({ summary })
+export const failed = (reason: string): StrategyOutcome => StrategyOutcome.Failed({ reason })

@@ -8,7 +8,8 @@
 import { Clock, Effect, Option } from "effect"
 import * as Job from "../scheduler/Job.ts"
 import type { JobRun } from "../scheduler/JobStore.ts"
-import { type NewJob, type Requester, Scheduler } from "../scheduler/Scheduler.ts"
+import type { NewJob } from "../scheduler/NewJob.ts"
+import { type Requester, Scheduler } from "../scheduler/Scheduler.ts"
 
 export const TaskStatus = ["queued", "running", "completed", "failed", "cancelled"] as const
 export type TaskStatus = typeof TaskStatus[number]

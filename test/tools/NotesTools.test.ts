@@ -284,6 +284,18 @@ describe("notes tools", () => {
       expect(yield* rowCount).toBe(1)
     }).pipe(Effect.provide(withNotes())))
 
+  it.effect("a stored note whose metadata is not a JSON object is a storage failure, not empty metadata", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      yield* ok(alice, "memory_save", { title: "Plan", data: "x", metadata: { tags: ["a"] } })
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE notes SET metadata = '[1, 2]'`
+      expect(yield* run(alice, "memory_get", { title: "Plan" })).toMatchObject({
+        ok: false,
+        error: "The notes storage failed; try again later"
+      })
+    }).pipe(Effect.provide(withNotes())))
+
   it.effect("a disabled kv_memory offers no notes tools", () =>
     Effect.gen(function*() {
       const registry = yield* ToolRegistry

@@ -4,9 +4,10 @@
  * Codes are 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), valid for an hour,
  * and at most three wait at a time so a flood of strangers cannot bury the owner's list.
  */
-import { SqlClient, type SqlError } from "@effect/sql"
-import { Clock, Data, Duration, Effect } from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "@effect/sql"
+import { Clock, Data, Duration, Effect, Option, Schema } from "effect"
 import { randomInt } from "node:crypto"
+import { CountRow, SqlInt } from "../../storage/Columns.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
 export const pairingAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -19,20 +20,28 @@ export const newPairingCode = (): string =>
 /** What a person typed: case and spaces or dashes do not matter. */
 export const normalizeCode = (input: string): string => input.toUpperCase().replace(/[\s-]/g, "")
 
-export interface PendingPairing {
-  readonly code: string
-  readonly userId: number
-  readonly chatId: number
-  readonly userName: string | null
-  readonly createdAt: number
-  readonly expiresAt: number
-}
+/** A column renamed from snake_case. */
+const column = <A, I>(schema: Schema.Schema<A, I>, key: string) =>
+  Schema.propertySignature(schema).pipe(Schema.fromKey(key))
 
-export interface PairedUser {
-  readonly userId: number
-  readonly userName: string | null
-  readonly approvedAt: number
-}
+/** A `telegram_pairing_codes` row. */
+export const PendingPairing = Schema.Struct({
+  code: Schema.String,
+  userId: column(SqlInt, "user_id"),
+  chatId: column(SqlInt, "chat_id"),
+  userName: column(Schema.NullOr(Schema.String), "user_name"),
+  createdAt: column(SqlInt, "created_at"),
+  expiresAt: column(SqlInt, "expires_at")
+})
+export type PendingPairing = typeof PendingPairing.Type
+
+/** A `telegram_paired_users` row. */
+export const PairedUser = Schema.Struct({
+  userId: column(SqlInt, "user_id"),
+  userName: column(Schema.NullOr(Schema.String), "user_name"),
+  approvedAt: column(SqlInt, "approved_at")
+})
+export type PairedUser = typeof PairedUser.Type
 
 /** What a stranger's pairing request got: their code, or nothing because too many are waiting. */
 export type PairingRequest = Data.TaggedEnum<{
@@ -47,30 +56,30 @@ export class PairingCodeUnknown extends Data.TaggedError("PairingCodeUnknown")<{
   }
 }
 
-interface CodeRow {
-  readonly code: string
-  readonly user_id: number
-  readonly chat_id: number
-  readonly user_name: string | null
-  readonly created_at: number
-  readonly expires_at: number
-}
-
-const toPending = (row: CodeRow): PendingPairing => ({
-  code: row.code,
-  userId: Number(row.user_id),
-  chatId: Number(row.chat_id),
-  userName: row.user_name,
-  createdAt: Number(row.created_at),
-  expiresAt: Number(row.expires_at)
-})
-
 export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const timings = yield* TelegramTimings
 
     const dropExpired = (now: number) => sql`DELETE FROM telegram_pairing_codes WHERE expires_at <= ${now}`
+
+    const codeOfUser = SqlSchema.findOne({
+      Request: Schema.Number,
+      Result: PendingPairing,
+      execute: (userId) => sql`SELECT * FROM telegram_pairing_codes WHERE user_id = ${userId}`
+    })
+
+    const codeRow = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: PendingPairing,
+      execute: (code) => sql`SELECT * FROM telegram_pairing_codes WHERE code = ${code}`
+    })
+
+    const pendingCount = SqlSchema.single({
+      Request: Schema.Void,
+      Result: CountRow,
+      execute: () => sql`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
+    })
 
     const isPaired = (userId: number): Effect.Effect<boolean, SqlError.SqlError> =>
       sql`SELECT 1 AS found FROM telegram_paired_users WHERE user_id = ${userId}`.pipe(
@@ -83,12 +92,13 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
         const now = yield* Clock.currentTimeMillis
         return yield* Effect.gen(function*() {
           yield* dropExpired(now)
-          const [existing] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE user_id = ${user.userId}`
-          if (existing !== undefined) {
-            return PairingRequest.Issued({ code: existing.code, expiresAt: Number(existing.expires_at) })
+          const existing = yield* codeOfUser(user.userId)
+          if (Option.isSome(existing)) {
+            return PairingRequest.Issued({ code: existing.value.code, expiresAt: existing.value.expiresAt })
           }
-          const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
-          if (Number(count?.n ?? 0) >= maxPendingCodes) return PairingRequest.TooManyPending()
+          // COUNT(*) always returns a row.
+          const { n } = yield* pendingCount(undefined).pipe(Effect.catchTag("NoSuchElementException", Effect.die))
+          if (n >= maxPendingCodes) return PairingRequest.TooManyPending()
           const code = newPairingCode()
           const expiresAt = now + Duration.toMillis(timings.pairingCodeLifetime)
           yield* sql`
@@ -100,25 +110,19 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
       }
     )
 
-    const pending = Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now) =>
-        sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at`.pipe(
-          Effect.map((rows) => rows.map(toPending))
-        )
-    )
+    const pendingAt = SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: PendingPairing,
+      execute: (now) => sql`SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at`
+    })
 
-    const paired = sql<{ user_id: number; user_name: string | null; approved_at: number }>`
-      SELECT * FROM telegram_paired_users ORDER BY approved_at
-    `.pipe(
-      Effect.map((rows) =>
-        rows.map((r): PairedUser => ({
-          userId: Number(r.user_id),
-          userName: r.user_name,
-          approvedAt: Number(r.approved_at)
-        }))
-      )
-    )
+    const pending = Effect.flatMap(Clock.currentTimeMillis, pendingAt)
+
+    const paired = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: PairedUser,
+      execute: () => sql`SELECT * FROM telegram_paired_users ORDER BY approved_at`
+    })(undefined)
 
     /** Adds the user of a valid code to the allowlist and consumes the code. */
     const approve = Effect.fn("Pairing.approve")(function*(input: string) {
@@ -126,20 +130,21 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.gen(function*() {
         yield* dropExpired(now)
-        const [row] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE code = ${code}`
-        if (row === undefined) return yield* new PairingCodeUnknown({ code })
+        const found = yield* codeRow(code)
+        if (Option.isNone(found)) return yield* new PairingCodeUnknown({ code })
+        const row = found.value
         yield* sql`
-          INSERT INTO telegram_paired_users (user_id, user_name, approved_at) VALUES (${row.user_id}, ${row.user_name}, ${now})
+          INSERT INTO telegram_paired_users (user_id, user_name, approved_at) VALUES (${row.userId}, ${row.userName}, ${now})
           ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, approved_at = excluded.approved_at
         `
         yield* sql`DELETE FROM telegram_pairing_codes WHERE code = ${code}`
-        return toPending(row)
+        return row
       }).pipe(sql.withTransaction)
     })
 
     /** Removes an approved user; false when there was none. */
     const revoke = (userId: number) =>
-      sql<{ user_id: number }>`DELETE FROM telegram_paired_users WHERE user_id = ${userId} RETURNING user_id`.pipe(
+      sql`DELETE FROM telegram_paired_users WHERE user_id = ${userId} RETURNING user_id`.pipe(
         Effect.map((rows) => rows.length > 0)
       )
 

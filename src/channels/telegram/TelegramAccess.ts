@@ -5,7 +5,7 @@
  * call, no history.
  */
 import type { SqlError } from "@effect/sql"
-import { Data, Effect, Metric, Option } from "effect"
+import { Data, Effect, Metric, Option, type ParseResult } from "effect"
 import { TelegramSettings } from "../../config/Config.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { Pairing, PairingRequest } from "./Pairing.ts"
@@ -69,7 +69,9 @@ export class TelegramAccess extends Effect.Service<TelegramAccess>()("minibot/Te
         : pairing.isPaired(sender.userId)
 
     /** Whether the sender is answered; a stranger's refusal (or pairing code) is recorded as due here. */
-    const admit: (sender: Sender) => Effect.Effect<Admission, SqlError.SqlError> = Effect.fn("TelegramAccess.admit")(
+    const admit: (sender: Sender) => Effect.Effect<Admission, SqlError.SqlError | ParseResult.ParseError> = Effect.fn(
+      "TelegramAccess.admit"
+    )(
       function*(sender: Sender) {
         if (yield* isAllowed(sender)) return Admission.Admitted()
         const due = yield* store.refusalDue(sender.chatId, timings.refusalInterval)

@@ -2,8 +2,11 @@
  * What the Telegram channel remembers across restarts: the polling offset and the registered
  * commands of each bot, the updates it answered itself, and when it last refused each chat.
  */
-import { SqlClient, type SqlError } from "@effect/sql"
-import { Clock, Duration, Effect, Option } from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "@effect/sql"
+import { Clock, Duration, Effect, Option, Schema } from "effect"
+import { SqlInt } from "../../storage/Columns.ts"
+
+const OffsetRow = Schema.Struct({ bot_id: SqlInt, next_offset: Schema.NullOr(SqlInt) })
 
 export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/TelegramStore", {
   effect: Effect.gen(function*() {
@@ -14,10 +17,20 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
      * to another bot's) are deleted: their offset means nothing here, and using it could skip
      * this bot's updates.
      */
+    const offsetsOfOthers = SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: OffsetRow,
+      execute: (botId) => sql`SELECT bot_id, next_offset FROM telegram_state WHERE bot_id <> ${botId}`
+    })
+
+    const offsetOf = SqlSchema.findOne({
+      Request: Schema.Number,
+      Result: OffsetRow,
+      execute: (botId) => sql`SELECT bot_id, next_offset FROM telegram_state WHERE bot_id = ${botId}`
+    })
+
     const loadOffset = Effect.fn("TelegramStore.loadOffset")(function*(botId: number) {
-      const others = yield* sql<{ bot_id: number; next_offset: number | null }>`
-        SELECT bot_id, next_offset FROM telegram_state WHERE bot_id <> ${botId}
-      `
+      const others = yield* offsetsOfOthers(botId)
       for (const other of others) {
         yield* Effect.logWarning(
           `discarding the stored polling offset ${
@@ -26,10 +39,8 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
         )
       }
       if (others.length > 0) yield* sql`DELETE FROM telegram_state WHERE bot_id <> ${botId}`
-      const [row] = yield* sql<
-        { next_offset: number | null }
-      >`SELECT next_offset FROM telegram_state WHERE bot_id = ${botId}`
-      return Option.fromNullable(row?.next_offset).pipe(Option.map(Number))
+      const row = yield* offsetOf(botId)
+      return Option.flatMap(row, (r) => Option.fromNullable(r.next_offset))
     })
 
     const saveOffset = (botId: number, offset: number): Effect.Effect<void, SqlError.SqlError> =>
@@ -39,10 +50,14 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
           ON CONFLICT (bot_id) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at
         `).pipe(Effect.asVoid)
 
+    const hashOf = SqlSchema.findOne({
+      Request: Schema.Number,
+      Result: Schema.Struct({ commands_hash: Schema.NullOr(Schema.String) }),
+      execute: (botId) => sql`SELECT commands_hash FROM telegram_state WHERE bot_id = ${botId}`
+    })
+
     const commandsHash = (botId: number) =>
-      sql<{ commands_hash: string | null }>`SELECT commands_hash FROM telegram_state WHERE bot_id = ${botId}`.pipe(
-        Effect.map(([row]) => Option.fromNullable(row?.commands_hash))
-      )
+      Effect.map(hashOf(botId), Option.flatMap((row) => Option.fromNullable(row.commands_hash)))
 
     const saveCommandsHash = (botId: number, hash: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -54,7 +69,7 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
     /** Records that this update is being answered here; false when it already was. */
     const claimUpdate = (botId: number, updateId: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        sql<{ update_id: number }>`
+        sql`
           INSERT INTO telegram_handled_updates (bot_id, update_id, handled_at) VALUES (${botId}, ${updateId}, ${now})
           ON CONFLICT (bot_id, update_id) DO NOTHING
           RETURNING update_id
@@ -65,7 +80,7 @@ export class TelegramStore extends Effect.Service<TelegramStore>()("minibot/Tele
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const since = now - Duration.toMillis(interval)
-        const rows = yield* sql<{ chat_id: number }>`
+        const rows = yield* sql`
           INSERT INTO telegram_refusals (chat_id, refused_at) VALUES (${chatId}, ${now})
           ON CONFLICT (chat_id) DO UPDATE SET refused_at = excluded.refused_at
           WHERE telegram_refusals.refused_at <= ${since}

@@ -1,5 +1,5 @@
 /** `message`: sends the job's text as it is, without the LLM (a plain reminder). */
-import { Effect } from "effect"
+import { Effect, Either, Option } from "effect"
 import { Outbound } from "../../channels/Outbound.ts"
 import { keyOf } from "../../domain/Conversation.ts"
 import { TurnLedger } from "../../runtime/TurnLedger.ts"
@@ -20,7 +20,7 @@ export const make = Effect.gen(function*() {
         const id = turnMessageId(run)
         // A redelivered firing whose text went out already is not sent again.
         const prior = yield* ledger.lookup(key, id)
-        if (prior._tag === "Some" && prior.value.status === "delivered") {
+        if (Option.isSome(prior) && prior.value.status === "delivered") {
           return done("(already delivered before a restart)")
         }
         if (!run.job.notify) return done("(not sent: notify = false)")
@@ -31,7 +31,7 @@ export const make = Effect.gen(function*() {
         const sent = yield* outbound.deliver({ conversation: run.job.conversation, text, kind: "notice" }).pipe(
           Effect.either
         )
-        if (sent._tag === "Left") return failed(sent.left.message)
+        if (Either.isLeft(sent)) return failed(sent.left.message)
         yield* ledger.settle(key, id, "delivered", text)
         return done(text)
       })

@@ -3,7 +3,7 @@
  * (public addresses only unless allowed, byte cap, redirect limit, timeout), then has the model
  * summarise the page as a scheduled turn of the conversation.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Either } from "effect"
 import { ConversationTurn } from "../../runtime/ConversationTurn.ts"
 import { describeResponse } from "../../tools/builtin/HttpRequestTool.ts"
 import * as SafeFetch from "../../tools/net/SafeFetch.ts"
@@ -31,7 +31,7 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const url = run.job.payload
         const fetched = yield* client.fetch({ method: "GET", url }).pipe(Effect.either)
-        if (fetched._tag === "Left") return failed(`fetching ${url} failed: ${fetched.left.message}`)
+        if (Either.isLeft(fetched)) return failed(`fetching ${url} failed: ${fetched.left.message}`)
         const response = fetched.right
         if (response.status >= 400) {
           return failed(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}`)

@@ -3,9 +3,8 @@
  * The owner is always `ToolContext.ownerId`; no argument can name another owner (and unknown
  * arguments are rejected), so one user's notes are out of reach of another's conversation.
  */
-import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, Schema } from "effect"
-import { NotesStore } from "../notes/NotesStore.ts"
+import { type NotesError, NotesStore } from "../notes/NotesStore.ts"
 import * as Tool from "../Tool.ts"
 import type { ToolGroup } from "../ToolRegistry.ts"
 import { type KvMemoryConfig, ToolsSettings } from "../ToolsConfig.ts"
@@ -31,8 +30,8 @@ const IsoDateTime = Schema.String.pipe(
 const Limit = Schema.Int.pipe(Schema.positive())
 const Offset = Schema.Int.pipe(Schema.nonNegative())
 
-const storageFailed = (error: SqlError) =>
-  Effect.logError("notes storage failed", error.cause).pipe(
+const storageFailed = (error: NotesError) =>
+  Effect.logError("notes storage failed", error._tag === "SqlError" ? error.cause : error).pipe(
     Effect.zipRight(Tool.fail("The notes storage failed; try again later"))
   )
 
@@ -79,7 +78,7 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
           ...(expiresAt === undefined ? {} : { expiresAt })
         })
         return { saved: true, created, title: note.title, expires_at: note.expiresAt }
-      }).pipe(Effect.catchTag("SqlError", storageFailed))
+      }).pipe(Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }))
   })
 
   const get = Tool.make({
@@ -104,7 +103,7 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
           }
         }
         return { found: false, title: args.title, suggestions: yield* store.suggest(ctx.ownerId, args.title) }
-      }).pipe(Effect.catchTag("SqlError", storageFailed))
+      }).pipe(Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }))
   })
 
   const search = Tool.make({
@@ -133,7 +132,7 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
           offset: request.offset,
           has_more: result.hasMore
         }
-      }).pipe(Effect.catchTag("SqlError", storageFailed))
+      }).pipe(Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }))
   })
 
   const list = Tool.make({
@@ -154,7 +153,7 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
           offset: request.offset,
           has_more: result.hasMore
         }
-      }).pipe(Effect.catchTag("SqlError", storageFailed))
+      }).pipe(Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }))
   })
 
   const remove = Tool.make({
@@ -167,7 +166,7 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
       Effect.gen(function*() {
         if (yield* store.delete(ctx.ownerId, args.title)) return { deleted: true, title: args.title }
         return { deleted: false, title: args.title, suggestions: yield* store.suggest(ctx.ownerId, args.title) }
-      }).pipe(Effect.catchTag("SqlError", storageFailed))
+      }).pipe(Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }))
   })
 
   return [save, get, search, list, remove]

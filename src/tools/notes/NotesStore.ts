@@ -4,24 +4,35 @@
  * model. Titles are unique per owner case-insensitively (`title_key`); expired notes are
  * invisible at once and deleted for good by `purgeExpired`.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, type Option, type ParseResult, Schedule, Schema } from "effect"
+import { CountRow } from "../../storage/Columns.ts"
 
-export interface Note {
-  readonly title: string
-  readonly data: string
-  readonly metadata: Record<string, unknown>
-  readonly createdAt: string
-  readonly updatedAt: string
-  readonly expiresAt: string | null
-}
+/** A column renamed from snake_case. */
+const column = <A, I>(schema: Schema.Schema<A, I>, key: string) =>
+  Schema.propertySignature(schema).pipe(Schema.fromKey(key))
 
-export interface NoteSummary {
-  readonly title: string
-  readonly updatedAt: string
-  readonly expiresAt: string | null
-}
+/** A note's row: the metadata column holds a JSON object. */
+export const Note = Schema.Struct({
+  title: Schema.String,
+  data: Schema.String,
+  metadata: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  createdAt: column(Schema.String, "created_at"),
+  updatedAt: column(Schema.String, "updated_at"),
+  expiresAt: column(Schema.NullOr(Schema.String), "expires_at")
+})
+export type Note = typeof Note.Type
+
+export const NoteSummary = Schema.Struct({
+  title: Schema.String,
+  updatedAt: column(Schema.String, "updated_at"),
+  expiresAt: column(Schema.NullOr(Schema.String), "expires_at")
+})
+export type NoteSummary = typeof NoteSummary.Type
+
+/** A note or a database failure; a row that does not decode is a `ParseError`. */
+export type NotesError = SqlError | ParseResult.ParseError
 
 export interface SearchHit {
   readonly title: string
@@ -63,32 +74,19 @@ const maxQueryTerms = 16
 const maxSuggestionCandidates = 1000
 const snippetLength = 160
 
-interface NoteRow {
-  readonly title: string
-  readonly data: string
-  readonly metadata: string
-  readonly created_at: string
-  readonly updated_at: string
-  readonly expires_at: string | null
-}
-
-const toNote = (row: NoteRow): Note => ({
-  title: row.title,
-  data: row.data,
-  metadata: parseMetadata(row.metadata),
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-  expiresAt: row.expires_at
+/** A search hit's row: `tier` 0 is a full-text match, 1 a substring match. */
+const HitRow = Schema.Struct({
+  title: Schema.String,
+  data: Schema.String,
+  updated_at: Schema.String,
+  tier: Schema.Literal(0, 1)
 })
 
-const parseMetadata = (text: string): Record<string, unknown> => {
-  try {
-    const value: unknown = JSON.parse(text)
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
-  } catch {
-    return {}
-  }
-}
+const TitleRow = Schema.Struct({ title: Schema.String, title_key: Schema.String })
+
+/** Runs a query and decodes every row with `schema`. */
+const decodeAll = <A, I, E, R>(schema: Schema.Schema<A, I>, query: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
+  Effect.flatMap(query, Schema.decodeUnknown(Schema.Array(schema)))
 
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
@@ -98,7 +96,23 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
 
     const live = (now: string) => sql`(expires_at IS NULL OR expires_at > ${now})`
 
-    const save = (ownerId: string, input: SaveInput): Effect.Effect<{ note: Note; created: boolean }, SqlError> =>
+    const noteByKey = SqlSchema.single({
+      Request: Schema.Struct({ ownerId: Schema.String, key: Schema.String }),
+      Result: Note,
+      execute: ({ key, ownerId }) =>
+        sql`SELECT title, data, metadata, created_at, updated_at, expires_at
+          FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
+    })
+
+    const liveNote = SqlSchema.findOne({
+      Request: Schema.Struct({ ownerId: Schema.String, key: Schema.String, now: Schema.String }),
+      Result: Note,
+      execute: ({ key, now, ownerId }) =>
+        sql`SELECT title, data, metadata, created_at, updated_at, expires_at
+          FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key} AND ${live(now)}`
+    })
+
+    const save = (ownerId: string, input: SaveInput): Effect.Effect<{ note: Note; created: boolean }, NotesError> =>
       Effect.gen(function*() {
         const now = yield* nowIso
         const title = normalizeTitle(input.title)
@@ -106,9 +120,7 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
         // An expired note under this title is gone: saving again starts a new one.
         yield* sql`DELETE FROM notes
           WHERE owner_id = ${ownerId} AND title_key = ${key} AND expires_at IS NOT NULL AND expires_at <= ${now}`
-        const existing = yield* sql<
-          { id: number }
-        >`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
+        const existing = yield* sql`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
         const expiresAt = input.expiresAt === undefined ? undefined : input.expiresAt?.toISOString() ?? null
         const metadata = input.metadata === undefined ? undefined : JSON.stringify(input.metadata)
         if (existing.length === 0) {
@@ -135,46 +147,40 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
             })
           } WHERE owner_id = ${ownerId} AND title_key = ${key}`
         }
-        const rows = yield* sql<NoteRow>`SELECT title, data, metadata, created_at, updated_at, expires_at
-          FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
-        return { note: toNote(rows[0]!), created: existing.length === 0 }
+        // The row was just written in this transaction: its absence would be a database defect.
+        const note = yield* noteByKey({ ownerId, key }).pipe(Effect.catchTag("NoSuchElementException", Effect.die))
+        return { note, created: existing.length === 0 }
       }).pipe(sql.withTransaction, Effect.withSpan("NotesStore.save"))
 
-    const get = (ownerId: string, title: string): Effect.Effect<Option.Option<Note>, SqlError> =>
-      Effect.gen(function*() {
-        const now = yield* nowIso
-        const rows = yield* sql<NoteRow>`SELECT title, data, metadata, created_at, updated_at, expires_at
-          FROM notes WHERE owner_id = ${ownerId} AND title_key = ${titleKey(title)} AND ${live(now)}`
-        return Option.map(Option.fromNullable(rows[0]), toNote)
-      })
+    const get = (ownerId: string, title: string): Effect.Effect<Option.Option<Note>, NotesError> =>
+      Effect.flatMap(nowIso, (now) => liveNote({ ownerId, key: titleKey(title), now }))
 
     const remove = (ownerId: string, title: string): Effect.Effect<boolean, SqlError> =>
       Effect.gen(function*() {
         const now = yield* nowIso
-        const rows = yield* sql<{ id: number }>`DELETE FROM notes
+        const rows = yield* sql`DELETE FROM notes
           WHERE owner_id = ${ownerId} AND title_key = ${titleKey(title)} AND ${live(now)} RETURNING id`
         return rows.length > 0
       })
 
-    const list = (ownerId: string, page: PageRequest): Effect.Effect<Page<NoteSummary> & { total: number }, SqlError> =>
+    const list = (
+      ownerId: string,
+      page: PageRequest
+    ): Effect.Effect<Page<NoteSummary> & { total: number }, NotesError> =>
       Effect.gen(function*() {
         const now = yield* nowIso
-        const rows = yield* sql<{ title: string; updated_at: string; expires_at: string | null }>`
+        const rows = yield* decodeAll(
+          NoteSummary,
+          sql`
           SELECT title, updated_at, expires_at FROM notes
           WHERE owner_id = ${ownerId} AND ${live(now)}
           ORDER BY title_key LIMIT ${page.limit + 1} OFFSET ${page.offset}`
-        const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM notes WHERE owner_id = ${ownerId} AND ${
-          live(now)
-        }`
-        return {
-          items: rows.slice(0, page.limit).map((r) => ({
-            title: r.title,
-            updatedAt: r.updated_at,
-            expiresAt: r.expires_at
-          })),
-          hasMore: rows.length > page.limit,
-          total: Number(counted[0]?.n ?? 0)
-        }
+        )
+        const [counted] = yield* decodeAll(
+          CountRow,
+          sql`SELECT count(*) AS n FROM notes WHERE owner_id = ${ownerId} AND ${live(now)}`
+        )
+        return { items: rows.slice(0, page.limit), hasMore: rows.length > page.limit, total: counted?.n ?? 0 }
       })
 
     /**
@@ -182,7 +188,7 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
      * notes that only contain a query word inside another word (`LIKE '%word%'`), newest first.
      * On Postgres: any query word anywhere (ILIKE), newest first.
      */
-    const search = (ownerId: string, query: string, page: PageRequest): Effect.Effect<Page<SearchHit>, SqlError> =>
+    const search = (ownerId: string, query: string, page: PageRequest): Effect.Effect<Page<SearchHit>, NotesError> =>
       Effect.gen(function*() {
         const terms = queryTerms(query)
         if (terms.length === 0) return { items: [], hasMore: false }
@@ -194,10 +200,9 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
             return [sql`lower(n.title) LIKE ${pattern} ESCAPE '\\'`, sql`lower(n.data) LIKE ${pattern} ESCAPE '\\'`]
           })
         )
-        type Hit = { title: string; data: string; updated_at: string; tier: number }
         // Postgres has no FTS5 table: a case-insensitive match of any term (reported as full text), newest first.
         const pgSearch = () =>
-          sql<Hit>`
+          sql`
             SELECT n.title, n.data, n.updated_at, 0 AS tier FROM notes n
             WHERE n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now}) AND ${
             sql.or(terms.flatMap((term) => {
@@ -207,10 +212,12 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
           }
             ORDER BY n.updated_at DESC
             LIMIT ${page.limit + 1} OFFSET ${page.offset}`
-        const rows = yield* sql.onDialectOrElse({
-          pg: pgSearch,
-          orElse: () =>
-            sql<Hit>`
+        const rows = yield* decodeAll(
+          HitRow,
+          sql.onDialectOrElse({
+            pg: pgSearch,
+            orElse: () =>
+              sql`
           SELECT title, data, updated_at, tier FROM (
             SELECT n.title, n.data, n.updated_at, 0 AS tier, bm25(notes_fts, 5.0, 1.0) AS score
             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
@@ -223,7 +230,8 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
           )
           ORDER BY tier, score, updated_at DESC
           LIMIT ${page.limit + 1} OFFSET ${page.offset}`
-        })
+          })
+        )
         return {
           items: rows.slice(0, page.limit).map((r) => ({
             title: r.title,
@@ -236,18 +244,21 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
       }).pipe(Effect.withSpan("NotesStore.search"))
 
     /** Titles of the owner's live notes close to `title`: prefix, substring, shared word or few typos. */
-    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, SqlError> =>
+    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, NotesError> =>
       Effect.gen(function*() {
         const now = yield* nowIso
-        const rows = yield* sql<{ title: string; title_key: string }>`SELECT title, title_key FROM notes
+        const rows = yield* decodeAll(
+          TitleRow,
+          sql`SELECT title, title_key FROM notes
           WHERE owner_id = ${ownerId} AND ${live(now)} ORDER BY updated_at DESC LIMIT ${maxSuggestionCandidates}`
+        )
         return closest(titleKey(title), rows, limit)
       })
 
     /** Deletes expired notes of every owner; returns how many. */
     const purgeExpired: Effect.Effect<number, SqlError> = Effect.gen(function*() {
       const now = yield* nowIso
-      const rows = yield* sql<{ id: number }>`DELETE FROM notes
+      const rows = yield* sql`DELETE FROM notes
         WHERE expires_at IS NOT NULL AND expires_at <= ${now} RETURNING id`
       return rows.length
     })
