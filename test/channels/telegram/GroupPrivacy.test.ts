@@ -76,9 +76,16 @@ describe("Telegram groups: one person's notes stay private", () => {
       expect(history.length).toBeGreaterThan(0)
       expect(JSON.stringify(history)).not.toContain(secret)
 
+      // The prompt A scheduled in the group is the group's: any member sees it with /tasks, A's private list does not.
+      fake.pushText({ chatId: group, userId: bob, text: "/tasks" })
+      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 5)
+      expect(fake.sent.filter((m) => m.chat_id === group).at(-1)!.visibleText).toContain("say my PIN")
+      fake.pushText({ chatId: alice, userId: alice, text: "/tasks" })
+      yield* waitForText(fake, /^No tasks\./)
+
       // The note is still A's, in private.
       fake.pushText({ chatId: alice, userId: alice, text: "what is my PIN again?" })
-      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === alice).length === 3)
+      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === alice).length === 4)
       expect(fake.sent.filter((m) => m.chat_id === alice).at(-1)!.visibleText).toContain(secret)
     }))
 })
