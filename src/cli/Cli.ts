@@ -1,7 +1,7 @@
 /**
  * The `minibot` command line: `run` (the daemon), `console` (chat from the terminal),
- * `check-config`, `pairing` (approve Telegram users) and `jobs` (every person's jobs). Each loads the configuration first, so a
- * bad file is reported before anything starts.
+ * `check-config`, `pairing` (approve Telegram users) and `jobs` (every person's jobs). Each loads
+ * the configuration first, so a bad file is reported before anything starts.
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Duration, Effect, Layer, Option } from "effect"
@@ -217,8 +217,7 @@ const pairingRevoke = Command.make(
         const removed = yield* Effect.flatMap(Pairing, (pairing) => pairing.revoke(userId))
         if (!removed) {
           yield* Console.error(`minibot: user ${userId} is not an approved user`)
-          process.exitCode = 1
-          return
+          return yield* Effect.sync(() => void (process.exitCode = 1))
         }
         yield* Console.log(`revoked: user ${userId} is no longer answered (unless listed in allowed_user_ids)`)
         // What they created stops with them; the daemon finds the jobs cancelled when they fall due.
