@@ -7,6 +7,7 @@ import { Bus, BusLogger } from "../bus/Bus.ts"
 import * as ConsoleChannel from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
 import * as TelegramChannel from "../channels/telegram/TelegramChannel.ts"
+import * as TelegramRevocation from "../channels/telegram/TelegramRevocation.ts"
 import { AppConfig } from "../config/Config.ts"
 import type { LoadedConfig } from "../config/ConfigLoader.ts"
 import * as ControlServer from "../control/ControlServer.ts"
@@ -75,6 +76,8 @@ const Handlers = Layer.effect(
 export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
   ClusterActors.entities.pipe(
     Layer.provideMerge(Handlers),
+    // Before the actors read their mailboxes: a revoked person's jobs never fire again.
+    Layer.provideMerge(TelegramRevocation.atStart),
     // Due jobs run inside the conversation actors, through the task strategies.
     Layer.provideMerge(JobRunner.layer),
     Layer.provideMerge(TaskStrategies.layer.pipe(Layer.provide(ToolsSettingsLive))),

@@ -1,15 +1,16 @@
 /**
  * The `minibot` command line: `run` (the daemon), `console` (chat from the terminal),
- * `check-config` and `pairing` (approve Telegram users). Each loads the configuration first, so a
- * bad file is reported before anything starts.
+ * `check-config`, `pairing` (approve Telegram users) and `jobs` (every person's jobs). Each loads
+ * the configuration first, so a bad file is reported before anything starts.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Console, Duration, Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
 import { Pairing } from "../channels/telegram/Pairing.ts"
-import { AppConfig, ConfigSource } from "../config/Config.ts"
+import { cancelRevokedJobs } from "../channels/telegram/TelegramRevocation.ts"
+import { AppConfig, ConfigSource, TelegramSettings } from "../config/Config.ts"
 import {
   ConfigError,
   enabledChannels,
@@ -18,6 +19,8 @@ import {
   noChannelProblem
 } from "../config/ConfigLoader.ts"
 import * as Logging from "../observability/Logging.ts"
+import * as Job from "../scheduler/Job.ts"
+import { JobStore } from "../scheduler/JobStore.ts"
 import * as Database from "../storage/Database.ts"
 
 const configOption = Options.text("config").pipe(
@@ -146,6 +149,23 @@ const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) 
     )
   })
 
+/** Like `withPairing`, with the job store and the Telegram settings too (revocation cancels jobs). */
+const withStores = <A, E>(
+  path: Option.Option<string>,
+  use: Effect.Effect<A, E, Pairing | JobStore | TelegramSettings>
+) =>
+  Effect.gen(function*() {
+    const loaded = yield* load(path)
+    fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true })
+    return yield* use.pipe(
+      Effect.provide(
+        Layer.mergeAll(Pairing.Default, JobStore.Default).pipe(Layer.provide(Database.unlocked(loaded.config)))
+      ),
+      Effect.provideService(TelegramSettings, loaded.config.channels.telegram),
+      Effect.provide(Logging.layer(loaded.config, { quiet: true }))
+    )
+  })
+
 const who = (user: { readonly userId: number; readonly userName: string | null }) =>
   `user ${user.userId}${user.userName === null ? "" : ` (${user.userName})`}`
 
@@ -191,17 +211,20 @@ const pairingRevoke = Command.make(
   "revoke",
   { config: configOption, userId: Args.integer({ name: "USER_ID" }) },
   ({ config, userId }) =>
-    withPairing(config, (pairing) =>
-      pairing.revoke(userId).pipe(
-        Effect.flatMap((removed) =>
-          removed
-            ? Console.log(`revoked: user ${userId} is no longer answered (unless listed in allowed_user_ids)`)
-            : Effect.zipRight(
-              Console.error(`minibot: user ${userId} is not an approved user`),
-              Effect.sync(() => void (process.exitCode = 1))
-            )
-        )
-      ))
+    withStores(
+      config,
+      Effect.gen(function*() {
+        const removed = yield* Effect.flatMap(Pairing, (pairing) => pairing.revoke(userId))
+        if (!removed) {
+          yield* Console.error(`minibot: user ${userId} is not an approved user`)
+          return yield* Effect.sync(() => void (process.exitCode = 1))
+        }
+        yield* Console.log(`revoked: user ${userId} is no longer answered (unless listed in allowed_user_ids)`)
+        // What they created stops with them; the daemon finds the jobs cancelled when they fall due.
+        const cancelled = yield* cancelRevokedJobs()
+        if (cancelled > 0) yield* Console.log(`cancelled ${cancelled} scheduled job(s) of people without access`)
+      })
+    )
 ).pipe(Command.withDescription("Remove a user approved by pairing"))
 
 const pairingCommand = Command.make("pairing").pipe(
@@ -209,8 +232,82 @@ const pairingCommand = Command.make("pairing").pipe(
   Command.withDescription("Telegram pairing (dm_policy = \"pairing\"): list and approve codes, revoke users")
 )
 
+/** What a person or the model wrote, safe for a terminal: no control or format characters, one short line. */
+const printable = (text: string, max = 60) => {
+  const clean = text.replace(/[\p{Cc}\p{Cf}]+/gu, " ").trim()
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean
+}
+
+const recurrenceText = (recurrence: Job.Recurrence) =>
+  recurrence.kind === "interval"
+    ? `every ${recurrence.seconds}s`
+    : recurrence.kind === "cron"
+    ? `cron ${printable(recurrence.expression, 40)}`
+    : "once"
+
+const jobsListLimit = 200
+
+const jobsList = Command.make(
+  "list",
+  {
+    config: configOption,
+    owner: Options.text("owner").pipe(
+      Options.withDescription("Only this owner's jobs (e.g. telegram:123456789, telegram:chat:-100123)"),
+      Options.optional
+    )
+  },
+  ({ config, owner }) =>
+    withStores(
+      config,
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const { jobs, total } = yield* store.listAny(
+          { activeOnly: false, limit: jobsListLimit, offset: 0 },
+          Option.getOrUndefined(owner)
+        )
+        if (jobs.length === 0) return yield* Console.log("No scheduled jobs.")
+        yield* Console.log("Scheduled jobs, newest first (cancel with `minibot jobs cancel ID`):")
+        for (const job of jobs) {
+          const next = job.nextRunAt === null ? "" : `  next ${Job.formatInZone(job.nextRunAt, job.timezone)}`
+          yield* Console.log(
+            `  ${job.id}  ${job.status}  ${job.strategy}  ${recurrenceText(job.recurrence)}${next}` +
+              `  owner ${printable(job.ownerId, 40)}` +
+              (job.userId === null ? "" : `  user ${printable(job.userId, 20)}`) +
+              `  "${printable(job.payload)}"`
+          )
+        }
+        if (total > jobs.length) yield* Console.log(`(${total - jobs.length} older jobs not shown)`)
+      })
+    )
+).pipe(Command.withDescription("List every owner's scheduled jobs and tasks, or one owner's"))
+
+const jobsCancel = Command.make(
+  "cancel",
+  { config: configOption, id: Args.text({ name: "ID" }) },
+  ({ config, id }) =>
+    withStores(
+      config,
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const found = yield* store.byId(id.trim())
+        const refuse = (why: string) =>
+          Effect.zipRight(Console.error(`minibot: ${why}`), Effect.sync(() => void (process.exitCode = 1)))
+        if (Option.isNone(found)) return yield* refuse(`no scheduled job has the id ${printable(id, 40)}`)
+        const job = found.value
+        const cancelled = Job.isActive(job) && (yield* store.cancelAny(job.id, yield* Clock.currentTimeMillis))
+        if (!cancelled) return yield* refuse(`job ${job.id} is not active (it is ${job.status})`)
+        yield* Console.log(`cancelled: job ${job.id} of ${printable(job.ownerId, 40)} will not run again`)
+      })
+    )
+).pipe(Command.withDescription("Cancel any owner's scheduled job or task; works beside a running daemon"))
+
+const jobsCommand = Command.make("jobs").pipe(
+  Command.withSubcommands([jobsList, jobsCancel]),
+  Command.withDescription("Scheduled jobs and tasks of every person: list and cancel")
+)
+
 const minibot = Command.make("minibot").pipe(
-  Command.withSubcommands([run, consoleCommand, checkConfig, pairingCommand]),
+  Command.withSubcommands([run, consoleCommand, checkConfig, pairingCommand, jobsCommand]),
   Command.withDescription("A self-hosted personal AI assistant daemon")
 )
 

@@ -63,20 +63,26 @@ export const TurnResult = Data.taggedEnum<TurnResult>()
 
 /**
  * Notes and schedules belong to the person (or the configured single owner), never to the
- * model's say; a scheduled turn acts for the owner of its job. Channels use it for commands
- * such as `/tasks` (with `[tools.kv_memory] default_owner_id` as `defaultOwner`).
+ * model's say; a scheduled turn acts for the owner of its job. In a group the group itself is the
+ * owner, whoever writes and whatever `default_owner_id` says: a tool result there lands in a
+ * history every member's turns read, so only the group's own notes and schedules may be reached
+ * (a person's private notes stay in their private chat). Channels use it for commands such as
+ * `/tasks` (with `[tools.kv_memory] default_owner_id` as `defaultOwner`).
  */
 export const ownerIdOf = (
   defaultOwner: string | undefined,
   input: {
     readonly conversation: ConversationRef
     readonly userId?: string | undefined
+    readonly isGroup?: boolean
     readonly job?: { readonly ownerId: string }
   }
-): string =>
-  input.job?.ownerId ?? defaultOwner ?? (input.userId === undefined
-    ? `${input.conversation.channel}:chat:${input.conversation.chatId}`
-    : `${input.conversation.channel}:${input.userId}`)
+): string => {
+  const chatOwner = `${input.conversation.channel}:chat:${input.conversation.chatId}`
+  if (input.job !== undefined) return input.job.ownerId
+  if (input.isGroup === true) return chatOwner
+  return defaultOwner ?? (input.userId === undefined ? chatOwner : `${input.conversation.channel}:${input.userId}`)
+}
 
 /** What the model produced in one turn: the text for the person and the messages to remember. */
 interface Answer {

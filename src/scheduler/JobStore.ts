@@ -164,9 +164,12 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     const count = (statement: Statement.Statement<unknown>) =>
       Effect.flatMap(statement, ([row]) => Schema.decodeUnknown(CountRow)(row)).pipe(Effect.map((row) => row.n))
 
-    const list = (ownerId: string, query: ListQuery) =>
+    const list = (ownerId: string, query: ListQuery) => listAny(query, ownerId)
+
+    /** Every owner's jobs, or one owner's: for the operator (`minibot jobs list`). */
+    const listAny = (query: ListQuery, ownerId?: string) =>
       Effect.gen(function*() {
-        const conditions: Array<Statement.Fragment> = [sql`owner_id = ${ownerId}`]
+        const conditions: Array<Statement.Fragment> = ownerId === undefined ? [] : [sql`owner_id = ${ownerId}`]
         if (query.activeOnly) conditions.push(sql`status IN ('pending', 'running')`)
         if (query.strategies !== undefined && query.strategies.length > 0) {
           conditions.push(sql.in("strategy", query.strategies))
@@ -190,6 +193,22 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
         WHERE id = ${id} AND owner_id = ${ownerId} AND status IN ('pending', 'running')
         RETURNING id
       `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Marks any owner's active job cancelled (the operator's `minibot jobs cancel`); false when it was not active. */
+    const cancelAny = (id: string, now: number) =>
+      sql<{ id: string }>`
+        UPDATE scheduled_jobs SET status = 'cancelled', next_run_at = NULL, updated_at = ${now}
+        WHERE id = ${id} AND status IN ('pending', 'running')
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Active jobs a person created on a channel (to stop them when the person loses access). */
+    const activeWithCreator = (channel: ChannelName) =>
+      sql<JobRow>`
+        SELECT * FROM scheduled_jobs
+        WHERE channel = ${channel} AND user_id IS NOT NULL AND status IN ('pending', 'running')
+        ORDER BY id
+      `.pipe(Effect.map((rows) => rows.map(toJob)))
 
     const update = (
       id: string,
@@ -297,7 +316,10 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       byId,
       owned,
       list,
+      listAny,
       cancel,
+      cancelAny,
+      activeWithCreator,
       update,
       advance,
       finish,

@@ -206,7 +206,8 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
           case "tasks": {
             const owner = ownerIdOf(config.tools.kv_memory.default_owner_id, {
               conversation: ctx.conversation,
-              userId: String(ctx.userId)
+              userId: String(ctx.userId),
+              isGroup: ctx.isGroup
             })
             return yield* answer(
               ctx,

@@ -8,6 +8,7 @@ import core from "./0001_core.ts"
 import notes from "./0003_notes.ts"
 import telegram from "./0004_telegram.ts"
 import scheduler from "./0005_scheduler.ts"
+import groupOwnedJobs from "./0006_group_owned_jobs.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -15,5 +16,6 @@ export const migrations: Record<string, Migration> = {
   "0001_core": core,
   "0003_notes": notes,
   "0004_telegram": telegram,
-  "0005_scheduler": scheduler
+  "0005_scheduler": scheduler,
+  "0006_group_owned_jobs": groupOwnedJobs
 }
