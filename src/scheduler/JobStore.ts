@@ -204,11 +204,11 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
 
     /** Active jobs a person created on a channel (to stop them when the person loses access). */
     const activeWithCreator = (channel: ChannelName) =>
-      sql<JobRow>`
+      jobs(sql`
         SELECT * FROM scheduled_jobs
         WHERE channel = ${channel} AND user_id IS NOT NULL AND status IN ('pending', 'running')
         ORDER BY id
-      `.pipe(Effect.map((rows) => rows.map(toJob)))
+      `)
 
     const update = (
       id: string,
