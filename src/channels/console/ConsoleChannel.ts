@@ -3,7 +3,7 @@
  * Telegram, so history, dedupe and failures behave the same; it proves the channel abstraction.
  * The chat commands (`/help`, `/stop`...) are the same as on every channel (`ChatCommands`).
  */
-import { Deferred, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, Queue, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { ChatCommand, ChatCommands, parseLine } from "../../commands/ChatCommands.ts"
 import { ConsoleSettings } from "../../config/Config.ts"
@@ -92,7 +92,10 @@ export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/Co
       })
     }
 
-    /** One line, its reply (`minibot console --once`). */
+    /**
+     * One line, its reply (`minibot console --once`). A `/stop` that stopped a turn (one
+     * redelivered at start) has no reply of its own: it says what happened.
+     */
     const ask = (line: string, chatId: string) =>
       reply(line, chatId).pipe(
         Effect.map(Option.getOrElse((): OutboundMessage => ({
@@ -125,24 +128,24 @@ export const chat = <R>(lines: Stream.Stream<string, never, R>, chatId: string) 
       )
     /** Lines waiting for the previous one's reply; `None` ends the input. */
     const inOrder = yield* Queue.unbounded<Option.Option<string>>()
-    const worker = yield* Queue.take(inOrder).pipe(
+    const answerInOrder = Queue.take(inOrder).pipe(
       Effect.flatMap(
         Option.match({ onNone: () => Effect.succeed(false), onSome: (line) => Effect.as(respond(line), true) })
       ),
-      Effect.repeat({ while: (more) => more }),
-      Effect.fork
+      Effect.repeat({ while: (more) => more })
     )
-    yield* lines.pipe(
+    const read = lines.pipe(
       Stream.map((line) => line.trim()),
       Stream.filter((line) => line.length > 0),
       Stream.runForEach((line) =>
         Option.exists(parseLine(line), ChatCommand.$is("Stop"))
           ? respond(line)
           : Queue.offer(inOrder, Option.some(line))
-      )
+      ),
+      Effect.zipRight(Queue.offer(inOrder, Option.none()))
     )
-    yield* Queue.offer(inOrder, Option.none())
-    yield* Fiber.join(worker)
+    // Reading stops too if answering fails (the message could not be stored).
+    yield* Effect.all([read, answerInOrder], { concurrency: 2, discard: true })
   })
 
 const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer<A, E2, R2>) =>

@@ -93,6 +93,22 @@ describe("minibot console", () => {
     expect(p.stdout).toBe("Stopped.\nNothing to stop: no answer is being prepared.\necho: next\n")
   })
 
+  it("a reminder that comes due is printed in the session, between the replies", async () => {
+    const { fake, p } = await consoleSession()
+    fake.enqueue(
+      {
+        toolCalls: [{ name: "task_create", arguments: { kind: "message", text: "water the plants", delay_seconds: 1 } }]
+      },
+      { content: "I will remind you." }
+    )
+    await exchange(p, "remind me to water the plants in a second", /I will remind you\.\n/)
+    await p.waitForStdout(/water the plants\n$/, 10_000)
+    await exchange(p, "thanks", /echo: thanks\n/)
+    p.child.stdin!.end()
+    expect((await p.exited).code).toBe(0)
+    expect(p.stdout).toBe("I will remind you.\nwater the plants\necho: thanks\n")
+  })
+
   it("an LLM failure is explained in the terminal, with the details on stderr", async () => {
     const { fake, p } = await consoleSession()
     fake.script((request) =>
