@@ -104,9 +104,11 @@ describe("minibot console", () => {
     await exchange(p, "remind me to water the plants in a second", /I will remind you\.\n/)
     await p.waitForStdout(/water the plants\n$/, 10_000)
     await exchange(p, "thanks", /echo: thanks\n/)
+    // The task belongs to the console's user: /tasks shows it.
+    await exchange(p, "/tasks", /Recently finished:\n\S+ \[completed\] message: water the plants/)
     p.child.stdin!.end()
     expect((await p.exited).code).toBe(0)
-    expect(p.stdout).toBe("I will remind you.\nwater the plants\necho: thanks\n")
+    expect(p.stdout).toMatch(/^I will remind you\.\nwater the plants\necho: thanks\nNo active tasks\./)
   })
 
   it("an LLM failure is explained in the terminal, with the details on stderr", async () => {
