@@ -1,8 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Tasks } from "../../src/tasks/Tasks.ts"
 import { callTool, realSleep } from "../scheduler/helpers.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
 import { makeHarness } from "../support/Harness.ts"
@@ -112,39 +111,6 @@ describe("tasks", () => {
         ok: false,
         field: "url"
       })
-    }))
-
-  it.scopedLive("/tasks lists the owner's tasks, /tasks cancel ID cancels one, /tasks show ID shows its runs", () =>
-    Effect.gen(function*() {
-      const fake = yield* FakeLlm.make()
-      const h = yield* makeHarness(fake, { config: fast })
-      const a = yield* callTool(h, "u", "task_create", {
-        kind: "llm_prompt",
-        prompt: "weekly review",
-        cron: "0 9 * * 1"
-      })
-      const b = yield* callTool(h, "u", "schedule_prompt", { prompt: "call mum", delay_seconds: 3600 })
-      const tasks = yield* h.use(Tasks)
-      const owner = "console:user-u"
-      const listing = Option.getOrThrow(yield* tasks.command(owner, "/tasks"))
-      expect(listing).toContain("Active tasks (2):")
-      expect(listing).toContain(`${a.result.id} [queued] weekly review`)
-      expect(listing).toContain(`cron "0 9 * * 1"`)
-      expect(listing).toContain(`${b.result.id} [queued] call mum`)
-
-      expect(Option.getOrThrow(yield* tasks.command("console:user-other", `/tasks cancel ${b.result.id}`))).toBe(
-        `No task ${b.result.id}. /tasks lists yours.`
-      )
-      expect(Option.getOrThrow(yield* tasks.command(owner, `/tasks cancel ${b.result.id}`))).toBe(
-        `Cancelled ${b.result.id}.`
-      )
-      const after = Option.getOrThrow(yield* tasks.command(owner, "/tasks"))
-      expect(after).toContain("Active tasks (1):")
-      expect(after).toContain(`Recently finished:\n${b.result.id} [cancelled] call mum`)
-      expect(Option.getOrThrow(yield* tasks.command(owner, `/tasks show ${a.result.id}`))).toContain("No runs yet.")
-      expect(Option.getOrThrow(yield* tasks.command(owner, "/tasks frobnicate"))).toMatch(/^Usage/)
-      expect(yield* tasks.command(owner, "what are my tasks?")).toEqual(Option.none())
-      expect(Option.getOrThrow(yield* tasks.command("console:user-nobody", "/tasks"))).toMatch(/^No tasks/)
     }))
 
   it.scopedLive("web_fetch fetches the page with the http_request guards and posts the model's summary", () =>

@@ -1,52 +1,64 @@
 /**
  * The terminal as a channel: a line in, the reply out. It goes through the same durable actors as
  * Telegram, so history, dedupe and failures behave the same; it proves the channel abstraction.
+ * The chat commands (`/help`, `/stop`...) are the same as on every channel (`ChatCommands`).
  */
-import { Console, Deferred, Effect, Layer, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, Queue, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import * as readline from "node:readline"
+import { ChatCommand, ChatCommands, parseLine } from "../../commands/ChatCommands.ts"
 import { ConsoleSettings } from "../../config/Config.ts"
 import { Readiness } from "../../control/Readiness.ts"
+import type { ConversationRef } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
-import { Actors } from "../../runtime/Actors.ts"
+import { Actors, type SubmitError } from "../../runtime/Actors.ts"
+import { stoppedText } from "../../runtime/ConversationTurn.ts"
 import { type ChannelSender, ConsoleOut, notEnabled, type OutboundMessage } from "../Outbound.ts"
+import { ConsoleTerminal } from "./ConsoleTerminal.ts"
 
 const consoleUser = process.env.USER ?? "local"
 
-/** Replies awaited by `ask`, by the id of the message they answer: the console's sender hands them over. */
+/** Replies awaited by `reply`, by the id of the message they answer: the console's sender hands them over. */
 class ConsoleReplies extends Effect.Service<ConsoleReplies>()("minibot/ConsoleReplies", {
-  sync: () => {
+  dependencies: [ConsoleTerminal.Default],
+  effect: Effect.gen(function*() {
+    const terminal = yield* ConsoleTerminal
     const waiting = new Map<string, Deferred.Deferred<OutboundMessage>>()
     const sender: ChannelSender = {
       send: (message) =>
         Effect.gen(function*() {
           const waiter = message.inReplyTo && waiting.get(message.inReplyTo.messageId)
-          // A reply nobody waits for (redelivered after a restart) is still shown.
+          // A reply nobody waits for (a reminder, or redelivered after a restart) is still shown.
           if (waiter) yield* Deferred.succeed(waiter, message)
-          else yield* Console.log(message.text)
+          else yield* terminal.print(message.text)
           return { chunks: 1 }
         })
     }
     return { waiting, sender } as const
-  }
+  })
 }) {}
 
-/** The console's sender, built before the actors; `minibot console` uses it whatever the config says. */
+/**
+ * The console's sender, built before the actors, with the terminal it prints on; `minibot console`
+ * uses it whatever the config says.
+ */
 export const sender = Layer.effect(ConsoleOut, Effect.map(ConsoleReplies, (replies) => replies.sender)).pipe(
-  Layer.provide(ConsoleReplies.Default)
+  Layer.provide(ConsoleReplies.Default),
+  Layer.provideMerge(ConsoleTerminal.Default)
 )
 
 export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/ConsoleChannel", {
-  dependencies: [ConsoleReplies.Default],
+  dependencies: [ConsoleReplies.Default, ConsoleTerminal.Default, ChatCommands.Default],
   scoped: Effect.gen(function*() {
     const actors = yield* Actors
     const readiness = yield* Readiness
+    const commands = yield* ChatCommands
+    const terminal = yield* ConsoleTerminal
     const { waiting } = yield* ConsoleReplies
 
     yield* readiness.ready("console")
 
     /** Sends one line to the conversation `console:<chatId>` and waits for its reply. */
-    const ask = (text: string, chatId: string) => {
+    const answer = (text: string, chatId: string) => {
       const messageId = randomUUID()
       return Effect.gen(function*() {
         const reply = yield* Deferred.make<OutboundMessage>()
@@ -62,50 +74,78 @@ export class ConsoleChannel extends Effect.Service<ConsoleChannel>()("minibot/Co
           })
         )
         return yield* Deferred.await(reply)
-      }).pipe(Effect.ensuring(Effect.sync(() => waiting.delete(messageId))))
+      }).pipe(terminal.whileThinking, Effect.ensuring(Effect.sync(() => waiting.delete(messageId))))
     }
 
-    return { ask } as const
+    /**
+     * The reply to one line: a command's text, or the model's answer. None when a command stopped
+     * a running turn: that turn says "Stopped." to the line it was answering.
+     */
+    const reply = (line: string, chatId: string): Effect.Effect<Option.Option<OutboundMessage>, SubmitError> => {
+      const conversation: ConversationRef = { channel: "console", chatId }
+      return Option.match(parseLine(line), {
+        onNone: () => Effect.asSome(answer(line, chatId)),
+        onSome: (command) =>
+          commands.run(command, { conversation, userId: consoleUser, botName: "minibot" }).pipe(
+            Effect.map(Option.map((text): OutboundMessage => ({ conversation, text, kind: "notice" })))
+          )
+      })
+    }
+
+    /**
+     * One line, its reply (`minibot console --once`). A `/stop` that stopped a turn (one
+     * redelivered at start) has no reply of its own: it says what happened.
+     */
+    const ask = (line: string, chatId: string) =>
+      reply(line, chatId).pipe(
+        Effect.map(Option.getOrElse((): OutboundMessage => ({
+          conversation: { channel: "console", chatId },
+          text: stoppedText,
+          kind: "notice"
+        })))
+      )
+
+    return { ask, reply } as const
   })
 }) {}
 
 /** Lines of standard input; a prompt is shown when it is a terminal. */
-export const stdinLines: Stream.Stream<string> = Stream.unwrapScoped(
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() =>
-        readline.createInterface({
-          input: process.stdin,
-          output: process.stdout,
-          terminal: process.stdin.isTTY === true
-        })
-      ),
-      (rl) => Effect.sync(() => rl.close())
-    ),
-    (rl) => {
-      if (process.stdin.isTTY) {
-        rl.setPrompt("> ")
-        rl.prompt()
-      }
-      return Stream.fromAsyncIterable(rl, (e) => e).pipe(Stream.orDie)
-    }
-  )
+export const stdinLines: Stream.Stream<string, never, ConsoleTerminal> = Stream.unwrap(
+  Effect.map(ConsoleTerminal, (terminal) => terminal.lines)
 )
 
-/** Answers each line of `lines` in turn (one conversation), printing every reply. */
-export const chat = (lines: Stream.Stream<string>, chatId: string) =>
+/**
+ * Answers each line of `lines` in turn (one conversation), printing every reply. `/stop` does not
+ * wait for its turn: it stops the answer being prepared.
+ */
+export const chat = <R>(lines: Stream.Stream<string, never, R>, chatId: string) =>
   Effect.gen(function*() {
     const channel = yield* ConsoleChannel
-    yield* lines.pipe(
+    const terminal = yield* ConsoleTerminal
+    const respond = (line: string) =>
+      channel.reply(line, chatId).pipe(
+        Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (reply) => terminal.print(reply.text) }))
+      )
+    /** Lines waiting for the previous one's reply; `None` ends the input. */
+    const inOrder = yield* Queue.unbounded<Option.Option<string>>()
+    const answerInOrder = Queue.take(inOrder).pipe(
+      Effect.flatMap(
+        Option.match({ onNone: () => Effect.succeed(false), onSome: (line) => Effect.as(respond(line), true) })
+      ),
+      Effect.repeat({ while: (more) => more })
+    )
+    const read = lines.pipe(
       Stream.map((line) => line.trim()),
       Stream.filter((line) => line.length > 0),
       Stream.runForEach((line) =>
-        channel.ask(line, chatId).pipe(
-          Effect.flatMap((reply) => Console.log(reply.text)),
-          Effect.zipRight(Effect.sync(() => process.stdin.isTTY && process.stdout.write("> ")))
-        )
-      )
+        Option.exists(parseLine(line), ChatCommand.$is("Stop"))
+          ? respond(line)
+          : Queue.offer(inOrder, Option.some(line))
+      ),
+      Effect.zipRight(Queue.offer(inOrder, Option.none()))
     )
+    // Reading stops too if answering fails (the message could not be stored).
+    yield* Effect.all([read, answerInOrder], { concurrency: 2, discard: true })
   })
 
 const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer<A, E2, R2>) =>
@@ -114,7 +154,10 @@ const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer
   )
 
 /** The daemon's console sender: `[channels.console] enabled`, or a stand-in. */
-export const daemonSender = whenEnabled(sender, Layer.succeed(ConsoleOut, notEnabled("console")))
+export const daemonSender = whenEnabled(
+  sender,
+  Layer.merge(Layer.succeed(ConsoleOut, notEnabled("console")), ConsoleTerminal.Default)
+)
 
 /** `[channels.console] enabled` in the daemon: chat on the daemon's terminal. */
 export const layer = whenEnabled(

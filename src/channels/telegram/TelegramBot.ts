@@ -8,9 +8,9 @@
  */
 import { Data, Deferred, Effect, Option } from "effect"
 import { createHash } from "node:crypto"
+import { botCommands } from "../../commands/ChatCommands.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { type BotIdentity, isUnauthorized, TelegramApi, type TelegramError } from "./TelegramApi.ts"
-import { botCommands } from "./TelegramIntake.ts"
 import { untilAcceptedRetry } from "./TelegramSchedules.ts"
 import { TelegramStore } from "./TelegramStore.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"

@@ -7,22 +7,20 @@
  * 3. sender not allowed (`TelegramAccess`): one short refusal per chat per hour (or a pairing
  *    code), and nothing else: no LLM call, no history;
  * 4. no text (stickers, voice, photos without caption): a short notice in private, else ignored;
- * 5. a command: answered here, at once (`/stop` must not wait in the mailbox behind the turn
- *    it stops);
+ * 5. a command (`ChatCommands`): answered here, at once (`/stop` must not wait in the mailbox
+ *    behind the turn it stops);
  * 6. anything else: handed durably to the conversation's actor, keyed by `update_id`.
  *
  * `handle` fails only when the update could not be stored (the caller must not confirm it to
  * Telegram); everything else is logged and the update is done.
  */
 import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, Option, ParseResult } from "effect"
+import { type ChatCommand, ChatCommands, commandOf, parseCommand } from "../../commands/ChatCommands.ts"
 import { AppConfig } from "../../config/Config.ts"
-import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
+import type { ConversationRef } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
-import { HistoryStore } from "../../memory/HistoryStore.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { Actors } from "../../runtime/Actors.ts"
-import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
-import { Tasks } from "../../tasks/Tasks.ts"
 import { type Admission, replyTo, type Sender, TelegramAccess } from "./TelegramAccess.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
@@ -31,37 +29,6 @@ import { decodeUpdate, kindOf, mediaKinds, type TgMessage } from "./TelegramUpda
 
 /** The sender of messages an anonymous group admin writes. */
 const groupAnonymousBot = 1087968824
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-export const botCommands: ReadonlyArray<{ readonly command: string; readonly description: string }> = [
-  { command: "start", description: "Say hello" },
-  { command: "help", description: "What I can do" },
-  { command: "reset", description: "Forget this conversation" },
-  { command: "status", description: "Model, history size, uptime, queue" },
-  { command: "stop", description: "Stop the answer being prepared" },
-  { command: "tasks", description: "Your scheduled tasks: /tasks, /tasks show ID, /tasks cancel ID" }
-]
-const known = new Set(botCommands.map((c) => c.command))
-
-export interface ParsedCommand {
-  readonly name: string
-  readonly args: string
-  /** `/cmd@us`, `/cmd@another_bot`, or plain `/cmd`. */
-  readonly target: "us" | "other" | "any"
-}
-
-export const parseCommand = (text: string, username: string): ParsedCommand | undefined => {
-  const match = /^\/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?=\s|$)/.exec(text)
-  if (match === null) return undefined
-  const addressee = match[2]
-  return {
-    name: match[1]!.toLowerCase(),
-    args: text.slice(match[0].length).trim(),
-    target: addressee === undefined ? "any" : addressee.toLowerCase() === username.toLowerCase() ? "us" : "other"
-  }
-}
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 const mentionPattern = (username: string) =>
@@ -72,37 +39,7 @@ export const mentions = (text: string, username: string) => mentionPattern(usern
 /** The text without the bot's @mention(s). */
 export const stripMention = (text: string, username: string) => text.replace(mentionPattern(username), "$1").trim()
 
-// ---------------------------------------------------------------------------------------------
-// Texts
-
-const commandList = [
-  "/reset: forget this conversation",
-  "/status: model, history size, uptime, queue",
-  "/stop: stop the answer being prepared",
-  "/tasks: your reminders and tasks (/tasks show ID, /tasks cancel ID)",
-  "/help: this list"
-].join("\n")
-
-const helpText = (bot: BotIdentity, isGroup: boolean) =>
-  `Write me anything and I answer.${
-    isGroup ? ` In this group, mention me (@${bot.username}) or reply to one of my messages.` : ""
-  }\n\n${commandList}`
-const startText = (bot: BotIdentity, isGroup: boolean) =>
-  `Hi! I'm ${bot.firstName}, a personal assistant.\n${helpText(bot, isGroup)}`
 export const mediaNotice = "I can only read text for now."
-const nothingToStopText = "Nothing to stop: no answer is being prepared."
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
-/** "3d 4h", "2h 5m", "4m 10s", "12s". */
-const roughDuration = (ms: number) => {
-  const s = Math.floor(ms / 1000)
-  const parts: Array<[number, string]> = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [
-    Math.floor(s / 60) % 60,
-    "m"
-  ], [s % 60, "s"]]
-  const first = parts.findIndex(([n]) => n > 0)
-  return first < 0 ? "0s" : parts.slice(first, first + 2).map(([n, unit]) => `${n}${unit}`).join(" ")
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -124,34 +61,36 @@ interface Context {
 }
 
 export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/TelegramIntake", {
-  dependencies: [TelegramAccess.Default],
+  dependencies: [TelegramAccess.Default, ChatCommands.Default],
   scoped: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const tg = config.channels.telegram
     const access = yield* TelegramAccess
     const conversations = yield* Actors
-    const history = yield* HistoryStore
+    const commands = yield* ChatCommands
     const sender = yield* TelegramSender
     const store = yield* TelegramStore
-    const tasks = yield* Tasks
-    const startedAt = yield* Clock.currentTimeMillis
     /** Answers sent here run beside intake, so a slow chat (flood limits) never holds up others. */
     const replies = yield* FiberSet.make()
 
     const stored = <A, E>(effect: Effect.Effect<A, E>) => Effect.mapError(effect, (cause) => new IntakeError({ cause }))
 
     /**
-     * Sends one of our texts for this update, unless this update was already answered. `text` may
-     * be an action whose result is the text (`/reset`): it runs only the first time too.
+     * Sends one of our texts for this update, unless this update was already answered. `reply`
+     * may act (`/reset`): it runs only the first time too; it may have nothing to say (`/stop`).
      */
-    const answer = (ctx: Context, text: string | Effect.Effect<string, IntakeError>) =>
+    const answer = (ctx: Context, reply: string | Effect.Effect<Option.Option<string>>) =>
       Effect.gen(function*() {
         const first = yield* stored(store.claimUpdate(ctx.bot.id, ctx.updateId))
         if (!first) return yield* Effect.logDebug("update already answered: not answering again")
-        const body = typeof text === "string" ? text : yield* text
+        const body = typeof reply === "string" ? Option.some(reply) : yield* reply
+        if (Option.isNone(body)) return
         yield* FiberSet.run(
           replies,
-          sender.notify(ctx.conversation, body, { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup })
+          sender.notify(ctx.conversation, body.value, {
+            platformMessageId: ctx.message.message_id,
+            isGroup: ctx.isGroup
+          })
             .pipe(
               Effect.catchAll((error) => Effect.logWarning(`could not answer: ${error.reason}`)),
               Effect.annotateLogs({
@@ -170,63 +109,17 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         onSome: (text) => answer(ctx, text)
       })
 
-    const status = (ctx: Context) =>
-      Effect.gen(function*() {
-        const key = keyOf(ctx.conversation)
-        const info = yield* history.info(key)
-        const waiting = yield* conversations.pending(key).pipe(Effect.either)
-        const now = yield* Clock.currentTimeMillis
-        return [
-          `Model: ${config.llm.model}`,
-          `History: ${plural(info.messages, "message")} (${plural(info.turns, "exchange")})`,
-          `Queue: ${Either.isRight(waiting) ? `${plural(waiting.right, "message")} waiting in this chat` : "unknown"}`,
-          `Uptime: ${roughDuration(now - startedAt)}`
-        ].join("\n")
-      })
-
-    const runCommand = (ctx: Context, name: string, text: string) =>
-      Effect.gen(function*() {
-        const key = keyOf(ctx.conversation)
-        yield* Effect.logInfo(`command /${name}`)
-        switch (name) {
-          case "start":
-            return yield* answer(ctx, startText(ctx.bot, ctx.isGroup))
-          case "help":
-            return yield* answer(ctx, helpText(ctx.bot, ctx.isGroup))
-          case "reset":
-            return yield* answer(
-              ctx,
-              Effect.map(history.clear(key), (removed) =>
-                removed > 0
-                  ? `Done: I forgot this conversation (${plural(removed, "message")}).`
-                  : "There was nothing to forget.")
-            )
-          case "status":
-            return yield* answer(ctx, status(ctx))
-          case "tasks": {
-            const owner = ownerIdOf(config.tools.kv_memory.default_owner_id, {
-              conversation: ctx.conversation,
-              userId: String(ctx.userId),
-              isGroup: ctx.isGroup
-            })
-            return yield* answer(
-              ctx,
-              Effect.map(
-                tasks.command(owner, text),
-                Option.getOrElse(() => "Usage: /tasks, /tasks show ID, /tasks cancel ID")
-              )
-            )
-          }
-          case "stop": {
-            // The turn itself answers "Stopped." once its model work is interrupted.
-            const stopped = yield* conversations.stop(key)
-            if (!stopped) {
-              yield* answer(ctx, nothingToStopText)
-            }
-            return
-          }
-        }
-      })
+    const runCommand = (ctx: Context, command: ChatCommand) =>
+      answer(
+        ctx,
+        commands.run(command, {
+          conversation: ctx.conversation,
+          userId: String(ctx.userId),
+          isGroup: ctx.isGroup,
+          botName: ctx.bot.firstName,
+          groupMention: ctx.isGroup ? ctx.bot.username : undefined
+        })
+      )
 
     const onMessage = (updateId: number, message: TgMessage, bot: BotIdentity) =>
       Effect.gen(function*() {
@@ -269,7 +162,8 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
           if (!isGroup && mediaKinds.some((kind) => message[kind] !== undefined)) return yield* answer(ctx, mediaNotice)
           return yield* Effect.logDebug("message without text: ignored")
         }
-        if (command !== undefined && known.has(command.name)) return yield* runCommand(ctx, command.name, text)
+        const known = command === undefined ? Option.none() : commandOf(command)
+        if (Option.isSome(known)) return yield* runCommand(ctx, known.value)
         const question = isGroup ? stripMention(text, bot.username) : text.trim()
         if (question === "") return yield* answer(ctx, `Yes? Write your question after @${bot.username}.`)
         const receivedAt = yield* Clock.currentTimeMillis
