@@ -56,22 +56,26 @@ const renderValue = (value: unknown): string => {
   return Inspectable.toStringUnknown(value, 0)
 }
 
+/** A time kept as epoch milliseconds (`receivedAt`, `due_at`): written as ISO like the timestamp. */
+const isEpochMillis = (key: string, value: unknown): value is number =>
+  typeof value === "number" && /(At|_at)$/.test(key) && value > 1e12 && value < 1e14
+
 /** The fields of one line, in order; library annotations that repeat ours are renamed. */
 const fields = (input: Logger.Logger.Options<unknown>, serviceName: string): Array<[string, string]> => {
   const out: Array<[string, string]> = [
     ["timestamp", input.date.toISOString()],
     ["level", input.logLevel.label]
   ]
-  for (const message of Array.isArray(input.message) ? input.message : [input.message]) {
-    out.push(["message", renderValue(message)])
-  }
+  // `Effect.log("a", b)` gives several parts: one message field keeps every format's keys unique.
+  const parts = Array.isArray(input.message) ? input.message : [input.message]
+  out.push(["message", parts.map(renderValue).join(" ")])
   if (!Cause.isEmptyType(input.cause)) out.push(["cause", Cause.pretty(input.cause, { renderErrorCause: true })])
   const now = input.date.getTime()
   for (const span of List.toArray(input.spans)) out.push([span.label, `${now - span.startTime}ms`])
   out.push(["service", serviceName])
   const taken = new Set(out.map(([k]) => k))
   for (const [key, value] of input.annotations) {
-    out.push([taken.has(key) ? `${key}_` : key, renderValue(value)])
+    out.push([taken.has(key) ? `${key}_` : key, renderValue(isEpochMillis(key, value) ? new Date(value) : value)])
   }
   return out
 }

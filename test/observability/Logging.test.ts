@@ -127,6 +127,16 @@ describe("logging", () => {
       expect(info.map((f) => f.message)).toEqual(["ours", "Shard lock storage is unhealthy"])
       expect(info[0]!.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
       expect(info[0]!.fiber).toBeUndefined()
+      const times = capture()
+      yield* Effect.logInfo("event").pipe(
+        Effect.annotateLogs({ receivedAt: Date.UTC(2026, 0, 2, 3, 4, 5), due_at: Date.UTC(2026, 0, 2), attempt: 2 }),
+        Effect.provide(times.logger)
+      )
+      expect(logfmt.parse(times.lines[0]!)).toMatchObject({
+        receivedAt: "2026-01-02T03:04:05.000Z",
+        due_at: "2026-01-02T00:00:00.000Z",
+        attempt: "2"
+      })
       const debug = (yield* at("debug")).map((l) => logfmt.parse(l))
       expect(debug[1]).toMatchObject({ level: "DEBUG", message: "Could not acquire/release shards" })
     }))
