@@ -1,7 +1,8 @@
 /**
  * Finds, reads and validates the configuration: `--config`, then `MINIBOT_CONFIG`, then
- * `./config.toml`, else built-in defaults plus the environment. Every problem is reported at once,
- * each with the key path it concerns.
+ * `./config.toml`, else built-in defaults; the environment variables of ConfigEnvironment.ts
+ * override either. Every problem is reported at once, each with the key path it concerns; an
+ * unknown key is an error with the key it probably meant; no problem line shows a secret.
  */
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Option, ParseResult, Redacted, Schema } from "effect"

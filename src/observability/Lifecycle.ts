@@ -3,26 +3,17 @@
  * data_dir, channels, model and LLM host) and why it stopped (a signal, a failure, or the end).
  */
 import { Cause, Effect, Exit } from "effect"
-import { ConfigSource, type MinibotConfig } from "../config/Config.ts"
-import type { EnvironmentKey } from "../config/ConfigEnvironment.ts"
+import { type LoadedConfig, originOf } from "../config/ConfigLoader.ts"
+import { version } from "./Build.ts"
 
-/** The release, as in package.json (a test keeps them equal). */
-export const version = "0.1.0"
+export { version } from "./Build.ts"
 
 const llmHost = (baseUrl: string) => URL.canParse(baseUrl) ? new URL(baseUrl).host : baseUrl
 
 /** The fields of the start-up line. */
-export const startupFields = (loaded: {
-  readonly config: MinibotConfig
-  readonly source: ConfigSource
-  readonly environment: ReadonlyArray<EnvironmentKey>
-}, channels: ReadonlyArray<string>): Record<string, string> => ({
+export const startupFields = (loaded: LoadedConfig, channels: ReadonlyArray<string>): Record<string, string> => ({
   version,
-  config: ConfigSource.$match(loaded.source, {
-    File: ({ path }) => path,
-    Environment: () => "environment",
-    Inline: () => "inline"
-  }),
+  config: originOf(loaded),
   ...(loaded.environment.length > 0 ? { env: loaded.environment.map((e) => e.variable).join(",") } : {}),
   data_dir: loaded.config.runtime.data_dir,
   channels: channels.length > 0 ? channels.join(",") : "none",

@@ -3,7 +3,7 @@
  * Names carry the `minibot_` prefix; the Prometheus renderer adds nothing but units.
  */
 import { Effect, Metric, MetricBoundaries } from "effect"
-import { version } from "./Lifecycle.ts"
+import { version } from "./Build.ts"
 
 const secondsBuckets = MetricBoundaries.fromIterable([
   0.005,
