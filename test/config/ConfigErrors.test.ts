@@ -135,7 +135,7 @@ describe("environment and file", () => {
       expect(loaded.environment.map((e) => e.variable)).toContain("MINIBOT_HTTP_PORT")
     }))
 
-  it.scoped("without a file, the environment gives [http], api_root and dm_policy too", () =>
+  it.effect("without a file, the environment gives [http], api_root and dm_policy too", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       // Run from an empty directory, so no ./config.toml is found.
