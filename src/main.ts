@@ -24,14 +24,34 @@ function fail(code: number) {
   })
 }
 
+/**
+ * Calls `done` once everything written to stdout and stderr has left the process: `process.exit`
+ * would otherwise cut a long message written to a pipe (`minibot check-config | head`). A reader
+ * that went away (EPIPE) or never reads does not hold the exit for more than a few seconds.
+ */
+function afterOutputFlushed(done: () => void) {
+  let pending = 2
+  const timer = setTimeout(done, 5_000)
+  const one = () => {
+    if (--pending === 0) {
+      clearTimeout(timer)
+      done()
+    }
+  }
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", () => {})
+    stream.write("", one)
+  }
+}
+
 NodeRuntime.runMain(program, {
   disablePrettyLogger: true,
-  teardown: (exit, onExit) =>
-    onExit(
-      process.exitCode !== undefined && process.exitCode !== 0
-        ? Number(process.exitCode)
-        : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-        ? 1
-        : 0
-    )
+  teardown: (exit, onExit) => {
+    const code = process.exitCode !== undefined && process.exitCode !== 0
+      ? Number(process.exitCode)
+      : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+      ? 1
+      : 0
+    afterOutputFlushed(() => onExit(code))
+  }
 })

@@ -15,6 +15,7 @@ import { Readiness } from "../control/Readiness.ts"
 import { Llm } from "../llm/Llm.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
+import * as ProcessMetrics from "../observability/ProcessMetrics.ts"
 import { MailboxHandlers } from "../runtime/Actors.ts"
 import * as ClusterActors from "../runtime/ClusterActors.ts"
 import { ConversationTurn } from "../runtime/ConversationTurn.ts"
@@ -94,7 +95,7 @@ export const Senders = Layer.merge(TelegramChannel.sender, ConsoleChannel.daemon
 export const Core = runtimeWith(Llm.openai).pipe(Layer.provideMerge(Database.layer))
 
 /** The channels `[channels.*]` enables, the control server and observers; needs the core and the senders. */
-export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleChannel.layer).pipe(
+export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleChannel.layer, ProcessMetrics.layer).pipe(
   // Built before the control server: the Telegram webhook route must be registered before it serves.
   Layer.provideMerge(TelegramChannel.layer)
 )

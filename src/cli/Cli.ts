@@ -11,13 +11,8 @@ import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleCha
 import { Pairing } from "../channels/telegram/Pairing.ts"
 import { cancelRevokedJobs } from "../channels/telegram/TelegramRevocation.ts"
 import { AppConfig, ConfigSource, TelegramSettings } from "../config/Config.ts"
-import {
-  ConfigError,
-  enabledChannels,
-  loadConfig,
-  type LoadedConfig,
-  noChannelProblem
-} from "../config/ConfigLoader.ts"
+import { checkRunnable, enabledChannels, loadConfig, type LoadedConfig } from "../config/ConfigLoader.ts"
+import * as Lifecycle from "../observability/Lifecycle.ts"
 import * as Logging from "../observability/Logging.ts"
 import * as Job from "../scheduler/Job.ts"
 import { JobStore } from "../scheduler/JobStore.ts"
@@ -31,18 +26,21 @@ const configOption = Options.text("config").pipe(
 
 const load = (path: Option.Option<string>) => loadConfig(path, process.env)
 
-/** The first log lines: where the config came from, and what in it is ignored. */
-const announce = (loaded: LoadedConfig) =>
+/**
+ * The start-up line (version, config source, data_dir, channels, model, LLM host), then what in
+ * the configuration is ignored.
+ */
+const announce = (loaded: LoadedConfig, message: string) =>
   Effect.gen(function*() {
-    yield* ConfigSource.$match(loaded.source, {
-      File: ({ path }) => Effect.logInfo(`configuration loaded from ${path}`),
-      Environment: () => Effect.logInfo("no config file: using built-in defaults and the environment"),
-      Inline: () => Effect.logInfo("no config file: using built-in defaults and the environment")
-    })
+    yield* Effect.logInfo(message).pipe(
+      Effect.annotateLogs(Lifecycle.startupFields(loaded, enabledChannels(loaded.config)))
+    )
     if (loaded.unusedKeys.length > 0) {
-      yield* Effect.logWarning(`config keys not used by this version: ${loaded.unusedKeys.join(", ")}`)
+      yield* Effect.logWarning(`config keys not used by this version: ${loaded.unusedKeys.join(", ")}`).pipe(
+        Effect.annotateLogs("component", "config")
+      )
     }
-  }).pipe(Effect.annotateLogs("component", "config"))
+  })
 
 /**
  * Armed when shutdown starts: later signals are ignored so cleanup finishes (the runtime would
@@ -68,20 +66,14 @@ const shutdownWatchdog = (loaded: LoadedConfig) =>
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const loaded = yield* load(config)
-    const channels = enabledChannels(loaded.config)
-    if (channels.length === 0) {
-      return yield* new ConfigError({
-        origin: loaded.source._tag === "File" ? loaded.source.path : "environment",
-        problems: [noChannelProblem]
-      })
-    }
+    yield* checkRunnable(loaded)
     const daemon = Effect.gen(function*() {
-      yield* announce(loaded)
-      yield* Effect.logInfo(`minibot started (channels: ${channels.join(", ")})`)
+      yield* announce(loaded, "minibot started")
       return yield* Effect.never.pipe(shutdownWatchdog(loaded))
     })
     yield* daemon.pipe(
       Effect.provide(Layers.Daemon),
+      Lifecycle.logStopped,
       Effect.provide(Layers.Configured(loaded))
     )
   })).pipe(Command.withDescription("Run the daemon with the channels the configuration enables"))
@@ -102,7 +94,7 @@ const consoleCommand = Command.make(
     Effect.gen(function*() {
       const loaded = yield* load(args.config)
       const session = Effect.gen(function*() {
-        yield* announce(loaded)
+        yield* announce(loaded, "minibot console started")
         if (Option.isSome(args.once)) {
           const channel = yield* ConsoleChannel
           const reply = yield* channel.ask(args.once.value, args.chat)
@@ -124,14 +116,16 @@ const consoleCommand = Command.make(
 const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const loaded = yield* load(config)
+    // Everything `run` would refuse fails here too, with the same message and exit code.
+    yield* checkRunnable(loaded)
     const where = ConfigSource.$match(loaded.source, {
       File: ({ path }) => path,
       Environment: () => "built-in defaults and the environment",
       Inline: () => "built-in defaults and the environment"
     })
     yield* Console.log(`configuration OK (${where})`)
-    const channels = enabledChannels(loaded.config)
-    yield* Console.log(channels.length > 0 ? `channels: ${channels.join(", ")}` : `warning: ${noChannelProblem}`)
+    yield* Console.log(`channels: ${enabledChannels(loaded.config).join(", ")}`)
+    for (const { key, variable } of loaded.environment) yield* Console.log(`${key}: from ${variable}`)
     for (const key of loaded.unusedKeys) yield* Console.log(`warning: ${key} is not used by this version`)
   })).pipe(Command.withDescription("Validate the configuration and report every problem"))
 
@@ -311,4 +305,4 @@ const minibot = Command.make("minibot").pipe(
   Command.withDescription("A self-hosted personal AI assistant daemon")
 )
 
-export const cli = Command.run(minibot, { name: "minibot", version: "0.1.0" })
+export const cli = Command.run(minibot, { name: "minibot", version: Lifecycle.version })

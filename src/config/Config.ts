@@ -4,7 +4,17 @@
  */
 import { Context, Data, Layer, Schema } from "effect"
 import { toolsSection, ToolsSettings } from "../tools/ToolsConfig.ts"
-import { IdList, NonNegativeInt, Port, PositiveInt, Secret, section, withDefault, ZoneName } from "./Primitives.ts"
+import {
+  HttpUrl,
+  IdList,
+  NonNegativeInt,
+  Port,
+  PositiveInt,
+  Secret,
+  section,
+  withDefault,
+  ZoneName
+} from "./Primitives.ts"
 
 export const LogLevelName = Schema.transform(
   Schema.String,
@@ -34,11 +44,11 @@ export const RuntimeConfig = Schema.Struct({
 export const TelegramConfig = Schema.Struct({
   enabled: withDefault(Schema.Boolean, () => false),
   bot_token: Schema.optional(Secret),
-  api_root: withDefault(Schema.NonEmptyString, () => "https://api.telegram.org"),
+  api_root: withDefault(HttpUrl, () => "https://api.telegram.org"),
   allowed_chat_ids: withDefault(IdList, () => []),
   allowed_user_ids: withDefault(IdList, () => []),
   mode: withDefault(Schema.Literal("long_polling", "webhook"), () => "long_polling" as const),
-  webhook_url: Schema.optional(Schema.NonEmptyString),
+  webhook_url: Schema.optional(HttpUrl),
   webhook_secret: Schema.optional(Secret),
   dm_policy: withDefault(Schema.Literal("allowlist", "pairing"), () => "allowlist" as const),
   group_mode: withDefault(Schema.Literal("mention", "always"), () => "mention" as const),
@@ -62,7 +72,7 @@ export const LlmContextConfig = Schema.Struct({
 
 export const LlmConfig = Schema.Struct({
   provider: withDefault(Schema.Literal("openai"), () => "openai" as const),
-  base_url: withDefault(Schema.NonEmptyString, () => "https://api.openai.com/v1"),
+  base_url: withDefault(HttpUrl, () => "https://api.openai.com/v1"),
   api_key: Schema.optional(Secret),
   model: withDefault(Schema.NonEmptyString, () => "gpt-4o-mini"),
   max_new_tokens: withDefault(PositiveInt, () => 1024),

@@ -27,3 +27,16 @@ export const ZoneName = Schema.NonEmptyString.pipe(
     message: (issue) => `expected an IANA time zone such as "Europe/Madrid", got ${JSON.stringify(issue.actual)}`
   })
 )
+
+const isHttpUrl = (text: string) => {
+  if (!URL.canParse(text)) return false
+  const { protocol, hostname } = new URL(text)
+  return (protocol === "http:" || protocol === "https:") && hostname !== ""
+}
+
+/** An absolute http(s) URL. */
+export const HttpUrl = Schema.String.pipe(
+  Schema.filter(isHttpUrl, {
+    message: (issue) => `expected an http(s) URL, got ${JSON.stringify(issue.actual)}`
+  })
+)

@@ -1,10 +1,15 @@
 /**
  * One log line per event, on stderr (stdout belongs to the console channel's replies), in logfmt
- * by default or JSON. Every line carries `service`; secrets from the config are masked in the
- * finished line, so an SDK error that embeds a token in a URL cannot leak it.
+ * by default, JSON, or plain text. Every line carries `service`; times are ISO 8601; fiber ids are
+ * left out (they mean nothing to an operator). Secrets from the config are masked in the finished
+ * line, in every spelling, so an SDK error that embeds a token in a URL cannot leak it. A newline
+ * in a value is escaped in every format, so a message cannot forge a line.
  */
-import { HashMap, Layer, Logger, LogLevel, Redacted } from "effect"
+import { Cause, HashMap, Inspectable, Layer, List, Logger, LogLevel, Redacted } from "effect"
 import type { LogLevelName, MinibotConfig } from "../config/Config.ts"
+import { makeRedactor } from "./Redaction.ts"
+
+export { makeRedactor, redactedMark } from "./Redaction.ts"
 
 const levels: Record<LogLevelName, LogLevel.LogLevel> = {
   trace: LogLevel.Trace,
@@ -17,26 +22,14 @@ const levels: Record<LogLevelName, LogLevel.LogLevel> = {
 }
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => levels[name]
 
-export const redactedMark = "<redacted>"
-
-/** Telegram bot tokens have a recognisable shape; mask them even when the config does not know them. */
-const botTokenPattern = /(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}/g
-
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-
-/** A function masking the given secret values (and anything shaped like a bot token) in a line. */
-export const makeRedactor = (secrets: ReadonlyArray<string>): (line: string) => string => {
-  const values = secrets.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
-  const pattern = values.length > 0 ? new RegExp(values.map(escapeRegExp).join("|"), "g") : undefined
-  return (line) => {
-    const masked = pattern ? line.replace(pattern, redactedMark) : line
-    return masked.replace(botTokenPattern, redactedMark)
-  }
-}
-
 /** Every secret value of the config. */
 export const configSecrets = (config: MinibotConfig): Array<string> =>
-  [config.channels.telegram.bot_token, config.channels.telegram.webhook_secret, config.llm.api_key]
+  [
+    config.channels.telegram.bot_token,
+    config.channels.telegram.webhook_secret,
+    config.llm.api_key,
+    config.storage.postgres_url
+  ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))
 
@@ -52,34 +45,82 @@ export const logFormat = (config: MinibotConfig): LogFormat =>
     ? "logfmt"
     : "text"
 
-const formatters: Record<LogFormat, Logger.Logger<unknown, string>> = {
-  logfmt: Logger.logfmtLogger,
-  json: Logger.jsonLogger,
-  text: Logger.stringLogger
+/** Errors as `Tag: message` (Effect would print an Error as `{}`); dates as ISO. */
+const renderValue = (value: unknown): string => {
+  if (typeof value === "string") return value
+  if (value instanceof Date) return value.toISOString()
+  if (value instanceof Error) {
+    const name = (value as { _tag?: unknown })._tag ?? value.name
+    return value.message ? `${String(name)}: ${value.message}` : String(name)
+  }
+  return Inspectable.toStringUnknown(value, 0)
 }
 
-/** Errors as `Tag: message` (Effect would print an Error as `{}`). */
-const renderError = (value: unknown): unknown => {
-  if (!(value instanceof Error)) return value
-  const name = (value as { _tag?: unknown })._tag ?? value.name
-  return value.message ? `${String(name)}: ${value.message}` : String(name)
+/** A time kept as epoch milliseconds (`receivedAt`, `due_at`): written as ISO like the timestamp. */
+const isEpochMillis = (key: string, value: unknown): value is number =>
+  typeof value === "number" && /(At|_at)$/.test(key) && value > 1e12 && value < 1e14
+
+/** The fields of one line, in order; library annotations that repeat ours are renamed. */
+const fields = (input: Logger.Logger.Options<unknown>, serviceName: string): Array<[string, string]> => {
+  const out: Array<[string, string]> = [
+    ["timestamp", input.date.toISOString()],
+    ["level", input.logLevel.label]
+  ]
+  // `Effect.log("a", b)` gives several parts: one message field keeps every format's keys unique.
+  const parts = Array.isArray(input.message) ? input.message : [input.message]
+  out.push(["message", parts.map(renderValue).join(" ")])
+  if (!Cause.isEmptyType(input.cause)) out.push(["cause", Cause.pretty(input.cause, { renderErrorCause: true })])
+  const now = input.date.getTime()
+  for (const span of List.toArray(input.spans)) out.push([span.label, `${now - span.startTime}ms`])
+  out.push(["service", serviceName])
+  const taken = new Set(out.map(([k]) => k))
+  for (const [key, value] of input.annotations) {
+    out.push([taken.has(key) ? `${key}_` : key, renderValue(isEpochMillis(key, value) ? new Date(value) : value)])
+  }
+  return out
 }
 
-/** The formatted, redacted line logger, without its sink (tests capture the lines). */
-export const lineLogger = (options: {
+const plainValue = /^[^\s"=\\]*$/
+/** `"` and `\` escaped, and every control character (newlines first of all) written as an escape. */
+const escapeText = (s: string) => JSON.stringify(s).slice(1, -1)
+
+const formatters: Record<LogFormat, (pairs: Array<[string, string]>) => string> = {
+  logfmt: (pairs) => pairs.map(([k, v]) => `${k}=${plainValue.test(v) ? v : JSON.stringify(v)}`).join(" "),
+  json: (pairs) => JSON.stringify(Object.fromEntries(pairs)),
+  text: (pairs) => pairs.map(([k, v]) => `${k}=${plainValue.test(v) ? v : `"${escapeText(v)}"`}`).join(" ")
+}
+
+/**
+ * Internal messages of @effect/cluster (shard acquisition retries, shutdown notes) are written at
+ * debug whatever their level, errors excepted: at info they read like failures of minibot.
+ */
+const libraryLevel = (input: Logger.Logger.Options<unknown>): LogLevel.LogLevel => {
+  const pkg = HashMap.get(input.annotations, "package")
+  return pkg._tag === "Some" && pkg.value === "@effect/cluster" && LogLevel.lessThan(input.logLevel, LogLevel.Error)
+    ? LogLevel.Debug
+    : input.logLevel
+}
+
+interface LineOptions {
   readonly format: LogFormat
   readonly serviceName: string
   readonly secrets: ReadonlyArray<string>
-}): Logger.Logger<unknown, string> => {
-  const inner = formatters[options.format]
+}
+
+/** The level a line is written at, and the line. */
+const renderer = (options: LineOptions) => {
+  const format = formatters[options.format]
   const redact = makeRedactor(options.secrets)
-  return Logger.make((input) =>
-    redact(inner.log({
-      ...input,
-      message: Array.isArray(input.message) ? input.message.map(renderError) : renderError(input.message),
-      annotations: HashMap.set(input.annotations, "service", options.serviceName)
-    }))
-  )
+  return (input: Logger.Logger.Options<unknown>) => {
+    const logLevel = libraryLevel(input)
+    return { logLevel, line: redact(format(fields({ ...input, logLevel }, options.serviceName))) }
+  }
+}
+
+/** The formatted, redacted line logger, without its sink (tests capture the lines). */
+export const lineLogger = (options: LineOptions): Logger.Logger<unknown, string> => {
+  const render = renderer(options)
+  return Logger.make((input) => render(input).line)
 }
 
 export interface LayerOptions {
@@ -95,15 +136,21 @@ export interface LayerOptions {
 /** Replaces Effect's default logger with the configured one. */
 export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.Layer<never> => {
   const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"))
+  const minimum = options.quiet === true ? LogLevel.Warning : toLogLevel(config.runtime.log_level)
+  const render = renderer({
+    format: logFormat(config),
+    serviceName: config.logging.service_name,
+    secrets: configSecrets(config)
+  })
   return Layer.merge(
     Logger.replace(
       Logger.defaultLogger,
-      lineLogger({
-        format: logFormat(config),
-        serviceName: config.logging.service_name,
-        secrets: configSecrets(config)
-      }).pipe(Logger.map(write))
+      Logger.make((input) => {
+        const { line, logLevel } = render(input)
+        // Library messages lowered to debug are filtered again.
+        if (!LogLevel.lessThan(logLevel, minimum)) write(line)
+      })
     ),
-    Logger.minimumLogLevel(options.quiet === true ? LogLevel.Warning : toLogLevel(config.runtime.log_level))
+    Logger.minimumLogLevel(minimum)
   )
 }

@@ -2,7 +2,8 @@
  * Every metric the daemon exports, in one place so `/metrics` and the README agree.
  * Names carry the `minibot_` prefix; the Prometheus renderer adds nothing but units.
  */
-import { Metric, MetricBoundaries } from "effect"
+import { Effect, Metric, MetricBoundaries } from "effect"
+import { version } from "./Build.ts"
 
 const secondsBuckets = MetricBoundaries.fromIterable([
   0.005,
@@ -113,3 +114,52 @@ export const jobLateness = Metric.histogram(
   MetricBoundaries.exponential({ start: 0.001, factor: 4, count: 10 }),
   "How late a job run started after its due time"
 )
+
+// Process
+export const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_seconds", {
+  description: "Mean event-loop delay over the last sampling interval"
+})
+export const eventLoopLagMax = Metric.gauge("nodejs_eventloop_lag_max_seconds", {
+  description: "Longest event-loop delay over the last sampling interval"
+})
+export const gcDuration = Metric.histogram(
+  "nodejs_gc_duration_seconds",
+  MetricBoundaries.fromIterable([0.001, 0.01, 0.1, 1, 2, 5]),
+  "Garbage collection pauses, by kind"
+)
+export const buildInfo = Metric.gauge("minibot_build_info", {
+  description: "Always 1; the labels say which build and Node.js run"
+})
+
+/**
+ * Every metric above, created at zero: a counter shows 0 from the start, not only after its first
+ * event, so a dashboard and an alert see it before anything has failed.
+ */
+export const registerAll: Effect.Effect<void> = Effect.gen(function*() {
+  const all = [
+    messagesReceived,
+    repliesSent,
+    duplicatesIgnored,
+    turnFailures,
+    turnDuration,
+    llmRequests,
+    llmFailures,
+    llmLatency,
+    busDepth,
+    busPublished,
+    busDropped,
+    busLatency,
+    telegramUpdates,
+    telegramRefusals,
+    telegramApiErrors,
+    telegramRateLimited,
+    telegramPlainFallbacks,
+    jobRuns,
+    jobFailures,
+    jobLateness,
+    eventLoopLag,
+    eventLoopLagMax
+  ] as const
+  for (const metric of all) yield* Metric.value(metric as Metric.Metric<unknown, unknown, unknown>)
+  yield* Metric.set(Metric.tagged(Metric.tagged(buildInfo, "version", version), "node", process.version), 1)
+})

@@ -1,8 +1,20 @@
 /**
- * Renders Effect's metric registry in the Prometheus text exposition format (version 0.0.4).
+ * Renders Effect's metric registry in the Prometheus text exposition format (version 0.0.4), with
+ * the process figures. Effect's own fiber counters are left out (a fiber that ends by failing is
+ * routine, yet `effect_fiber_failures` reads like trouble); @effect/cluster's gauges get our prefix.
  */
 import { Effect, Metric, MetricState, Option } from "effect"
 import type { MetricPair } from "effect"
+import * as Metrics from "./Metrics.ts"
+import * as ProcessMetrics from "./ProcessMetrics.ts"
+
+/** The exported name of a library metric, or undefined to leave it out. */
+const exportedName = (name: string): string | undefined =>
+  name.startsWith("effect_fiber_")
+    ? undefined
+    : name.startsWith("effect_cluster_")
+    ? `minibot_cluster_${name.slice("effect_cluster_".length)}`
+    : name
 
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
 const num = (n: number | bigint) =>
@@ -22,8 +34,11 @@ const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => 
     families.set(name, created)
     return created.lines
   }
-  for (const { metricKey: key, metricState: state } of pairs) {
-    const help = Option.getOrUndefined(key.description)
+  for (const { metricKey, metricState: state } of pairs) {
+    const name = exportedName(metricKey.name)
+    if (name === undefined) continue
+    const key = { name, tags: metricKey.tags }
+    const help = Option.getOrUndefined(metricKey.description)
     const tags = key.tags
     if (MetricState.isCounterState(state)) {
       family(key.name, "counter", help).push(`${key.name}${labels(tags)} ${num(state.count)}`)
@@ -60,4 +75,8 @@ const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => 
 }
 
 /** The current value of every metric, as Prometheus text. */
-export const scrape: Effect.Effect<string> = Effect.map(Metric.snapshot, render)
+export const scrape: Effect.Effect<string> = Effect.gen(function*() {
+  yield* Metrics.registerAll
+  const registry = render(yield* Metric.snapshot)
+  return registry + (yield* ProcessMetrics.render)
+})

@@ -141,7 +141,6 @@ port = 99999
         MINIBOT_ALLOWED_USER_IDS: "1, 2,3"
       }))
       expect(raw).toEqual({
-        runtime: {},
         llm: { api_key: "sk-env", base_url: "http://127.0.0.1:11434/v1", model: "llama3" },
         channels: { telegram: { enabled: true, bot_token: "42:token", allowed_user_ids: [1, 2, 3] } }
       })

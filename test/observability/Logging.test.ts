@@ -69,6 +69,78 @@ describe("logging", () => {
       expect(lines[0]).toContain("bot<redacted>/getMe")
     }))
 
+  it.effect("masks a secret URL-encoded or JSON-escaped, as an upstream server may echo it", () =>
+    Effect.gen(function*() {
+      const webhookSecret = "hook\"secret/with:odd chars"
+      const { lines, logger } = capture(makeConfig({
+        llm: { api_key: apiKey },
+        channels: { telegram: { bot_token: botToken, webhook_secret: webhookSecret } },
+        storage: { postgres_url: "postgres://minibot:pg-pass-1234@db/minibot" }
+      }))
+      yield* Effect.logWarning(`upstream said: bad url /bot${encodeURIComponent(botToken)}/getMe`).pipe(
+        Effect.provide(logger)
+      )
+      yield* Effect.logWarning(`body ${JSON.stringify({ secret: webhookSecret })}`).pipe(Effect.provide(logger))
+      yield* Effect.logWarning(`url ${encodeURIComponent(webhookSecret).toLowerCase()}`).pipe(Effect.provide(logger))
+      yield* Effect.logWarning("db postgres://minibot:pg-pass-1234@db/minibot refused").pipe(Effect.provide(logger))
+      const all = lines.join("\n")
+      expect(all).not.toContain(encodeURIComponent(botToken))
+      expect(all).not.toContain(botToken.split(":")[1]!)
+      expect(all).not.toContain("secret/with")
+      expect(all).not.toContain("secret%2fwith")
+      expect(all).not.toContain("pg-pass-1234")
+      expect(all.match(/<redacted>/g)?.length).toBe(4)
+    }))
+
+  it.effect("plain text escapes a newline, so a message cannot forge a second line", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const config = makeConfig({ logging: { structured: false, json: false, logfmt: { enabled: false } } })
+      expect(Logging.logFormat(config)).toBe("text")
+      yield* Effect.logInfo("fetched https://x.test/a\ntimestamp=2026 level=ERROR message=forged").pipe(
+        Effect.provide(Logging.layer(config, { write: (line) => lines.push(line) }))
+      )
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).not.toContain("\n")
+      expect(lines[0]).toContain("a\\ntimestamp=2026")
+    }))
+
+  it.effect("lines carry ISO times and no fiber id; cluster's own warnings stay at debug", () =>
+    Effect.gen(function*() {
+      const at = (level: "info" | "debug") => {
+        const lines: Array<string> = []
+        const layer = Logging.layer(makeConfig({ runtime: { log_level: level } }), { write: (l) => lines.push(l) })
+        return Effect.as(
+          Effect.gen(function*() {
+            yield* Effect.logInfo("ours")
+            yield* Effect.logWarning("Could not acquire/release shards").pipe(
+              Effect.annotateLogs({ package: "@effect/cluster", fiber: "Shard acquisition loop" })
+            )
+            yield* Effect.logError("Shard lock storage is unhealthy").pipe(
+              Effect.annotateLogs({ package: "@effect/cluster" })
+            )
+          }).pipe(Effect.provide(layer)),
+          lines
+        )
+      }
+      const info = (yield* at("info")).map((l) => logfmt.parse(l))
+      expect(info.map((f) => f.message)).toEqual(["ours", "Shard lock storage is unhealthy"])
+      expect(info[0]!.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+      expect(info[0]!.fiber).toBeUndefined()
+      const times = capture()
+      yield* Effect.logInfo("event").pipe(
+        Effect.annotateLogs({ receivedAt: Date.UTC(2026, 0, 2, 3, 4, 5), due_at: Date.UTC(2026, 0, 2), attempt: 2 }),
+        Effect.provide(times.logger)
+      )
+      expect(logfmt.parse(times.lines[0]!)).toMatchObject({
+        receivedAt: "2026-01-02T03:04:05.000Z",
+        due_at: "2026-01-02T00:00:00.000Z",
+        attempt: "2"
+      })
+      const debug = (yield* at("debug")).map((l) => logfmt.parse(l))
+      expect(debug[1]).toMatchObject({ level: "DEBUG", message: "Could not acquire/release shards" })
+    }))
+
   it.scopedLive("an LLM that rejects the key and repeats it back does not get it into the logs", () =>
     Effect.gen(function*() {
       const fake = yield* FakeLlm.make({ expectedApiKey: "sk-the-right-one" })
