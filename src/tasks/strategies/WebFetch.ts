@@ -1,7 +1,8 @@
 /**
  * `web_fetch`: fetches the job's URL through `SafeFetch` with the `[tools.http_client]` guards
  * (public addresses only unless allowed, byte cap, redirect limit, timeout), then has the model
- * summarise the page as a scheduled turn of the conversation.
+ * summarise the page as a scheduled turn of the conversation. With `[tools.http_client]` off,
+ * nothing is fetched: the switch covers every outbound request a model can cause.
  */
 import { Duration, Effect } from "effect"
 import { ConversationTurn } from "../../runtime/ConversationTurn.ts"
@@ -30,6 +31,9 @@ export const make = Effect.gen(function*() {
     run: (run) =>
       Effect.gen(function*() {
         const url = run.job.payload
+        if (!config.enabled) {
+          return failed(`fetching ${url} is off: web_fetch needs [tools.http_client] enabled = true`)
+        }
         const fetched = yield* client.fetch({ method: "GET", url }).pipe(Effect.either)
         if (fetched._tag === "Left") return failed(`fetching ${url} failed: ${fetched.left.message}`)
         const response = fetched.right
