@@ -38,6 +38,9 @@ export const HttpClientConfig = Schema.Struct({
   max_bytes: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(64 * 1024 * 1024)), () => 1024 * 1024),
   /** Characters of text (after HTML reduction) handed to the model. */
   max_text_chars: withDefault(PositiveInt, () => 40_000),
+  /** Time and memory one HTML-to-text conversion may take (it runs in a worker thread, stopped beyond them). */
+  html_timeout_seconds: withDefault(PositiveSeconds, () => 5),
+  html_max_memory_mb: withDefault(PositiveInt.pipe(Schema.between(16, 4096)), () => 256),
   max_redirects: withDefault(Schema.Int.pipe(Schema.between(0, 10)), () => 5),
   /** Off: loopback, private, link-local, CGNAT, unique-local... addresses are refused. */
   allow_private_networks: withDefault(Schema.Boolean, () => false),

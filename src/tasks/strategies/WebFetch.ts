@@ -6,7 +6,7 @@
  */
 import { Duration, Effect } from "effect"
 import { ConversationTurn } from "../../runtime/ConversationTurn.ts"
-import { describeResponse } from "../../tools/builtin/HttpRequestTool.ts"
+import { describeResponse, htmlLimits } from "../../tools/builtin/HttpRequestTool.ts"
 import * as SafeFetch from "../../tools/net/SafeFetch.ts"
 import { ToolsSettings } from "../../tools/ToolsConfig.ts"
 import { failed, type TaskStrategy } from "../TaskStrategy.ts"
@@ -40,7 +40,9 @@ export const make = Effect.gen(function*() {
         if (response.status >= 400) {
           return failed(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}`)
         }
-        const described = describeResponse(response, maxSummaryInput)
+        const converted = yield* describeResponse(response, maxSummaryInput, htmlLimits(config)).pipe(Effect.either)
+        if (converted._tag === "Left") return failed(`reading ${url} failed: ${converted.left.message}`)
+        const described = converted.right
         const text = typeof described.body === "string" ? described.body : JSON.stringify(described.body)
         const prompt =
           `Summarise for me, briefly, the web page ${response.url} (fetched just now, HTTP ${response.status}):\n\n` +
