@@ -60,7 +60,12 @@ export const queryTerms = (query: string): ReadonlyArray<string> =>
   [...new Set(query.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, maxQueryTerms)
 
 const maxQueryTerms = 16
-const maxSuggestionCandidates = 1000
+/**
+ * A miss compares the title with at most this many others (edit distance is quadratic in the
+ * title length): the database picks those sharing its beginning, a word, or being recent.
+ */
+export const maxSuggestionCandidates = 80
+const candidatesPerSource = { prefix: 10, start: 20, words: 20, recent: 20 }
 const snippetLength = 160
 
 interface NoteRow {
@@ -235,14 +240,59 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
         }
       }).pipe(Effect.withSpan("NotesStore.search"))
 
-    /** Titles of the owner's live notes close to `title`: prefix, substring, shared word or few typos. */
-    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, SqlError> =>
+    /**
+     * The titles a miss on `title` is compared with, narrowed by the database (at most
+     * `maxSuggestionCandidates`): those starting with it or with its first two characters (an
+     * index range on `title_key`), those it starts with, those sharing a word with it (FTS5 on titles; ILIKE on
+     * Postgres), and the most recently updated.
+     */
+    const suggestionCandidates = (
+      ownerId: string,
+      title: string
+    ): Effect.Effect<ReadonlyArray<Candidate>, SqlError> =>
       Effect.gen(function*() {
         const now = yield* nowIso
-        const rows = yield* sql<{ title: string; title_key: string }>`SELECT title, title_key FROM notes
-          WHERE owner_id = ${ownerId} AND ${live(now)} ORDER BY updated_at DESC LIMIT ${maxSuggestionCandidates}`
-        return closest(titleKey(title), rows, limit)
+        const key = titleKey(title)
+        const startingWith = (prefix: string, limit: number) =>
+          sql<Candidate>`SELECT title, title_key FROM notes
+            WHERE owner_id = ${ownerId} AND title_key >= ${prefix} AND title_key < ${`${prefix}\u{10FFFF}`}
+            AND ${live(now)} ORDER BY title_key LIMIT ${limit}`
+        // Titles the key itself starts with ("log entry 99" for "log entry 99x"), by exact key.
+        const prefixes = Array.from({ length: key.length - 2 }, (_, i) => key.slice(0, i + 3))
+        const startOfKey = prefixes.length === 0 ?
+          Effect.succeed([]) :
+          sql<Candidate>`SELECT title, title_key FROM notes
+          WHERE owner_id = ${ownerId} AND title_key IN ${sql.in(prefixes)} AND ${live(now)}
+          ORDER BY length(title_key) DESC LIMIT ${candidatesPerSource.prefix}`
+        const words = queryTerms(key).filter((w) => w.length >= 3)
+        const sharingWords = words.length === 0 ? Effect.succeed([]) : sql.onDialectOrElse({
+          pg: () =>
+            sql<Candidate>`SELECT title, title_key FROM notes
+              WHERE owner_id = ${ownerId} AND ${live(now)} AND ${
+              sql.or(words.map((w) => sql`title_key LIKE ${`%${w}%`}`))
+            } ORDER BY updated_at DESC LIMIT ${candidatesPerSource.words}`,
+          orElse: () =>
+            sql<Candidate>`SELECT n.title, n.title_key FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+              WHERE notes_fts MATCH ${`title : (${words.map((w) => `"${w}"*`).join(" OR ")})`}
+              AND n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now})
+              ORDER BY n.updated_at DESC LIMIT ${candidatesPerSource.words}`
+        })
+        const recent = sql<Candidate>`SELECT title, title_key FROM notes
+          WHERE owner_id = ${ownerId} AND ${live(now)} ORDER BY updated_at DESC LIMIT ${candidatesPerSource.recent}`
+        const lists = [
+          yield* startingWith(key, candidatesPerSource.prefix),
+          yield* startOfKey,
+          yield* startingWith(key.slice(0, 2), candidatesPerSource.start),
+          yield* sharingWords,
+          yield* recent
+        ]
+        const byKey = new Map(lists.flat().map((c) => [c.title_key, c]))
+        return [...byKey.values()].slice(0, maxSuggestionCandidates)
       })
+
+    /** Titles of the owner's live notes close to `title`: prefix, substring, shared word or few typos. */
+    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, SqlError> =>
+      Effect.map(suggestionCandidates(ownerId, title), (candidates) => closest(titleKey(title), candidates, limit))
 
     /** Deletes expired notes of every owner; returns how many. */
     const purgeExpired: Effect.Effect<number, SqlError> = Effect.gen(function*() {
@@ -252,7 +302,7 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
       return rows.length
     })
 
-    return { save, get, delete: remove, list, search, suggest, purgeExpired } as const
+    return { save, get, delete: remove, list, search, suggestionCandidates, suggest, purgeExpired } as const
   })
 }) {
   /** Deletes expired notes now and then every `interval`, for as long as the layer lives. */
@@ -278,12 +328,13 @@ const snippet = (data: string, terms: ReadonlyArray<string>): string => {
   return `${start > 0 ? "…" : ""}${text}${start + snippetLength < data.length ? "…" : ""}`
 }
 
+interface Candidate {
+  readonly title: string
+  readonly title_key: string
+}
+
 /** Ranks candidates: 0 prefix, 1 substring, 2 shared word, 3 + edit distance when within a third of the length. */
-export const closest = (
-  key: string,
-  candidates: ReadonlyArray<{ readonly title: string; readonly title_key: string }>,
-  limit: number
-): ReadonlyArray<string> => {
+export const closest = (key: string, candidates: ReadonlyArray<Candidate>, limit: number): ReadonlyArray<string> => {
   const words = new Set(queryTerms(key).filter((w) => w.length >= 3))
   const ranked: Array<{ title: string; rank: number }> = []
   for (const c of candidates) {
@@ -293,8 +344,10 @@ export const closest = (
     else if (other.includes(key) || key.includes(other)) rank = 1
     else if (queryTerms(other).some((w) => words.has(w))) rank = 2
     else {
-      const distance = levenshtein(key, other)
-      if (distance <= Math.max(1, Math.floor(Math.max(key.length, other.length) / 3))) rank = 3 + distance
+      const allowed = Math.max(1, Math.floor(Math.max(key.length, other.length) / 3))
+      // The distance is at least the difference in length: no need to compute it beyond that.
+      const distance = Math.abs(key.length - other.length) > allowed ? Infinity : levenshtein(key, other)
+      if (distance <= allowed) rank = 3 + distance
     }
     if (rank !== undefined) ranked.push({ title: c.title, rank })
   }
