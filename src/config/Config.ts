@@ -57,7 +57,9 @@ export const ChannelsConfig = Schema.Struct({
 
 export const LlmContextConfig = Schema.Struct({
   history_window: withDefault(NonNegativeInt, () => 6),
-  system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely.")
+  system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely."),
+  /** A longer message (or scheduled prompt) reaches the model cut at this many characters, with a note. */
+  max_input_chars: withDefault(PositiveInt, () => 20_000)
 })
 
 export const LlmConfig = Schema.Struct({
