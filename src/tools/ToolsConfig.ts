@@ -18,6 +18,10 @@ export const KvMemoryConfig = Schema.Struct({
   max_limit: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(1000)), () => 100),
   /** Owner of every note in a single-user set-up (otherwise the channel identity is the owner). */
   default_owner_id: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
+  /** Notes one owner may keep; saving a new title beyond it is refused (updates pass). */
+  max_notes_per_owner: withDefault(PositiveInt, () => 1000),
+  /** Size of one note's data, in UTF-8 bytes. */
+  max_note_bytes: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(10 * 1024 * 1024)), () => 100_000),
   /** How often expired notes are deleted for good (they are invisible as soon as they expire). */
   purge_interval_seconds: withDefault(PositiveInt, () => 3600)
 }).pipe(

@@ -242,6 +242,30 @@ describe("notes tools", () => {
       expect((yield* ok(alice, "memory_get", { title: "log entry 99x" })).suggestions).toContain("Log entry 99")
     }).pipe(Effect.provide(withNotes())))
 
+  it.effect("max_notes_per_owner and max_note_bytes: refused with the setting named; updates and other owners pass", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      for (const title of ["one", "two", "three"]) yield* ok(alice, "memory_save", { title, data: "x" })
+      const full = yield* run(alice, "memory_save", { title: "four", data: "x" })
+      expect(full).toMatchObject({ ok: false, field: "title" })
+      expect(full.error).toContain("you already have 3 notes")
+      expect(full.error).toContain("[tools.kv_memory] max_notes_per_owner = 3")
+      expect(yield* ok(alice, "memory_save", { title: "Two", data: "updated" })).toMatchObject({ created: false })
+      expect(yield* ok(bob, "memory_save", { title: "four", data: "x" })).toMatchObject({ created: true })
+      yield* ok(alice, "memory_delete", { title: "one" })
+      expect(yield* ok(alice, "memory_save", { title: "four", data: "x" })).toMatchObject({ created: true })
+
+      // 100 "é" are 200 bytes: over a 150-byte limit although 100 characters.
+      const big = yield* run(bob, "memory_save", { title: "big", data: "é".repeat(100) })
+      expect(big).toMatchObject({
+        ok: false,
+        field: "data",
+        error: "data is 200 bytes; a note may hold at most 150 ([tools.kv_memory] max_note_bytes)"
+      })
+      expect(yield* ok(bob, "memory_save", { title: "big", data: "é".repeat(75) })).toMatchObject({ created: true })
+      expect(yield* rowCount).toBe(5)
+    }).pipe(Effect.provide(withNotes({ max_notes_per_owner: 3, max_note_bytes: 150 }))))
+
   it.effect("paginates lists and searches within default_limit and max_limit", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)

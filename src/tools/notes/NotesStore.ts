@@ -6,7 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
 
 export interface Note {
   readonly title: string
@@ -39,6 +39,17 @@ export interface SaveInput {
   readonly metadata?: Record<string, unknown>
   /** Absent: an updated note keeps its expiry; `null` removes it. */
   readonly expiresAt?: Date | null
+}
+
+/** A new note would take its owner past `maxNotes`. */
+export class NoteQuotaExceeded extends Data.TaggedError("NoteQuotaExceeded")<{
+  readonly count: number
+  readonly max: number
+}> {}
+
+export interface SaveLimits {
+  /** Notes an owner may have: a new title beyond it is refused (updates always pass). */
+  readonly maxNotes?: number
 }
 
 export interface PageRequest {
@@ -103,7 +114,11 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
 
     const live = (now: string) => sql`(expires_at IS NULL OR expires_at > ${now})`
 
-    const save = (ownerId: string, input: SaveInput): Effect.Effect<{ note: Note; created: boolean }, SqlError> =>
+    const save = (
+      ownerId: string,
+      input: SaveInput,
+      limits: SaveLimits = {}
+    ): Effect.Effect<{ note: Note; created: boolean }, SqlError | NoteQuotaExceeded> =>
       Effect.gen(function*() {
         const now = yield* nowIso
         const title = normalizeTitle(input.title)
@@ -116,6 +131,13 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
         >`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
         const expiresAt = input.expiresAt === undefined ? undefined : input.expiresAt?.toISOString() ?? null
         const metadata = input.metadata === undefined ? undefined : JSON.stringify(input.metadata)
+        if (existing.length === 0 && limits.maxNotes !== undefined) {
+          // Counted in the same transaction as the insert (expired notes were deleted above or no longer count).
+          const [counted] = yield* sql<{ n: number | string }>`SELECT count(*) AS n FROM notes
+            WHERE owner_id = ${ownerId} AND ${live(now)}`
+          const count = Number(counted?.n ?? 0)
+          if (count >= limits.maxNotes) return yield* new NoteQuotaExceeded({ count, max: limits.maxNotes })
+        }
         if (existing.length === 0) {
           yield* sql`INSERT INTO notes ${
             sql.insert({
