@@ -12,7 +12,7 @@ import type { ToolGroup } from "../ToolRegistry.ts"
 import { type HttpClientConfig, ToolsSettings } from "../ToolsConfig.ts"
 
 const maxUrlLength = 2048
-/** The tool's own limit leaves SafeFetch time to report its clearer timeout first. */
+/** The tool's own limit leaves SafeFetch and HtmlToText time to report their clearer timeouts first. */
 const timeoutMargin = Duration.seconds(2)
 const reportedHeaders = [
   "content-type",
@@ -63,7 +63,8 @@ export const make = (config: HttpClientConfig, seams: HttpRequestToolOptions = {
       `Bodies are cut after ${config.max_bytes} bytes. ` +
       (config.allow_private_networks ? "" : "Local and private network addresses are refused."),
     parameters: Parameters,
-    timeout: Duration.sum(Duration.seconds(config.timeout_seconds), timeoutMargin),
+    // The fetch, then the HTML conversion, each with its own limit that reports more clearly.
+    timeout: Duration.sum(Duration.seconds(config.timeout_seconds + config.html_timeout_seconds), timeoutMargin),
     run: (args) =>
       Effect.gen(function*() {
         const method = args.method ?? "GET"
