@@ -60,7 +60,7 @@ export const ToolsConfig = Schema.Struct({
   /** Default time limit of one tool call (a tool may declare its own). */
   timeout_seconds: withDefault(PositiveSeconds, () => 30),
   /** Tool calls run from one model answer; the rest are dropped (and left out of the history). */
-  max_calls_per_step: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(1000)), () => 16),
+  max_calls_per_step: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(100)), () => 16),
   kv_memory: section(KvMemoryConfig),
   http_client: section(HttpClientConfig)
 })

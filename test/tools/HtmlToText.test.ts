@@ -74,6 +74,15 @@ describe("HtmlToText", () => {
     }))
 })
 
+describe("HtmlToText memory", () => {
+  it.live("a page needing more memory than allowed is an error naming the limit, not a crash", () =>
+    Effect.gen(function*() {
+      const wide = `<html><body>${"<p>word</p>".repeat(400_000)}</body></html>`
+      const result = yield* Effect.either(HtmlToText.convert(wide, { timeout: "20 seconds", maxMemoryMb: 16 }))
+      expect(Either.isLeft(result) && result.left.message).toBe("the page needs more than 16 MB to convert to text")
+    }))
+})
+
 describe("http_request on a hostile page", () => {
   it.scopedLive("answers with a clear error while the event loop stays free", () =>
     Effect.gen(function*() {
