@@ -29,13 +29,12 @@ export const toolLimitText = (limit: number) =>
   `I stopped after ${limit} tool steps without finishing. Could you split the request into smaller parts?`
 
 /** A message longer than `[llm.context] max_input_chars` reaches the model cut, with a note saying so. */
-export const inputForModel = (text: string, max: number): string =>
-  text.length <= max
-    ? text
-    : `${
-      text.slice(0, max)
-    }\n\n[The message was cut here: it has ${text.length} characters and only the first ${max} ` +
-      "are read ([llm.context] max_input_chars).]"
+export const inputForModel = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  const note = `[The message was cut here: it has ${text.length} characters and only the first ${max} are read ` +
+    "([llm.context] max_input_chars).]"
+  return `${text.slice(0, max)}\n\n${note}`
+}
 
 /** A due job's prompt as the model sees it: an instruction to carry out now, not a request to schedule. */
 export const scheduledInstruction = (prompt: ScheduledPrompt): string => {
