@@ -3,9 +3,7 @@
 // modules stay external and load from node_modules.
 import * as esbuild from "esbuild"
 
-await esbuild.build({
-  entryPoints: ["src/main.ts"],
-  outfile: "dist/main.js",
+const common = {
   bundle: true,
   platform: "node",
   format: "esm",
@@ -20,4 +18,12 @@ await esbuild.build({
     js:
       "import { createRequire as __minibotCreateRequire } from 'node:module'; const require = __minibotCreateRequire(import.meta.url);"
   }
+}
+
+await esbuild.build({ ...common, entryPoints: ["src/main.ts"], outfile: "dist/main.js" })
+// HTML to text runs in a worker thread (src/tools/text/HtmlToText.ts), which loads this file beside main.js.
+await esbuild.build({
+  ...common,
+  entryPoints: ["src/tools/text/HtmlToTextWorker.mjs"],
+  outfile: "dist/html-to-text-worker.js"
 })

@@ -67,7 +67,9 @@ export const ChannelsConfig = Schema.Struct({
 
 export const LlmContextConfig = Schema.Struct({
   history_window: withDefault(NonNegativeInt, () => 6),
-  system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely.")
+  system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely."),
+  /** A longer message (or scheduled prompt) reaches the model cut at this many characters, with a note. */
+  max_input_chars: withDefault(PositiveInt, () => 20_000)
 })
 
 export const LlmConfig = Schema.Struct({
@@ -124,6 +126,8 @@ export const SchedulerConfig = Schema.Struct({
   retry_backoff_ms: withDefault(Schema.Int.pipe(Schema.between(10, 3_600_000)), () => 10_000),
   /** Shortest `interval_seconds` a recurring job may have. */
   min_interval_seconds: withDefault(PositiveInt, () => 60),
+  /** Active (pending or running) jobs one owner may have. */
+  max_jobs_per_owner: withDefault(PositiveInt, () => 100),
   /** Default zone of cron expressions and local times; `[runtime] timezone` when absent. */
   timezone: Schema.optional(ZoneName),
   /** A recurring job that missed slots while the daemon was down: run once now, or skip to the next slot. */

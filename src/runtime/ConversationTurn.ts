@@ -28,6 +28,14 @@ export const repeatedToolText =
 export const toolLimitText = (limit: number) =>
   `I stopped after ${limit} tool steps without finishing. Could you split the request into smaller parts?`
 
+/** A message longer than `[llm.context] max_input_chars` reaches the model cut, with a note saying so. */
+export const inputForModel = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  const note = `[The message was cut here: it has ${text.length} characters and only the first ${max} are read ` +
+    "([llm.context] max_input_chars).]"
+  return `${text.slice(0, max)}\n\n${note}`
+}
+
 /** A due job's prompt as the model sees it: an instruction to carry out now, not a request to schedule. */
 export const scheduledInstruction = (prompt: ScheduledPrompt): string => {
   const info = prompt.job
@@ -130,7 +138,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         const prompt = [Chat.system(config.llm.context.system_prompt), ...past]
         // What this turn adds to the history: the question, any tool steps, the answer.
         const produced: Array<Chat.ChatMessage> = [
-          Chat.user(isScheduled(input) ? scheduledInstruction(input) : input.text)
+          Chat.user(
+            inputForModel(
+              isScheduled(input) ? scheduledInstruction(input) : input.text,
+              config.llm.context.max_input_chars
+            )
+          )
         ]
         const context: ToolContext = {
           ownerId: ownerOf(input),
@@ -150,16 +163,23 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
             yield* Effect.logWarning("tool step limit reached").pipe(Effect.annotateLogs("steps", step))
             return finish(toolLimitText(config.llm.max_tool_iterations))
           }
-          const results = yield* tools.executeAll(completion.toolCalls, context)
+          // Calls beyond [tools] max_calls_per_step are dropped, from the history too: the model sees what ran.
+          const calls = completion.toolCalls.slice(0, config.tools.max_calls_per_step)
+          if (calls.length < completion.toolCalls.length) {
+            yield* Effect.logWarning("tool calls over max_calls_per_step dropped").pipe(
+              Effect.annotateLogs({ requested: completion.toolCalls.length, run: calls.length })
+            )
+          }
+          const results = yield* tools.executeAll(calls, context)
           produced.push(
-            Chat.assistant(completion.content, completion.toolCalls),
+            Chat.assistant(completion.content, calls),
             ...results.map((r) => Chat.toolResult(r.tool_call_id, r.content))
           )
           yield* Effect.logInfo("tool step").pipe(
             Effect.annotateLogs({ step: step + 1, tools: results.map((r) => r.name).join(",") })
           )
           // A step that only repeats earlier calls with the same results makes no progress.
-          const signatures = completion.toolCalls.map((c, i) =>
+          const signatures = calls.map((c, i) =>
             [`${c.function.name}\u0000${c.function.arguments}`, results[i]!.content] as const
           )
           if (signatures.every(([sig, result]) => seen.get(sig) === result)) {

@@ -80,6 +80,26 @@ export const parseCron = (expression: string, timezone: string): Either.Either<C
   return Cron.parse(expression.trim(), zone.value).pipe(Either.mapLeft((e) => e.message))
 }
 
+/** How many upcoming runs `shortestCronGapSeconds` looks at. */
+const cronRunsMeasured = 100
+
+/**
+ * The shortest gap, in seconds, between consecutive runs among a cron's next runs after `from`:
+ * what `[scheduler] min_interval_seconds` is checked against (a six-field `* * * * * *` is 1).
+ */
+export const shortestCronGapSeconds = (cron: Cron.Cron, from: number, runs = cronRunsMeasured): number => {
+  const times = Cron.sequence(cron, new Date(from))
+  let previous = times.next().value?.getTime()
+  let shortest = Infinity
+  for (let i = 1; i < runs && previous !== undefined; i++) {
+    const next = times.next().value?.getTime()
+    if (next === undefined) break
+    shortest = Math.min(shortest, (next - previous) / 1000)
+    previous = next
+  }
+  return shortest
+}
+
 /** The first due time strictly after `after` (epoch ms) for a recurrence, ignoring the end time. */
 export const slotAfter = (recurrence: Recurrence, timezone: string, anchor: number, after: number): number | null => {
   switch (recurrence.kind) {

@@ -72,6 +72,14 @@ export const newJob = (rules: JobRules) =>
         if (Either.isLeft(parsed)) {
           return invalid("cron", `invalid cron expression ${JSON.stringify(spec.cron)}: ${parsed.left}`)
         }
+        const gap = Job.shortestCronGapSeconds(parsed.right, rules.now)
+        if (gap < rules.minIntervalSeconds) {
+          return invalid(
+            "cron",
+            `${JSON.stringify(spec.cron)} runs as often as every ${gap} seconds; the shortest allowed interval is ` +
+              `${rules.minIntervalSeconds} seconds ([scheduler] min_interval_seconds)`
+          )
+        }
         recurrence = { kind: "cron", expression: spec.cron.trim() }
       }
       let first: number

@@ -106,6 +106,13 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
     const schedule = Effect.fn("Scheduler.schedule")(function*(requester: Requester, spec: NewJob) {
       const now = yield* Clock.currentTimeMillis
       const job = yield* build(requester, spec, now)
+      const active = yield* store.list(requester.ownerId, { activeOnly: true, limit: 1, offset: 0 }).pipe(Effect.orDie)
+      if (active.total >= settings.max_jobs_per_owner) {
+        return yield* new ScheduleError({
+          message: `you already have ${active.total} active scheduled jobs, the most allowed ` +
+            `([scheduler] max_jobs_per_owner = ${settings.max_jobs_per_owner}); cancel one first`
+        })
+      }
       yield* store.insert(job).pipe(Effect.orDie)
       // If the post is lost (a crash right here), start-up reconciliation posts it again.
       yield* post(firstFiring(job)).pipe(Effect.orDie)

@@ -18,6 +18,10 @@ export const KvMemoryConfig = Schema.Struct({
   max_limit: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(1000)), () => 100),
   /** Owner of every note in a single-user set-up (otherwise the channel identity is the owner). */
   default_owner_id: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
+  /** Notes one owner may keep; saving a new title beyond it is refused (updates pass). */
+  max_notes_per_owner: withDefault(PositiveInt, () => 1000),
+  /** Size of one note's data, in UTF-8 bytes. */
+  max_note_bytes: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(10 * 1024 * 1024)), () => 100_000),
   /** How often expired notes are deleted for good (they are invisible as soon as they expire). */
   purge_interval_seconds: withDefault(PositiveInt, () => 3600)
 }).pipe(
@@ -38,6 +42,9 @@ export const HttpClientConfig = Schema.Struct({
   max_bytes: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(64 * 1024 * 1024)), () => 1024 * 1024),
   /** Characters of text (after HTML reduction) handed to the model. */
   max_text_chars: withDefault(PositiveInt, () => 40_000),
+  /** Time and memory one HTML-to-text conversion may take (it runs in a worker thread, stopped beyond them). */
+  html_timeout_seconds: withDefault(PositiveSeconds, () => 5),
+  html_max_memory_mb: withDefault(PositiveInt.pipe(Schema.between(16, 4096)), () => 256),
   max_redirects: withDefault(Schema.Int.pipe(Schema.between(0, 10)), () => 5),
   /** Off: loopback, private, link-local, CGNAT, unique-local... addresses are refused. */
   allow_private_networks: withDefault(Schema.Boolean, () => false),
@@ -52,6 +59,8 @@ export type HttpClientConfig = typeof HttpClientConfig.Type
 export const ToolsConfig = Schema.Struct({
   /** Default time limit of one tool call (a tool may declare its own). */
   timeout_seconds: withDefault(PositiveSeconds, () => 30),
+  /** Tool calls run from one model answer; the rest are dropped (and left out of the history). */
+  max_calls_per_step: withDefault(PositiveInt.pipe(Schema.lessThanOrEqualTo(100)), () => 16),
   kv_memory: section(KvMemoryConfig),
   http_client: section(HttpClientConfig)
 })

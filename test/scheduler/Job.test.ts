@@ -75,4 +75,19 @@ describe("job timing", () => {
     expect(Job.parseCron("* * *", madrid)).toEqual(Either.left(expect.stringContaining("5 fields")))
     expect(Job.parseCron("* * * * *", "Mars/Olympus")).toEqual(Either.left(expect.stringContaining("time zone")))
   })
+
+  it("measures a cron's shortest gap over its next runs, seconds field included", () => {
+    const gap = (expression: string) =>
+      Job.shortestCronGapSeconds(
+        Either.getOrThrow(Job.parseCron(expression, madrid)),
+        Date.parse("2026-11-24T10:00:00Z")
+      )
+    expect(gap("* * * * * *")).toBe(1)
+    expect(gap("*/10 * * * * *")).toBe(10)
+    expect(gap("* * * * *")).toBe(60)
+    expect(gap("0 9 * * *")).toBe(86_400)
+    // Twice in a row once a day: the short gap counts, not the average.
+    expect(gap("0,1 9 * * *")).toBe(60)
+    expect(gap("0,30 0 9 * * *")).toBe(30)
+  })
 })

@@ -24,6 +24,17 @@ describe("scheduler tools (on the test clock)", () => {
         field: "interval_seconds",
         error: expect.stringContaining("at least 300 seconds")
       })
+      // Six fields: every second passes no interval check of its own; its gaps are measured.
+      for (const cron of ["* * * * * *", "*/30 * * * * *", "0,2 9 * * *"]) {
+        expect(yield* attempt({ cron }), cron).toMatchObject({
+          ok: false,
+          field: "cron",
+          error: expect.stringContaining(
+            "the shortest allowed interval is 300 seconds ([scheduler] min_interval_seconds)"
+          )
+        })
+      }
+      expect(yield* attempt({ cron: "0,5 9 * * *" })).toMatchObject({ ok: true })
       expect(yield* attempt({ cron: "0 25 * * *" })).toMatchObject({
         ok: false,
         field: "cron",
@@ -52,6 +63,23 @@ describe("scheduler tools (on the test clock)", () => {
         ok: false,
         field: "prompt"
       })
+    }))
+
+  it.scoped("max_jobs_per_owner active jobs per person; cancelling one makes room; others are not limited", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(now)
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake, { config: { scheduler: { max_jobs_per_owner: 3 } } })
+      const schedule = (chat: string) => callTool(h, chat, "schedule_prompt", { prompt: "p", delay_seconds: 3600 })
+      const ids: Array<string> = []
+      for (let i = 0; i < 3; i++) ids.push((yield* schedule("a")).result.id)
+      const refused = yield* schedule("a")
+      expect(refused).toMatchObject({ ok: false })
+      expect(refused.error).toContain("you already have 3 active scheduled jobs")
+      expect(refused.error).toContain("[scheduler] max_jobs_per_owner = 3")
+      expect(yield* schedule("b")).toMatchObject({ ok: true })
+      expect(yield* callTool(h, "a", "cancel_scheduled_prompt", { id: ids[0]! })).toMatchObject({ ok: true })
+      expect(yield* schedule("a")).toMatchObject({ ok: true })
     }))
 
   it.scoped("schedule, list and cancel are scoped to the owner: another person's job is not found", () =>

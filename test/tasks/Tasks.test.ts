@@ -19,7 +19,8 @@ const waitForStatus = (h: { use: any }, chatId: string, id: string, status: stri
   })
 const callToolFor = (h: any, chatId: string, id: string) => callTool(h, chatId, "task_list", { id })
 
-/** A one-page website on loopback. */
+const siteHits = { count: 0 }
+/** A one-page website on loopback; `siteHits` counts its requests. */
 const site = Effect.acquireRelease(
   Effect.promise(() =>
     new Promise<http.Server>((resolve) => {
@@ -27,6 +28,7 @@ const site = Effect.acquireRelease(
         res.writeHead(200, { "content-type": "text/html" })
         res.end("<html><body><h1>Prices</h1><p>Tomatoes are 2 euros today.</p></body></html>")
       })
+      server.on("request", () => siteHits.count++)
       server.listen(0, "127.0.0.1", () => resolve(server))
     })
   ),
@@ -122,7 +124,7 @@ describe("tasks", () => {
         content: lastUserContent(request).includes("Tomatoes are 2 euros") ? "Tomatoes: 2 €" : "?"
       }))
       // Loopback is a private address: refused unless allowed.
-      const strict = yield* makeHarness(fake, { config: fast })
+      const strict = yield* makeHarness(fake, { config: { ...fast, tools: { http_client: { enabled: true } } } })
       const refused = yield* callTool(strict, "w", "task_create", { kind: "web_fetch", url })
       yield* strict.waitForReplies(1)
       expect(strict.replies[0]!.text).toMatch(
@@ -131,10 +133,28 @@ describe("tasks", () => {
       expect(refused.ok).toBe(true)
 
       const open = yield* makeHarness(fake, {
-        config: { ...fast, tools: { http_client: { allow_private_networks: true } } }
+        config: { ...fast, tools: { http_client: { enabled: true, allow_private_networks: true } } }
       })
       yield* callTool(open, "w", "task_create", { kind: "web_fetch", url })
       yield* open.waitForReplies(1)
       expect(open.replies[0]!.text).toBe("Tomatoes: 2 €")
+      expect(siteHits.count).toBe(1)
+    }))
+
+  it.scopedLive("with [tools.http_client] off, a web_fetch task fetches nothing and says why", () =>
+    Effect.gen(function*() {
+      const server = yield* site
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prices`
+      const fake = yield* FakeLlm.make()
+      fake.script(() => ({ content: "summary" }))
+      const before = siteHits.count
+      const off = yield* makeHarness(fake, {
+        config: { ...fast, tools: { http_client: { enabled: false, allow_private_networks: true } } }
+      })
+      yield* callTool(off, "w", "task_create", { kind: "web_fetch", url })
+      yield* off.waitForReplies(1)
+      expect(off.replies[0]!.text).toMatch(/could not run after 2 attempts: .*\[tools\.http_client\] enabled = true/)
+      expect(siteHits.count).toBe(before)
+      expect(fake.completions()).toHaveLength(0)
     }))
 })

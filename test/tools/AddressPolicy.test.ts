@@ -93,4 +93,36 @@ describe("AddressPolicy names", () => {
     }
     expect(isMetadataEndpoint("169.254.169.250")).toBe(false)
   })
+
+  it("recognises 169.254.169.254 in every IPv6 encoding, and the other metadata and host-agent addresses", () => {
+    const encodings = [
+      "::ffff:a9fe:a9fe", // IPv4-mapped
+      "::a9fe:a9fe", // IPv4-compatible
+      "::169.254.169.254",
+      "::ffff:0:a9fe:a9fe", // SIIT IPv4-translated
+      "64:ff9b::a9fe:a9fe", // NAT64 well-known prefix
+      "64:ff9b::169.254.169.254",
+      "64:ff9b:1::a9fe:a9fe", // NAT64 local-use prefix, /96
+      "64:ff9b:1:a9fe:a9:fea9:fe00:0", // ... /64: bits 72-103
+      "64:ff9b:1:a9:fe:a9fe::", // ... /56: bits 56-63 and 72-95
+      "64:ff9b:1:a9fe:a9:fe00::", // ... /48: bits 48-63 and 72-87
+      "2002:a9fe:a9fe::1", // 6to4
+      "2001:0:a9fe:a9fe::1", // Teredo server
+      "2001:0:4136:e378:8000:63bf:5601:5601", // Teredo client (obfuscated 169.254.169.254)
+      "[::a9fe:a9fe]",
+      "169.254.170.23",
+      "192.0.0.192",
+      "168.63.129.16",
+      "::ffff:168.63.129.16",
+      "64:ff9b::a83f:8110"
+    ]
+    for (const address of encodings) {
+      expect(isMetadataEndpoint(address), address).toBe(true)
+      expect(publicOnly(address.replace(/^\[(.*)\]$/, "$1")).allowed, address).toBe(false)
+    }
+    // Public neighbours stay reachable.
+    for (const address of ["168.63.129.17", "64:ff9b::808:808", "2002:808:808::1", "2606:4700:4700::1111"]) {
+      expect(isMetadataEndpoint(address), address).toBe(false)
+    }
+  })
 })

@@ -95,6 +95,9 @@ const routes: http.RequestListener = (req, res) => {
     case "/secret":
       res.setHeader("content-type", "text/plain")
       return res.end("internal secret")
+    case "/headers":
+      res.setHeader("content-type", "application/json")
+      return res.end(JSON.stringify(req.headers))
     case "/host":
       res.setHeader("content-type", "text/plain")
       return res.end(`host=${req.headers.host}`)
@@ -209,6 +212,61 @@ describe("http_request with allow_private_networks = true (loopback test server)
         ok: false,
         field: "method"
       })
+    }))
+
+  it.scopedLive("a header value Node would refuse is a validation error naming the header", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(routes)
+      for (const value of ["a\u0001b", "tab\u007fdel", "euro €", "nul\u0000"]) {
+        const out = yield* request({ url: `http://127.0.0.1:${server.port}/headers`, headers: { "X-Note": value } })
+        expect(out, JSON.stringify(value)).toMatchObject({ ok: false, field: "headers" })
+        expect(out.error).toContain(`"X-Note"`)
+      }
+      expect(server.hits).toEqual([])
+      // Latin-1 text and tabs are valid header values and go through.
+      const fine = yield* request({ url: `http://127.0.0.1:${server.port}/headers`, headers: { "X-Note": "café\tok" } })
+      expect(fine.result.body["x-note"]).toBe("café\tok")
+    }))
+
+  it.scopedLive("across origins a redirect forwards only harmless headers; within one origin all of them", () =>
+    Effect.gen(function*() {
+      const { port } = yield* serve(routes)
+      const headers = {
+        "X-Api-Key": "k1",
+        "Private-Token": "t1",
+        "Authorization": "Bearer a1",
+        "Cookie": "s=1",
+        "X-Custom": "c",
+        "Accept": "application/json",
+        "Accept-Language": "fr"
+      }
+      const across = yield* request({
+        url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(`http://localhost:${port}/headers`)}`,
+        headers
+      })
+      const seen = across.result.body as Record<string, string>
+      for (const name of ["x-api-key", "private-token", "authorization", "cookie", "x-custom"]) {
+        expect(seen[name], name).toBeUndefined()
+      }
+      expect(seen).toMatchObject({ "accept": "application/json", "accept-language": "fr" })
+
+      const within = yield* request({ url: `http://127.0.0.1:${port}/redirect?to=/headers`, headers })
+      expect(within.result.body).toMatchObject({
+        "x-api-key": "k1",
+        "private-token": "t1",
+        "authorization": "Bearer a1"
+      })
+    }))
+
+  it.effect("never reaches a metadata address, whatever its encoding, even with private networks allowed", () =>
+    Effect.gen(function*() {
+      for (
+        const host of ["[::a9fe:a9fe]", "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::1]", "168.63.129.16", "192.0.0.192"]
+      ) {
+        const out = yield* request({ url: `http://${host}/latest/meta-data/` })
+        expect(out, host).toMatchObject({ ok: false, field: "url" })
+        expect(out.error, host).toMatch(/cloud metadata/)
+      }
     }))
 })
 

@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import * as NotesTools from "../../src/tools/builtin/NotesTools.ts"
-import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
+import { maxSuggestionCandidates, NotesStore } from "../../src/tools/notes/NotesStore.ts"
 import type { ToolContext } from "../../src/tools/Tool.ts"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.ts"
 import { makeToolsConfig, ToolsSettings } from "../../src/tools/ToolsConfig.ts"
@@ -203,6 +203,68 @@ describe("notes tools", () => {
         suggestions: ["Gym schedule"]
       })
     }).pipe(Effect.provide(withNotes())))
+
+  it.effect("with 1,000 notes a miss compares only the few titles the database picks, and still suggests", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* NotesStore
+      for (const title of ["Grocery list", "Car insurance", "Birthday ideas"]) {
+        yield* store.save(alice.ownerId, { title, data: "..." })
+      }
+      // A thousand newer notes, all sharing the words "log" and "entry" (inserted in one statement: faster).
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO notes ${
+        sql.insert(Array.from({ length: 1000 }, (_, i) => {
+          const at = new Date(start + (i + 1) * 1000).toISOString()
+          const title = `Log entry ${i + 1}`
+          return {
+            owner_id: alice.ownerId,
+            title,
+            title_key: title.toLowerCase(),
+            data: "...",
+            metadata: "{}",
+            created_at: at,
+            updated_at: at
+          }
+        }))
+      }`
+      yield* TestClock.adjust("1 hour")
+      for (const miss of ["grocery lst", "insurance for the car", "entry 5000", "zzz", "log entry"]) {
+        const compared = yield* store.suggestionCandidates(alice.ownerId, miss)
+        expect(compared.length, miss).toBeLessThanOrEqual(maxSuggestionCandidates)
+      }
+      expect(maxSuggestionCandidates).toBeLessThanOrEqual(100)
+      expect((yield* ok(alice, "memory_get", { title: "grocery lst" })).suggestions).toEqual(["Grocery list"])
+      expect((yield* ok(alice, "memory_delete", { title: "insurance for the car" })).suggestions).toEqual([
+        "Car insurance"
+      ])
+      expect((yield* ok(alice, "memory_get", { title: "birthday" })).suggestions).toEqual(["Birthday ideas"])
+      expect((yield* ok(alice, "memory_get", { title: "log entry 99x" })).suggestions).toContain("Log entry 99")
+    }).pipe(Effect.provide(withNotes())))
+
+  it.effect("max_notes_per_owner and max_note_bytes: refused with the setting named; updates and other owners pass", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      for (const title of ["one", "two", "three"]) yield* ok(alice, "memory_save", { title, data: "x" })
+      const full = yield* run(alice, "memory_save", { title: "four", data: "x" })
+      expect(full).toMatchObject({ ok: false, field: "title" })
+      expect(full.error).toContain("you already have 3 notes")
+      expect(full.error).toContain("[tools.kv_memory] max_notes_per_owner = 3")
+      expect(yield* ok(alice, "memory_save", { title: "Two", data: "updated" })).toMatchObject({ created: false })
+      expect(yield* ok(bob, "memory_save", { title: "four", data: "x" })).toMatchObject({ created: true })
+      yield* ok(alice, "memory_delete", { title: "one" })
+      expect(yield* ok(alice, "memory_save", { title: "four", data: "x" })).toMatchObject({ created: true })
+
+      // 100 "é" are 200 bytes: over a 150-byte limit although 100 characters.
+      const big = yield* run(bob, "memory_save", { title: "big", data: "é".repeat(100) })
+      expect(big).toMatchObject({
+        ok: false,
+        field: "data",
+        error: "data is 200 bytes; a note may hold at most 150 ([tools.kv_memory] max_note_bytes)"
+      })
+      expect(yield* ok(bob, "memory_save", { title: "big", data: "é".repeat(75) })).toMatchObject({ created: true })
+      expect(yield* rowCount).toBe(5)
+    }).pipe(Effect.provide(withNotes({ max_notes_per_owner: 3, max_note_bytes: 150 }))))
 
   it.effect("paginates lists and searches within default_limit and max_limit", () =>
     Effect.gen(function*() {

@@ -4,15 +4,15 @@
  * as a value, other text as text, binary content as a short summary.
  */
 import { Duration, Effect, Schema } from "effect"
-import { convert } from "html-to-text"
 import type { AddressPolicy } from "../net/AddressPolicy.ts"
 import * as SafeFetch from "../net/SafeFetch.ts"
+import * as HtmlToText from "../text/HtmlToText.ts"
 import * as Tool from "../Tool.ts"
 import type { ToolGroup } from "../ToolRegistry.ts"
 import { type HttpClientConfig, ToolsSettings } from "../ToolsConfig.ts"
 
 const maxUrlLength = 2048
-/** The tool's own limit leaves SafeFetch time to report its clearer timeout first. */
+/** The tool's own limit leaves SafeFetch and HtmlToText time to report their clearer timeouts first. */
 const timeoutMargin = Duration.seconds(2)
 const reportedHeaders = [
   "content-type",
@@ -63,7 +63,8 @@ export const make = (config: HttpClientConfig, seams: HttpRequestToolOptions = {
       `Bodies are cut after ${config.max_bytes} bytes. ` +
       (config.allow_private_networks ? "" : "Local and private network addresses are refused."),
     parameters: Parameters,
-    timeout: Duration.sum(Duration.seconds(config.timeout_seconds), timeoutMargin),
+    // The fetch, then the HTML conversion, each with its own limit that reports more clearly.
+    timeout: Duration.sum(Duration.seconds(config.timeout_seconds + config.html_timeout_seconds), timeoutMargin),
     run: (args) =>
       Effect.gen(function*() {
         const method = args.method ?? "GET"
@@ -96,7 +97,9 @@ export const make = (config: HttpClientConfig, seams: HttpRequestToolOptions = {
             })
           )
         )
-        return describeResponse(response, config.max_text_chars)
+        return yield* describeResponse(response, config.max_text_chars, htmlLimits(config)).pipe(
+          Effect.mapError((error) => new Tool.ToolError({ message: `${args.url}: ${error.message}` }))
+        )
       }).pipe(Effect.annotateLogs({ url: args.url }))
   })
 }
@@ -133,67 +136,73 @@ const decodeText = (bytes: Uint8Array, charset: string | undefined): string => {
   }
 }
 
-export const describeResponse = (response: SafeFetch.SafeResponse, maxTextChars: number) => {
-  const contentType = response.headers["content-type"] ?? ""
-  const mime = contentType.split(";")[0]!.trim().toLowerCase()
-  const charset = /charset="?([^";\s]+)"?/i.exec(contentType)?.[1]
-  let bodyType = classify(mime, response.body)
-  let body: unknown = null
-  let truncated = response.truncated
-  let note: string | undefined
-  const cut = (text: string) => {
-    if (text.length <= maxTextChars) return text
-    truncated = true
-    return text.slice(0, maxTextChars)
-  }
-  switch (bodyType) {
-    case "json": {
-      const text = decodeText(response.body, charset)
-      try {
-        if (response.truncated || text.length > maxTextChars) throw new Error("too long")
-        body = JSON.parse(text)
-      } catch {
-        bodyType = "text"
-        body = cut(text)
-        note = response.truncated || text.length > maxTextChars
-          ? "JSON too long to parse whole; the beginning is given as text"
-          : "the body is not valid JSON; given as text"
-      }
-      break
+/** The limits of one HTML-to-text conversion under `[tools.http_client]`. */
+export const htmlLimits = (config: HttpClientConfig): HtmlToText.HtmlToTextLimits => ({
+  timeout: Duration.seconds(config.html_timeout_seconds),
+  maxMemoryMb: config.html_max_memory_mb
+})
+
+export const describeResponse = (
+  response: SafeFetch.SafeResponse,
+  maxTextChars: number,
+  limits: HtmlToText.HtmlToTextLimits
+): Effect.Effect<Record<string, unknown>, HtmlToText.HtmlToTextError> =>
+  Effect.gen(function*() {
+    const contentType = response.headers["content-type"] ?? ""
+    const mime = contentType.split(";")[0]!.trim().toLowerCase()
+    const charset = /charset="?([^";\s]+)"?/i.exec(contentType)?.[1]
+    let bodyType = classify(mime, response.body)
+    let body: unknown = null
+    let truncated = response.truncated
+    let note: string | undefined
+    const cut = (text: string) => {
+      if (text.length <= maxTextChars) return text
+      truncated = true
+      return text.slice(0, maxTextChars)
     }
-    case "html":
-      body = cut(
-        convert(decodeText(response.body, charset), {
-          wordwrap: false,
-          selectors: [{ selector: "img", format: "skip" }]
-        }).trim()
-      )
-      break
-    case "text":
-      body = cut(decodeText(response.body, charset))
-      break
-    case "binary":
-      note = `binary content (${mime || "unknown type"}, ${response.body.length} bytes${
-        response.truncated ? " read" : ""
-      }) not shown`
-      break
-    case "empty":
-      break
-  }
-  const headers = Object.fromEntries(reportedHeaders.flatMap((name) => {
-    const value = response.headers[name]
-    return value === undefined ? [] : [[name, value]]
-  }))
-  return {
-    url: response.url,
-    status: response.status,
-    status_text: response.statusText,
-    ...(response.redirects.length > 0 ? { redirects: response.redirects } : {}),
-    headers,
-    body_type: bodyType,
-    body,
-    bytes: response.body.length,
-    truncated,
-    ...(note === undefined ? {} : { note })
-  }
-}
+    switch (bodyType) {
+      case "json": {
+        const text = decodeText(response.body, charset)
+        try {
+          if (response.truncated || text.length > maxTextChars) throw new Error("too long")
+          body = JSON.parse(text)
+        } catch {
+          bodyType = "text"
+          body = cut(text)
+          note = response.truncated || text.length > maxTextChars
+            ? "JSON too long to parse whole; the beginning is given as text"
+            : "the body is not valid JSON; given as text"
+        }
+        break
+      }
+      case "html":
+        body = cut((yield* HtmlToText.convert(decodeText(response.body, charset), limits)).trim())
+        break
+      case "text":
+        body = cut(decodeText(response.body, charset))
+        break
+      case "binary":
+        note = `binary content (${mime || "unknown type"}, ${response.body.length} bytes${
+          response.truncated ? " read" : ""
+        }) not shown`
+        break
+      case "empty":
+        break
+    }
+    const headers = Object.fromEntries(reportedHeaders.flatMap((name) => {
+      const value = response.headers[name]
+      return value === undefined ? [] : [[name, value]]
+    }))
+    return {
+      url: response.url,
+      status: response.status,
+      status_text: response.statusText,
+      ...(response.redirects.length > 0 ? { redirects: response.redirects } : {}),
+      headers,
+      body_type: bodyType,
+      body,
+      bytes: response.body.length,
+      truncated,
+      ...(note === undefined ? {} : { note })
+    }
+  })

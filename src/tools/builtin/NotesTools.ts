@@ -4,13 +4,12 @@
  * arguments are rejected), so one user's notes are out of reach of another's conversation.
  */
 import { Effect, Option, Schema } from "effect"
-import { type NotesError, NotesStore } from "../notes/NotesStore.ts"
+import { type NoteQuotaExceeded, type NotesError, NotesStore } from "../notes/NotesStore.ts"
 import * as Tool from "../Tool.ts"
 import type { ToolGroup } from "../ToolRegistry.ts"
 import { type KvMemoryConfig, ToolsSettings } from "../ToolsConfig.ts"
 
 export const maxTitleLength = 200
-export const maxDataLength = 100_000
 export const maxMetadataLength = 10_000
 const maxQueryLength = 500
 
@@ -48,7 +47,7 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
       "Save a note under a title for later. Saving again under the same title (case-insensitive) replaces its data.",
     parameters: Schema.Struct({
       title: Tool.param(Title, `Short unique title, at most ${maxTitleLength} characters`),
-      data: Tool.param(Schema.String.pipe(Schema.maxLength(maxDataLength)), "The content to remember"),
+      data: Tool.param(Schema.String, `The content to remember, at most ${config.max_note_bytes} bytes (UTF-8)`),
       metadata: Tool.optionalParam(
         Schema.Record({ key: Schema.String, value: Schema.Unknown }),
         "JSON object of extra fields (tags, source...); kept on update if omitted"
@@ -60,6 +59,13 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
     }),
     run: (args, ctx) =>
       Effect.gen(function*() {
+        const bytes = Buffer.byteLength(args.data, "utf8")
+        if (bytes > config.max_note_bytes) {
+          return yield* Tool.fail(
+            `data is ${bytes} bytes; a note may hold at most ${config.max_note_bytes} ([tools.kv_memory] max_note_bytes)`,
+            "data"
+          )
+        }
         if (args.metadata !== undefined && JSON.stringify(args.metadata).length > maxMetadataLength) {
           return yield* Tool.fail(`metadata is larger than ${maxMetadataLength} characters of JSON`, "metadata")
         }
@@ -76,9 +82,17 @@ export const make = (store: NotesStore, config: KvMemoryConfig): ReadonlyArray<T
           data: args.data,
           ...(args.metadata === undefined ? {} : { metadata: args.metadata }),
           ...(expiresAt === undefined ? {} : { expiresAt })
-        })
+        }, { maxNotes: config.max_notes_per_owner })
         return { saved: true, created, title: note.title, expires_at: note.expiresAt }
-      }).pipe(Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }))
+      }).pipe(
+        Effect.catchTags({ SqlError: storageFailed, ParseError: storageFailed }),
+        Effect.catchTag("NoteQuotaExceeded", (quota: NoteQuotaExceeded) =>
+          Tool.fail(
+            `you already have ${quota.count} notes, the most allowed ([tools.kv_memory] max_notes_per_owner = ` +
+              `${quota.max}); delete one or update an existing note instead`,
+            "title"
+          ))
+      )
   })
 
   const get = Tool.make({

@@ -15,12 +15,19 @@ export type AddressPolicy = (address: string) => Verdict
 const allowed: Verdict = { allowed: true }
 const refused = (reason: string): Verdict => ({ allowed: false, reason })
 
-/** Cloud instance metadata services (AWS, GCP, Azure, OpenStack, Oracle, Alibaba). */
+/**
+ * Cloud instance metadata and host-agent services (AWS instance metadata, ECS and EKS pod
+ * credentials, DNS; GCP; Azure wire server; Oracle; Alibaba). 168.63.129.16 is public space,
+ * so only this list keeps it out of reach.
+ */
 const metadataAddresses = new Set([
   "169.254.169.254",
   "169.254.170.2",
+  "169.254.170.23",
   "169.254.169.253",
   "100.100.100.200",
+  "192.0.0.192",
+  "168.63.129.16",
   "fd00:ec2::254",
   "fd00:ec2::23"
 ])
@@ -52,8 +59,7 @@ const describeRange = (range: string) => rangeNames[range] ?? `a special-purpose
 export const publicOnly: AddressPolicy = (address) => {
   if (!ipaddr.isValid(address)) return refused(`"${address}" is not an IP address`)
   const parsed = ipaddr.parse(address)
-  const canonical = parsed.toString()
-  if (metadataAddresses.has(canonical)) return refused(`${address} is a cloud metadata address`)
+  if (isMetadataEndpoint(address)) return refused(`${address} is a cloud metadata address`)
   if (parsed.kind() === "ipv4") {
     const range = parsed.range()
     return range === "unicast" ? allowed : refused(`${address} is ${describeRange(range)}`)
@@ -86,9 +92,43 @@ export const checkHostname = (hostname: string): Verdict => {
   return allowed
 }
 
-/** Refused even when private networks are allowed: credentials of the host's cloud account live there. */
+/**
+ * Refused even when private networks are allowed: credentials of the host's cloud account live
+ * there. An IPv6 address is also judged by every IPv4 address it may carry to a translator or
+ * tunnel (see `embeddedIPv4`), so no encoding of a metadata address gets through.
+ */
 export const isMetadataEndpoint = (hostOrAddress: string): boolean => {
-  const name = hostOrAddress.toLowerCase().replace(/\.+$/, "")
+  const name = hostOrAddress.toLowerCase().replace(/\.+$/, "").replace(/^\[(.*)\]$/, "$1")
   if (metadataHostnames.has(name)) return true
-  return ipaddr.isValid(name) && metadataAddresses.has(ipaddr.process(name).toString())
+  if (!ipaddr.isValid(name)) return false
+  const parsed = ipaddr.parse(name)
+  if (metadataAddresses.has(parsed.toString())) return true
+  return parsed.kind() === "ipv6" && embeddedIPv4(parsed as ipaddr.IPv6).some((v4) => metadataAddresses.has(v4))
+}
+
+const inPrefix = (address: ipaddr.IPv6, prefix: string, bits: number) => address.match(ipaddr.IPv6.parse(prefix), bits)
+const ipv4At = (bytes: ReadonlyArray<number>, ...at: ReadonlyArray<number>) => at.map((i) => bytes[i]).join(".")
+
+/**
+ * The IPv4 addresses an IPv6 address can lead to: IPv4-mapped (::ffff:0:0/96), SIIT
+ * IPv4-translated (::ffff:0:0:0/96), IPv4-compatible (::/96), NAT64 (64:ff9b::/96, and the
+ * local-use 64:ff9b:1::/48 at every RFC 6052 prefix length), 6to4 (2002::/16) and Teredo
+ * (2001::/32: server and de-obfuscated client).
+ */
+export const embeddedIPv4 = (address: ipaddr.IPv6): ReadonlyArray<string> => {
+  const b = address.toByteArray()
+  const last = ipv4At(b, 12, 13, 14, 15)
+  const out: Array<string> = []
+  if (
+    inPrefix(address, "::ffff:0:0", 96) || inPrefix(address, "::ffff:0:0:0", 96) || inPrefix(address, "::", 96) ||
+    inPrefix(address, "64:ff9b::", 96)
+  ) out.push(last)
+  if (inPrefix(address, "64:ff9b:1::", 48)) {
+    out.push(ipv4At(b, 6, 7, 9, 10), ipv4At(b, 7, 9, 10, 11), ipv4At(b, 9, 10, 11, 12), last)
+  }
+  if (inPrefix(address, "2002::", 16)) out.push(ipv4At(b, 2, 3, 4, 5))
+  if (inPrefix(address, "2001::", 32)) {
+    out.push(ipv4At(b, 4, 5, 6, 7), b.slice(12).map((x) => x ^ 0xff).join("."))
+  }
+  return out
 }

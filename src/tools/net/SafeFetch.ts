@@ -82,8 +82,21 @@ const forbiddenRequestHeaders = new Set([
   "proxy-connection",
   "accept-encoding"
 ])
-/** Credentials the model gave for one origin are not sent to another after a redirect. */
-const credentialHeaders = new Set(["authorization", "cookie"])
+/**
+ * The only headers sent on to another origin after a redirect: any other header may carry a
+ * credential meant for the first origin (Authorization, Cookie, X-Api-Key, Private-Token...).
+ */
+const crossOriginHeaders = new Set([
+  "accept",
+  "accept-language",
+  "content-language",
+  "content-type",
+  "user-agent",
+  "cache-control",
+  "pragma"
+])
+/** What Node accepts in a header value (RFC 9110 field-value: visible ASCII, space, tab, obs-text). */
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
 
 /** Request headers as the model may set them; throws a message naming the bad header. */
 export const checkRequestHeaders = (headers: Readonly<Record<string, string>>): string | undefined => {
@@ -92,7 +105,10 @@ export const checkRequestHeaders = (headers: Readonly<Record<string, string>>): 
     if (forbiddenRequestHeaders.has(name.toLowerCase())) {
       return `the "${name}" header is set by the client and cannot be given`
     }
-    if (/[\r\n\0]/.test(value)) return `the value of "${name}" contains a line break`
+    if (/[\r\n]/.test(value)) return `the value of "${name}" contains a line break`
+    if (!headerValue.test(value)) {
+      return `the value of "${name}" contains a control character or a character outside Latin-1`
+    }
   }
   return undefined
 }
@@ -160,7 +176,7 @@ export const make = (options: SafeFetchOptions) => {
           body = undefined
           headers = withoutHeaders(headers, new Set(["content-type"]))
         }
-        if (next.origin !== url.origin) headers = withoutHeaders(headers, credentialHeaders)
+        if (next.origin !== url.origin) headers = onlyHeaders(headers, crossOriginHeaders)
         url = next
       }
     }).pipe(
@@ -215,6 +231,9 @@ const parseUrl = (text: string, base?: URL): Effect.Effect<URL, FetchError> =>
 const withoutHeaders = (headers: Record<string, string>, names: ReadonlySet<string>) =>
   Object.fromEntries(Object.entries(headers).filter(([name]) => !names.has(name.toLowerCase())))
 
+const onlyHeaders = (headers: Record<string, string>, names: ReadonlySet<string>) =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => names.has(name.toLowerCase())))
+
 /** A `lookup` that answers only with the addresses already checked for this hop. */
 const pinnedLookup = (addresses: ReadonlyArray<ResolvedAddress>): net.LookupFunction =>
   ((_hostname: string, options: dns.LookupOptions | number, callback: (...args: Array<unknown>) => void) => {
@@ -267,19 +286,26 @@ const send = (
       )
 
     const client = url.protocol === "https:" ? https : http
-    const req = client.request({
-      protocol: url.protocol,
-      hostname: host,
-      port: url.port === "" ? undefined : Number(url.port),
-      path: `${url.pathname}${url.search}`,
-      method,
-      headers: requestHeaders,
-      lookup: pinnedLookup(addresses),
-      // A fresh connection per hop: a pooled socket might lead to an address checked for another hop.
-      agent: false,
-      signal,
-      ...(url.protocol === "https:" && net.isIP(host) === 0 ? { servername: host } : {})
-    })
+    let req: http.ClientRequest
+    try {
+      req = client.request({
+        protocol: url.protocol,
+        hostname: host,
+        port: url.port === "" ? undefined : Number(url.port),
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers: requestHeaders,
+        lookup: pinnedLookup(addresses),
+        // A fresh connection per hop: a pooled socket might lead to an address checked for another hop.
+        agent: false,
+        signal,
+        ...(url.protocol === "https:" && net.isIP(host) === 0 ? { servername: host } : {})
+      })
+    } catch (error) {
+      // Node validates headers and options synchronously: whatever it refuses is a failed request.
+      failed(error)
+      return
+    }
     req.on("error", failed)
     req.on("response", (res) => {
       const status = res.statusCode ?? 0

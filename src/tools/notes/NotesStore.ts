@@ -6,7 +6,7 @@
  */
 import { SqlClient, SqlSchema } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Duration, Effect, Layer, type Option, type ParseResult, Schedule, Schema } from "effect"
+import { Clock, Data, Duration, Effect, Layer, Option, type ParseResult, Schedule, Schema } from "effect"
 import { CountRow } from "../../storage/Columns.ts"
 
 /** A column renamed from snake_case. */
@@ -52,6 +52,17 @@ export interface SaveInput {
   readonly expiresAt?: Date | null
 }
 
+/** A new note would take its owner past `maxNotes`. */
+export class NoteQuotaExceeded extends Data.TaggedError("NoteQuotaExceeded")<{
+  readonly count: number
+  readonly max: number
+}> {}
+
+export interface SaveLimits {
+  /** Notes an owner may have: a new title beyond it is refused (updates always pass). */
+  readonly maxNotes?: number
+}
+
 export interface PageRequest {
   readonly limit: number
   readonly offset: number
@@ -71,7 +82,12 @@ export const queryTerms = (query: string): ReadonlyArray<string> =>
   [...new Set(query.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, maxQueryTerms)
 
 const maxQueryTerms = 16
-const maxSuggestionCandidates = 1000
+/**
+ * A miss compares the title with at most this many others (edit distance is quadratic in the
+ * title length): the database picks those sharing its beginning, a word, or being recent.
+ */
+export const maxSuggestionCandidates = 80
+const candidatesPerSource = { prefix: 10, start: 20, words: 20, recent: 20 }
 const snippetLength = 160
 
 /** A search hit's row: `tier` 0 is a full-text match, 1 a substring match. */
@@ -112,7 +128,11 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
           FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key} AND ${live(now)}`
     })
 
-    const save = (ownerId: string, input: SaveInput): Effect.Effect<{ note: Note; created: boolean }, NotesError> =>
+    const save = (
+      ownerId: string,
+      input: SaveInput,
+      limits: SaveLimits = {}
+    ): Effect.Effect<{ note: Note; created: boolean }, NotesError | NoteQuotaExceeded> =>
       Effect.gen(function*() {
         const now = yield* nowIso
         const title = normalizeTitle(input.title)
@@ -123,6 +143,15 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
         const existing = yield* sql`SELECT id FROM notes WHERE owner_id = ${ownerId} AND title_key = ${key}`
         const expiresAt = input.expiresAt === undefined ? undefined : input.expiresAt?.toISOString() ?? null
         const metadata = input.metadata === undefined ? undefined : JSON.stringify(input.metadata)
+        if (existing.length === 0 && limits.maxNotes !== undefined) {
+          // Counted in the same transaction as the insert (expired notes were deleted above or no longer count).
+          const [counted] = yield* decodeAll(
+            CountRow,
+            sql`SELECT count(*) AS n FROM notes WHERE owner_id = ${ownerId} AND ${live(now)}`
+          )
+          const count = counted?.n ?? 0
+          if (count >= limits.maxNotes) return yield* new NoteQuotaExceeded({ count, max: limits.maxNotes })
+        }
         if (existing.length === 0) {
           yield* sql`INSERT INTO notes ${
             sql.insert({
@@ -243,17 +272,60 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
         }
       }).pipe(Effect.withSpan("NotesStore.search"))
 
-    /** Titles of the owner's live notes close to `title`: prefix, substring, shared word or few typos. */
-    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, NotesError> =>
+    /**
+     * The titles a miss on `title` is compared with, narrowed by the database (at most
+     * `maxSuggestionCandidates`): those starting with it or with its first two characters (an
+     * index range on `title_key`), those it starts with, those sharing a word with it (FTS5 on titles; ILIKE on
+     * Postgres), and the most recently updated.
+     */
+    const suggestionCandidates = (
+      ownerId: string,
+      title: string
+    ): Effect.Effect<ReadonlyArray<Candidate>, NotesError> =>
       Effect.gen(function*() {
         const now = yield* nowIso
-        const rows = yield* decodeAll(
-          TitleRow,
-          sql`SELECT title, title_key FROM notes
-          WHERE owner_id = ${ownerId} AND ${live(now)} ORDER BY updated_at DESC LIMIT ${maxSuggestionCandidates}`
-        )
-        return closest(titleKey(title), rows, limit)
+        const key = titleKey(title)
+        const startingWith = (prefix: string, limit: number) =>
+          sql<Candidate>`SELECT title, title_key FROM notes
+            WHERE owner_id = ${ownerId} AND title_key >= ${prefix} AND title_key < ${`${prefix}\u{10FFFF}`}
+            AND ${live(now)} ORDER BY title_key LIMIT ${limit}`
+        // Titles the key itself starts with ("log entry 99" for "log entry 99x"), by exact key.
+        const prefixes = Array.from({ length: key.length - 2 }, (_, i) => key.slice(0, i + 3))
+        const startOfKey = prefixes.length === 0 ?
+          Effect.succeed([]) :
+          sql<Candidate>`SELECT title, title_key FROM notes
+          WHERE owner_id = ${ownerId} AND title_key IN ${sql.in(prefixes)} AND ${live(now)}
+          ORDER BY length(title_key) DESC LIMIT ${candidatesPerSource.prefix}`
+        const words = queryTerms(key).filter((w) => w.length >= 3)
+        const sharingWords = words.length === 0 ? Effect.succeed([]) : sql.onDialectOrElse({
+          pg: () =>
+            sql<Candidate>`SELECT title, title_key FROM notes
+              WHERE owner_id = ${ownerId} AND ${live(now)} AND ${
+              sql.or(words.map((w) => sql`title_key LIKE ${`%${w}%`}`))
+            } ORDER BY updated_at DESC LIMIT ${candidatesPerSource.words}`,
+          orElse: () =>
+            sql<Candidate>`SELECT n.title, n.title_key FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+              WHERE notes_fts MATCH ${`title : (${words.map((w) => `"${w}"*`).join(" OR ")})`}
+              AND n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now})
+              ORDER BY n.updated_at DESC LIMIT ${candidatesPerSource.words}`
+        })
+        const recent = sql<Candidate>`SELECT title, title_key FROM notes
+          WHERE owner_id = ${ownerId} AND ${live(now)} ORDER BY updated_at DESC LIMIT ${candidatesPerSource.recent}`
+        const lists = [
+          yield* startingWith(key, candidatesPerSource.prefix),
+          yield* startOfKey,
+          yield* startingWith(key.slice(0, 2), candidatesPerSource.start),
+          yield* sharingWords,
+          yield* recent
+        ]
+        const found = yield* Schema.decodeUnknown(Schema.Array(TitleRow))(lists.flat())
+        const byKey = new Map(found.map((c) => [c.title_key, c]))
+        return [...byKey.values()].slice(0, maxSuggestionCandidates)
       })
+
+    /** Titles of the owner's live notes close to `title`: prefix, substring, shared word or few typos. */
+    const suggest = (ownerId: string, title: string, limit = 5): Effect.Effect<ReadonlyArray<string>, NotesError> =>
+      Effect.map(suggestionCandidates(ownerId, title), (candidates) => closest(titleKey(title), candidates, limit))
 
     /** Deletes expired notes of every owner; returns how many. */
     const purgeExpired: Effect.Effect<number, SqlError> = Effect.gen(function*() {
@@ -263,7 +335,7 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
       return rows.length
     })
 
-    return { save, get, delete: remove, list, search, suggest, purgeExpired } as const
+    return { save, get, delete: remove, list, search, suggestionCandidates, suggest, purgeExpired } as const
   })
 }) {
   /** Deletes expired notes now and then every `interval`, for as long as the layer lives. */
@@ -289,12 +361,13 @@ const snippet = (data: string, terms: ReadonlyArray<string>): string => {
   return `${start > 0 ? "…" : ""}${text}${start + snippetLength < data.length ? "…" : ""}`
 }
 
+interface Candidate {
+  readonly title: string
+  readonly title_key: string
+}
+
 /** Ranks candidates: 0 prefix, 1 substring, 2 shared word, 3 + edit distance when within a third of the length. */
-export const closest = (
-  key: string,
-  candidates: ReadonlyArray<{ readonly title: string; readonly title_key: string }>,
-  limit: number
-): ReadonlyArray<string> => {
+export const closest = (key: string, candidates: ReadonlyArray<Candidate>, limit: number): ReadonlyArray<string> => {
   const words = new Set(queryTerms(key).filter((w) => w.length >= 3))
   const ranked: Array<{ title: string; rank: number }> = []
   for (const c of candidates) {
@@ -304,8 +377,10 @@ export const closest = (
     else if (other.includes(key) || key.includes(other)) rank = 1
     else if (queryTerms(other).some((w) => words.has(w))) rank = 2
     else {
-      const distance = levenshtein(key, other)
-      if (distance <= Math.max(1, Math.floor(Math.max(key.length, other.length) / 3))) rank = 3 + distance
+      const allowed = Math.max(1, Math.floor(Math.max(key.length, other.length) / 3))
+      // The distance is at least the difference in length: no need to compute it beyond that.
+      const distance = Math.abs(key.length - other.length) > allowed ? Infinity : levenshtein(key, other)
+      if (distance <= allowed) rank = 3 + distance
     }
     if (rank !== undefined) ranked.push({ title: c.title, rank })
   }
