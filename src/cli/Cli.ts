@@ -4,7 +4,7 @@
  * bad file is reported before anything starts.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Layer, Option } from "effect"
+import { Console, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
@@ -42,25 +42,28 @@ const announce = (loaded: LoadedConfig) =>
   }).pipe(Effect.annotateLogs("component", "config"))
 
 /**
- * Armed when shutdown starts: later signals are ignored so cleanup finishes (the runtime would
- * otherwise leave them to Node, which kills the process), and a shutdown that hangs exits anyway.
+ * Armed when shutdown starts (released first, before the daemon's layers): later signals are
+ * ignored so cleanup finishes (the runtime would otherwise leave them to Node, which kills the
+ * process), and a shutdown that hangs exits anyway.
  */
 const shutdownWatchdog = (loaded: LoadedConfig) =>
-  Effect.onInterrupt(() =>
-    Effect.zipRight(
-      Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
-      Effect.sync(() => {
-        const again = () => process.stderr.write("minibot: already shutting down\n")
-        process.on("SIGINT", again)
-        process.on("SIGTERM", again)
-        const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
-        setTimeout(() => {
-          process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
-          process.exit(1)
-        }, Duration.toMillis(limit)).unref()
-      })
-    )
-  )
+  Layer.scopedDiscard(Effect.addFinalizer((exit) =>
+    Exit.isInterrupted(exit)
+      ? Effect.zipRight(
+        Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
+        Effect.sync(() => {
+          const again = () => process.stderr.write("minibot: already shutting down\n")
+          process.on("SIGINT", again)
+          process.on("SIGTERM", again)
+          const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
+          setTimeout(() => {
+            process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
+            process.exit(1)
+          }, Duration.toMillis(limit)).unref()
+        })
+      )
+      : Effect.void
+  ))
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
@@ -72,13 +75,8 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
         problems: [noChannelProblem]
       })
     }
-    const daemon = Effect.gen(function*() {
-      yield* announce(loaded)
-      yield* Effect.logInfo(`minibot started (channels: ${channels.join(", ")})`)
-      return yield* Effect.never.pipe(shutdownWatchdog(loaded))
-    })
-    yield* daemon.pipe(
-      Effect.provide(Layers.Daemon),
+    yield* announce(loaded).pipe(
+      Effect.zipRight(Layer.launch(shutdownWatchdog(loaded).pipe(Layer.provide(Layers.Running(channels))))),
       Effect.provide(Layers.Configured(loaded))
     )
   })).pipe(Command.withDescription("Run the daemon with the channels the configuration enables"))
