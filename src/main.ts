@@ -10,7 +10,7 @@ import { Cause, Console, Effect, Exit, Option, Predicate } from "effect"
 import { cli } from "./cli/Cli.ts"
 
 /** Exit codes, one per kind of failure (0: stopped by a signal or done; 1: anything unexpected). */
-export const exitCodes = {
+const exitCodes = {
   /** A wrong or missing configuration value (the message names the keys). */
   config: 2,
   /** An unknown command or flag. */
