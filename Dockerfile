@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: compiles better-sqlite3 and bundles the daemon. Runtime: Node, production modules, the
 # bundle, a non-root user, and the data directory on a volume.
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
@@ -9,7 +9,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm ci && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

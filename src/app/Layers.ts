@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Bus, BusLogger } from "../bus/Bus.ts"
+import { ChannelsFailed, ChannelStatus } from "../channels/ChannelStatus.ts"
 import * as ConsoleChannel from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
 import * as TelegramChannel from "../channels/telegram/TelegramChannel.ts"
@@ -101,7 +102,22 @@ export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleCh
 )
 
 /** The daemon: senders first, then the core (database, actors), then the channels' intake. */
-export const Daemon = Channels.pipe(Layer.provideMerge(Core), Layer.provideMerge(Senders))
+export const Daemon = Channels.pipe(
+  Layer.provideMerge(Core),
+  Layer.provideMerge(Senders),
+  Layer.provideMerge(ChannelStatus.layer)
+)
+
+/**
+ * The daemon, up: built, then "started" once every enabled channel has connected (Telegram once
+ * getMe answered). Fails when every one of them failed for good, so a supervisor sees the exit.
+ */
+export const Running = <R>(channels: ReadonlyArray<string>, started: Effect.Effect<void, never, R>) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const failures = yield* (yield* ChannelStatus).settled
+    if (failures.length >= channels.length) return yield* new ChannelsFailed({ failures })
+    yield* started
+  })).pipe(Layer.provide(Daemon))
 
 /** `minibot console`: the terminal chat over the core (replies to Telegram chats still go out). */
 export const ConsoleSession = ConsoleChannel.ConsoleChannel.Default.pipe(

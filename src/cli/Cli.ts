@@ -4,7 +4,7 @@
  * the configuration first, so a bad file is reported before anything starts.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Console, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Console, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
@@ -43,36 +43,35 @@ const announce = (loaded: LoadedConfig, message: string) =>
   })
 
 /**
- * Armed when shutdown starts: later signals are ignored so cleanup finishes (the runtime would
- * otherwise leave them to Node, which kills the process), and a shutdown that hangs exits anyway.
+ * Armed when shutdown starts (released first, before the daemon's layers): later signals are
+ * ignored so cleanup finishes (the runtime would otherwise leave them to Node, which kills the
+ * process), and a shutdown that hangs exits anyway.
  */
 const shutdownWatchdog = (loaded: LoadedConfig) =>
-  Effect.onInterrupt(() =>
-    Effect.zipRight(
-      Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
-      Effect.sync(() => {
-        const again = () => process.stderr.write("minibot: already shutting down\n")
-        process.on("SIGINT", again)
-        process.on("SIGTERM", again)
-        const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
-        setTimeout(() => {
-          process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
-          process.exit(1)
-        }, Duration.toMillis(limit)).unref()
-      })
-    )
-  )
+  Layer.scopedDiscard(Effect.addFinalizer((exit) =>
+    Exit.isInterrupted(exit)
+      ? Effect.zipRight(
+        Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
+        Effect.sync(() => {
+          const again = () => process.stderr.write("minibot: already shutting down\n")
+          process.on("SIGINT", again)
+          process.on("SIGTERM", again)
+          const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
+          setTimeout(() => {
+            process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
+            process.exit(1)
+          }, Duration.toMillis(limit)).unref()
+        })
+      )
+      : Effect.void
+  ))
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const loaded = yield* load(config)
     yield* checkRunnable(loaded)
-    const daemon = Effect.gen(function*() {
-      yield* announce(loaded, "minibot started")
-      return yield* Effect.never.pipe(shutdownWatchdog(loaded))
-    })
-    yield* daemon.pipe(
-      Effect.provide(Layers.Daemon),
+    const daemon = Layers.Running(enabledChannels(loaded.config), announce(loaded, "minibot started"))
+    yield* Layer.launch(shutdownWatchdog(loaded).pipe(Layer.provide(daemon))).pipe(
       Lifecycle.logStopped,
       Effect.provide(Layers.Configured(loaded))
     )

@@ -8,7 +8,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Effect, Layer, type Redacted } from "effect"
+import { Cause, Data, Effect, Layer, Option, type Redacted } from "effect"
 import * as path from "node:path"
 import { AppConfig, type MinibotConfig } from "../config/Config.ts"
 import * as DataDirLock from "./DataDirLock.ts"
@@ -16,12 +16,68 @@ import { migrations } from "./migrations/index.ts"
 
 export const databaseFile = (dataDir: string) => path.join(dataDir, "minibot.db")
 
+/** The database file is damaged or is not a SQLite database. */
+export class DatabaseCorrupt
+  extends Data.TaggedError("DatabaseCorrupt")<{ readonly file: string; readonly reason: string }>
+{
+  override get message() {
+    return `the database ${this.file} is damaged or not a SQLite database (${this.reason}); restore it from a backup, or move it away to start with an empty one (runtime.data_dir)`
+  }
+}
+
+/** Another program (not minibot: that is the data-dir lock) holds a lock on the database file. */
+export class DatabaseLocked extends Data.TaggedError("DatabaseLocked")<{ readonly file: string }> {
+  override get message() {
+    return `the database ${this.file} is locked by another program; close it (a sqlite3 shell, a backup tool) and start again`
+  }
+}
+
+/** The database file cannot be opened for writing. */
+export class DatabaseUnwritable extends Data.TaggedError("DatabaseUnwritable")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `the database ${this.file} cannot be opened for writing (${this.reason}); fix its owner and permissions, or set runtime.data_dir to a directory this user can write`
+  }
+}
+
+const sqliteCode = <E>(cause: Cause.Cause<E>) =>
+  Option.firstSomeOf([...Cause.failures(cause), ...Cause.defects(cause)].map((e) => {
+    const inner = (e as { cause?: unknown }).cause ?? e
+    const code = (inner as { code?: unknown }).code
+    return typeof code === "string" && code.startsWith("SQLITE_")
+      ? Option.some({ code, reason: inner instanceof Error ? inner.message : code })
+      : Option.none()
+  }))
+
+/**
+ * What a failure to open or migrate SQLite means for the operator. better-sqlite3 throws from the
+ * client's constructor (a defect, not a failure), so the whole cause is read.
+ */
+const explainSqlite = (file: string) =>
+<E>(
+  cause: Cause.Cause<E>
+): Effect.Effect<never, E | DatabaseCorrupt | DatabaseLocked | DatabaseUnwritable> =>
+  Option.match(sqliteCode(cause), {
+    onNone: () => Effect.failCause(cause),
+    onSome: ({ code, reason }) =>
+      code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")
+        ? Effect.fail(new DatabaseCorrupt({ file, reason }))
+        : code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")
+        ? Effect.fail(new DatabaseLocked({ file }))
+        : code.startsWith("SQLITE_CANTOPEN") || code.startsWith("SQLITE_READONLY") ||
+            code.startsWith("SQLITE_PERM") || code.startsWith("SQLITE_IOERR")
+        ? Effect.fail(new DatabaseUnwritable({ file, reason }))
+        : Effect.failCause(cause)
+  })
+
 /** SQLite at a given file, migrated. */
 export const sqliteAt = (filename: string) =>
   SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename })),
     Layer.provide(NodeContext.layer),
-    Layer.tapError((e) => Effect.logError("database failed to open", (e as { cause?: unknown }).cause ?? e))
+    Layer.catchAllCause((cause) => Layer.effectContext(explainSqlite(filename)(cause)))
   )
 
 /** Postgres at a URL, migrated (the same migrations, with dialect variants where the SQL differs). */
@@ -54,6 +110,7 @@ export const layer = Layer.unwrapScoped(
       return postgresAt(config.storage.postgres_url) as Opened
     }
     yield* DataDirLock.acquire(config.runtime.data_dir)
+    yield* DataDirLock.privateFile(config.runtime.data_dir, databaseFile(config.runtime.data_dir))
     return sqliteAt(databaseFile(config.runtime.data_dir)) as Opened
   })
 )

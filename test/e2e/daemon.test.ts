@@ -186,9 +186,49 @@ describe("minibot as a process", () => {
     const first = start(["run", "--config", config], dir)
     await first.waitForStderr(/minibot started/)
     const second = start(["console", "--config", config, "--once", "hi"], dir)
-    expect((await second.exited).code).toBe(1)
-    expect(second.stderr).toMatch(/another minibot process \(pid \d+\) is using data_dir/)
+    expect((await second.exited).code).toBe(4)
+    expect(second.stderr).toContain(
+      `minibot: another minibot process (pid ${first.child.pid}) is using data_dir ${dir}/data; stop it first`
+    )
     first.child.kill("SIGTERM")
     expect((await first.exited).code).toBe(0)
   })
+  it(
+    "kill -9 then a restart within 50 ms, 20 times: it starts every time and answers the interrupted message once",
+    async () => {
+      const dir = tempDir()
+      const fake = await fakeLlm()
+      let crashing = true
+      fake.script((request) =>
+        crashing && lastUserContent(request) === "slow question"
+          ? { hang: true }
+          : { content: `answer to ${lastUserContent(request)}` }
+      )
+      const config = daemonConfig(dir, fake)
+      let p = start(["run", "--config", config], dir)
+      await p.waitForStderr(/minibot started/)
+      p.send("slow question")
+      await fake.waitFor((f) => f.completions().length === 1, 10_000)
+      for (let restart = 1; restart <= 20; restart++) {
+        const killed = p
+        killed.child.kill("SIGKILL")
+        // The next one starts before the killed one has even been reaped.
+        p = start(["run", "--config", config], dir)
+        await p.waitForStderr(/minibot started/, 20_000)
+        expect((await killed.exited).signal).toBe("SIGKILL")
+        expect(killed.stdout).toBe("")
+      }
+      crashing = false
+      p.child.kill("SIGKILL")
+      p = start(["run", "--config", config], dir)
+      await p.waitForStdout(/answer to slow question/)
+      // The conversation's mail is handled in order: once the next message is answered, a duplicate would be in.
+      p.send("and then")
+      await p.waitForStdout(/answer to and then/)
+      p.child.kill("SIGTERM")
+      expect((await p.exited).code).toBe(0)
+      expect(p.stdout).toBe("answer to slow question\nanswer to and then\n")
+    },
+    180_000
+  )
 })

@@ -10,6 +10,7 @@ import { Data, Deferred, Effect, Option } from "effect"
 import { createHash } from "node:crypto"
 import { botCommands } from "../../commands/ChatCommands.ts"
 import { Readiness } from "../../control/Readiness.ts"
+import { ChannelStatus } from "../ChannelStatus.ts"
 import { type BotIdentity, isUnauthorized, TelegramApi, type TelegramError } from "./TelegramApi.ts"
 import { untilAcceptedRetry } from "./TelegramSchedules.ts"
 import { TelegramStore } from "./TelegramStore.ts"
@@ -40,8 +41,11 @@ export class TelegramBot extends Effect.Service<TelegramBot>()("minibot/Telegram
     const api = yield* TelegramApi
     const store = yield* TelegramStore
     const readiness = yield* Readiness
+    const status = yield* ChannelStatus
     const identity = yield* Deferred.make<BotIdentity>()
     yield* readiness.expect("telegram")
+    yield* status.expect("telegram")
+    const stopped = (reason: string) => Effect.zipRight(Effect.logError(reason), status.failed("telegram", reason))
 
     const registerCommands = (bot: BotIdentity) =>
       Effect.gen(function*() {
@@ -59,16 +63,21 @@ export class TelegramBot extends Effect.Service<TelegramBot>()("minibot/Telegram
       const me = yield* untilAccepted("getMe", api.getMe)
       const bot: BotIdentity = { id: me.id, username: me.username, firstName: me.first_name }
       yield* Effect.logInfo(`connected to Telegram as @${bot.username} (bot id ${bot.id})`)
+      yield* status.connected("telegram")
       yield* registerCommands(bot)
       yield* Deferred.succeed(identity, bot)
     }).pipe(
       Effect.catchTags({
         BotTokenRejected: (e) =>
-          Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
-        TelegramError: (e) =>
-          Effect.logError(`Telegram refused ${e.method}: ${e.description}; the Telegram channel is stopped`)
+          Effect.zipRight(stopped(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
+        TelegramError: (e) => stopped(`Telegram refused ${e.method}: ${e.description}; the Telegram channel is stopped`)
       }),
-      Effect.catchAllCause((cause) => Effect.logError("Telegram start-up failed", cause)),
+      Effect.catchAllCause((cause) =>
+        Effect.zipRight(
+          Effect.logError("Telegram start-up failed", cause),
+          status.failed("telegram", "start-up failed (see the log)")
+        )
+      ),
       Effect.annotateLogs("component", "telegram")
     )
     yield* Effect.forkScoped(connect)

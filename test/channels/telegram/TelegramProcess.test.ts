@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { afterEach, beforeAll } from "vitest"
 import { mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
@@ -20,7 +21,12 @@ afterEach(async () => {
 })
 
 beforeAll(() => {
-  const bundle = fs.existsSync(mainJs) ? fs.readFileSync(mainJs, "utf8") : ""
+  // dist/main.js loads the program from a chunk beside it.
+  const dist = path.dirname(mainJs)
+  const bundle = fs.existsSync(mainJs)
+    ? fs.readdirSync(dist).filter((f) => f.endsWith(".js")).map((f) => fs.readFileSync(path.join(dist, f), "utf8"))
+      .join("")
+    : ""
   if (!bundle.includes("telegram-poller")) {
     throw new Error(`${mainJs} is missing or has no Telegram channel: run \`npm run build\` first (npm test does it)`)
   }
