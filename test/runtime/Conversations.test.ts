@@ -3,9 +3,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ClusterStorage from "../../src/runtime/ClusterStorage.ts"
 import * as Database from "../../src/storage/Database.ts"
-import { pollUntil } from "../scheduler/helpers.ts"
 import { FakeLlm } from "../support/FakeLlm.ts"
 import { makeHarness, tempDir } from "../support/Harness.ts"
+import { pollUntil } from "../support/Wait.ts"
 
 describe("conversation turns", () => {
   it.scopedLive("handles messages of one conversation one at a time, in order", () =>
