@@ -34,7 +34,8 @@ export class Sent extends Context.Tag("test/Sent")<Sent, Ref.Ref<ReadonlyArray<O
   static readonly texts = Effect.map(Sent.all, (sent) => sent.map((m) => m.text))
 }
 
-const recordingSenders = Layer.effectContext(Effect.gen(function*() {
+/** A sender for every channel that records what it is given in `Sent`. */
+export const recordingSenders = Layer.effectContext(Effect.gen(function*() {
   const sent = yield* Ref.make<ReadonlyArray<OutboundMessage>>([])
   const sender: ChannelSender = {
     send: (message) => Effect.as(Ref.update(sent, (all) => [...all, message]), { chunks: 1 })
