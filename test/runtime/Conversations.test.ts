@@ -114,21 +114,6 @@ describe("conversation turns", () => {
       expect(last).toContain("remember the number 42")
       expect(last).toContain("echo: remember the number 42")
     }).pipe(Effect.scoped))
-
-  it.scopedLive("every log line of a turn carries the message's request id", () =>
-    Effect.gen(function*() {
-      const fake = yield* FakeLlm.make()
-      const h = yield* makeHarness(fake)
-      yield* h.send("logs", "hello", "corr-1")
-      yield* h.waitForReplies(1)
-      const turnLines = h.logs.filter((l) => l.includes("component=conversation"))
-      expect(turnLines.length).toBeGreaterThanOrEqual(2)
-      for (const line of turnLines) {
-        expect(line).toContain("request_id=req-corr-1")
-        expect(line).toContain("chat_id=logs")
-        expect(line).toContain("service=minibot")
-      }
-    }))
 })
 
 describe("pruning", () => {

@@ -3,12 +3,13 @@
  * memory, SQLite in memory, a recording sender. Actors, HTTP and processes are tested elsewhere.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Layer, Logger } from "effect"
 import type * as Chat from "../../src/domain/ChatMessage.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
 import type { CompletionRequest } from "../../src/llm/Llm.ts"
 import { userMessage } from "../../src/llm/Llm.ts"
 import { HistoryStore } from "../../src/memory/HistoryStore.ts"
+import * as Logging from "../../src/observability/Logging.ts"
 import { Actors } from "../../src/runtime/Actors.ts"
 import { repeatedToolText, stoppedText, toolLimitText, TurnResult } from "../../src/runtime/ConversationTurn.ts"
 import { TurnLedger } from "../../src/runtime/TurnLedger.ts"
@@ -164,6 +165,28 @@ describe("a turn", () => {
       // The stopped message is settled: redelivered, it is not answered again.
       expect(yield* run(message("c", "think hard"))).toEqual(TurnResult.Duplicate())
     }).pipe(Effect.provide(turnKit([]))))
+})
+
+describe("a turn's logs", () => {
+  it.effect("every log line of a turn carries the message's request id", () => {
+    const lines: Array<string> = []
+    const logger = Logger.replace(
+      Logger.defaultLogger,
+      Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: [] }).pipe(
+        Logger.map((line) => void lines.push(line))
+      )
+    )
+    return Effect.gen(function*() {
+      yield* run(message("logs", "hello", "corr-1"))
+      const turnLines = lines.filter((l) => l.includes("component=conversation"))
+      expect(turnLines.length).toBeGreaterThanOrEqual(2)
+      for (const line of turnLines) {
+        expect(line).toContain("request_id=req-corr-1")
+        expect(line).toContain("chat_id=logs")
+        expect(line).toContain("service=minibot")
+      }
+    }).pipe(Effect.provide(Layer.merge(turnKit([Scripted.text("hi")]), logger)))
+  })
 })
 
 describe("the tool loop", () => {
