@@ -8,11 +8,11 @@ import { Effect } from "effect"
 export const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
 /** Polls `check` (real time) until it holds. */
-export const eventually = (check: () => boolean, what: string, timeoutMs = 10_000) =>
+export const eventually = (check: () => boolean, what: string | (() => string), timeoutMs = 10_000) =>
   Effect.promise(async () => {
     const deadline = Date.now() + timeoutMs
     while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`)
       await new Promise((r) => setTimeout(r, 10))
     }
   })
