@@ -31,7 +31,7 @@ describe("firing scheduled prompts", () => {
       const scheduled = fake.completions().filter((r) => isScheduled(lastUserContent(r.body)))
       // One per slot, a second apart: never two for one slot.
       const gaps = scheduled.slice(1).map((r, i) => r.receivedAt - scheduled[i]!.receivedAt)
-      for (const gap of gaps) expect(gap).toBeGreaterThan(700)
+      for (const gap of gaps) expect(gap).toBeGreaterThan(500) // a late slot (a loaded machine) shortens the next gap
       const sql = yield* h.use(SqlClient.SqlClient)
       const runs = yield* sql<{ due_at: number; n: number }>`SELECT due_at, COUNT(*) AS n FROM job_runs GROUP BY due_at`
       expect(runs.every((r) => Number(r.n) === 1)).toBe(true)

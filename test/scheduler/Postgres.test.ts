@@ -88,13 +88,14 @@ postgres_url = "${dbUrl}"
   ).pipe(Effect.tap((p) => Effect.promise(() => p.waitForStderr(/minibot started/))))
 }
 
+/** Jobs due around `start`, 25 ms apart; never in the past, however long scheduling them takes. */
 const scheduleMany = (h: Harness, jobs: number, start: number) =>
   Effect.forEach(
     Array.from({ length: jobs }, (_, i) => i),
     (i) =>
       callTool(h, `chat-${i}`, "schedule_prompt", {
         prompt: `job-${i}`,
-        run_at: new Date(start + i * 25).toISOString()
+        delay_seconds: Math.max(start + i * 25 - Date.now(), 500) / 1000
       }).pipe(
         Effect.tap((created) => expect(created.ok).toBe(true))
       ),
