@@ -93,11 +93,12 @@ describe("minibot as a process", () => {
 
     const second = start(["run", "--config", config], dir)
     await second.waitForStdout(/answer to slow question/)
-    // Give a duplicate every chance to show up before counting.
-    await new Promise((r) => setTimeout(r, 1500))
+    // A duplicate would come before the answer to the next line.
+    second.send("anything else?")
+    await second.waitForStdout(/answer to anything else\?/)
     second.child.kill("SIGTERM")
     await second.exited
-    expect(second.stdout).toBe("answer to slow question\n")
+    expect(second.stdout).toBe("answer to slow question\nanswer to anything else?\n")
     expect(fake.completions().filter((r) => lastUserContent(r.body) === "slow question")).toHaveLength(2)
   })
 

@@ -9,7 +9,7 @@ import { Scheduler } from "../../src/scheduler/Scheduler.ts"
 import * as Database from "../../src/storage/Database.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
 import { makeHarness, tempDir } from "../support/Harness.ts"
-import { callTool, realSleep } from "./helpers.ts"
+import { callTool, eventually, pollUntil } from "./helpers.ts"
 
 const fast = { scheduler: { min_interval_seconds: 1, retry_backoff_ms: 50, default_retry_limit: 2 } }
 const isScheduled = (text: string) => text.startsWith("Scheduled instruction")
@@ -25,12 +25,13 @@ describe("firing scheduled prompts", () => {
       const cancelled = yield* callTool(h, "c", "cancel_scheduled_prompt", { id: created.result.id })
       expect(cancelled.ok).toBe(true)
       const count = h.replies.length
-      yield* realSleep(1500)
+      // The firing already posted for the next slot comes due and is dropped.
+      yield* eventually(() => h.logs.some((l) => l.includes("firing ignored: the job was cancelled")), "the next slot")
       expect(h.replies.length).toBeLessThanOrEqual(count + 1) // one may have been firing while cancelled
       const scheduled = fake.completions().filter((r) => isScheduled(lastUserContent(r.body)))
       // One per slot, a second apart: never two for one slot.
       const gaps = scheduled.slice(1).map((r, i) => r.receivedAt - scheduled[i]!.receivedAt)
-      for (const gap of gaps) expect(gap).toBeGreaterThan(700)
+      for (const gap of gaps) expect(gap).toBeGreaterThan(500) // a late slot (a loaded machine) shortens the next gap
       const sql = yield* h.use(SqlClient.SqlClient)
       const runs = yield* sql<{ due_at: number; n: number }>`SELECT due_at, COUNT(*) AS n FROM job_runs GROUP BY due_at`
       expect(runs.every((r) => Number(r.n) === 1)).toBe(true)
@@ -50,16 +51,16 @@ describe("firing scheduled prompts", () => {
         fake.waitFor((f) => f.completions().some((r) => isScheduled(lastUserContent(r.body))), 5000)
       )
       const scheduler = yield* h.use(Scheduler)
-      let job = yield* scheduler.get("console:user-quiet", created.result.id)
-      for (let i = 0; i < 100 && job.status !== "completed"; i++) {
-        yield* realSleep(20)
-        job = yield* scheduler.get("console:user-quiet", created.result.id)
-      }
-      expect(job.status).toBe("completed")
+      const job = yield* pollUntil(
+        scheduler.get("console:user-quiet", created.result.id),
+        (job) => job.status === "completed"
+      )
       const [run] = yield* scheduler.history("console:user-quiet", job.id)
       expect(run).toMatchObject({ status: "completed", result: expect.stringContaining("not sent") })
-      yield* realSleep(300)
-      expect(h.replies).toEqual([])
+      // Nothing was sent: the chat's next message gets the first reply.
+      yield* h.send("quiet", "hello")
+      yield* h.waitForReplies(1)
+      expect(h.replies.map((r) => r.text)).toEqual(["echo: hello"])
     }))
 
   it.scopedLive("a failing LLM is retried with backoff, then the job is failed and the person told once", () =>
@@ -69,8 +70,10 @@ describe("firing scheduled prompts", () => {
       const h = yield* makeHarness(fake, { config: fast, llm: { retry_attempts: 0 } })
       const created = yield* callTool(h, "f", "schedule_prompt", { prompt: "summarise", delay_seconds: 0.2 })
       yield* h.waitForReplies(1, 5000)
-      yield* realSleep(500)
-      expect(h.replies).toHaveLength(1)
+      // Told once: the chat's next message gets the next reply.
+      yield* h.send("f", "still there?")
+      yield* h.waitForReplies(2)
+      expect(h.replies.map((r) => r.text).slice(1)).toEqual(["ok"])
       expect(h.replies[0]).toMatchObject({
         kind: "notice",
         text: expect.stringMatching(

@@ -8,7 +8,7 @@ import { spawnMinibot, writeConfig } from "../support/Daemon.ts"
 import { FakeLlm, type FakeLlmServer, lastUserContent } from "../support/FakeLlm.ts"
 import { type Harness, makeHarness, tempDir } from "../support/Harness.ts"
 import { freshDatabase } from "../support/Postgres.ts"
-import { callTool, pollUntil } from "./helpers.ts"
+import { callTool, eventually, pollUntil } from "./helpers.ts"
 
 const onPostgres = (url: string) => (config: Parameters<typeof AppConfig.layer>[0]) =>
   Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })).pipe(
@@ -88,13 +88,14 @@ postgres_url = "${dbUrl}"
   ).pipe(Effect.tap((p) => Effect.promise(() => p.waitForStderr(/minibot started/))))
 }
 
+/** Jobs due around `start`, 25 ms apart; never in the past, however long scheduling them takes. */
 const scheduleMany = (h: Harness, jobs: number, start: number) =>
   Effect.forEach(
     Array.from({ length: jobs }, (_, i) => i),
     (i) =>
       callTool(h, `chat-${i}`, "schedule_prompt", {
         prompt: `job-${i}`,
-        run_at: new Date(start + i * 25).toISOString()
+        delay_seconds: Math.max(start + i * 25 - Date.now(), 500) / 1000
       }).pipe(
         Effect.tap((created) => expect(created.ok).toBe(true))
       ),
@@ -120,12 +121,14 @@ describe("two runners on one Postgres", () => {
 
       const jobs = 40
       yield* scheduleMany(h, jobs, Date.now() + 3000)
-      yield* Effect.promise(() => fake.waitFor(() => firedPrompts(fake).length >= jobs, 15_000))
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2500)))
+      const answered = () => ({
+        here: h.replies.filter((r) => r.text.startsWith("echo: Scheduled")).length,
+        there: (other.stdout.match(/^echo: Scheduled/gm) ?? []).length
+      })
+      yield* eventually(() => answered().here + answered().there >= jobs, "every answer", 15_000)
       expect(firedPrompts(fake).sort()).toEqual(Array.from({ length: jobs }, (_, i) => `job-${i}`).sort())
       // Every answer delivered once, by whichever runner owns the conversation; both had some.
-      const here = h.replies.filter((r) => r.text.startsWith("echo: Scheduled")).length
-      const there = (other.stdout.match(/^echo: Scheduled/gm) ?? []).length
+      const { here, there } = answered()
       expect(here + there).toBe(jobs)
       expect(here).toBeGreaterThan(0)
       expect(there).toBeGreaterThan(0)
@@ -147,16 +150,16 @@ describe("two runners on one Postgres", () => {
         other.child.kill("SIGKILL")
         yield* Effect.promise(() => other.exited)
         // The dead runner's shard locks expire after 10 s; then this runner fires the rest, late.
-        yield* Effect.promise(() => fake.waitFor(() => firedPrompts(fake).length >= jobs, 25_000))
-        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1500)))
+        const delivered = () =>
+          [
+            ...h.replies.map((r) => r.text),
+            ...other.stdout.split("\n")
+          ].filter((t) => t.startsWith("echo: Scheduled")).map((t) => /: (job-\d+)$/m.exec(t)![1]!)
+        yield* eventually(() => new Set(delivered()).size >= jobs, "every answer", 25_000)
         // Each job answered once, by the runner that owned its conversation at the time (a turn cut
         // by the kill may ask the LLM again, but its answer is delivered once).
         expect(new Set(firedPrompts(fake)).size).toBe(jobs)
-        const delivered = [
-          ...h.replies.map((r) => r.text),
-          ...other.stdout.split("\n")
-        ].filter((t) => t.startsWith("echo: Scheduled")).map((t) => /: (job-\d+)$/m.exec(t)![1]!)
-        expect(delivered.sort()).toEqual(Array.from({ length: jobs }, (_, i) => `job-${i}`).sort())
+        expect(delivered().sort()).toEqual(Array.from({ length: jobs }, (_, i) => `job-${i}`).sort())
       }),
     45_000
   )

@@ -13,6 +13,7 @@ describe("scheduler", () => {
       fake.script((request) => {
         const last = lastUserContent(request)
         if (last.startsWith("Scheduled instruction")) return { content: "Time to stretch!" }
+        if (last === "anything else?") return { content: "No." }
         if (request.messages.at(-1)?.role === "tool") return { content: "Done, I will remind you." }
         return {
           toolCalls: [{
@@ -37,7 +38,9 @@ describe("scheduler", () => {
       expect(job).toMatchObject({ status: "completed", runs: 1 })
       // Woken at the due time, not at the next mailbox poll.
       expect(firedAt - job!.runAt).toBeLessThan(300)
-      yield* Effect.sleep("1500 millis")
-      expect(h.replies).toHaveLength(2)
+      // Fired once: a later message of the chat is answered next, with nothing in between.
+      yield* h.send("alice", "anything else?")
+      yield* h.waitForReplies(3)
+      expect(h.repliesTo("alice")).toEqual(["Done, I will remind you.", "Time to stretch!", "No."])
     }))
 })

@@ -42,11 +42,25 @@ const scheduled = (fake: FakeLlmServer, prompt: string) =>
     lastUserContent(r.body).startsWith("Scheduled instruction") && lastUserContent(r.body).includes(prompt)
   )
 
+/**
+ * A one-shot a second from now in the same chat: once its answer is out, the firings due before
+ * it have run, so whatever did not happen by then will not happen.
+ */
+const markerPrompt = "marker"
+const waitForMarker = async (p: MinibotProcess) => {
+  p.send(`schedule {"prompt":"${markerPrompt}","delay_seconds":1}`)
+  await p.waitForStdout(/MARKER/)
+}
+
 /** The model schedules what the console line asks (`schedule <json>`), then confirms. */
 const scriptScheduling = (fake: FakeLlmServer, onScheduled: (prompt: string) => FakeReply) =>
   fake.script((request) => {
     const last = lastUserContent(request)
-    if (last.startsWith("Scheduled instruction")) return onScheduled(last)
+    if (last.startsWith("Scheduled instruction")) {
+      return last.includes(markerPrompt)
+        ? { content: "MARKER" }
+        : onScheduled(last)
+    }
     if (request.messages.at(-1)?.role === "tool") return { content: "scheduled" }
     return { toolCalls: [{ name: "schedule_prompt", arguments: last.replace(/^schedule /, "") }] }
   })
@@ -68,7 +82,7 @@ describe("scheduled jobs across crashes and restarts", () => {
 
     const second = start(config, dir)
     await second.waitForStdout(/PONG/)
-    await sleep(2000)
+    await waitForMarker(second)
     second.child.kill("SIGTERM")
     await second.exited
     expect(second.stdout.match(/PONG/g)).toHaveLength(1)
@@ -94,7 +108,7 @@ describe("scheduled jobs across crashes and restarts", () => {
 
     const second = start(config, dir)
     await second.waitForStdout(/RECOVERED/)
-    await sleep(1500)
+    await waitForMarker(second)
     second.child.kill("SIGTERM")
     await second.exited
     expect(second.stdout.match(/RECOVERED/g)).toHaveLength(1)
@@ -123,8 +137,8 @@ describe("scheduled jobs across crashes and restarts", () => {
       await sleep(6000) // five or six slots of the interval job go by
       const second = start(config, dir)
       await second.waitForStdout(/ONE-SHOT/)
-      await second.waitForStdout(/TICK/)
-      await sleep(2000)
+      // The catch-up tick, then two on the grid.
+      await fake.waitFor(() => scheduled(fake, "tick").length >= 3, 10_000)
       second.child.kill("SIGTERM")
       await second.exited
       expect(second.stdout.match(/ONE-SHOT/g)).toHaveLength(1)

@@ -8,9 +8,18 @@ import { Effect, TestClock } from "effect"
 import { Scheduler } from "../../src/scheduler/Scheduler.ts"
 import { FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
 import { makeHarness } from "../support/Harness.ts"
-import { realSleep } from "./helpers.ts"
 
 const start = Date.parse("2026-11-24T10:00:00Z")
+
+/**
+ * A plain reminder (no LLM) in its own chat at `runAt`: once its text is sent, the runtime has
+ * processed simulated time up to then, so whatever did not happen before it will not happen.
+ */
+const marker = (scheduler: Scheduler, text: string, runAt: string) =>
+  scheduler.schedule(
+    { ownerId: "marker", conversation: { channel: "console", chatId: "marker" }, userId: null },
+    { strategy: "message", payload: text, runAt }
+  )
 
 describe("firing on the test clock", () => {
   it.scoped("a one-shot fires once, at its time and not a moment before", () =>
@@ -23,19 +32,23 @@ describe("firing on the test clock", () => {
         { ownerId: "o1", conversation: { channel: "console", chatId: "c1" }, userId: null },
         { strategy: "llm_prompt", payload: "say hi", runAt: "2026-11-24T10:01:30Z" }
       )
+      yield* marker(scheduler, "one millisecond before", "2026-11-24T10:01:29.999Z")
       yield* TestClock.adjust("89999 millis")
-      yield* realSleep(300)
+      yield* h.waitForReplies(1)
+      expect(h.repliesTo("marker")).toEqual(["one millisecond before"])
       expect(fake.completions()).toHaveLength(0)
       yield* TestClock.adjust("1 millis")
-      yield* h.waitForReplies(1)
+      yield* h.waitForReplies(2)
       expect(lastUserContent(fake.completions()[0]!.body)).toBe(
         `Scheduled instruction (job ${job.id}, due 2026-11-24T10:01:30.000+00:00): say hi\nDo it now; do not schedule it again.`
       )
       // Exactly on time: not late by a single simulated millisecond.
       expect((yield* scheduler.history("o1", job.id))[0]).toMatchObject({ lateMs: 0, status: "completed" })
+      yield* marker(scheduler, "a minute later", "2026-11-24T10:02:30Z")
       yield* TestClock.adjust("1 minute")
-      yield* realSleep(300)
-      expect(h.replies).toHaveLength(1)
+      yield* h.waitForReplies(3)
+      expect(h.repliesTo("c1")).toHaveLength(1)
+      expect(h.repliesTo("marker")).toEqual(["one millisecond before", "a minute later"])
       expect(yield* scheduler.get("o1", job.id)).toMatchObject({ status: "completed", runs: 1, nextRunAt: null })
     }), 20_000)
 
@@ -57,9 +70,10 @@ describe("firing on the test clock", () => {
           yield* TestClock.adjust("20 seconds")
           yield* h.waitForReplies(slot)
         }
-        yield* TestClock.adjust("19 seconds")
-        yield* realSleep(300)
-        expect(h.replies).toHaveLength(3)
+        yield* marker(scheduler, "just before the fourth slot", "2026-11-24T10:01:19.999Z")
+        yield* TestClock.adjust("19999 millis")
+        yield* h.waitForReplies(4)
+        expect(h.repliesTo("c2")).toHaveLength(3)
         const runs = yield* scheduler.history("o1", job.id)
         expect(runs.map((r) => new Date(r.dueAt).toISOString()).sort()).toEqual([
           "2026-11-24T10:00:20.000Z",

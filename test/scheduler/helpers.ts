@@ -23,26 +23,4 @@ export const callTool = (h: Harness, chatId: string, name: string, args: Record<
       ))
   ).pipe(Effect.map((text) => JSON.parse(text) as { ok: boolean; result?: any; error?: string; field?: string }))
 
-export const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
-
-/** Polls `check` (real time) until it holds. */
-export const eventually = (check: () => boolean, what: string, timeoutMs = 10_000) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + timeoutMs
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  })
-
-/** Runs `effect` every 20 ms (real time) until its value satisfies `done`; returns that value. */
-export const pollUntil = <A, E>(effect: Effect.Effect<A, E>, done: (a: A) => boolean, timeoutMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* effect
-      if (done(value)) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`pollUntil: still ${JSON.stringify(value)}`)
-      yield* realSleep(20)
-    }
-  })
+export { eventually, pollUntil, realSleep } from "../support/Wait.ts"

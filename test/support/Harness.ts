@@ -1,22 +1,56 @@
 /**
- * The real runtime (actors on SQLite, turns, history, the openai-backed Llm) in the test process,
- * against a fake LLM on loopback, with a recording channel standing in for a chat platform.
+ * The daemon's runtime in the test process, with real SQLite in a temp dir and the LLM pointing at
+ * the loopback fake OpenAI server, in two shapes:
+ *
+ * - `makeHarness`: the core runtime (actors, turns, history, scheduler) with a recording channel
+ *   standing in for a chat platform (console conversations);
+ * - `startDaemon` / `withDaemon`: the daemon as `minibot run` composes it (senders, core,
+ *   channels), with Telegram pointing at the loopback fake Bot API and shorter Telegram timings.
+ *
+ * Both write their log lines, formatted as the daemon writes them, into `logs`; closing the scope
+ * shuts the runtime down as SIGTERM would. Turn logic without actors is tested on `TurnKit.ts`.
  */
-import { type Context, Effect, Layer, Logger } from "effect"
+import { SqlClient } from "@effect/sql"
+import { type Context, Duration, Effect, Layer, Logger } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../../src/app/Layers.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../../src/channels/Outbound.ts"
-import { AppConfig, makeConfig } from "../../src/config/Config.ts"
+import {
+  defaultTelegramTimings,
+  TelegramTimings,
+  type TelegramTimingsShape
+} from "../../src/channels/telegram/TelegramTimings.ts"
+import { AppConfig, makeConfig, type MinibotConfig } from "../../src/config/Config.ts"
 import { InboundMessage } from "../../src/domain/Inbound.ts"
 import { Llm } from "../../src/llm/Llm.ts"
 import * as Logging from "../../src/observability/Logging.ts"
 import { Actors } from "../../src/runtime/Actors.ts"
 import * as Database from "../../src/storage/Database.ts"
 import { fakeLlmSection, type FakeLlmServer } from "./FakeLlm.ts"
+import type { FakeTelegramServer, SentMessage } from "./FakeTelegram.ts"
+import { eventually } from "./Wait.ts"
 
 export const tempDir = (prefix = "minibot-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** The openai-backed Llm with retries short enough for tests. */
+const testLlm = Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })
+
+/** A logger writing the daemon's logfmt lines (secrets scrubbed) into `logs`. */
+const capturedLogs = (config: MinibotConfig) => {
+  const logs: Array<string> = []
+  const logger = Logger.replace(
+    Logger.defaultLogger,
+    Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }).pipe(
+      Logger.map((line) => void logs.push(line))
+    )
+  )
+  return { logs, logger }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The core runtime with a recording channel
 
 export interface Harness {
   readonly dataDir: string
@@ -32,8 +66,8 @@ export interface Harness {
 }
 
 type RuntimeLayer = ReturnType<typeof runtimeLayer>
-const runtimeLayer = (config: ReturnType<typeof makeConfig>) =>
-  Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })).pipe(
+const runtimeLayer = (config: MinibotConfig) =>
+  Layers.runtimeWith(testLlm).pipe(
     // SQLite under data_dir, or Postgres when the config says so.
     Layer.provideMerge(Database.unlocked(config)),
     Layer.provideMerge(AppConfig.layer(config))
@@ -47,7 +81,7 @@ export interface HarnessOptions {
   readonly dataDir?: string
   /** Another runtime layer (e.g. on Postgres) in place of SQLite under `dataDir`. */
   readonly layer?: (
-    config: ReturnType<typeof makeConfig>
+    config: MinibotConfig
   ) => Layer.Layer<Layer.Layer.Success<RuntimeLayer>, unknown, TelegramOut | ConsoleOut>
 }
 
@@ -61,13 +95,7 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
       llm: fakeLlmSection(fake, options.llm)
     })
     const replies: Array<OutboundMessage> = []
-    const logs: Array<string> = []
-    const logger = Logger.replace(
-      Logger.defaultLogger,
-      Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }).pipe(
-        Logger.map((line) => void logs.push(line))
-      )
-    )
+    const { logger, logs } = capturedLogs(config)
     // Console conversations stand for a chat platform: their replies are recorded.
     const senders = Layer.merge(
       Layer.succeed(ConsoleOut, { send: (message) => Effect.sync(() => (replies.push(message), { chunks: 1 })) }),
@@ -98,18 +126,107 @@ export const makeHarness = (fake: FakeLlmServer, options: HarnessOptions = {}) =
         ).pipe(Effect.as(messageId), Effect.provide(logger)),
       repliesTo: (chatId) => replies.filter((r) => r.conversation.chatId === chatId).map((r) => r.text),
       waitForReplies: (count, timeoutMs = 10_000) =>
-        Effect.promise(async () => {
-          const deadline = Date.now() + timeoutMs
-          while (replies.length < count) {
-            if (Date.now() > deadline) {
-              throw new Error(
-                `expected ${count} replies, got ${replies.length}: ${JSON.stringify(replies.map((r) => r.text))}`
-              )
-            }
-            await new Promise((r) => setTimeout(r, 5))
-          }
-        }),
+        eventually(
+          () => replies.length >= count,
+          () => `${count} replies (got ${replies.length}: ${JSON.stringify(replies.map((r) => r.text))})`,
+          timeoutMs
+        ),
       use: (effect) => Effect.provide(effect, context)
     }
     return harness
   })
+
+// ---------------------------------------------------------------------------------------------
+// The whole daemon, with Telegram on the fake Bot API
+
+export const fastTimings: TelegramTimingsShape = {
+  ...defaultTelegramTimings,
+  pollMargin: Duration.millis(500),
+  stallLimit: Duration.seconds(3),
+  stallCheck: Duration.millis(200),
+  retryBase: Duration.millis(50),
+  retryCap: Duration.millis(300),
+  sendRetryBase: Duration.millis(50),
+  requestTimeout: Duration.seconds(5)
+}
+
+export interface TelegramHarnessOptions {
+  /** `[channels.telegram]` keys over the defaults (user 42 allowed, token and api_root of the fake). */
+  readonly telegram?: Record<string, unknown>
+  readonly llm?: Record<string, unknown>
+  readonly config?: Record<string, unknown>
+  readonly dataDir?: string
+  readonly timings?: Partial<TelegramTimingsShape>
+}
+
+export interface TelegramHarness {
+  readonly dataDir: string
+  readonly config: MinibotConfig
+  readonly logs: Array<string>
+  /** Runs an effect against the daemon's services (SqlClient, Readiness...). */
+  readonly use: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E>
+  readonly sql: SqlClient.SqlClient
+}
+
+/** Starts the daemon in the current scope; closing the scope shuts it down like SIGTERM would. */
+export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, options: TelegramHarnessOptions = {}) =>
+  Effect.gen(function*() {
+    const dataDir = options.dataDir ?? tempDir("minibot-telegram-")
+    const config = makeConfig({
+      ...options.config,
+      runtime: { data_dir: dataDir, log_level: "debug" },
+      llm: fakeLlmSection(llm, options.llm),
+      channels: {
+        telegram: {
+          enabled: true,
+          bot_token: fake.token,
+          api_root: fake.url,
+          allowed_user_ids: [42],
+          poll_timeout_seconds: 2,
+          ...options.telegram
+        }
+      }
+    })
+    const captured = capturedLogs(config)
+    const logger = Layer.merge(captured.logger, Logger.minimumLogLevel(Logging.toLogLevel("debug")))
+    const layer = Layers.Channels.pipe(
+      Layer.provideMerge(Layers.runtimeWith(testLlm)),
+      Layer.provideMerge(Layers.Senders),
+      Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
+      Layer.provideMerge(AppConfig.layer(config)),
+      Layer.provide(Layer.succeed(TelegramTimings, { ...fastTimings, ...options.timings })),
+      Layer.provide(logger)
+    )
+    const scope = yield* Effect.scope
+    const context = yield* Layer.buildWithScope(layer, scope)
+    const use = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Effect.provide(context as Context.Context<R>), Effect.provide(logger)) as Effect.Effect<A, E>
+    const sql = yield* use(SqlClient.SqlClient)
+    return { dataDir, config, logs: captured.logs, use, sql } satisfies TelegramHarness
+  })
+
+/** Starts the daemon in its own scope, runs `body`, then shuts it down. */
+export const withDaemon = <A, E>(
+  fake: FakeTelegramServer,
+  llm: FakeLlmServer,
+  options: TelegramHarnessOptions,
+  body: (h: TelegramHarness) => Effect.Effect<A, E>
+) => Effect.scoped(Effect.flatMap(startDaemon(fake, llm, options), body))
+
+export const texts = (sent: ReadonlyArray<SentMessage>) => sent.map((m) => m.visibleText)
+
+/** Waits until a message whose visible text matches was sent; returns it. */
+export const waitForText = (fake: FakeTelegramServer, pattern: RegExp | string, timeoutMs = 5_000) =>
+  Effect.map(
+    fake.waitForEffect((f) => f.sent.some((m) => matches(m.visibleText, pattern)), timeoutMs),
+    () => fake.sent.find((m) => matches(m.visibleText, pattern))!
+  )
+
+const matches = (text: string, pattern: RegExp | string) =>
+  typeof pattern === "string" ? text === pattern : pattern.test(text)
+
+/**
+ * Lets time pass. Not for "nothing more happens" checks (they pass vacuously on a slow machine):
+ * wait for a later event that must follow instead, such as the chat's next reply.
+ */
+export const settle = (ms = 300) => Effect.sleep(Duration.millis(ms))

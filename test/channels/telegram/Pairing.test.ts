@@ -3,7 +3,8 @@ import { Effect } from "effect"
 import { maxPendingCodes, normalizeCode, Pairing, pairingAlphabet } from "../../../src/channels/telegram/Pairing.ts"
 import { FakeLlm } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
-import { settle, startDaemon, texts, waitForText } from "./harness.ts"
+import { eventually } from "../../support/Wait.ts"
+import { startDaemon, texts, waitForText } from "./harness.ts"
 
 const codeIn = (text: string) => /code: ([A-Z0-9]{8})\b/.exec(text)?.[1]
 
@@ -41,9 +42,12 @@ describe("Telegram pairing (dm_policy = pairing)", () => {
 
       // Revoked: a stranger again (the refusal of the last hour counts, so no new message).
       expect(yield* pairing.revoke(77)).toBe(true)
+      const ignored = () => h.logs.filter((l) => l.includes("ignored (refused less than an hour ago)")).length
+      const ignoredBefore = ignored()
       fake.pushText({ chatId: 77, userId: 77, text: "still me" })
       yield* fake.waitForEffect((f) => f.pendingUpdates.length === 0)
-      yield* settle(500)
+      // Turned away at the door: never handed to its conversation.
+      yield* eventually(() => ignored() > ignoredBefore, "the ignored message")
       expect(llm.completions()).toHaveLength(1)
     }))
 

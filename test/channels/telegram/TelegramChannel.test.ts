@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { conversationKey } from "../../../src/domain/Conversation.ts"
+import { Actors } from "../../../src/runtime/Actors.ts"
 import { FakeLlm, lastUserContent } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
-import { settle, startDaemon, texts, waitForText } from "./harness.ts"
+import { eventually, pollUntil } from "../../support/Wait.ts"
+import { startDaemon, texts, waitForText } from "./harness.ts"
 
 describe("Telegram channel: private chats", () => {
   it.scopedLive("answers a message in the chat it came from, with typing shown meanwhile", () =>
@@ -19,8 +22,9 @@ describe("Telegram channel: private chats", () => {
       expect(fake.callsOf("sendChatAction").some((c) => c.params.chat_id === 42 && c.params.action === "typing")).toBe(
         true
       )
-      yield* settle()
-      expect(texts(fake.sent)).toHaveLength(2)
+      fake.pushText({ chatId: 42, userId: 42, text: "and?" })
+      yield* waitForText(fake, "echo: and?")
+      expect(texts(fake.sent)).toHaveLength(3)
     }))
 
   it.scopedLive("stickers get a notice, captions are read, other update kinds and malformed ones are ignored", () =>
@@ -64,7 +68,11 @@ describe("Telegram channel: access control", () => {
       expect(refusal.visibleText).toContain("user id is 99")
       expect(refusal.visibleText).toContain("chat's id is 99")
       yield* fake.waitForEffect((f) => f.pendingUpdates.length === 0)
-      yield* settle()
+      // The two later messages are turned away at the door, never handed to a conversation.
+      yield* eventually(
+        () => h.logs.filter((l) => l.includes("ignored (refused less than an hour ago)")).length === 2,
+        "two ignored messages"
+      )
       expect(fake.sent).toHaveLength(1)
       expect(llm.completions()).toHaveLength(0)
       const rows = yield* h.sql`SELECT COUNT(*) AS n FROM history WHERE conversation_key = 'telegram:99'`
@@ -113,12 +121,14 @@ describe("Telegram channel: groups", () => {
       yield* waitForText(fake, "echo: thanks, and tomorrow?")
       fake.pushText({ chatId: group, userId: 6, text: "/help@minibot_test_bot" })
       yield* waitForText(fake, /mention me/)
-      yield* settle()
+      fake.pushText({ chatId: group, userId: 5, text: "@Minibot_Test_Bot last one" })
+      yield* waitForText(fake, "echo: last one")
       expect(llm.completions().map((r) => lastUserContent(r.body))).toEqual([
         "what time is it?",
-        "thanks, and tomorrow?"
+        "thanks, and tomorrow?",
+        "last one"
       ])
-      expect(fake.sent).toHaveLength(3)
+      expect(fake.sent).toHaveLength(4)
     }))
 
   it.scopedLive("group_mode = always answers every message; forum topics keep their thread", () =>
@@ -137,7 +147,7 @@ describe("Telegram channel: commands", () => {
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
-      yield* startDaemon(fake, llm)
+      const h = yield* startDaemon(fake, llm)
       fake.pushText({ chatId: 42, userId: 42, text: "remember 7" })
       yield* waitForText(fake, "echo: remember 7")
       fake.pushText({ chatId: 42, userId: 42, text: "/status" })
@@ -152,7 +162,11 @@ describe("Telegram channel: commands", () => {
       expect(llm.completions().at(-1)!.body.messages.map((m) => m.role)).toEqual(["system", "user"])
       fake.pushText({ chatId: 42, userId: 42, text: "/help" })
       yield* waitForText(fake, /\/reset: forget this conversation/)
-      yield* settle(1500)
+      // Every turn of the chat finished and marked handled.
+      yield* pollUntil(
+        h.use(Effect.flatMap(Actors, (actors) => actors.pending(conversationKey("telegram", "42")))),
+        (n) => n === 0
+      )
       fake.pushText({ chatId: 42, userId: 42, text: "/status" })
       yield* fake.waitForEffect((f) => f.sent.filter((m) => m.visibleText.startsWith("Model:")).length === 2)
       expect(fake.sent.filter((m) => m.visibleText.startsWith("Model:"))[1]!.visibleText).toMatch(

@@ -5,9 +5,9 @@ import {
   markdownToTelegramHtml,
   visibleText
 } from "../../../src/channels/telegram/TelegramFormat.ts"
-import { FakeLlm } from "../../support/FakeLlm.ts"
+import { FakeLlm, lastUserContent } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
-import { settle, startDaemon, texts } from "./harness.ts"
+import { startDaemon, texts, waitForText } from "./harness.ts"
 
 const noSpace = (s: string) => s.replace(/\s+/g, "")
 
@@ -23,7 +23,7 @@ describe("Telegram delivery: formatting, limits and errors", () => {
         "\n```"
       let answer = ""
       for (let i = 0; answer.length < 10_000; i++) answer += `${paragraph(i)}\n\n${i % 3 === 0 ? code(i) + "\n\n" : ""}`
-      llm.script(() => ({ content: answer }))
+      llm.script((request) => ({ content: lastUserContent(request) === "write a lot" ? answer : "short" }))
       yield* startDaemon(fake, llm)
       const expected = formatForTelegram(answer)
       expect(expected.length).toBeGreaterThanOrEqual(3)
@@ -36,8 +36,10 @@ describe("Telegram delivery: formatting, limits and errors", () => {
         expect(message.chat_id).toBe(42)
       }
       expect(noSpace(texts(sent).join(""))).toBe(noSpace(visibleText(markdownToTelegramHtml(answer))))
-      yield* settle()
-      expect(fake.sent).toHaveLength(expected.length)
+      // Each part went once: the next reply follows the last part.
+      fake.pushText({ chatId: 42, userId: 42, text: "and now?" })
+      yield* waitForText(fake, "short")
+      expect(fake.sent).toHaveLength(expected.length + 1)
     }))
 
   it.scopedLive("Markdown with < > & is accepted as HTML and shows those characters", () =>
@@ -65,8 +67,9 @@ describe("Telegram delivery: formatting, limits and errors", () => {
       // Each retry waited retry_after (1 s) after the 429.
       expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(950)
       expect(attempts[2]!.at - attempts[1]!.at).toBeGreaterThanOrEqual(950)
-      yield* settle()
-      expect(texts(fake.sent)).toEqual(["echo: hi"])
+      fake.pushText({ chatId: 42, userId: 42, text: "again" })
+      yield* waitForText(fake, "echo: again")
+      expect(texts(fake.sent)).toEqual(["echo: hi", "echo: again"])
       expect(h.logs.some((l) => l.includes("flood limit"))).toBe(true)
     }))
 
@@ -80,8 +83,9 @@ describe("Telegram delivery: formatting, limits and errors", () => {
       fake.pushText({ chatId: 42, userId: 42, text: "hi" })
       yield* fake.waitForSentEffect(1)
       expect(fake.callsOf("sendMessage").map((c) => c.status)).toEqual([500, 502, 200])
-      yield* settle()
-      expect(texts(fake.sent)).toEqual(["echo: hi"])
+      fake.pushText({ chatId: 42, userId: 42, text: "again" })
+      yield* waitForText(fake, "echo: again")
+      expect(texts(fake.sent)).toEqual(["echo: hi", "echo: again"])
     }))
 
   it.scopedLive("HTML Telegram cannot parse is resent as plain text; a blocked user is not retried", () =>
@@ -103,8 +107,13 @@ describe("Telegram delivery: formatting, limits and errors", () => {
       fake.pushText({ chatId: 43, userId: 43, text: "are you there?" })
       yield* Effect.promise(() => llm.waitFor((f) => f.completions().length === 2))
       yield* fake.waitForEffect((f) => f.callsOf("sendMessage").some((c) => c.status === 403))
-      yield* settle(500)
-      expect(fake.callsOf("sendMessage").filter((c) => c.params.chat_id === 43)).toHaveLength(1)
+      // Not retried: the chat's next reply is the next attempt.
+      fake.pushText({ chatId: 43, userId: 43, text: "unblocked" })
+      yield* waitForText(fake, "echo: unblocked")
+      expect(fake.callsOf("sendMessage").filter((c) => c.params.chat_id === 43).map((c) => c.status)).toEqual([
+        403,
+        200
+      ])
       expect(h.logs.some((l) => l.includes("cannot receive messages") && l.includes("chat_id=43"))).toBe(true)
     }))
 })

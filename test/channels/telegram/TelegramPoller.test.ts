@@ -6,7 +6,8 @@ import * as Database from "../../../src/storage/Database.ts"
 import { FakeLlm } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
-import { settle, startDaemon, texts, waitForText, withDaemon } from "./harness.ts"
+import { eventually } from "../../support/Wait.ts"
+import { startDaemon, texts, waitForText, withDaemon } from "./harness.ts"
 
 describe("Telegram long polling", () => {
   it.live("updates sent while the daemon was stopped are answered after start, and old ones are not answered again", () =>
@@ -23,12 +24,14 @@ describe("Telegram long polling", () => {
       yield* withDaemon(fake, llm, { dataDir }, () =>
         Effect.gen(function*() {
           yield* fake.waitForSentEffect(3, 8_000)
-          yield* settle()
+          // "one" answered again would come before this.
+          fake.pushText({ chatId: 42, userId: 42, text: "four" })
+          yield* waitForText(fake, "echo: four")
         }))
-      expect(texts(fake.sent)).toEqual(["echo: one", "echo: two", "echo: three"])
+      expect(texts(fake.sent)).toEqual(["echo: one", "echo: two", "echo: three", "echo: four"])
       // The second run resumed from the stored offset.
       expect(fake.callsOf("getUpdates")[callsBefore]!.params.offset).toBe(first.update_id + 1)
-      expect(llm.completions()).toHaveLength(3)
+      expect(llm.completions()).toHaveLength(4)
     }).pipe(Effect.scoped))
 
   it.live("an offset stored for another bot is discarded", () =>
@@ -141,7 +144,7 @@ describe("Telegram long polling", () => {
       const wrong = "987654321:AAwrong-token-wrong-token-wrong-token1"
       const h = yield* startDaemon(fake, llm, { telegram: { bot_token: wrong } })
       yield* fake.waitForEffect((f) => f.callsOf("getMe").length > 0)
-      yield* settle(500)
+      yield* eventually(() => h.logs.some((l) => l.includes("Telegram rejected the bot token")), "the rejection")
       const rejected = h.logs.filter((l) => l.includes("Telegram rejected the bot token"))
       expect(rejected).toHaveLength(1)
       expect(rejected[0]).toContain("level=ERROR")
