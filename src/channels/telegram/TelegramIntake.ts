@@ -23,6 +23,7 @@ import * as Metrics from "../../observability/Metrics.ts"
 import { Actors } from "../../runtime/Actors.ts"
 import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Tasks } from "../../tasks/Tasks.ts"
+import type { SendPriority } from "./SendThrottle.ts"
 import { type Admission, replyTo, type Sender, TelegramAccess } from "./TelegramAccess.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
@@ -144,14 +145,23 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
      * Sends one of our texts for this update, unless this update was already answered. `text` may
      * be an action whose result is the text (`/reset`): it runs only the first time too.
      */
-    const answer = (ctx: Context, text: string | Effect.Effect<string, IntakeError>) =>
+    const answer = (
+      ctx: Context,
+      text: string | Effect.Effect<string, IntakeError>,
+      priority: SendPriority = "user"
+    ) =>
       Effect.gen(function*() {
         const first = yield* stored(store.claimUpdate(ctx.bot.id, ctx.updateId))
         if (!first) return yield* Effect.logDebug("update already answered: not answering again")
         const body = typeof text === "string" ? text : yield* text
         yield* FiberSet.run(
           replies,
-          sender.notify(ctx.conversation, body, { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup })
+          sender.notify(
+            ctx.conversation,
+            body,
+            { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup },
+            priority
+          )
             .pipe(
               Effect.catchAll((error) => Effect.logWarning(`could not answer: ${error.reason}`)),
               Effect.annotateLogs({
@@ -167,7 +177,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
     const refuse = (ctx: Context, person: Sender, admission: Admission) =>
       Option.match(replyTo(person, admission), {
         onNone: () => Effect.void,
-        onSome: (text) => answer(ctx, text)
+        onSome: (text) => answer(ctx, text, "stranger")
       })
 
     const status = (ctx: Context) =>
