@@ -1,8 +1,13 @@
 /**
  * `dm_policy = "pairing"`: a stranger writing to the bot in private gets a one-time code; the
  * owner approves it with `minibot pairing approve CODE`, which adds the user to a stored allowlist.
- * Codes are 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), valid for an hour,
- * and at most three wait at a time so a flood of strangers cannot bury the owner's list.
+ * Codes are 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), valid for an hour.
+ *
+ * At most `maxPendingCodes` wait at a time, so a flood of strangers cannot bury the owner's list,
+ * and nobody can hold those slots: a newcomer who finds them full takes the oldest one (the
+ * operator is told in the log), and a stranger gets at most one code per `pairingRequestInterval`
+ * (asking again, even after their code expired or was replaced, does not take a slot back). An
+ * expired code stays stored, unusable, until that interval has passed: it is what limits its user.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Clock, Data, Duration, Effect } from "effect"
@@ -34,10 +39,10 @@ export interface PairedUser {
   readonly approvedAt: number
 }
 
-/** What a stranger's pairing request got: their code, or nothing because too many are waiting. */
+/** What a stranger's pairing request got: their code, or nothing because they had one less than `pairingRequestInterval` ago. */
 export type PairingRequest = Data.TaggedEnum<{
   Issued: { readonly code: string; readonly expiresAt: number }
-  TooManyPending: {}
+  TryLater: {}
 }>
 export const PairingRequest = Data.taggedEnum<PairingRequest>()
 
@@ -70,7 +75,10 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
     const sql = yield* SqlClient.SqlClient
     const timings = yield* TelegramTimings
 
-    const dropExpired = (now: number) => sql`DELETE FROM telegram_pairing_codes WHERE expires_at <= ${now}`
+    const requestInterval = Duration.toMillis(timings.pairingRequestInterval)
+    /** Expired codes are kept for their user's request interval (see the header), then dropped. */
+    const dropExpired = (now: number) =>
+      sql`DELETE FROM telegram_pairing_codes WHERE expires_at <= ${now} AND created_at <= ${now - requestInterval}`
 
     const isPaired = (userId: number): Effect.Effect<boolean, SqlError.SqlError> =>
       sql`SELECT 1 AS found FROM telegram_paired_users WHERE user_id = ${userId}`.pipe(
@@ -83,12 +91,26 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
         const now = yield* Clock.currentTimeMillis
         return yield* Effect.gen(function*() {
           yield* dropExpired(now)
-          const [existing] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE user_id = ${user.userId}`
+          const [existing] = yield* sql<CodeRow>`
+            SELECT * FROM telegram_pairing_codes WHERE user_id = ${user.userId} ORDER BY created_at DESC LIMIT 1
+          `
           if (existing !== undefined) {
-            return PairingRequest.Issued({ code: existing.code, expiresAt: Number(existing.expires_at) })
+            return Number(existing.expires_at) > now
+              ? PairingRequest.Issued({ code: existing.code, expiresAt: Number(existing.expires_at) })
+              : PairingRequest.TryLater()
           }
-          const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
-          if (Number(count?.n ?? 0) >= maxPendingCodes) return PairingRequest.TooManyPending()
+          const waiting = yield* sql<CodeRow>`
+            SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at, code
+          `
+          if (waiting.length >= maxPendingCodes) {
+            const oldest = waiting[0]!
+            yield* sql`UPDATE telegram_pairing_codes SET expires_at = ${now} WHERE code = ${oldest.code}`
+            yield* Effect.logWarning(
+              `pairing: ${waiting.length} requests were pending; the oldest (user ${oldest.user_id}, code ${oldest.code}) ` +
+                `was dropped for user ${user.userId}. Many strangers are asking: check \`minibot pairing list\`, ` +
+                `or set dm_policy = "allowlist" to stop pairing`
+            )
+          }
           const code = newPairingCode()
           const expiresAt = now + Duration.toMillis(timings.pairingCodeLifetime)
           yield* sql`
@@ -126,13 +148,15 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.gen(function*() {
         yield* dropExpired(now)
-        const [row] = yield* sql<CodeRow>`SELECT * FROM telegram_pairing_codes WHERE code = ${code}`
+        const [row] = yield* sql<CodeRow>`
+          SELECT * FROM telegram_pairing_codes WHERE code = ${code} AND expires_at > ${now}
+        `
         if (row === undefined) return yield* new PairingCodeUnknown({ code })
         yield* sql`
           INSERT INTO telegram_paired_users (user_id, user_name, approved_at) VALUES (${row.user_id}, ${row.user_name}, ${now})
           ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, approved_at = excluded.approved_at
         `
-        yield* sql`DELETE FROM telegram_pairing_codes WHERE code = ${code}`
+        yield* sql`DELETE FROM telegram_pairing_codes WHERE user_id = ${row.user_id}`
         return toPending(row)
       }).pipe(sql.withTransaction)
     })

@@ -14,7 +14,7 @@
  * `handle` fails only when the update could not be stored (the caller must not confirm it to
  * Telegram); everything else is logged and the update is done.
  */
-import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, Option, ParseResult } from "effect"
+import { Cause, Clock, Data, Effect, Either, FiberSet, LogLevel, Metric, Option } from "effect"
 import { AppConfig } from "../../config/Config.ts"
 import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
@@ -24,11 +24,20 @@ import { Actors } from "../../runtime/Actors.ts"
 import { ownerIdOf } from "../../runtime/ConversationTurn.ts"
 import { Tasks } from "../../tasks/Tasks.ts"
 import type { SendPriority } from "./SendThrottle.ts"
+import { SummarisedLog } from "./SummarisedLog.ts"
 import { type Admission, replyTo, type Sender, TelegramAccess } from "./TelegramAccess.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
 import { TelegramStore } from "./TelegramStore.ts"
 import { decodeUpdate, kindOf, mediaKinds, type TgMessage } from "./TelegramUpdate.ts"
+
+/** An update's id for the log: a number, or "?" (never a stranger's long string). */
+const shortId = (raw: unknown) => {
+  const id = (raw as { update_id?: unknown } | null)?.update_id
+  return typeof id === "number" && Number.isSafeInteger(id) ? String(id) : "?"
+}
+/** An update's kind for the log: its first key, letters and underscores only, at most 32 of them. */
+const shortKind = (raw: unknown) => kindOf(raw).replace(/[^A-Za-z0-9_]/g, "").slice(0, 32) || "unnamed"
 
 /** The sender of messages an anonymous group admin writes. */
 const groupAnonymousBot = 1087968824
@@ -125,11 +134,12 @@ interface Context {
 }
 
 export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/TelegramIntake", {
-  dependencies: [TelegramAccess.Default],
+  dependencies: [TelegramAccess.Default, SummarisedLog.Default],
   scoped: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const tg = config.channels.telegram
     const access = yield* TelegramAccess
+    const summary = yield* SummarisedLog
     const conversations = yield* Actors
     const history = yield* HistoryStore
     const sender = yield* TelegramSender
@@ -308,19 +318,24 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
       Effect.gen(function*() {
         yield* Metric.increment(Metrics.telegramUpdates)
         const decoded = decodeUpdate(raw)
+        // One short line per kind (never the body, which a stranger controls), repeats counted.
         if (Either.isLeft(decoded)) {
-          return yield* Effect.logWarning(
-            `ignoring an update in an unexpected shape: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
+          return yield* summary.note(
+            LogLevel.Warning,
+            "updates in an unexpected shape, ignored",
+            `update ${shortId(raw)} (${shortKind(raw)})`
           )
         }
         const { message, update_id } = decoded.right
-        if (message === undefined) return yield* Effect.logDebug(`${kindOf(raw)} update: ignored`)
+        if (message === undefined) {
+          return yield* summary.note(LogLevel.Debug, `${shortKind(raw)} updates, ignored`, `update ${update_id}`)
+        }
         yield* onMessage(update_id, message, bot)
       }).pipe(
         Effect.catchAllDefect((defect) => Effect.logError("handling an update failed: skipped", Cause.die(defect))),
         Effect.annotateLogs({
           component: "telegram",
-          update_id: String((raw as { update_id?: unknown } | null)?.update_id ?? "?")
+          update_id: shortId(raw)
         })
       )
 
