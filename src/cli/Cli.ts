@@ -8,7 +8,7 @@ import { Console, Duration, Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"
 import { chat, ConsoleChannel, stdinLines } from "../channels/console/ConsoleChannel.ts"
-import { Pairing } from "../channels/telegram/Pairing.ts"
+import { Pairing, printableName } from "../channels/telegram/Pairing.ts"
 import { AppConfig, ConfigSource } from "../config/Config.ts"
 import {
   ConfigError,
@@ -146,8 +146,9 @@ const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) 
     )
   })
 
+/** The user as printed: the name is the stranger's own choice, so it is made printable first. */
 const who = (user: { readonly userId: number; readonly userName: string | null }) =>
-  `user ${user.userId}${user.userName === null ? "" : ` (${user.userName})`}`
+  `user ${user.userId}${user.userName === null ? "" : ` (${printableName(user.userName)})`}`
 
 const pairingList = Command.make(
   "list",

@@ -24,6 +24,24 @@ export const newPairingCode = (): string =>
 /** What a person typed: case and spaces or dashes do not matter. */
 export const normalizeCode = (input: string): string => input.toUpperCase().replace(/[\s-]/g, "")
 
+/** Terminal escape sequences: CSI (`ESC [ ... final`), OSC/DCS/APC/PM/SOS strings up to BEL or ST, and two-byte escapes. */
+const escapeSequences =
+  /\x1b\[[0-?]*[ -/]*[@-~]|[\x1b\x9d\x90\x9e\x9f\x98][\]P^_X][\s\S]*?(?:\x07|\x1b\\|\x9c|$)|\x1b[\s\S]?/g
+/** Control characters (C0, DEL, C1), bidi overrides and line separators: they rewrite what a terminal shows. */
+const controls = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+/** Telegram names are at most 64 characters; anything longer was not typed by Telegram's rules. */
+const maxNameLength = 64
+
+/**
+ * A name a stranger chose (their Telegram name), safe to print on the operator's terminal: no
+ * escape sequences (colours, cursor moves, clipboard writes), no control characters (a newline
+ * would forge a row of `minibot pairing list`), at most 64 characters.
+ */
+export const printableName = (name: string): string => {
+  const clean = name.replace(escapeSequences, "").replace(controls, "").trim()
+  return clean.length > maxNameLength ? `${clean.slice(0, maxNameLength)}…` : clean
+}
+
 export interface PendingPairing {
   readonly code: string
   readonly userId: number

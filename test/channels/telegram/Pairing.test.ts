@@ -1,6 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { maxPendingCodes, normalizeCode, Pairing, pairingAlphabet } from "../../../src/channels/telegram/Pairing.ts"
+import {
+  maxPendingCodes,
+  normalizeCode,
+  Pairing,
+  pairingAlphabet,
+  printableName
+} from "../../../src/channels/telegram/Pairing.ts"
 import { FakeLlm } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
 import { settle, startDaemon, texts, waitForText } from "./harness.ts"
@@ -74,5 +80,17 @@ describe("Telegram pairing (dm_policy = pairing)", () => {
   it("codes are read without regard to case, spaces or dashes", () => {
     expect(normalizeCode(" ab2c-de3f ")).toBe("AB2CDE3F")
     expect(pairingAlphabet).not.toMatch(/[01OIL]/)
+  })
+})
+
+describe("printableName (what `minibot pairing list` prints of a stranger's name)", () => {
+  it("strips escape sequences, control characters and bidi overrides, and keeps the rest", () => {
+    const forged =
+      "Eve)  \n  ABCD2345  user 1 (owner, trusted\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07\x1b[2K\x1b[1A\u202e"
+    const shown = printableName(forged)
+    expect(shown).toBe("Eve)    ABCD2345  user 1 (owner, trusted")
+    expect(shown).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202e]/)
+    expect(printableName("Zoë 🙂 Łukasz")).toBe("Zoë 🙂 Łukasz")
+    expect(printableName("a".repeat(500))).toHaveLength(65)
   })
 })
