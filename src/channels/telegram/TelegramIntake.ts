@@ -5,7 +5,8 @@
  * 2. in a group, not addressed to the bot (no @mention, no reply to it, no command): ignored,
  *    unless `group_mode = "always"`;
  * 3. sender not allowed (`TelegramAccess`): one short refusal per chat per hour (or a pairing
- *    code), and nothing else: no LLM call, no history;
+ *    code), capped over all chats and sent after allowed users' replies, and nothing else: no LLM
+ *    call, no history;
  * 4. no text (stickers, voice, photos without caption): a short notice in private, else ignored;
  * 5. a command: answered here, at once (`/stop` must not wait in the mailbox behind the turn
  *    it stops);
