@@ -17,6 +17,7 @@ import * as Logging from "../observability/Logging.ts"
 import * as Job from "../scheduler/Job.ts"
 import { JobStore } from "../scheduler/JobStore.ts"
 import * as Database from "../storage/Database.ts"
+import { printable } from "./Printable.ts"
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
@@ -159,8 +160,9 @@ const withStores = <A, E>(
     )
   })
 
+/** The user as printed: the name is the stranger's own choice, so it is made printable first. */
 const who = (user: { readonly userId: number; readonly userName: string | null }) =>
-  `user ${user.userId}${user.userName === null ? "" : ` (${user.userName})`}`
+  `user ${user.userId}${user.userName === null ? "" : ` (${printable(user.userName)})`}`
 
 const pairingList = Command.make(
   "list",
@@ -224,12 +226,6 @@ const pairingCommand = Command.make("pairing").pipe(
   Command.withSubcommands([pairingList, pairingApprove, pairingRevoke]),
   Command.withDescription("Telegram pairing (dm_policy = \"pairing\"): list and approve codes, revoke users")
 )
-
-/** What a person or the model wrote, safe for a terminal: no control or format characters, one short line. */
-const printable = (text: string, max = 60) => {
-  const clean = text.replace(/[\p{Cc}\p{Cf}]+/gu, " ").trim()
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean
-}
 
 const recurrenceText = (recurrence: Job.Recurrence) =>
   recurrence.kind === "interval"

@@ -161,21 +161,36 @@ describe("FakeTelegram", () => {
         expect(fake.sent.map((s) => s.text)).toEqual(["m0", "m1", "m2", "other chat", "after the ban"])
       }))
 
-    it.scoped("a group gets 20 messages a minute; edits count too", () =>
+    it.scoped("a group gets a burst of 3, then 20 messages a minute; edits count too", () =>
       Effect.gen(function*() {
         let now = 5_000_000
         const fake = yield* makeFakeTelegram({ now: () => now })
         const api = botFor(fake).api
         const first = yield* Effect.promise(() => api.sendMessage(-100, "m0"))
-        for (let i = 1; i < 19; i++) {
-          now += 100
+        yield* Effect.promise(() => api.sendMessage(-100, "m1"))
+        yield* Effect.promise(() => api.editMessageText(-100, first.message_id, "edited"))
+        const limited = yield* failure(() => api.sendMessage(-100, "m2"))
+        expect([limited.error_code, limited.parameters.retry_after]).toEqual([429, 3])
+        now += 3_000
+        yield* Effect.promise(() => api.sendMessage(-100, "m2"))
+        // Over a minute, 20 more messages fit, one every 3 s.
+        for (let i = 3; i < 23; i++) {
+          now += 3_000
           yield* Effect.promise(() => api.sendMessage(-100, `m${i}`))
         }
-        yield* Effect.promise(() => api.editMessageText(-100, first.message_id, "edited"))
-        const limited = yield* failure(() => api.sendMessage(-100, "m20"))
-        expect(limited.error_code).toBe(429)
-        expect(limited.parameters.retry_after).toBe(59)
-        expect(fake.sent.length).toBe(19)
+        expect(fake.sent.length).toBe(23)
+      }))
+
+    it.scoped("all chats together get a burst of 30, then 30 a second", () =>
+      Effect.gen(function*() {
+        let now = 7_000_000
+        const fake = yield* makeFakeTelegram({ now: () => now })
+        const api = botFor(fake).api
+        for (let chat = 1; chat <= 30; chat++) yield* Effect.promise(() => api.sendMessage(chat, "hi"))
+        expect((yield* failure(() => api.sendMessage(31, "hi"))).error_code).toBe(429)
+        now += 1_000
+        for (let chat = 32; chat <= 61; chat++) yield* Effect.promise(() => api.sendMessage(chat, "hi"))
+        expect(fake.sent.length).toBe(60)
       }))
 
     it.scoped("limits can be changed or disabled", () =>

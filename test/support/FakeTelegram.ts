@@ -21,22 +21,32 @@ import type { AddressInfo } from "node:net"
 // ---------------------------------------------------------------------------------------------
 // Public types
 
+/**
+ * Telegram's flood limits as token buckets (TELEGRAM.md: short bursts tolerated, then a rate):
+ * each chat has an allowance that refills at its rate, and so do all chats together.
+ */
 export interface FloodLimits {
   /** Sustained rate per private chat (positive chat id). */
   readonly privatePerSecond: number
   /** Messages a private chat may receive at once before the rate applies. */
   readonly privateBurst: number
-  /** Per group, supergroup or channel (negative chat id or "@name"). */
+  /** Sustained rate per group, supergroup or channel (negative chat id or "@name"). */
   readonly groupPerMinute: number
-  /** Over all chats. */
+  /** Messages a group may receive at once before the rate applies. */
+  readonly groupBurst: number
+  /** Sustained rate over all chats. */
   readonly globalPerSecond: number
+  /** Messages all chats together may receive at once. */
+  readonly globalBurst: number
 }
 
 export const defaultFloodLimits: FloodLimits = {
   privatePerSecond: 1,
   privateBurst: 3,
   groupPerMinute: 20,
-  globalPerSecond: 30
+  groupBurst: 3,
+  globalPerSecond: 30,
+  globalBurst: 30
 }
 
 export interface FakeTelegramOptions {
@@ -350,12 +360,15 @@ export const parseTelegramHtml = (text: string, strictEntities = true): ParsedHt
 // ---------------------------------------------------------------------------------------------
 // Flood control
 
+interface Bucket {
+  tokens: number
+  at: number
+}
+
 /** Answers undefined (allowed, and counted) or the seconds to wait. */
 class FloodControl {
   private readonly bannedUntil = new Map<string, number>()
-  private readonly buckets = new Map<string, { tokens: number; at: number }>()
-  private readonly groupSends = new Map<string, Array<number>>()
-  private globalSends: Array<number> = []
+  private readonly buckets = new Map<string, Bucket>()
 
   constructor(private readonly limits: FloodLimits) {}
 
@@ -364,26 +377,27 @@ class FloodControl {
       const until = this.bannedUntil.get(key) ?? 0
       if (until > now) return Math.ceil((until - now) / 1000) // a ban is not extended by retries
     }
-    this.globalSends = this.globalSends.filter((t) => t > now - 1000)
-    if (this.globalSends.length >= this.limits.globalPerSecond) {
-      return this.ban("*", now, this.globalSends[0]! + 1000 - now)
+    const isGroup = chat.startsWith("@") || chat.startsWith("-")
+    const own = isGroup
+      ? this.refill(chat, this.limits.groupBurst, this.limits.groupPerMinute / 60_000, now)
+      : this.refill(chat, this.limits.privateBurst, this.limits.privatePerSecond / 1000, now)
+    const global = this.refill("*", this.limits.globalBurst, this.limits.globalPerSecond / 1000, now)
+    if (global.tokens < 1) return this.ban("*", now, (1 - global.tokens) / (this.limits.globalPerSecond / 1000))
+    if (own.tokens < 1) {
+      const rate = isGroup ? this.limits.groupPerMinute / 60_000 : this.limits.privatePerSecond / 1000
+      return this.ban(chat, now, (1 - own.tokens) / rate)
     }
-    if (chat.startsWith("@") || chat.startsWith("-")) {
-      const sends = (this.groupSends.get(chat) ?? []).filter((t) => t > now - 60_000)
-      this.groupSends.set(chat, sends)
-      if (sends.length >= this.limits.groupPerMinute) return this.ban(chat, now, sends[0]! + 60_000 - now)
-      sends.push(now)
-    } else {
-      const rate = this.limits.privatePerSecond / 1000
-      const bucket = this.buckets.get(chat) ?? { tokens: this.limits.privateBurst, at: now }
-      bucket.tokens = Math.min(this.limits.privateBurst, bucket.tokens + (now - bucket.at) * rate)
-      bucket.at = now
-      this.buckets.set(chat, bucket)
-      if (bucket.tokens < 1) return this.ban(chat, now, (1 - bucket.tokens) / rate)
-      bucket.tokens -= 1
-    }
-    this.globalSends.push(now)
+    own.tokens -= 1
+    global.tokens -= 1
     return undefined
+  }
+
+  private refill(key: string, burst: number, perMs: number, now: number): Bucket {
+    const bucket = this.buckets.get(key) ?? { tokens: burst, at: now }
+    bucket.tokens = Math.min(burst, bucket.tokens + Math.max(0, now - bucket.at) * perMs)
+    bucket.at = Math.max(bucket.at, now)
+    this.buckets.set(key, bucket)
+    return bucket
   }
 
   private ban(key: string, now: number, waitMs: number): number {

@@ -1,13 +1,18 @@
 /**
  * `dm_policy = "pairing"`: a stranger writing to the bot in private gets a one-time code; the
  * owner approves it with `minibot pairing approve CODE`, which adds the user to a stored allowlist.
- * Codes are 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), valid for an hour,
- * and at most three wait at a time so a flood of strangers cannot bury the owner's list.
+ * Codes are 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), valid for an hour.
+ *
+ * At most `maxPendingCodes` wait at a time, so a flood of strangers cannot bury the owner's list,
+ * and nobody can hold those slots: a newcomer who finds them full takes the oldest one (the
+ * operator is told in the log), and a stranger gets at most one code per `pairingRequestInterval`
+ * (asking again, even after their code expired or was replaced, does not take a slot back). An
+ * expired code stays stored, unusable, until that interval has passed: it is what limits its user.
  */
 import { SqlClient, type SqlError, SqlSchema } from "@effect/sql"
 import { Clock, Data, Duration, Effect, Option, Schema } from "effect"
 import { randomInt } from "node:crypto"
-import { CountRow, SqlInt } from "../../storage/Columns.ts"
+import { SqlInt } from "../../storage/Columns.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
 export const pairingAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -43,10 +48,10 @@ export const PairedUser = Schema.Struct({
 })
 export type PairedUser = typeof PairedUser.Type
 
-/** What a stranger's pairing request got: their code, or nothing because too many are waiting. */
+/** What a stranger's pairing request got: their code, or nothing because they had one less than `pairingRequestInterval` ago. */
 export type PairingRequest = Data.TaggedEnum<{
   Issued: { readonly code: string; readonly expiresAt: number }
-  TooManyPending: {}
+  TryLater: {}
 }>
 export const PairingRequest = Data.taggedEnum<PairingRequest>()
 
@@ -60,25 +65,29 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const timings = yield* TelegramTimings
+    /** An expired code is kept this long after it was issued: it limits its user to one code per interval. */
+    const requestInterval = Duration.toMillis(timings.pairingRequestInterval)
 
-    const dropExpired = (now: number) => sql`DELETE FROM telegram_pairing_codes WHERE expires_at <= ${now}`
+    const dropExpired = (now: number) =>
+      sql`DELETE FROM telegram_pairing_codes WHERE expires_at <= ${now} AND created_at <= ${now - requestInterval}`
 
-    const codeOfUser = SqlSchema.findOne({
+    const latestOfUser = SqlSchema.findOne({
       Request: Schema.Number,
       Result: PendingPairing,
-      execute: (userId) => sql`SELECT * FROM telegram_pairing_codes WHERE user_id = ${userId}`
+      execute: (userId) =>
+        sql`SELECT * FROM telegram_pairing_codes WHERE user_id = ${userId} ORDER BY created_at DESC LIMIT 1`
     })
 
-    const codeRow = SqlSchema.findOne({
-      Request: Schema.String,
+    const liveCode = SqlSchema.findOne({
+      Request: Schema.Struct({ code: Schema.String, now: Schema.Number }),
       Result: PendingPairing,
-      execute: (code) => sql`SELECT * FROM telegram_pairing_codes WHERE code = ${code}`
+      execute: ({ code, now }) => sql`SELECT * FROM telegram_pairing_codes WHERE code = ${code} AND expires_at > ${now}`
     })
 
-    const pendingCount = SqlSchema.single({
-      Request: Schema.Void,
-      Result: CountRow,
-      execute: () => sql`SELECT COUNT(*) AS n FROM telegram_pairing_codes`
+    const pendingAt = SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: PendingPairing,
+      execute: (now) => sql`SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at, code`
     })
 
     const isPaired = (userId: number): Effect.Effect<boolean, SqlError.SqlError> =>
@@ -86,19 +95,28 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
         Effect.map((rows) => rows.length > 0)
       )
 
-    /** The user's pending code (a new one if none), or `TooManyPending`. */
+    /** The user's pending code (a new one if none), or `TryLater` when they had one too recently. */
     const request = Effect.fn("Pairing.request")(
       function*(user: { userId: number; chatId: number; userName: string | undefined }) {
         const now = yield* Clock.currentTimeMillis
         return yield* Effect.gen(function*() {
           yield* dropExpired(now)
-          const existing = yield* codeOfUser(user.userId)
+          const existing = yield* latestOfUser(user.userId)
           if (Option.isSome(existing)) {
-            return PairingRequest.Issued({ code: existing.value.code, expiresAt: existing.value.expiresAt })
+            return existing.value.expiresAt > now
+              ? PairingRequest.Issued({ code: existing.value.code, expiresAt: existing.value.expiresAt })
+              : PairingRequest.TryLater()
           }
-          // COUNT(*) always returns a row.
-          const { n } = yield* pendingCount(undefined).pipe(Effect.catchTag("NoSuchElementException", Effect.die))
-          if (n >= maxPendingCodes) return PairingRequest.TooManyPending()
+          const waiting = yield* pendingAt(now)
+          if (waiting.length >= maxPendingCodes) {
+            const oldest = waiting[0]!
+            yield* sql`UPDATE telegram_pairing_codes SET expires_at = ${now} WHERE code = ${oldest.code}`
+            yield* Effect.logWarning(
+              `pairing: ${waiting.length} requests were pending; the oldest (user ${oldest.userId}, code ${oldest.code}) ` +
+                `was dropped for user ${user.userId}. Many strangers are asking: check \`minibot pairing list\`, ` +
+                `or set dm_policy = "allowlist" to stop pairing`
+            )
+          }
           const code = newPairingCode()
           const expiresAt = now + Duration.toMillis(timings.pairingCodeLifetime)
           yield* sql`
@@ -109,12 +127,6 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
         }).pipe(sql.withTransaction)
       }
     )
-
-    const pendingAt = SqlSchema.findAll({
-      Request: Schema.Number,
-      Result: PendingPairing,
-      execute: (now) => sql`SELECT * FROM telegram_pairing_codes WHERE expires_at > ${now} ORDER BY created_at`
-    })
 
     const pending = Effect.flatMap(Clock.currentTimeMillis, pendingAt)
 
@@ -130,14 +142,14 @@ export class Pairing extends Effect.Service<Pairing>()("minibot/Pairing", {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.gen(function*() {
         yield* dropExpired(now)
-        const found = yield* codeRow(code)
+        const found = yield* liveCode({ code, now })
         if (Option.isNone(found)) return yield* new PairingCodeUnknown({ code })
         const row = found.value
         yield* sql`
           INSERT INTO telegram_paired_users (user_id, user_name, approved_at) VALUES (${row.userId}, ${row.userName}, ${now})
           ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, approved_at = excluded.approved_at
         `
-        yield* sql`DELETE FROM telegram_pairing_codes WHERE code = ${code}`
+        yield* sql`DELETE FROM telegram_pairing_codes WHERE user_id = ${row.userId}`
         return row
       }).pipe(sql.withTransaction)
     })

@@ -2,13 +2,17 @@
  * Who the bot answers: the ids in `allowed_user_ids`/`allowed_chat_ids`, and the users approved
  * by pairing. Everyone else gets at most one short reply per chat per `refusalInterval` (a
  * refusal, or with `dm_policy = "pairing"` in private a pairing code) and nothing more: no LLM
- * call, no history.
+ * call, no history. Over all chats, these replies are capped too (`strangerReplyBurst`, then one
+ * per `strangerReplyInterval`): a flood of strangers costs a few messages, and their log lines
+ * are summarised (`SummarisedLog`).
  */
 import type { SqlError } from "@effect/sql"
-import { Data, Effect, Metric, Option, type ParseResult } from "effect"
+import { Clock, Data, Duration, Effect, LogLevel, Metric, Option, type ParseResult } from "effect"
 import { TelegramSettings } from "../../config/Config.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { Pairing, PairingRequest } from "./Pairing.ts"
+import { TokenBucket } from "./SendThrottle.ts"
+import { SummarisedLog } from "./SummarisedLog.ts"
 import { TelegramStore } from "./TelegramStore.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
@@ -23,11 +27,11 @@ export interface Sender {
 export type Admission = Data.TaggedEnum<{
   /** Allowed by id, or paired: answered. */
   Admitted: {}
-  /** Not allowed, and this chat was refused less than `refusalInterval` ago: nothing is sent. */
+  /** Not allowed, and refused less than `refusalInterval` ago (or too many strangers now): nothing is sent. */
   Ignored: {}
   /** Not allowed: told so, with the ids the owner would add. */
   Refused: {}
-  /** Not allowed, in private with `dm_policy = "pairing"`: a pairing code (or word that too many wait). */
+  /** Not allowed, in private with `dm_policy = "pairing"`: a pairing code (or word to ask again later). */
   Pairing: { readonly request: PairingRequest }
 }>
 export const Admission = Data.taggedEnum<Admission>()
@@ -38,8 +42,9 @@ const refusalText = (userId: number, chatId: number) =>
 const pairingText = (code: string, userId: number) =>
   `I don't know you yet. To get access, give my owner this code: ${code} (valid for 1 hour). ` +
   `They approve it with: minibot pairing approve ${code}\n(Your user id is ${userId}.)`
-const pairingFullText = (userId: number) =>
-  `I don't know you yet, and too many pairing requests are waiting: try again later. (Your user id is ${userId}.)`
+
+const pairingLaterText = (userId: number) =>
+  `I don't know you yet, and your last pairing code is no longer valid: try again later. (Your user id is ${userId}.)`
 
 /** What the sender is told, if anything. */
 export const replyTo = (sender: Sender, admission: Admission): Option.Option<string> =>
@@ -50,7 +55,7 @@ export const replyTo = (sender: Sender, admission: Admission): Option.Option<str
     Pairing: ({ request }) =>
       Option.some(PairingRequest.$match(request, {
         Issued: ({ code }) => pairingText(code, sender.userId),
-        TooManyPending: () => pairingFullText(sender.userId)
+        TryLater: () => pairingLaterText(sender.userId)
       }))
   })
 
@@ -62,6 +67,12 @@ export class TelegramAccess extends Effect.Service<TelegramAccess>()("minibot/Te
     const store = yield* TelegramStore
     const allowedUsers = new Set(tg.allowed_user_ids)
     const allowedChats = new Set(tg.allowed_chat_ids)
+    const summary = yield* SummarisedLog
+    const strangerReplies = new TokenBucket(
+      timings.strangerReplyBurst,
+      1 / Duration.toMillis(timings.strangerReplyInterval),
+      yield* Clock.currentTimeMillis
+    )
 
     const isAllowed = (sender: Sender) =>
       allowedUsers.has(sender.userId) || allowedChats.has(sender.chatId)
@@ -74,11 +85,25 @@ export class TelegramAccess extends Effect.Service<TelegramAccess>()("minibot/Te
     )(
       function*(sender: Sender) {
         if (yield* isAllowed(sender)) return Admission.Admitted()
-        const due = yield* store.refusalDue(sender.chatId, timings.refusalInterval)
-        if (!due) {
-          yield* Effect.logInfo("message from a sender who is not allowed: ignored (refused less than an hour ago)")
+        const now = yield* Clock.currentTimeMillis
+        if (strangerReplies.waitFor(1, now) > 0) {
+          yield* summary.note(
+            LogLevel.Warning,
+            "messages from senders who are not allowed, ignored: too many strangers are writing",
+            `user ${sender.userId} in chat ${sender.chatId}`
+          )
           return Admission.Ignored()
         }
+        const due = yield* store.refusalDue(sender.chatId, timings.refusalInterval)
+        if (!due) {
+          yield* summary.note(
+            LogLevel.Info,
+            "messages from senders who are not allowed, ignored: refused less than an hour ago",
+            `user ${sender.userId} in chat ${sender.chatId}`
+          )
+          return Admission.Ignored()
+        }
+        strangerReplies.take(now)
         yield* Metric.increment(Metrics.telegramRefusals)
         if (!sender.isGroup && tg.dm_policy === "pairing") {
           const request = yield* pairing.request({
@@ -86,19 +111,26 @@ export class TelegramAccess extends Effect.Service<TelegramAccess>()("minibot/Te
             chatId: sender.chatId,
             userName: sender.userName
           })
-          yield* Effect.logInfo(
-            request._tag === "Issued"
-              ? "message from an unknown sender: pairing code sent (see `minibot pairing list`)"
-              : "message from an unknown sender: too many pairing requests pending, none issued"
+          yield* summary.note(
+            LogLevel.Info,
+            PairingRequest.$match(request, {
+              Issued: () => "messages from unknown senders: pairing code sent (see `minibot pairing list`)",
+              TryLater: () => "messages from unknown senders: asked for a new pairing code too soon, none issued"
+            }),
+            `user ${sender.userId}`
           )
           return Admission.Pairing({ request })
         }
-        yield* Effect.logInfo("message from a sender who is not allowed: refused")
+        yield* summary.note(
+          LogLevel.Info,
+          "messages from senders who are not allowed: refused",
+          `user ${sender.userId} in chat ${sender.chatId}`
+        )
         return Admission.Refused()
       }
     )
 
     return { admit } as const
   }),
-  dependencies: [Pairing.Default, TelegramStore.Default]
+  dependencies: [Pairing.Default, TelegramStore.Default, SummarisedLog.Default]
 }) {}

@@ -4,22 +4,20 @@
  * Every call is an Effect over `Effect.tryPromise` with the abort signal passed down, so a timeout
  * or an interruption really cancels the HTTP request. grammY errors become one `TelegramError`.
  *
- * Plugins, installed where they fit:
- * - `transformer-throttler` on message-sending methods only (about 30 messages/s overall, 1/s per
- *   private chat, 20/min per group), so flood limits are respected before they bite; typing
- *   indicators and polling are not queued behind replies.
- * - `auto-retry` for 429 only: Telegram did not send the message, so waiting `retry_after` and
- *   sending again is safe. Network errors and 5xx are ambiguous (the message may have been sent):
- *   auto-retry would resend those forever, so they are left to the sender, which retries a bounded
- *   number of times.
+ * Flood limits: `sendMessage` waits for its chat's turn under `SendThrottle` (bursts per chat,
+ * Telegram's rates, allowed users before strangers); typing indicators and polling are not queued
+ * behind replies. A 429 means Telegram did not send the message: that chat alone is held for
+ * `retry_after` and the message goes again (`rateLimitRetry`). Network errors and 5xx are
+ * ambiguous (the message may have been sent): they are left to the sender, which retries a
+ * bounded number of times.
  */
-import { autoRetry } from "@grammyjs/auto-retry"
-import { apiThrottler } from "@grammyjs/transformer-throttler"
-import { Data, Duration, Effect, Metric, MetricLabel, Redacted, Runtime } from "effect"
-import { Api, GrammyError, HttpError, type Transformer } from "grammy"
+import { Clock, Data, Duration, Effect, Metric, MetricLabel, Redacted } from "effect"
+import { Api, GrammyError, HttpError } from "grammy"
 import type { BotCommand, Message, ReplyParameters, Update, UserFromGetMe } from "grammy/types"
 import { AppConfig } from "../../config/Config.ts"
 import * as Metrics from "../../observability/Metrics.ts"
+import { type SendPriority, SendThrottle, takeTurn, telegramFloodLimits } from "./SendThrottle.ts"
+import { rateLimitRetry } from "./TelegramSchedules.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
 /** A Bot API call failed: Telegram said no (`api`), or no usable answer came (`network`, `timeout`). */
@@ -62,48 +60,12 @@ export interface SendMessageOptions {
   readonly parseMode?: "HTML" | undefined
   readonly replyTo?: number | undefined
   readonly threadId?: number | undefined
+  /** A stranger's message waits behind allowed users' (see `SendThrottle`). */
+  readonly priority?: SendPriority | undefined
 }
 
 /** grammY types signals with its own shim; at run time it takes the platform's AbortSignal. */
 type GrammySignal = NonNullable<Parameters<Api["getMe"]>[0]>
-
-/** Methods that post a message into a chat: the ones flood limits count. */
-const messageMethods = new Set([
-  "sendMessage",
-  "editMessageText",
-  "sendPhoto",
-  "sendDocument",
-  "sendAudio",
-  "sendVoice",
-  "sendVideo",
-  "sendAnimation",
-  "sendSticker",
-  "sendMediaGroup",
-  "sendLocation",
-  "sendContact",
-  "sendPoll",
-  "copyMessage",
-  "forwardMessage"
-])
-
-/** The throttler for message methods only; a request aborted while queued is never sent. */
-const throttleMessages = (): Transformer => {
-  const throttle = apiThrottler()
-  return (prev, method, payload, signal) => {
-    if (!messageMethods.has(method)) return prev(method, payload, signal)
-    const unlessAborted: typeof prev = (m, p, s) =>
-      s?.aborted ? Promise.reject(new Error(`${m} was cancelled while waiting for its turn`)) : prev(m, p, s)
-    return throttle(unlessAborted, method, payload, signal)
-  }
-}
-
-/** Observes 429 answers (auto-retry then waits them out) so they are logged and counted. */
-const watchRateLimits =
-  (onLimited: (method: string, retryAfter: number) => void): Transformer => async (prev, method, payload, signal) => {
-    const result = await prev(method, payload, signal)
-    if (!result.ok && result.error_code === 429) onLimited(method, result.parameters?.retry_after ?? 0)
-    return result
-  }
 
 /** grammY's error, as a value that carries nothing secret (network errors may quote the URL, token included). */
 const toTelegramError = (method: string, error: unknown, scrub: (text: string) => string): TelegramError => {
@@ -133,7 +95,7 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
   effect: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const timings = yield* TelegramTimings
-    const runtime = yield* Effect.runtime<never>()
+    const throttle = new SendThrottle(telegramFloodLimits, yield* Clock.currentTimeMillis)
     const tg = config.channels.telegram
     const token = tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token).trim()
     const apiRoot = tg.api_root.replace(/\/+$/, "")
@@ -142,23 +104,6 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
 
     const requestSeconds = Duration.toSeconds(timings.requestTimeout)
     const api = new Api(token, { apiRoot, timeoutSeconds: requestSeconds })
-    api.config.use(
-      throttleMessages(),
-      watchRateLimits((method, retryAfter) =>
-        Runtime.runFork(runtime)(
-          Effect.logWarning(`Telegram flood limit on ${method}: waiting ${retryAfter} s before sending again`).pipe(
-            Effect.zipRight(Metric.increment(Metrics.telegramRateLimited)),
-            Effect.annotateLogs("component", "telegram")
-          )
-        )
-      ),
-      autoRetry({
-        maxDelaySeconds: Duration.toSeconds(timings.maxRateLimitWait),
-        maxRetryAttempts: timings.maxRateLimitRetries,
-        rethrowHttpErrors: true,
-        rethrowInternalServerErrors: true
-      })
-    )
     // Long polls get their own client, with room for the poll itself; nothing else waits behind them.
     const pollSeconds = tg.poll_timeout_seconds + Duration.toSeconds(timings.pollMargin)
     const pollApi = new Api(token, { apiRoot, timeoutSeconds: pollSeconds + requestSeconds })
@@ -201,11 +146,32 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
           })
         )
 
+    /** Telegram held this chat back: it waits `retry_after` (the throttle holds its next sends too). */
+    const onRateLimited = (chatId: number, error: TelegramError) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const retryAfter = error.retryAfter ?? 1
+        throttle.penalize(chatId, retryAfter, now)
+        return Effect.logWarning(
+          `Telegram flood limit on ${error.method}: waiting ${retryAfter} s before sending again`
+        )
+          .pipe(
+            Effect.zipRight(Metric.increment(Metrics.telegramRateLimited)),
+            Effect.annotateLogs({ component: "telegram", chat_id: String(chatId) })
+          )
+      })
+
     const sendMessage = (
       chatId: number,
       text: string,
       options: SendMessageOptions = {}
     ): Effect.Effect<Message.TextMessage, TelegramError> =>
+      takeTurn(throttle, chatId, options.priority ?? "user").pipe(
+        Effect.zipRight(sendOnce(chatId, text, options)),
+        Effect.tapError((error) => error.code === 429 ? onRateLimited(chatId, error) : Effect.void),
+        Effect.retry(rateLimitRetry(timings))
+      )
+
+    const sendOnce = (chatId: number, text: string, options: SendMessageOptions) =>
       call("sendMessage", (signal) =>
         api.sendMessage(chatId, text, {
           ...(options.parseMode === undefined ? {} : { parse_mode: options.parseMode }),

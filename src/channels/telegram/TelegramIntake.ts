@@ -5,7 +5,8 @@
  * 2. in a group, not addressed to the bot (no @mention, no reply to it, no command): ignored,
  *    unless `group_mode = "always"`;
  * 3. sender not allowed (`TelegramAccess`): one short refusal per chat per hour (or a pairing
- *    code), and nothing else: no LLM call, no history;
+ *    code), capped over all chats and sent after allowed users' replies, and nothing else: no LLM
+ *    call, no history;
  * 4. no text (stickers, voice, photos without caption): a short notice in private, else ignored;
  * 5. a command (`ChatCommands`): answered here, at once (`/stop` must not wait in the mailbox
  *    behind the turn it stops);
@@ -14,18 +15,28 @@
  * `handle` fails only when the update could not be stored (the caller must not confirm it to
  * Telegram); everything else is logged and the update is done.
  */
-import { Cause, Clock, Data, Effect, Either, FiberSet, Metric, Option, ParseResult } from "effect"
+import { Cause, Clock, Data, Effect, Either, FiberSet, LogLevel, Metric, Option } from "effect"
 import { type ChatCommand, ChatCommands, commandOf, parseCommand } from "../../commands/ChatCommands.ts"
 import { AppConfig } from "../../config/Config.ts"
 import type { ConversationRef } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { Actors } from "../../runtime/Actors.ts"
+import type { SendPriority } from "./SendThrottle.ts"
+import { SummarisedLog } from "./SummarisedLog.ts"
 import { type Admission, replyTo, type Sender, TelegramAccess } from "./TelegramAccess.ts"
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
 import { TelegramStore } from "./TelegramStore.ts"
 import { decodeUpdate, kindOf, mediaKinds, type TgMessage } from "./TelegramUpdate.ts"
+
+/** An update's id for the log: a number, or "?" (never a stranger's long string). */
+const shortId = (raw: unknown) => {
+  const id = (raw as { update_id?: unknown } | null)?.update_id
+  return typeof id === "number" && Number.isSafeInteger(id) ? String(id) : "?"
+}
+/** An update's kind for the log: its first key, letters and underscores only, at most 32 of them. */
+const shortKind = (raw: unknown) => kindOf(raw).replace(/[^A-Za-z0-9_]/g, "").slice(0, 32) || "unnamed"
 
 /** The sender of messages an anonymous group admin writes. */
 const groupAnonymousBot = 1087968824
@@ -61,11 +72,12 @@ interface Context {
 }
 
 export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/TelegramIntake", {
-  dependencies: [TelegramAccess.Default, ChatCommands.Default],
+  dependencies: [TelegramAccess.Default, ChatCommands.Default, SummarisedLog.Default],
   scoped: Effect.gen(function*() {
     const { config } = yield* AppConfig
     const tg = config.channels.telegram
     const access = yield* TelegramAccess
+    const summary = yield* SummarisedLog
     const conversations = yield* Actors
     const commands = yield* ChatCommands
     const sender = yield* TelegramSender
@@ -79,7 +91,11 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
      * Sends one of our texts for this update, unless this update was already answered. `reply`
      * may act (`/reset`): it runs only the first time too; it may have nothing to say (`/stop`).
      */
-    const answer = (ctx: Context, reply: string | Effect.Effect<Option.Option<string>>) =>
+    const answer = (
+      ctx: Context,
+      reply: string | Effect.Effect<Option.Option<string>>,
+      priority: SendPriority = "user"
+    ) =>
       Effect.gen(function*() {
         const first = yield* stored(store.claimUpdate(ctx.bot.id, ctx.updateId))
         if (!first) return yield* Effect.logDebug("update already answered: not answering again")
@@ -87,10 +103,12 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         if (Option.isNone(body)) return
         yield* FiberSet.run(
           replies,
-          sender.notify(ctx.conversation, body.value, {
-            platformMessageId: ctx.message.message_id,
-            isGroup: ctx.isGroup
-          })
+          sender.notify(
+            ctx.conversation,
+            body.value,
+            { platformMessageId: ctx.message.message_id, isGroup: ctx.isGroup },
+            priority
+          )
             .pipe(
               Effect.catchAll((error) => Effect.logWarning(`could not answer: ${error.reason}`)),
               Effect.annotateLogs({
@@ -106,7 +124,7 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
     const refuse = (ctx: Context, person: Sender, admission: Admission) =>
       Option.match(replyTo(person, admission), {
         onNone: () => Effect.void,
-        onSome: (text) => answer(ctx, text)
+        onSome: (text) => answer(ctx, text, "stranger")
       })
 
     const runCommand = (ctx: Context, command: ChatCommand) =>
@@ -193,19 +211,24 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
       Effect.gen(function*() {
         yield* Metric.increment(Metrics.telegramUpdates)
         const decoded = decodeUpdate(raw)
+        // One short line per kind (never the body, which a stranger controls), repeats counted.
         if (Either.isLeft(decoded)) {
-          return yield* Effect.logWarning(
-            `ignoring an update in an unexpected shape: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
+          return yield* summary.note(
+            LogLevel.Warning,
+            "updates in an unexpected shape, ignored",
+            `update ${shortId(raw)} (${shortKind(raw)})`
           )
         }
         const { message, update_id } = decoded.right
-        if (message === undefined) return yield* Effect.logDebug(`${kindOf(raw)} update: ignored`)
+        if (message === undefined) {
+          return yield* summary.note(LogLevel.Debug, `${shortKind(raw)} updates, ignored`, `update ${update_id}`)
+        }
         yield* onMessage(update_id, message, bot)
       }).pipe(
         Effect.catchAllDefect((defect) => Effect.logError("handling an update failed: skipped", Cause.die(defect))),
         Effect.annotateLogs({
           component: "telegram",
-          update_id: String((raw as { update_id?: unknown } | null)?.update_id ?? "?")
+          update_id: shortId(raw)
         })
       )
 

@@ -99,6 +99,18 @@ export const sendRetry = (timings: TelegramTimingsShape) =>
     )
   )
 
+/**
+ * sendMessage after a 429: Telegram did not send it, so sending again is safe. No delay here: the
+ * throttle holds the chat for `retry_after`. A wait over `maxRateLimitWait`, or more than
+ * `maxRateLimitRetries` of them, fails the delivery instead of blocking the chat.
+ */
+export const rateLimitRetry = (timings: TelegramTimingsShape) =>
+  Schedule.recurs(timings.maxRateLimitRetries).pipe(
+    Schedule.whileInput((error: TelegramError) =>
+      error.code === 429 && (error.retryAfter ?? 0) <= Duration.toSeconds(timings.maxRateLimitWait)
+    )
+  )
+
 /** Polling that failed unexpectedly (a bug) is restarted every `retryCap` rather than silencing the bot. */
 export const pollerRestart = (timings: TelegramTimingsShape) =>
   Schedule.spaced(timings.retryCap).pipe(

@@ -4,7 +4,8 @@
  * chunks go out in order, and only the failing chunk is retried.
  *
  * - "can't parse entities": that chunk is resent without `parse_mode` (and logged).
- * - 429: waited out by the API client (auto-retry), behind the flood-limit throttler.
+ * - 429: waited out by the API client, which holds that chat (and only it) for `retry_after`.
+ * - Strangers' messages (refusals, pairing codes) go after allowed users' (`SendThrottle`).
  * - Network errors and 5xx: Telegram may or may not have taken the message; it is retried a
  *   bounded number of times (`sendRetry`), accepting a rare duplicate over a lost reply.
  * - 403 (blocked), 400 chat not found: a permanent `DeliveryError`; nothing is retried.
@@ -13,6 +14,7 @@ import { Effect, Metric } from "effect"
 import type { ConversationRef } from "../../domain/Conversation.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { DeliveryError, type DeliveryReceipt, type OutboundMessage } from "../Outbound.ts"
+import type { SendPriority } from "./SendThrottle.ts"
 import {
   isEntityParseError,
   isPermanentForChat,
@@ -63,7 +65,10 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
         yield* sendWithRetries(chatId, chunk.plain, { ...options, parseMode: undefined })
       })
 
-    const send = (message: OutboundMessage): Effect.Effect<DeliveryReceipt, DeliveryError> =>
+    const deliver = (
+      message: OutboundMessage,
+      priority: SendPriority
+    ): Effect.Effect<DeliveryReceipt, DeliveryError> =>
       Effect.gen(function*() {
         const chatId = Number(message.conversation.chatId)
         if (!Number.isSafeInteger(chatId)) {
@@ -82,7 +87,7 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
         const replyTo = message.inReplyTo?.isGroup ? message.inReplyTo.platformMessageId : undefined
         const threadId = message.conversation.threadId
         for (const [index, chunk] of chunks.entries()) {
-          yield* sendChunk(chatId, chunk, { replyTo: index === 0 ? replyTo : undefined, threadId }).pipe(
+          yield* sendChunk(chatId, chunk, { replyTo: index === 0 ? replyTo : undefined, threadId, priority }).pipe(
             Effect.tapError((error) =>
               isPermanentForChat(error)
                 ? Effect.logWarning(`chat ${chatId} cannot receive messages from this bot: ${error.description}`)
@@ -103,6 +108,9 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
         return { chunks: chunks.length }
       }).pipe(Effect.annotateLogs({ component: "telegram", chat_id: message.conversation.chatId }))
 
+    /** A reply to an allowed user. */
+    const send = (message: OutboundMessage) => deliver(message, "user")
+
     /** Shows "typing…" in the chat; failures only matter to the debug log. */
     const typing = (conversation: ConversationRef): Effect.Effect<void> =>
       api.sendTyping(Number(conversation.chatId), conversation.threadId).pipe(
@@ -111,20 +119,21 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
         Effect.annotateLogs({ component: "telegram", chat_id: conversation.chatId })
       )
 
-    /** One of our own short texts to a chat (command answers, refusals, notices). */
+    /** One of our own short texts to a chat (command answers, notices; to a stranger, `priority: "stranger"`). */
     const notify = (
       conversation: ConversationRef,
       text: string,
-      replyTo?: { readonly platformMessageId: number; readonly isGroup: boolean }
+      replyTo?: { readonly platformMessageId: number; readonly isGroup: boolean },
+      priority: SendPriority = "user"
     ) =>
-      send({
+      deliver({
         conversation,
         text,
         kind: "notice",
         ...(replyTo === undefined
           ? {}
           : { inReplyTo: { messageId: "", platformMessageId: replyTo.platformMessageId, isGroup: replyTo.isGroup } })
-      })
+      }, priority)
 
     return { send, typing, notify } as const
   })

@@ -25,8 +25,20 @@ export interface TelegramTimingsShape {
   readonly requestTimeout: Duration.Duration
   /** A stranger gets at most one refusal per chat per this. */
   readonly refusalInterval: Duration.Duration
+  /**
+   * Refusals and pairing codes to strangers, over all chats: at most `strangerReplyBurst` at once,
+   * then one per `strangerReplyInterval`. Past that, strangers are ignored (and counted).
+   */
+  readonly strangerReplyBurst: number
+  readonly strangerReplyInterval: Duration.Duration
   /** How long a pairing code stays valid. */
   readonly pairingCodeLifetime: Duration.Duration
+  /** A stranger gets at most one pairing code per this (an expired or replaced one included). */
+  readonly pairingRequestInterval: Duration.Duration
+  /** Repeated log lines a stranger can cause are counted and summarised once per this. */
+  readonly logSummaryInterval: Duration.Duration
+  /** A webhook request body larger than this is refused (413) before it is read. */
+  readonly webhookMaxBodyBytes: number
   /** Records of updates handled outside the mailbox are kept this long (Telegram keeps updates 24 h). */
   readonly handledRetention: Duration.Duration
 }
@@ -43,7 +55,12 @@ export const defaultTelegramTimings: TelegramTimingsShape = {
   maxRateLimitRetries: 5,
   requestTimeout: Duration.seconds(60),
   refusalInterval: Duration.hours(1),
+  strangerReplyBurst: 10,
+  strangerReplyInterval: Duration.seconds(6),
   pairingCodeLifetime: Duration.hours(1),
+  pairingRequestInterval: Duration.hours(1),
+  logSummaryInterval: Duration.minutes(1),
+  webhookMaxBodyBytes: 1024 * 1024,
   handledRetention: Duration.hours(48)
 }
 

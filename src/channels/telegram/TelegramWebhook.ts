@@ -5,16 +5,22 @@
  * The endpoint answers 401 without the right `X-Telegram-Bot-Api-Secret-Token`, and 200 only once
  * the update is stored (Telegram retries anything else, so nothing is lost). A redelivered update
  * is stored once: the mailbox is keyed by `update_id`.
+ *
+ * Anyone can reach the endpoint: a body over `webhookMaxBodyBytes` is refused (413) before it is
+ * read or parsed, and rejected requests are logged through `SummarisedLog` (one line per kind of
+ * rejection and a count), not one line each.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Duration, Effect, Layer, LogLevel, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AppConfig, type TelegramConfig } from "../../config/Config.ts"
 import { ControlRoutes } from "../../control/ControlServer.ts"
 import { Readiness } from "../../control/Readiness.ts"
+import { SummarisedLog } from "./SummarisedLog.ts"
 import { TelegramApi } from "./TelegramApi.ts"
 import { TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
 import { TelegramIntake } from "./TelegramIntake.ts"
+import { TelegramTimings } from "./TelegramTimings.ts"
 import { allowedUpdates } from "./TelegramUpdate.ts"
 
 /** How long a webhook request waits for start-up (getMe) before Telegram is told to come back. */
@@ -41,32 +47,59 @@ const sameSecret = (given: string | undefined, expected: string) => {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
+const parseJson = (text: string): { readonly value: unknown } | undefined => {
+  try {
+    return { value: JSON.parse(text) }
+  } catch {
+    return undefined
+  }
+}
+
 const Route = ControlRoutes.use((router) =>
   Effect.gen(function*() {
     const { config } = yield* AppConfig
     const intake = yield* TelegramIntake
     const telegramBot = yield* TelegramBot
+    const summary = yield* SummarisedLog
+    const timings = yield* TelegramTimings
     const tg = config.channels.telegram
     const secret = webhookSecret(tg)
+    const maxBody = timings.webhookMaxBodyBytes
+
+    const rejected = (request: HttpServerRequest.HttpServerRequest, why: string) =>
+      summary.note(
+        LogLevel.Warning,
+        `webhook requests rejected: ${why}`,
+        `from ${Option.getOrElse(request.remoteAddress, () => "?")}`
+      )
+
+    const tooLarge = HttpServerResponse.text("payload too large\n", { status: 413 })
 
     const handler = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!sameSecret(request.headers["x-telegram-bot-api-secret-token"], secret)) {
-        yield* Effect.logWarning(
-          `webhook request without the right secret token (from ${
-            Option.getOrElse(request.remoteAddress, () => "?")
-          }): rejected`
-        )
+        yield* rejected(request, "without the right secret token")
         return HttpServerResponse.text("unauthorized\n", { status: 401 })
+      }
+      const declared = Number(request.headers["content-length"] ?? 0)
+      if (declared > maxBody) {
+        yield* rejected(request, `body over ${maxBody} bytes`)
+        return tooLarge
       }
       const bot = yield* Effect.timeoutOption(telegramBot.identity, identityWait)
       if (Option.isNone(bot)) return HttpServerResponse.text("starting\n", { status: 503 })
-      const body = yield* Effect.either(request.json)
-      if (body._tag === "Left") {
-        yield* Effect.logWarning("webhook request whose body is not JSON: rejected")
+      // The declared length may lie (or be absent, chunked): reading stops at the limit as well.
+      const text = yield* Effect.either(HttpIncomingMessage.withMaxBodySize(request.text, Option.some(maxBody)))
+      if (text._tag === "Left") {
+        yield* rejected(request, `body over ${maxBody} bytes, or unreadable`)
+        return tooLarge
+      }
+      const body = parseJson(text.right)
+      if (body === undefined) {
+        yield* rejected(request, "body not JSON")
         return HttpServerResponse.text("bad request\n", { status: 400 })
       }
-      const handled = yield* Effect.either(intake.handle(body.right, bot.value))
+      const handled = yield* Effect.either(intake.handle(body.value, bot.value))
       if (handled._tag === "Left") {
         yield* Effect.logError("a webhook update could not be stored: Telegram will send it again", handled.left.cause)
         return HttpServerResponse.text("try again\n", { status: 500 })
@@ -105,4 +138,4 @@ const Setup = Layer.scopedDiscard(
   })
 )
 
-export const layer = Layer.merge(Route, Setup)
+export const layer = Layer.merge(Route, Setup).pipe(Layer.provide(SummarisedLog.Default))

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { maxPendingCodes, normalizeCode, Pairing, pairingAlphabet } from "../../../src/channels/telegram/Pairing.ts"
+import { printable } from "../../../src/cli/Printable.ts"
 import { FakeLlm } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
 import { eventually } from "../../support/Wait.ts"
@@ -42,7 +43,7 @@ describe("Telegram pairing (dm_policy = pairing)", () => {
 
       // Revoked: a stranger again (the refusal of the last hour counts, so no new message).
       expect(yield* pairing.revoke(77)).toBe(true)
-      const ignored = () => h.logs.filter((l) => l.includes("ignored (refused less than an hour ago)")).length
+      const ignored = () => h.logs.filter((l) => l.includes("refused less than an hour ago")).length
       const ignoredBefore = ignored()
       fake.pushText({ chatId: 77, userId: 77, text: "still me" })
       yield* fake.waitForEffect((f) => f.pendingUpdates.length === 0)
@@ -51,31 +52,23 @@ describe("Telegram pairing (dm_policy = pairing)", () => {
       expect(llm.completions()).toHaveLength(1)
     }))
 
-  it.scopedLive("at most three codes wait at a time; a code is valid for an hour; groups get the plain refusal", () =>
+  it.scopedLive("at most three codes wait at a time, but a newcomer takes the oldest; groups get the plain refusal", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
       const h = yield* startDaemon(fake, llm, { telegram: { dm_policy: "pairing", allowed_user_ids: [] } })
-      for (const user of [1, 2, 3, 4]) fake.pushText({ chatId: user, userId: user, text: "hello" })
-      yield* fake.waitForSentEffect(4)
+      for (const user of [1, 2, 3, 4]) {
+        fake.pushText({ chatId: user, userId: user, text: "hello" })
+        yield* fake.waitForSentEffect(user)
+      }
       const byChat = new Map(fake.sent.map((m) => [m.chat_id, m.visibleText]))
-      for (const user of [1, 2, 3]) expect(codeIn(byChat.get(user)!)).toBeDefined()
-      expect(byChat.get(4)).toMatch(/too many pairing requests/)
+      for (const user of [1, 2, 3, 4]) expect(codeIn(byChat.get(user)!)).toBeDefined()
       const pairing = yield* h.use(Effect.provide(Pairing, Pairing.Default))
-      expect(yield* pairing.pending).toHaveLength(maxPendingCodes)
-
-      // An hour later the codes have expired: user 4 gets one now.
-      yield* h.sql`UPDATE telegram_pairing_codes SET expires_at = expires_at - ${3_600_000}`
-      yield* h.sql`UPDATE telegram_refusals SET refused_at = refused_at - ${3_600_000}`
-      expect(yield* pairing.pending).toHaveLength(0)
-      const expired = yield* Effect.flip(pairing.approve(codeIn(byChat.get(1)!)!))
-      expect(expired._tag).toBe("PairingCodeUnknown")
-      fake.pushText({ chatId: 4, userId: 4, text: "hello again" })
-      const fourth = yield* waitForText(fake, /pairing approve/, 5_000).pipe(
-        Effect.zipRight(fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === 4).length === 2))
-      )
-      expect(fourth).toBeUndefined()
-      expect(codeIn(fake.sent.filter((m) => m.chat_id === 4)[1]!.visibleText)).toBeDefined()
+      expect((yield* pairing.pending).map((p) => p.userId)).toEqual([2, 3, 4])
+      expect(maxPendingCodes).toBe(3)
+      expect(h.logs.some((l) => l.includes("the oldest (user 1") && l.includes("pairing list"))).toBe(true)
+      const dropped = yield* Effect.flip(pairing.approve(codeIn(byChat.get(1)!)!))
+      expect(dropped._tag).toBe("PairingCodeUnknown")
 
       fake.pushText({ chatId: -300, userId: 5, text: "@minibot_test_bot hi" })
       const refusal = yield* waitForText(fake, /only answer people/)
@@ -86,5 +79,17 @@ describe("Telegram pairing (dm_policy = pairing)", () => {
   it("codes are read without regard to case, spaces or dashes", () => {
     expect(normalizeCode(" ab2c-de3f ")).toBe("AB2CDE3F")
     expect(pairingAlphabet).not.toMatch(/[01OIL]/)
+  })
+})
+
+describe("printable (what `minibot pairing list` prints of a stranger's name)", () => {
+  it("strips escape sequences, control characters and bidi overrides, and keeps the rest", () => {
+    const forged =
+      "Eve)  \n  ABCD2345  user 1 (owner, trusted\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07\x1b[2K\x1b[1A\u202e"
+    const shown = printable(forged)
+    expect(shown).toBe("Eve)    ABCD2345  user 1 (owner, trusted")
+    expect(shown).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202e]/)
+    expect(printable("Zoë 🙂 Łukasz")).toBe("Zoë 🙂 Łukasz")
+    expect(printable("a".repeat(500))).toHaveLength(65)
   })
 })

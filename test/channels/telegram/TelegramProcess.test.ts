@@ -131,4 +131,21 @@ describe("minibot with Telegram, as a process", () => {
     await telegram.waitForSent(2, 10_000)
     expect(telegram.sent[1]!.visibleText).toBe("echo: hello")
   })
+
+  it("pairing list prints a stranger's crafted name without escape sequences or forged rows", async () => {
+    const dir = tempDir()
+    const { telegram, llm } = await fakes()
+    const file = config(dir, telegram, llm, "dm_policy = \"pairing\"")
+    start(["run", "--config", file], dir)
+    const firstName = "Eve\n  ZZZZ2222  user 1 (owner, trusted)\x1b]52;c;ZXZpbA==\x07\x1b[31m"
+    telegram.pushText({ chatId: 66, userId: 66, text: "hi", firstName })
+    await telegram.waitForSent(1, 15_000)
+
+    const list = start(["pairing", "list", "--config", file], dir)
+    expect((await list.exited).code).toBe(0)
+    expect(list.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/)
+    const rows = list.stdout.split("\n").filter((line) => line.includes("user "))
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatch(/user 66 \(Eve {2}ZZZZ2222 {2}user 1 \(owner, trusted\)\)/)
+  })
 })

@@ -16,6 +16,9 @@ const post = (port: number, body: unknown, headers: Record<string, string> = {})
     }).then((res) => res.status)
   )
 
+const orClosed = <E>(status: Effect.Effect<number, E>) =>
+  Effect.catchAllCause(status, () => Effect.succeed("closed" as const))
+
 const textUpdate = (updateId: number, text: string) => ({
   update_id: updateId,
   message: {
@@ -88,5 +91,45 @@ describe("Telegram webhook", () => {
       expect(yield* post(port, textUpdate(1, "hi"))).toBe(401)
       expect(yield* post(port, textUpdate(1, "hi"), { "x-telegram-bot-api-secret-token": derived })).toBe(200)
       yield* waitForText(fake, "echo: hi")
+    }))
+
+  it.scopedLive("a body over the limit is refused with 413 before it is parsed; rejections are logged at a bounded rate", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      const port = yield* Effect.promise(freePort)
+      const h = yield* startDaemon(fake, llm, {
+        telegram: { mode: "webhook", webhook_url: "https://bot.example.com/telegram/hook", webhook_secret: secret },
+        config: { http: { enabled: true, port } }
+      })
+      yield* fake.waitForEffect((f) => f.webhook !== undefined)
+      const headers = { "x-telegram-bot-api-secret-token": secret }
+      const huge = { ...textUpdate(600, "big"), padding: "x".repeat(5 * 1024 * 1024) }
+      // The server may answer 413 and close while the client is still sending: either shows the refusal.
+      expect(yield* orClosed(post(port, huge, headers))).toBeOneOf([413, "closed"])
+      // Without a length (chunked), reading stops at the limit.
+      const chunked = yield* orClosed(Effect.tryPromise(() =>
+        fetch(`http://127.0.0.1:${port}/telegram/hook`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: new ReadableStream({
+            start(controller) {
+              for (let i = 0; i < 40; i++) controller.enqueue(new TextEncoder().encode("x".repeat(64 * 1024)))
+              controller.close()
+            }
+          }),
+          duplex: "half"
+        } as RequestInit).then((res) => res.status)
+      ))
+      expect(chunked).toBeOneOf([413, "closed"])
+
+      for (let i = 0; i < 200; i++) expect(yield* post(port, textUpdate(700 + i, "forged"))).toBe(401)
+      const rejections = h.logs.filter((l) => l.includes("webhook requests rejected"))
+      expect(rejections.length).toBeLessThanOrEqual(3)
+      expect(rejections.some((l) => l.includes("without the right secret token"))).toBe(true)
+      expect(rejections.some((l) => l.includes("body over 1048576 bytes"))).toBe(true)
+
+      expect(yield* post(port, textUpdate(601, "still fine"), headers)).toBe(200)
+      yield* waitForText(fake, "echo: still fine")
     }))
 })

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, TestClock } from "effect"
+import { SendThrottle, takeTurn, telegramFloodLimits } from "../../../src/channels/telegram/SendThrottle.ts"
+
+/** Sends to `chatId` at the times the throttle allows, recording each time (ms). */
+const sendAll = (throttle: SendThrottle, sends: ReadonlyArray<readonly [number, "user" | "stranger"]>) =>
+  Effect.gen(function*() {
+    const times: Array<readonly [number, number]> = []
+    const fibers = yield* Effect.forEach(sends, ([chatId, priority]) =>
+      Effect.fork(
+        Effect.gen(function*() {
+          yield* takeTurn(throttle, chatId, priority)
+          times.push([chatId, yield* TestClock.currentTimeMillis])
+        })
+      ))
+    return { times, fibers }
+  })
+
+describe("SendThrottle: Telegram's flood limits as token buckets", () => {
+  it.effect("a private chat gets 3 messages at once, then one a second", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      const { fibers, times } = yield* sendAll(throttle, [[1, "user"], [1, "user"], [1, "user"], [1, "user"]])
+      yield* TestClock.adjust("10 millis")
+      expect(times.map(([, at]) => at)).toEqual([0, 0, 0])
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.joinAll(fibers)
+      expect(times.map(([, at]) => at)).toEqual([0, 0, 0, 1000])
+    }))
+
+  it.effect("a group gets a burst of 3, then one message every 3 s (20 a minute)", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      const { fibers, times } = yield* sendAll(throttle, Array.from({ length: 5 }, () => [-100, "user"] as const))
+      yield* TestClock.adjust("7 seconds")
+      yield* Fiber.joinAll(fibers)
+      expect(times.map(([, at]) => at)).toEqual([0, 0, 0, 3000, 6000])
+    }))
+
+  it.effect("a 429 holds only the chat that got it, for retry_after", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      throttle.penalize(1, 5, 0)
+      const { fibers, times } = yield* sendAll(throttle, [[1, "user"], [2, "user"]])
+      yield* TestClock.adjust("10 millis")
+      expect(times).toEqual([[2, 0]])
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.joinAll(fibers)
+      expect(times).toEqual([[2, 0], [1, 5000]])
+    }))
+
+  it.effect("30 messages a second overall; strangers wait while allowed users' messages go", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      // 20 users' messages to distinct chats leave 10 global tokens: the stranger's reserve.
+      const first = yield* sendAll(throttle, Array.from({ length: 20 }, (_, i) => [100 + i, "user"] as const))
+      yield* Fiber.joinAll(first.fibers)
+      const stranger = yield* sendAll(throttle, [[999, "stranger"]])
+      const users = yield* sendAll(throttle, Array.from({ length: 10 }, (_, i) => [200 + i, "user"] as const))
+      yield* Fiber.joinAll(users.fibers)
+      expect(users.times.every(([, at]) => at === 0)).toBe(true)
+      expect(stranger.times).toEqual([])
+      // Once the global allowance refills past the reserve, the stranger's message goes too.
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.joinAll(stranger.fibers)
+      expect(stranger.times).toHaveLength(1)
+      expect(stranger.times[0]![1]).toBeGreaterThan(0)
+      expect(stranger.times[0]![1]).toBeLessThanOrEqual(1000)
+    }))
+
+  it("the bookkeeping of 10,000 chats that each got one message stays bounded", () => {
+    const throttle = new SendThrottle(telegramFloodLimits, 0)
+    let now = 0
+    for (let chat = 1; chat <= 10_000; chat++) {
+      while (throttle.tryTake(chat, "user", now) > 0) now += 50
+    }
+    expect(throttle.trackedChats).toBeLessThanOrEqual(2_000)
+  })
+})
