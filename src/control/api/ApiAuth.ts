@@ -27,6 +27,9 @@ const bearerOf = (header: string | undefined): string | undefined => {
   return match === null ? undefined : match[1]
 }
 
+const addressOf = (request: HttpServerRequest.HttpServerRequest) =>
+  Option.getOrElse(request.remoteAddress, () => "unknown")
+
 export const unauthorizedBody = (message: string) => ({ _tag: "Unauthorized", message })
 
 /** `127.0.0.0/8`, `::1` and `localhost`: the addresses only this machine reaches. */
@@ -58,7 +61,7 @@ export class ApiAuth extends Effect.Service<ApiAuth>()("minibot/ApiAuth", {
     }
 
     const rejected = Effect.fn("ApiAuth.rejected")(function*(request: HttpServerRequest.HttpServerRequest) {
-      const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+      const address = addressOf(request)
       const count = recordFailure(address, Date.now())
       yield* Effect.logWarning("control plane request without a valid token: rejected").pipe(
         Effect.annotateLogs({ remote_address: address, path: request.url, failures: count })
@@ -74,7 +77,7 @@ export class ApiAuth extends Effect.Service<ApiAuth>()("minibot/ApiAuth", {
     const guard = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         if (!authorized(request)) return rejected(request)
-        Option.map(request.remoteAddress, (address) => failures.delete(address))
+        failures.delete(addressOf(request))
         return app
       })
 
