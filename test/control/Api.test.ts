@@ -148,6 +148,9 @@ describe("HTTP API", () => {
         "/api/config",
         "/api/events"
       ]))
+      expect(doc.body.security).toEqual([{ bearer: [] }])
+      expect(doc.body.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" })
+      expect(doc.body.components.schemas).toHaveProperty("Unauthorized")
       expect(Object.keys(doc.body.paths["/api/conversations/{id}/messages"])).toEqual(
         expect.arrayContaining(["get", "post"])
       )

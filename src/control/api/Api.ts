@@ -227,4 +227,10 @@ export class Api extends HttpApi.make("minibot")
   .prefix("/api")
   .annotate(OpenApi.Title, "minibot control plane")
   .annotate(OpenApi.Description, "Send `Authorization: Bearer <[http] api_token>` with every request.")
+  // The token is checked for every route by ApiAuth (outside the API); declared here for the document.
+  .annotate(OpenApi.Transform, (spec) => ({
+    ...spec,
+    components: { ...spec.components, securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    security: [{ bearer: [] }]
+  }))
 {}
