@@ -93,7 +93,13 @@ export const MemoryConfig = Schema.Struct({
 export const HttpConfig = Schema.Struct({
   enabled: withDefault(Schema.Boolean, () => false),
   host: withDefault(Schema.NonEmptyString, () => "127.0.0.1"),
-  port: withDefault(Port, () => 8080)
+  port: withDefault(Port, () => 8080),
+  /** Bearer token of `/api/*` (and `/metrics`); without one the API is served on loopback only. */
+  api_token: Schema.optional(Secret),
+  /** Serve the HTTP API under `/api`. */
+  api: withDefault(Schema.Boolean, () => true),
+  /** Serve `/metrics` without the token. */
+  public_metrics: withDefault(Schema.Boolean, () => false)
 })
 
 const OnlyDefaultSeparator = (value: string) =>

@@ -1,23 +1,31 @@
 /**
- * The `[http]` server: health, readiness and metrics for operators; other subsystems add their
- * routes (the Telegram webhook) to `ControlRoutes`.
+ * The `[http]` server: health, readiness and metrics for operators, the HTTP API under `/api`
+ * (`[http] api`), and the routes other subsystems add to `ControlRoutes` (the Telegram webhook).
+ * `/healthz` and `/readyz` are always open; `/metrics` needs the API token when one is set,
+ * unless `[http] public_metrics`.
  */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { HttpServer, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
-import { HttpSettings } from "../config/Config.ts"
+import { AppConfig, HttpSettings } from "../config/Config.ts"
+import { ConfigError } from "../config/ConfigLoader.ts"
 import * as Prometheus from "../observability/Prometheus.ts"
 import * as Database from "../storage/Database.ts"
+import { ApiAuth, isLoopback } from "./api/ApiAuth.ts"
+import { ApiRoutes } from "./api/ApiServer.ts"
+import { ControlRoutes } from "./ControlRoutes.ts"
 import { Readiness } from "./Readiness.ts"
 
-export class ControlRoutes extends HttpRouter.Tag("minibot/ControlRoutes")<ControlRoutes>() {}
+export { ControlRoutes } from "./ControlRoutes.ts"
 
 const HealthRoutes = ControlRoutes.use((router) =>
   Effect.gen(function*() {
     const readiness = yield* Readiness
     const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
+    const http = yield* HttpSettings
+    const auth = yield* ApiAuth
     yield* router.get("/healthz", HttpServerResponse.text("ok\n"))
     yield* router.get(
       "/readyz",
@@ -35,24 +43,39 @@ const HealthRoutes = ControlRoutes.use((router) =>
         return yield* HttpServerResponse.json({ ready, checks }, { status: ready ? 200 : 503 })
       })
     )
-    yield* router.get(
-      "/metrics",
-      Effect.map(
-        Prometheus.scrape,
-        (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" })
-      )
+    const metrics = Effect.map(
+      Prometheus.scrape,
+      (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" })
     )
+    yield* router.get("/metrics", http.public_metrics ? metrics : auth.guard(metrics))
   })
 )
+
+/** Without a token the API is open to whoever reaches the server: only this machine may. */
+const checkExposure = Effect.gen(function*() {
+  const http = yield* HttpSettings
+  if (!http.api || http.api_token !== undefined || isLoopback(http.host)) return
+  const { source } = yield* AppConfig
+  return yield* new ConfigError({
+    origin: source._tag === "File" ? source.path : "environment",
+    problems: [
+      `http.api_token: required when [http] host (${http.host}) is not a loopback address ` +
+      "and the API is on (set a token, bind to 127.0.0.1, or set [http] api = false)"
+    ]
+  })
+})
 
 /** Serves the control routes on `[http] host:port` when `[http] enabled`. */
 export const layer = Layer.unwrapEffect(
   Effect.gen(function*() {
     const http = yield* HttpSettings
     if (!http.enabled) return Layer.empty
+    yield* checkExposure
+    const routes = http.api ? Layer.merge(HealthRoutes, ApiRoutes) : HealthRoutes
     return ControlRoutes.serve().pipe(
       HttpServer.withLogAddress,
-      Layer.provide(HealthRoutes),
+      Layer.provide(routes),
+      Layer.provide(ApiAuth.Default),
       Layer.provide(NodeHttpServer.layer(createServer, { host: http.host, port: http.port }))
     )
   })

@@ -1,0 +1,43 @@
+/**
+ * The API on the `[http]` server: the handlers of every group, the OpenAPI document at
+ * `/api/openapi.json` and Swagger UI at `/api/docs` (its script is bundled with
+ * @effect/platform: no CDN), mounted under `/api` of `ControlRoutes` behind `ApiAuth`.
+ */
+import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import { ControlRoutes } from "../ControlRoutes.ts"
+import { Api } from "./Api.ts"
+import { ApiAuth } from "./ApiAuth.ts"
+import { ConfigHandlers } from "./ConfigHandlers.ts"
+import { ConversationsHandlers } from "./ConversationsHandlers.ts"
+import { DeliveriesHandlers } from "./DeliveriesHandlers.ts"
+import { EventsHandlers } from "./EventsHandlers.ts"
+import { EventStream } from "./EventStream.ts"
+import { SchedulesHandlers } from "./SchedulesHandlers.ts"
+import { StatusHandlers } from "./StatusHandlers.ts"
+
+const Handlers = Layer.mergeAll(
+  StatusHandlers,
+  ConversationsHandlers,
+  DeliveriesHandlers,
+  SchedulesHandlers,
+  ConfigHandlers,
+  EventsHandlers.pipe(Layer.provide(EventStream.Default))
+)
+
+const ApiLive = Layer.merge(
+  HttpApiBuilder.middlewareOpenApi({ path: "/api/openapi.json" }),
+  HttpApiSwagger.layer({ path: "/api/docs" })
+).pipe(Layer.provideMerge(HttpApiBuilder.api(Api).pipe(Layer.provide(Handlers))))
+
+/** Adds `/api/*` to the control routes; needs `ApiAuth` and the services the handlers use. */
+export const ApiRoutes = ControlRoutes.use((router) =>
+  Effect.gen(function*() {
+    const auth = yield* ApiAuth
+    const app = yield* HttpApiBuilder.httpApp
+    yield* router.mountApp("/api", auth.guard(app), { includePrefix: true })
+  })
+).pipe(
+  Layer.provide(ApiLive),
+  Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])
+)

@@ -1,0 +1,85 @@
+/**
+ * The bus as a stream for API clients (`GET /api/events`). One subscriber of the bus numbers each
+ * event, keeps the latest in a bounded buffer (so `Last-Event-ID` resumes after a reconnect) and
+ * hands it to every client's own bounded queue without waiting: a client whose queue is full is
+ * disconnected (it may reconnect and resume), so a slow client never holds up the bus, and so
+ * never a turn.
+ */
+import { Clock, Effect, Queue, Scope, Stream } from "effect"
+import { Bus, BusEvent } from "../../bus/Bus.ts"
+
+/** Events kept for resuming. */
+const bufferSize = 1000
+/** Events a client may have outstanding before it is dropped. */
+const clientQueueSize = 256
+
+export interface ApiEvent {
+  readonly id: number
+  readonly kind: string
+  readonly at: number
+  readonly data: Record<string, unknown>
+}
+
+const kindOf = BusEvent.$match({
+  InboundReceived: () => "inbound.received",
+  ReplySent: () => "reply.sent",
+  TurnFailed: () => "turn.failed",
+  DuplicateIgnored: () => "duplicate.ignored"
+})
+
+const toApiEvent = (id: number, at: number, event: BusEvent): ApiEvent => {
+  const { _tag, conversation, ...fields } = event
+  const kind = kindOf(event)
+  return { id, kind, at, data: { id, kind, at, conversationId: conversation, ...fields } }
+}
+
+export class EventStream extends Effect.Service<EventStream>()("minibot/EventStream", {
+  scoped: Effect.gen(function*() {
+    const bus = yield* Bus
+    // Ids grow across restarts too (they start at the start time), so a client's old
+    // Last-Event-ID never matches a newer process's events by accident.
+    let nextId = (yield* Clock.currentTimeMillis) * 1000
+    const buffer: Array<ApiEvent> = []
+    const clients = new Set<Queue.Queue<ApiEvent>>()
+
+    const dispatch = (event: ApiEvent) =>
+      Effect.suspend(() => {
+        buffer.push(event)
+        if (buffer.length > bufferSize) buffer.shift()
+        const slow = [...clients].filter((queue) => !queue.unsafeOffer(event))
+        for (const queue of slow) clients.delete(queue)
+        return Effect.forEach(slow, (queue) =>
+          Effect.zipRight(
+            Effect.logWarning("event stream client too slow: disconnected"),
+            Queue.shutdown(queue)
+          ), { discard: true })
+      })
+
+    yield* bus.subscribe.pipe(
+      Stream.runForEach((event) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => dispatch(toApiEvent(nextId++, now, event)))
+      ),
+      Effect.forkScoped
+    )
+
+    /**
+     * The events after `lastEventId` still in the buffer, then every new one, until the scope
+     * closes or the client falls behind.
+     */
+    const follow = (lastEventId: number | undefined): Effect.Effect<Stream.Stream<ApiEvent>, never, Scope.Scope> =>
+      Effect.gen(function*() {
+        const queue = yield* Queue.bounded<ApiEvent>(clientQueueSize)
+        // Registered and backlog taken in one synchronous step: no event is missed or repeated.
+        const backlog = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            clients.add(queue)
+            return lastEventId === undefined ? [] : buffer.filter((e) => e.id > lastEventId)
+          }),
+          () => Effect.sync(() => clients.delete(queue))
+        )
+        return Stream.concat(Stream.fromIterable(backlog), Stream.fromQueue(queue))
+      })
+
+    return { follow } as const
+  })
+}) {}

@@ -1,0 +1,32 @@
+/** `GET /api/status`: what an operator checks first. */
+import { HttpApiBuilder } from "@effect/platform"
+import { Clock, Effect } from "effect"
+import { AppConfig } from "../../config/Config.ts"
+import { JobStore } from "../../scheduler/JobStore.ts"
+import { Api } from "./Api.ts"
+
+/** The package version (as `minibot --version` prints it). */
+export const version = "0.1.0"
+
+export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
+  Effect.gen(function*() {
+    const { config } = yield* AppConfig
+    const jobs = yield* JobStore
+    const startedAt = yield* Clock.currentTimeMillis
+    return handlers.handle("status", () =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const nextJobDueAt = yield* jobs.nextDue(now).pipe(Effect.orDie)
+        const memory = process.memoryUsage()
+        return {
+          version,
+          uptimeSeconds: Math.round((now - startedAt) / 1000),
+          memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
+          channels: {
+            telegram: { enabled: config.channels.telegram.enabled },
+            console: { enabled: config.channels.console.enabled }
+          },
+          nextJobDueAt
+        }
+      }))
+  }))

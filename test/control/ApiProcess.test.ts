@@ -1,0 +1,66 @@
+/**
+ * The API's exposure rules in the real process (`dist/main.js`): without a token it may not be
+ * reachable from other machines, and the token may come from the environment.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { afterEach } from "vitest"
+import { freePort, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { tempDir } from "../support/Harness.ts"
+
+const running: Array<MinibotProcess> = []
+afterEach(() => {
+  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
+})
+
+const start = (dir: string, http: string, env?: Record<string, string>) => {
+  const config = writeConfig(
+    dir,
+    `
+[runtime]
+data_dir = "${dir}/data"
+[llm]
+base_url = "http://127.0.0.1:9/v1"
+api_key = "sk-unused"
+[channels.console]
+enabled = true
+[http]
+enabled = true
+${http}
+`
+  )
+  const p = spawnMinibot(["run", "--config", config], { cwd: dir, ...(env ? { env } : {}) })
+  running.push(p)
+  return p
+}
+
+describe("minibot run with the HTTP API", () => {
+  it("a non-loopback host without api_token is a configuration error naming http.api_token (exit 2)", async () => {
+    const dir = tempDir()
+    const port = await freePort()
+    const p = start(dir, `host = "0.0.0.0"\nport = ${port}`)
+    expect(await p.exited).toEqual({ code: 2, signal: null })
+    expect(p.stderr).toContain("http.api_token")
+  })
+
+  it("with api = false the same host starts; the token can come from the environment", async () => {
+    const open = start(tempDir(), `host = "0.0.0.0"\nport = ${await freePort()}\napi = false`)
+    await open.waitForStderr(/minibot started/)
+    open.child.kill("SIGTERM")
+    expect((await open.exited).code).toBe(0)
+
+    const port = await freePort()
+    const p = start(tempDir(), `port = ${port}\napi_token = "\${MINIBOT_API_TOKEN}"`, {
+      MINIBOT_API_TOKEN: "token-from-env-42"
+    })
+    await p.waitForStderr(/minibot started/)
+    const status = (token: string) =>
+      fetch(`http://127.0.0.1:${port}/api/status`, { headers: { authorization: `Bearer ${token}` } }).then((r) =>
+        r.status
+      )
+    expect(await status("wrong")).toBe(401)
+    expect(await status("token-from-env-42")).toBe(200)
+    expect(p.stderr + p.stdout).not.toContain("token-from-env-42")
+    p.child.kill("SIGTERM")
+    expect((await p.exited).code).toBe(0)
+  })
+})

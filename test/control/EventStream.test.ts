@@ -1,0 +1,49 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Bus, BusEvent } from "../../src/bus/Bus.ts"
+import { EventStream } from "../../src/control/api/EventStream.ts"
+import { conversationKey } from "../../src/domain/Conversation.ts"
+
+const event = (n: number) =>
+  BusEvent.InboundReceived({
+    conversation: conversationKey("telegram", "42"),
+    messageId: `m${n}`,
+    requestId: `r${n}`,
+    userId: "42"
+  })
+
+const messageIdOf = (e: { readonly data: Record<string, unknown> }) => e.data.messageId
+
+describe("EventStream", () => {
+  it.scopedLive("a client that falls behind is disconnected, and resumes from the buffer with its last event id", () =>
+    Effect.gen(function*() {
+      const bus = yield* Bus
+      const events = yield* EventStream
+      const slow = yield* events.follow(undefined)
+      // Warm-up events until a second client sees one: the stream's bus subscription is live.
+      const probe = yield* Stream.unwrapScoped(events.follow(undefined)).pipe(
+        Stream.runHead,
+        Effect.raceFirst(
+          bus.publish(event(0)).pipe(Effect.repeat(Schedule.spaced("10 millis")), Effect.zipRight(Effect.never))
+        ),
+        Effect.map(Option.getOrThrow)
+      )
+      for (let n = 1; n <= 300; n++) yield* bus.publish(event(n))
+
+      // The slow client's stream ends instead of holding anything up.
+      const received = yield* Stream.runCollect(slow).pipe(Effect.timeout("5 seconds"))
+      expect(Chunk.size(received)).toBeLessThan(300)
+
+      const resumed = yield* Stream.unwrapScoped(events.follow(probe.id)).pipe(
+        Stream.filter((e) => messageIdOf(e) !== "m0"),
+        Stream.take(300),
+        Stream.runCollect,
+        Effect.timeout("5 seconds")
+      )
+      expect(Chunk.toArray(resumed).map(messageIdOf)).toEqual(Array.from({ length: 300 }, (_, i) => `m${i + 1}`))
+      expect(Chunk.toArray(resumed)[0]).toMatchObject({
+        kind: "inbound.received",
+        data: { kind: "inbound.received", conversationId: "telegram:42", messageId: "m1" }
+      })
+    }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.Default)))))
+})
