@@ -136,7 +136,7 @@ const checkConfig = Command.make("check-config", { config: configOption }, ({ co
 const withPairing = <A, E>(path: Option.Option<string>, use: (pairing: Pairing) => Effect.Effect<A, E>) =>
   Effect.gen(function*() {
     const loaded = yield* load(path)
-    fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true })
+    fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true, mode: 0o700 })
     return yield* Effect.flatMap(Pairing, use).pipe(
       Effect.provide(Pairing.Default.pipe(Layer.provide(Database.unlocked(loaded.config)))),
       Effect.provide(Logging.layer(loaded.config, { quiet: true }))
@@ -150,7 +150,7 @@ const withStores = <A, E>(
 ) =>
   Effect.gen(function*() {
     const loaded = yield* load(path)
-    fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true })
+    fs.mkdirSync(loaded.config.runtime.data_dir, { recursive: true, mode: 0o700 })
     return yield* use.pipe(
       Effect.provide(
         Layer.mergeAll(Pairing.Default, JobStore.Default).pipe(Layer.provide(Database.unlocked(loaded.config)))

@@ -28,7 +28,8 @@ export const configSecrets = (config: MinibotConfig): Array<string> =>
     config.channels.telegram.bot_token,
     config.channels.telegram.webhook_secret,
     config.llm.api_key,
-    config.storage.postgres_url
+    config.storage.postgres_url,
+    config.http.api_token
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))

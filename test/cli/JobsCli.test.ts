@@ -4,9 +4,8 @@
  * `minibot pairing revoke` stops every job of the person revoked.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as fs from "node:fs"
 import { afterEach, beforeAll } from "vitest"
-import { mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { builtBundle, mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
 import { lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
@@ -21,7 +20,7 @@ afterEach(async () => {
 })
 
 beforeAll(() => {
-  const bundle = fs.existsSync(mainJs) ? fs.readFileSync(mainJs, "utf8") : ""
+  const bundle = builtBundle()
   if (!bundle.includes("jobs cancel")) {
     throw new Error(`${mainJs} is missing or has no jobs commands: run \`npm run build\` first (npm test does it)`)
   }

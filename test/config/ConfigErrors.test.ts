@@ -28,7 +28,9 @@ describe("config mistakes explain themselves", () => {
         `tools.http_client.enabeld: unknown key; did you mean "tools.http_client.enabled"?`
       ])
       const far = yield* problemsOf(`[http]\nwhatever = 1\n`)
-      expect(far).toEqual([`http.whatever: unknown key (known here: enabled, host, port)`])
+      expect(far).toEqual([
+        `http.whatever: unknown key (known here: enabled, host, port, api_token, api, public_metrics)`
+      ])
     }))
 
   it.effect("[channel.telegram] (a section close to a known one) is an error with a suggestion", () =>
@@ -127,7 +129,7 @@ describe("environment and file", () => {
       )
       expect(loaded.config.llm.model).toBe("from-env")
       expect(Redacted.value(loaded.config.llm.api_key!)).toBe("sk-env")
-      expect(loaded.config.http).toEqual({ enabled: true, host: "0.0.0.0", port: 9100 })
+      expect(loaded.config.http).toMatchObject({ enabled: true, host: "0.0.0.0", port: 9100 })
       expect(loaded.config.channels.telegram.api_root).toBe("http://127.0.0.1:8081")
       expect(loaded.config.channels.telegram.dm_policy).toBe("pairing")
       // With a file, a token in the environment does not enable a channel the file left off.

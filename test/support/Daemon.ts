@@ -10,6 +10,15 @@ import * as path from "node:path"
 const root = path.resolve(import.meta.dirname, "../..")
 export const mainJs = path.join(root, "dist", "main.js")
 
+/** The text of the built daemon: dist/main.js and the chunks it loads ("" when not built). */
+export const builtBundle = () => {
+  const dist = path.dirname(mainJs)
+  return fs.existsSync(mainJs)
+    ? fs.readdirSync(dist).filter((f) => f.endsWith(".js")).map((f) => fs.readFileSync(path.join(dist, f), "utf8"))
+      .join("")
+    : ""
+}
+
 export interface MinibotProcess {
   readonly child: ChildProcess
   stdout: string

@@ -2,11 +2,9 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Clock, Effect } from "effect"
 import { AppConfig } from "../../config/Config.ts"
+import { version } from "../../observability/Build.ts"
 import { JobStore } from "../../scheduler/JobStore.ts"
 import { Api } from "./Api.ts"
-
-/** The package version (as `minibot --version` prints it). */
-export const version = "0.1.0"
 
 export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
   Effect.gen(function*() {

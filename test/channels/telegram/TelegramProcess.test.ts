@@ -3,10 +3,8 @@
  * Bot API: what only a real process shows (kill -9, the pairing CLI beside a running daemon).
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { afterEach, beforeAll } from "vitest"
-import { mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
+import { builtBundle, mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
@@ -21,12 +19,7 @@ afterEach(async () => {
 })
 
 beforeAll(() => {
-  // dist/main.js loads the program from a chunk beside it.
-  const dist = path.dirname(mainJs)
-  const bundle = fs.existsSync(mainJs)
-    ? fs.readdirSync(dist).filter((f) => f.endsWith(".js")).map((f) => fs.readFileSync(path.join(dist, f), "utf8"))
-      .join("")
-    : ""
+  const bundle = builtBundle()
   if (!bundle.includes("telegram-poller")) {
     throw new Error(`${mainJs} is missing or has no Telegram channel: run \`npm run build\` first (npm test does it)`)
   }
