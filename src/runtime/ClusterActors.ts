@@ -11,7 +11,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, DateTime, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, PrimaryKey, Schedule } from "effect"
 import * as os from "node:os"
 import { Bus, BusEvent } from "../bus/Bus.ts"
-import { AppConfig } from "../config/Config.ts"
+import { RuntimeSettings, SchedulerSettings, StorageSettings } from "../config/Config.ts"
 import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
 import { InboundMessage } from "../domain/Inbound.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
@@ -53,12 +53,13 @@ const ConversationEntity = Conversation.toLayer(
 )
 
 /** The runner of this process, with mailboxes in the app's database. */
-const runner = Layer.unwrapEffect(Effect.map(AppConfig, ({ config }) => {
-  const shared = config.storage.backend === "postgres"
+const runner = Layer.unwrapEffect(Effect.gen(function*() {
+  const shared = (yield* StorageSettings).backend === "postgres"
+  const { poll_interval_ms } = yield* SchedulerSettings
   return SingleRunner.layer({
     runnerStorage: shared ? "sql" : "memory",
     shardingConfig: {
-      entityMessagePollInterval: Duration.millis(config.scheduler.poll_interval_ms),
+      entityMessagePollInterval: Duration.millis(poll_interval_ms),
       entityTerminationTimeout: turnGracePeriod,
       ...(shared
         ? {
@@ -134,10 +135,10 @@ const clientLayer = Layer.scoped(
 /** Deletes processed mailbox rows and turn records older than `[runtime] message_retention_hours`. */
 const Pruner = Layer.scopedDiscard(
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
+    const runtime = yield* RuntimeSettings
     const ledger = yield* TurnLedger
     const sql = yield* SqlClient.SqlClient
-    const retention = Duration.hours(config.runtime.message_retention_hours)
+    const retention = Duration.hours(runtime.message_retention_hours)
     const prune = Effect.gen(function*() {
       const before = (yield* Clock.currentTimeMillis) - Duration.toMillis(retention)
       yield* ClusterStorage.pruneProcessed(before).pipe(Effect.provideService(SqlClient.SqlClient, sql))
@@ -150,7 +151,7 @@ const Pruner = Layer.scopedDiscard(
   })
 )
 
-/** `Actors` on this process's runner; needs the database, AppConfig and the bus. */
+/** `Actors` on this process's runner; needs the database, the config sections and the bus. */
 export const client = clientLayer.pipe(Layer.provideMerge(runner))
 
 /** The actors at work (and the pruner); needs what they do with their mail (`MailboxHandlers`). */

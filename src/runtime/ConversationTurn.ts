@@ -6,7 +6,7 @@
 import { Cause, Clock, Data, DateTime, Duration, Effect, Either, Exit, Fiber, Metric, Option, Schedule } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
-import { AppConfig } from "../config/Config.ts"
+import { LlmSettings } from "../config/Config.ts"
 import * as Chat from "../domain/ChatMessage.ts"
 import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
 import { isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
@@ -15,6 +15,7 @@ import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import { ToolRegistry } from "../tools/ToolRegistry.ts"
+import { ToolsSettings } from "../tools/ToolsConfig.ts"
 import { Actors } from "./Actors.ts"
 import { TurnLedger, type TurnRecord } from "./TurnLedger.ts"
 
@@ -122,7 +123,8 @@ const toOutbound: (reply: Reply) => Pick<OutboundMessage, "text" | "kind"> = Rep
 
 export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibot/ConversationTurn", {
   effect: Effect.gen(function*() {
-    const { config } = yield* AppConfig
+    const llmConfig = yield* LlmSettings
+    const { tools: toolsConfig } = yield* ToolsSettings
     const llm = yield* Llm
     const history = yield* HistoryStore
     const ledger = yield* TurnLedger
@@ -130,18 +132,18 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const bus = yield* Bus
     const tools = yield* ToolRegistry
     const actors = yield* Actors
-    const ownerOf = (input: TurnInput) => ownerIdOf(config.tools.kv_memory.default_owner_id, input)
+    const ownerOf = (input: TurnInput) => ownerIdOf(toolsConfig.kv_memory.default_owner_id, input)
 
     const ask = (key: ConversationKey, input: TurnInput) =>
       Effect.gen(function*() {
-        const past = yield* history.window(key, config.llm.context.history_window)
-        const prompt = [Chat.system(config.llm.context.system_prompt), ...past]
+        const past = yield* history.window(key, llmConfig.context.history_window)
+        const prompt = [Chat.system(llmConfig.context.system_prompt), ...past]
         // What this turn adds to the history: the question, any tool steps, the answer.
         const produced: Array<Chat.ChatMessage> = [
           Chat.user(
             inputForModel(
               isScheduled(input) ? scheduledInstruction(input) : input.text,
-              config.llm.context.max_input_chars
+              llmConfig.context.max_input_chars
             )
           )
         ]
@@ -159,12 +161,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           if (completion.toolCalls.length === 0) {
             return finish(completion.content?.trim() || emptyAnswerText)
           }
-          if (step >= config.llm.max_tool_iterations) {
+          if (step >= llmConfig.max_tool_iterations) {
             yield* Effect.logWarning("tool step limit reached").pipe(Effect.annotateLogs("steps", step))
-            return finish(toolLimitText(config.llm.max_tool_iterations))
+            return finish(toolLimitText(llmConfig.max_tool_iterations))
           }
           // Calls beyond [tools] max_calls_per_step are dropped, from the history too: the model sees what ran.
-          const calls = completion.toolCalls.slice(0, config.tools.max_calls_per_step)
+          const calls = completion.toolCalls.slice(0, toolsConfig.max_calls_per_step)
           if (calls.length < completion.toolCalls.length) {
             yield* Effect.logWarning("tool calls over max_calls_per_step dropped").pipe(
               Effect.annotateLogs({ requested: completion.toolCalls.length, run: calls.length })

@@ -10,7 +10,7 @@ import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Cause, Data, Effect, Layer, Option, type Redacted } from "effect"
 import * as path from "node:path"
-import { AppConfig, type MinibotConfig } from "../config/Config.ts"
+import { type MinibotConfig, RuntimeSettings, StorageSettings } from "../config/Config.ts"
 import * as DataDirLock from "./DataDirLock.ts"
 import { migrations } from "./migrations/index.ts"
 
@@ -105,13 +105,14 @@ export const unlocked = (config: MinibotConfig): Opened =>
 /** The daemon's database from config: SQLite (lock the data dir, then open and migrate) or Postgres. */
 export const layer = Layer.unwrapScoped(
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
-    if (config.storage.backend === "postgres" && config.storage.postgres_url !== undefined) {
-      return postgresAt(config.storage.postgres_url) as Opened
+    const storage = yield* StorageSettings
+    if (storage.backend === "postgres" && storage.postgres_url !== undefined) {
+      return postgresAt(storage.postgres_url) as Opened
     }
-    yield* DataDirLock.acquire(config.runtime.data_dir)
-    yield* DataDirLock.privateFile(config.runtime.data_dir, databaseFile(config.runtime.data_dir))
-    return sqliteAt(databaseFile(config.runtime.data_dir)) as Opened
+    const { data_dir } = yield* RuntimeSettings
+    yield* DataDirLock.acquire(data_dir)
+    yield* DataDirLock.privateFile(data_dir, databaseFile(data_dir))
+    return sqliteAt(databaseFile(data_dir)) as Opened
   })
 )
 

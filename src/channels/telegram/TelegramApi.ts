@@ -14,7 +14,7 @@
 import { Clock, Data, Duration, Effect, Metric, MetricLabel, Redacted } from "effect"
 import { Api, GrammyError, HttpError } from "grammy"
 import type { BotCommand, Message, ReplyParameters, Update, UserFromGetMe } from "grammy/types"
-import { AppConfig } from "../../config/Config.ts"
+import { TelegramSettings } from "../../config/Config.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { type SendPriority, SendThrottle, takeTurn, telegramFloodLimits } from "./SendThrottle.ts"
 import { rateLimitRetry } from "./TelegramSchedules.ts"
@@ -93,10 +93,9 @@ const toTelegramError = (method: string, error: unknown, scrub: (text: string) =
 
 export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/TelegramApi", {
   effect: Effect.gen(function*() {
-    const { config } = yield* AppConfig
+    const tg = yield* TelegramSettings
     const timings = yield* TelegramTimings
     const throttle = new SendThrottle(telegramFloodLimits, yield* Clock.currentTimeMillis)
-    const tg = config.channels.telegram
     const token = tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token).trim()
     const apiRoot = tg.api_root.replace(/\/+$/, "")
     const scrub = (text: string) =>

@@ -5,7 +5,7 @@
  * server), per `mode`. When the channel is off, both layers stand aside.
  */
 import { Clock, Duration, Effect, Layer, Schedule } from "effect"
-import { AppConfig, TelegramSettings } from "../../config/Config.ts"
+import { TelegramSettings } from "../../config/Config.ts"
 import { notEnabled, TelegramOut } from "../Outbound.ts"
 import { Pairing } from "./Pairing.ts"
 import { TelegramApi } from "./TelegramApi.ts"
@@ -22,8 +22,7 @@ const pruneEvery = Schedule.spaced(Duration.hours(1))
 /** Start-up says who will be answered; handled update ids are pruned hourly. */
 const Housekeeping = Layer.scopedDiscard(
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
-    const tg = config.channels.telegram
+    const tg = yield* TelegramSettings
     const store = yield* TelegramStore
     const timings = yield* TelegramTimings
 
@@ -55,9 +54,8 @@ type IntakeLayer = Layer.Layer<
 
 const Intake = Layer.unwrapEffect(
   Effect.map(
-    AppConfig,
-    ({ config }): IntakeLayer =>
-      config.channels.telegram.mode === "webhook" ? TelegramWebhook.layer : TelegramPoller.layer
+    TelegramSettings,
+    (tg): IntakeLayer => tg.mode === "webhook" ? TelegramWebhook.layer : TelegramPoller.layer
   )
 )
 

@@ -17,7 +17,7 @@
  */
 import { Cause, Clock, Data, Effect, Either, FiberSet, LogLevel, Metric, Option } from "effect"
 import { type ChatCommand, ChatCommands, commandOf, parseCommand } from "../../commands/ChatCommands.ts"
-import { AppConfig } from "../../config/Config.ts"
+import { TelegramSettings } from "../../config/Config.ts"
 import type { ConversationRef } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
 import * as Metrics from "../../observability/Metrics.ts"
@@ -74,8 +74,7 @@ interface Context {
 export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/TelegramIntake", {
   dependencies: [TelegramAccess.Default, ChatCommands.Default, SummarisedLog.Default],
   scoped: Effect.gen(function*() {
-    const { config } = yield* AppConfig
-    const tg = config.channels.telegram
+    const tg = yield* TelegramSettings
     const access = yield* TelegramAccess
     const summary = yield* SummarisedLog
     const conversations = yield* Actors

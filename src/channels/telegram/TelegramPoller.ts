@@ -13,7 +13,7 @@
  * restarted from the stored offset.
  */
 import { Clock, Duration, Effect, Option } from "effect"
-import { AppConfig } from "../../config/Config.ts"
+import { TelegramSettings } from "../../config/Config.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { singleton } from "../../runtime/Singletons.ts"
 import { isUnauthorized, TelegramApi } from "./TelegramApi.ts"
@@ -35,8 +35,7 @@ const run = Effect.gen(function*() {
   const readiness = yield* Readiness
   const timings = yield* TelegramTimings
 
-  const { config } = yield* AppConfig
-  const shortPolling = config.channels.telegram.poll_timeout_seconds === 0
+  const shortPolling = (yield* TelegramSettings).poll_timeout_seconds === 0
   const bot = yield* telegramBot.identity
   let progressAt = yield* Clock.currentTimeMillis
   const progress = Effect.map(Clock.currentTimeMillis, (now) => void (progressAt = now))

@@ -13,7 +13,7 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Layer, LogLevel, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { AppConfig, type TelegramConfig } from "../../config/Config.ts"
+import { type TelegramConfig, TelegramSettings } from "../../config/Config.ts"
 import { ControlRoutes } from "../../control/ControlServer.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { SummarisedLog } from "./SummarisedLog.ts"
@@ -57,12 +57,11 @@ const parseJson = (text: string): { readonly value: unknown } | undefined => {
 
 const Route = ControlRoutes.use((router) =>
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
     const intake = yield* TelegramIntake
     const telegramBot = yield* TelegramBot
     const summary = yield* SummarisedLog
     const timings = yield* TelegramTimings
-    const tg = config.channels.telegram
+    const tg = yield* TelegramSettings
     const secret = webhookSecret(tg)
     const maxBody = timings.webhookMaxBodyBytes
 
@@ -114,11 +113,10 @@ const Route = ControlRoutes.use((router) =>
 /** Registers the webhook with Telegram once the bot is known. */
 const Setup = Layer.scopedDiscard(
   Effect.gen(function*() {
-    const { config } = yield* AppConfig
     const api = yield* TelegramApi
     const telegramBot = yield* TelegramBot
     const readiness = yield* Readiness
-    const tg = config.channels.telegram
+    const tg = yield* TelegramSettings
     const url = tg.webhook_url ?? ""
     yield* Effect.gen(function*() {
       yield* telegramBot.identity
