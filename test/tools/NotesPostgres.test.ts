@@ -1,10 +1,14 @@
-import { SqlClient } from "@effect/sql"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Migrator, SqlClient } from "@effect/sql"
+import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import * as Layers from "../../src/app/Layers.ts"
 import { AppConfig } from "../../src/config/Config.ts"
 import { Llm } from "../../src/llm/Llm.ts"
 import * as Database from "../../src/storage/Database.ts"
+import { migrations } from "../../src/storage/migrations/index.ts"
+import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
 import { callTool } from "../scheduler/helpers.ts"
 import { FakeLlm } from "../support/FakeLlm.ts"
 import { makeHarness } from "../support/Harness.ts"
@@ -80,5 +84,36 @@ describe("notes on Postgres", () => {
           sql<{ "QUERY PLAN": string }>`EXPLAIN SELECT title FROM notes WHERE search @@ to_tsquery('simple', 'groc:*')`
         ).pipe(sql.withTransaction)))
       expect(plan.map((row) => row["QUERY PLAN"]).join("\n")).toContain("notes_search")
+    }))
+
+  it.scopedLive("notes saved before migration 0007 are found by full-text search after it", () =>
+    Effect.gen(function*() {
+      const db = yield* freshDatabase
+      const url = Redacted.make(db.url)
+      const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < "0007"))
+      const old = PgMigrator.layer({ loader: Migrator.fromRecord(before) }).pipe(
+        Layer.provideMerge(PgClient.layer({ url })),
+        Layer.provide(NodeContext.layer)
+      )
+      const at = "2026-01-01T00:00:00.000Z"
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`INSERT INTO notes ${
+            sql.insert({
+              owner_id: "alice",
+              title: "Passport",
+              title_key: "passport",
+              data: "renewal appointment in march",
+              created_at: at,
+              updated_at: at
+            })
+          }`),
+        old
+      )
+      const found = yield* Effect.provide(
+        Effect.flatMap(NotesStore, (notes) => notes.search("alice", "appoint", { limit: 5, offset: 0 })),
+        NotesStore.Default.pipe(Layer.provide(Database.postgresAt(url)))
+      )
+      expect(found.items.map((hit) => hit.title)).toEqual(["Passport"])
     }))
 })
