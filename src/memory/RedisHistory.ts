@@ -107,7 +107,11 @@ const connect = (settings: MemoryConfig["redis"]) =>
       Option.filter((value) => value !== ""),
       Option.getOrUndefined
     )
+    // `connected`: the first connection succeeded; `healthy`: no error since the last (re)connection.
     let connected = false
+    let healthy = true
+    const log = (effect: Effect.Effect<void>) =>
+      Runtime.runFork(runtime)(effect.pipe(Effect.annotateLogs("redis", address)))
     const client = createClient({
       url: settings.url,
       ...(password === undefined ? {} : { password }),
@@ -119,15 +123,21 @@ const connect = (settings: MemoryConfig["redis"]) =>
         reconnectStrategy: (retries, cause) => connected ? reconnectDelay(retries) : cause
       }
     })
-    // Without a listener, node-redis would throw connection errors out of the process.
+    // Without an error listener, node-redis would throw connection errors out of the process.
+    // One line when the connection is lost and one when it is back, not one per retry.
     client.on("error", (cause: unknown) => {
-      if (connected) {
-        Runtime.runFork(runtime)(
-          Effect.logWarning("redis history: connection error", cause).pipe(
-            Effect.annotateLogs("redis", address)
-          )
+      if (!connected || !healthy) return
+      healthy = false
+      log(
+        Effect.logWarning("redis history: connection lost, reconnecting").pipe(
+          Effect.annotateLogs("error", cause instanceof Error ? cause.message : String(cause))
         )
-      }
+      )
+    })
+    client.on("ready", () => {
+      if (healthy) return
+      healthy = true
+      log(Effect.logInfo("redis history: reconnected"))
     })
     return yield* Effect.acquireRelease(
       Effect.tryPromise({
