@@ -1,9 +1,10 @@
 /**
  * Conversation history on Redis (`[memory] backend = "redis"`), for runners on several hosts
- * sharing one history. One list per conversation, `<key_prefix>history:<conversation key>`, one
- * JSON element per message with its turn id and time. Appending (with the trim that keeps
- * `max_history_messages`) and trimming are Lua scripts, so a turn's messages land together and
- * no other writer sees half a turn, even with two runners on the same conversation. With
+ * sharing one history. Two lists per conversation, `<key_prefix>history:{<conversation key>}:messages`
+ * (one JSON element per message, with its time) and `...:turns` (each message's turn id).
+ * Appending (with the trim that keeps `max_history_messages`), reading a window and trimming are
+ * Lua scripts, so a turn's messages land together and no reader sees half a turn, even with two
+ * runners on the same conversation. With
  * `ttl_seconds`, every write gives the list that long again: an idle conversation is forgotten.
  */
 import { Clock, type Context, Data, Effect, Option, Redacted, Runtime, Schema } from "effect"
@@ -12,7 +13,7 @@ import type { MemoryConfig } from "../config/Config.ts"
 import { ChatMessage } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
 import type { HistoryStore } from "./HistoryStore.ts"
-import { lastTurns, turnSizes } from "./Turns.ts"
+import { turnSizes } from "./Turns.ts"
 
 /** Redis did not answer at start. Names the key to fix and the address, never the password. */
 export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{
@@ -35,34 +36,59 @@ const connectTimeoutMillis = 5_000
 /** After a connection was lost (not at start): retry with backoff, up to this delay between tries. */
 const reconnectDelay = (retries: number) => Math.min(100 * 2 ** retries, 5_000)
 
-/** One list element: the message with its turn id (`turn`, read by the scripts) and time. */
-const Entry = Schema.parseJson(Schema.Struct({ turn: Schema.String, at: Schema.Number, message: ChatMessage }))
+/** A message as its list holds it, with the time it was appended. */
+const Entry = Schema.parseJson(Schema.Struct({ at: Schema.Number, message: ChatMessage }))
 const decodeEntries = Schema.decodeUnknown(Schema.Array(Entry))
+const decodeEntry = Schema.decodeUnknown(Schema.NullOr(Entry))
 const encodeEntry = Schema.encodeSync(Entry)
 
-/** Lua: `turns`, the turn id of each element of the list at KEYS[1], oldest first. */
-const readTurns = `
-local entries = redis.call('LRANGE', KEYS[1], 0, -1)
-local turns = {}
-for i, entry in ipairs(entries) do turns[i] = cjson.decode(entry).turn end
-local n = #turns
-`
-
-/** Lua: gives the list ARGV[1] seconds to live again (0: no expiry). */
-const refreshTtl = `
-if tonumber(ARGV[1]) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+/**
+ * Lua shared by the scripts. KEYS[1] is the conversation's messages, KEYS[2] the turn id of each
+ * message (the same length, written together): the scripts read only the short ids, never a
+ * message, so their cost does not grow with what the messages hold.
+ * `startOfLast(turns, keep)`: the 1-based index where the newest `keep` turns begin (#turns + 1: none).
+ */
+const prelude = `
+local function startOfLast(turns, keep)
+  local n, seen, start = #turns, 0, #turns + 1
+  for i = n, 1, -1 do
+    if i == n or turns[i] ~= turns[i + 1] then
+      if seen == keep then break end
+      seen = seen + 1
+    end
+    start = i
+  end
+  return start
+end
+local function keepFrom(start, n)
+  if start > n then redis.call('DEL', KEYS[1], KEYS[2])
+  elseif start > 1 then
+    redis.call('LTRIM', KEYS[1], start - 1, -1)
+    redis.call('LTRIM', KEYS[2], start - 1, -1)
+  end
+end
+local function refreshTtl(ttl)
+  if tonumber(ttl) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[2], ttl)
+  end
+end
 `
 
 /**
- * ARGV: ttl, max messages, then the turn's elements. Pushes them, then drops the oldest whole
- * turns while more than `max` remain, never the newest turn (see `turnsToDrop`).
+ * ARGV: ttl, max messages, turn id, then the turn's messages. Pushes them, then drops the oldest
+ * whole turns while more than `max` remain, never the newest turn (as `turnsToDrop` does).
  */
-const appendScript = `
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+const appendScript = `${prelude}
+for i = 4, #ARGV do
+  redis.call('RPUSH', KEYS[1], ARGV[i])
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+end
 local max = tonumber(ARGV[2])
-if redis.call('LLEN', KEYS[1]) > max then
-  ${readTurns}
-  local total, first = n, 1
+local total = redis.call('LLEN', KEYS[2])
+if total > max then
+  local turns = redis.call('LRANGE', KEYS[2], 0, -1)
+  local n, first = #turns, 1
   while total > max do
     local last = first
     while last < n and turns[last + 1] == turns[first] do last = last + 1 end
@@ -70,24 +96,25 @@ if redis.call('LLEN', KEYS[1]) > max then
     total = total - (last - first + 1)
     first = last + 1
   end
-  if first > 1 then redis.call('LTRIM', KEYS[1], first - 1, -1) end
+  keepFrom(first, n)
 end
-${refreshTtl}
+refreshTtl(ARGV[1])
+`
+
+/** ARGV: turns. The messages of the newest whole turns, oldest first. */
+const windowScript = `${prelude}
+local turns = redis.call('LRANGE', KEYS[2], 0, -1)
+local start = startOfLast(turns, tonumber(ARGV[1]))
+if start > #turns then return {} end
+return redis.call('LRANGE', KEYS[1], start - 1, -1)
 `
 
 /** ARGV: ttl, turns to keep. Keeps the newest whole turns; returns how many messages went. */
-const trimScript = `
-${readTurns}
-local keep, seen, start = tonumber(ARGV[2]), 0, n + 1
-for i = n, 1, -1 do
-  if i == n or turns[i] ~= turns[i + 1] then
-    if seen == keep then break end
-    seen = seen + 1
-  end
-  start = i
-end
-if start > n then redis.call('DEL', KEYS[1]) elseif start > 1 then redis.call('LTRIM', KEYS[1], start - 1, -1) end
-${refreshTtl}
+const trimScript = `${prelude}
+local turns = redis.call('LRANGE', KEYS[2], 0, -1)
+local start = startOfLast(turns, tonumber(ARGV[2]))
+keepFrom(start, #turns)
+refreshTtl(ARGV[1])
 return start - 1
 `
 
@@ -157,50 +184,59 @@ export const makeRedis = (memory: MemoryConfig) =>
     const settings = memory.redis
     const client = yield* connect(settings)
     const ttl = String(settings.ttl_seconds ?? 0)
-    const listKey = (key: ConversationKey) => `${settings.key_prefix}history:${key}`
+    // One hash tag per conversation: both lists live in the same slot of a Redis Cluster too.
+    const keysOf = (key: ConversationKey) => [
+      `${settings.key_prefix}history:{${key}}:messages`,
+      `${settings.key_prefix}history:{${key}}:turns`
+    ]
 
     const run = <A>(command: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (cause) => new RedisCommandFailed({ command, cause }) })
-
-    const entries = (key: ConversationKey) =>
-      run("LRANGE", () => client.lRange(listKey(key), 0, -1)).pipe(
-        Effect.flatMap(decodeEntries),
-        Effect.map((rows) => rows.map((row) => ({ turnId: row.turn, message: row.message, createdAt: row.at })))
-      )
 
     const store: Context.Tag.Service<HistoryStore> = {
       append: (key, turnId, messages) =>
         Effect.gen(function*() {
           if (messages.length === 0) return
           const now = yield* Clock.currentTimeMillis
-          const elements = messages.map((message) => encodeEntry({ turn: turnId, at: now, message }))
+          const elements = messages.map((message) => encodeEntry({ at: now, message }))
           yield* run("append", () =>
             client.eval(appendScript, {
-              keys: [listKey(key)],
-              arguments: [ttl, String(memory.max_history_messages), ...elements]
+              keys: keysOf(key),
+              arguments: [ttl, String(memory.max_history_messages), turnId, ...elements]
             }))
         }).pipe(Effect.orDie, Effect.withSpan("RedisHistory.append")),
       window: (key, turns) =>
-        turns <= 0
-          ? Effect.succeed([])
-          : entries(key).pipe(Effect.map((all) => lastTurns(all, turns).map((e) => e.message)), Effect.orDie),
+        turns <= 0 ?
+          Effect.succeed([]) :
+          run("window", () => client.eval(windowScript, { keys: keysOf(key), arguments: [String(turns)] })).pipe(
+            Effect.flatMap(decodeEntries),
+            Effect.map((entries) => entries.map((e) => e.message)),
+            Effect.orDie
+          ),
       info: (key) =>
-        entries(key).pipe(
-          Effect.map((all) => ({
-            messages: all.length,
-            turns: turnSizes(all).length,
-            oldest: Option.fromNullable(all[0]?.createdAt),
-            newest: Option.fromNullable(all.at(-1)?.createdAt)
-          })),
-          Effect.orDie
-        ),
+        Effect.gen(function*() {
+          const [messages, turns] = keysOf(key)
+          const [turnIds, first, last] = yield* run(
+            "info",
+            () => client.multi().lRange(turns!, 0, -1).lIndex(messages!, 0).lIndex(messages!, -1).exec()
+          )
+          const ids = yield* Schema.decodeUnknown(Schema.Array(Schema.String))(turnIds)
+          const oldest = yield* decodeEntry(first)
+          const newest = yield* decodeEntry(last)
+          return {
+            messages: ids.length,
+            turns: turnSizes(ids.map((turnId) => ({ turnId }))).length,
+            oldest: Option.fromNullable(oldest?.at),
+            newest: Option.fromNullable(newest?.at)
+          }
+        }).pipe(Effect.orDie),
       trim: (key, keepTurns) =>
-        run("trim", () => client.eval(trimScript, { keys: [listKey(key)], arguments: [ttl, String(keepTurns)] })).pipe(
+        run("trim", () => client.eval(trimScript, { keys: keysOf(key), arguments: [ttl, String(keepTurns)] })).pipe(
           Effect.map(Number),
           Effect.orDie
         ),
       clear: (key) =>
-        run("clear", () => client.multi().lLen(listKey(key)).del(listKey(key)).exec()).pipe(
+        run("clear", () => client.multi().lLen(keysOf(key)[0]!).del(keysOf(key)).exec()).pipe(
           Effect.map(([removed]) => Number(removed)),
           Effect.orDie
         )

@@ -163,29 +163,36 @@ describe("HistoryStore (redis)", () => {
       expect(after).toEqual(exchange("kept"))
     }))
 
-  it.scoped("keys live under key_prefix; a write gives the list ttl_seconds again, none without it", () =>
+  it.scoped("keys live under key_prefix; a write gives them ttl_seconds again, none without it", () =>
     Effect.gen(function*() {
       const redis = yield* rawRedis
+      const keysUnder = (prefix: string) =>
+        Effect.promise(() => redis.keys(`${prefix}*`)).pipe(Effect.map((k) => k.sort()))
+      const ttls = (keys: ReadonlyArray<string>) => Effect.forEach(keys, (k) => Effect.promise(() => redis.ttl(k)))
+
       const withTtl = freshPrefix()
       yield* Effect.flatMap(HistoryStore, (s) => s.append(alice, "t1", exchange("q"))).pipe(
         Effect.provide(redisStore({ ttl_seconds: 60 }, withTtl))
       )
-      expect(yield* Effect.promise(() => redis.keys(`${withTtl}*`))).toEqual([`${withTtl}history:${alice}`])
-      const key = `${withTtl}history:${alice}`
-      yield* Effect.promise(() => redis.expire(key, 5))
+      const keys = yield* keysUnder(withTtl)
+      expect(keys).toEqual([`${withTtl}history:{${alice}}:messages`, `${withTtl}history:{${alice}}:turns`])
+      yield* Effect.forEach(keys, (k) => Effect.promise(() => redis.expire(k, 5)))
       yield* Effect.flatMap(HistoryStore, (s) => s.append(alice, "t2", exchange("again"))).pipe(
         Effect.provide(redisStore({ ttl_seconds: 60 }, withTtl))
       )
-      const ttl = yield* Effect.promise(() => redis.ttl(key))
-      expect(ttl).toBeGreaterThan(5)
-      expect(ttl).toBeLessThanOrEqual(60)
+      for (const ttl of yield* ttls(keys)) {
+        expect(ttl).toBeGreaterThan(5)
+        expect(ttl).toBeLessThanOrEqual(60)
+      }
 
       const forever = freshPrefix()
       yield* Effect.flatMap(HistoryStore, (s) => s.append(alice, "t1", exchange("q"))).pipe(
         Effect.provide(redisStore({}, forever))
       )
-      expect(yield* Effect.promise(() => redis.ttl(`${forever}history:${alice}`))).toBe(-1)
-      yield* Effect.promise(() => redis.del(`${forever}history:${alice}`))
+      const foreverKeys = yield* keysUnder(forever)
+      expect(foreverKeys).toHaveLength(2)
+      expect(yield* ttls(foreverKeys)).toEqual([-1, -1])
+      yield* Effect.promise(() => redis.del(foreverKeys))
     }))
 
   it.effect("a turn appended beside another writer's turn stays whole", () =>
