@@ -4,8 +4,8 @@
  * (one JSON element per message, with its time) and `...:turns` (each message's turn id).
  * Appending (with the trim that keeps `max_history_messages`), reading a window and trimming are
  * Lua scripts, so a turn's messages land together and no reader sees half a turn, even with two
- * runners on the same conversation. With
- * `ttl_seconds`, every write gives the list that long again: an idle conversation is forgotten.
+ * runners on the same conversation. With `ttl_seconds`, every write gives both lists that long
+ * again: an idle conversation is forgotten.
  */
 import { Clock, type Context, Data, Effect, Option, Redacted, Runtime, Schema } from "effect"
 import { createClient } from "redis"
@@ -185,10 +185,11 @@ export const makeRedis = (memory: MemoryConfig) =>
     const client = yield* connect(settings)
     const ttl = String(settings.ttl_seconds ?? 0)
     // One hash tag per conversation: both lists live in the same slot of a Redis Cluster too.
-    const keysOf = (key: ConversationKey) => [
-      `${settings.key_prefix}history:{${key}}:messages`,
-      `${settings.key_prefix}history:{${key}}:turns`
-    ]
+    const keysOf = (key: ConversationKey) =>
+      [
+        `${settings.key_prefix}history:{${key}}:messages`,
+        `${settings.key_prefix}history:{${key}}:turns`
+      ] as const
 
     const run = <A>(command: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (cause) => new RedisCommandFailed({ command, cause }) })
@@ -201,14 +202,14 @@ export const makeRedis = (memory: MemoryConfig) =>
           const elements = messages.map((message) => encodeEntry({ at: now, message }))
           yield* run("append", () =>
             client.eval(appendScript, {
-              keys: keysOf(key),
+              keys: [...keysOf(key)],
               arguments: [ttl, String(memory.max_history_messages), turnId, ...elements]
             }))
         }).pipe(Effect.orDie, Effect.withSpan("RedisHistory.append")),
       window: (key, turns) =>
         turns <= 0 ?
           Effect.succeed([]) :
-          run("window", () => client.eval(windowScript, { keys: keysOf(key), arguments: [String(turns)] })).pipe(
+          run("window", () => client.eval(windowScript, { keys: [...keysOf(key)], arguments: [String(turns)] })).pipe(
             Effect.flatMap(decodeEntries),
             Effect.map((entries) => entries.map((e) => e.message)),
             Effect.orDie
@@ -218,7 +219,7 @@ export const makeRedis = (memory: MemoryConfig) =>
           const [messages, turns] = keysOf(key)
           const [turnIds, first, last] = yield* run(
             "info",
-            () => client.multi().lRange(turns!, 0, -1).lIndex(messages!, 0).lIndex(messages!, -1).exec()
+            () => client.multi().lRange(turns, 0, -1).lIndex(messages, 0).lIndex(messages, -1).exec()
           )
           const ids = yield* Schema.decodeUnknown(Schema.Array(Schema.String))(turnIds)
           const oldest = yield* decodeEntry(first)
@@ -231,12 +232,13 @@ export const makeRedis = (memory: MemoryConfig) =>
           }
         }).pipe(Effect.orDie),
       trim: (key, keepTurns) =>
-        run("trim", () => client.eval(trimScript, { keys: keysOf(key), arguments: [ttl, String(keepTurns)] })).pipe(
-          Effect.map(Number),
-          Effect.orDie
-        ),
+        run("trim", () => client.eval(trimScript, { keys: [...keysOf(key)], arguments: [ttl, String(keepTurns)] }))
+          .pipe(
+            Effect.map(Number),
+            Effect.orDie
+          ),
       clear: (key) =>
-        run("clear", () => client.multi().lLen(keysOf(key)[0]!).del(keysOf(key)).exec()).pipe(
+        run("clear", () => client.multi().lLen(keysOf(key)[0]).del([...keysOf(key)]).exec()).pipe(
           Effect.map(([removed]) => Number(removed)),
           Effect.orDie
         )
