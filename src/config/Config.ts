@@ -90,7 +90,13 @@ const isRedisUrl = (text: string) => URL.canParse(text) && ["redis:", "rediss:"]
 export const MemoryRedisConfig = Schema.Struct({
   url: withDefault(
     Schema.String.pipe(Schema.filter(isRedisUrl, {
-      message: (issue) => `expected a redis:// or rediss:// URL, got ${JSON.stringify(issue.actual)}`
+      // Never echoes the value: a Redis URL may hold the password.
+      message: (issue) =>
+        `expected a redis:// or rediss:// URL, got ${
+          typeof issue.actual === "string" && URL.canParse(issue.actual)
+            ? `a URL starting with ${new URL(issue.actual).protocol}//`
+            : "text that is not a URL"
+        }`
     })),
     () => "redis://127.0.0.1:6379"
   ),

@@ -22,16 +22,29 @@ const levels: Record<LogLevelName, LogLevel.LogLevel> = {
 }
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => levels[name]
 
+/** The password part of a URL, decoded, if it has one. */
+const urlPassword = (url: string): Array<string> => {
+  const encoded = URL.canParse(url) ? new URL(url).password : ""
+  if (encoded === "") return []
+  try {
+    return [decodeURIComponent(encoded)]
+  } catch {
+    return [encoded]
+  }
+}
+
 /** Every secret value of the config. */
 export const configSecrets = (config: MinibotConfig): Array<string> =>
   [
     config.channels.telegram.bot_token,
     config.channels.telegram.webhook_secret,
     config.llm.api_key,
-    config.storage.postgres_url
+    config.storage.postgres_url,
+    config.memory.redis.password
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))
+    .concat(urlPassword(config.memory.redis.url))
 
 export type LogFormat = "logfmt" | "json" | "text"
 
