@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { createClient } from "redis"
 import { AppConfig, makeConfig } from "../../src/config/Config.ts"
 import * as Chat from "../../src/domain/ChatMessage.ts"
@@ -7,6 +7,7 @@ import { conversationKey } from "../../src/domain/Conversation.ts"
 import { HistoryStore } from "../../src/memory/HistoryStore.ts"
 import * as Database from "../../src/storage/Database.ts"
 import { tempDir } from "../support/Harness.ts"
+import { freshDatabase } from "../support/Postgres.ts"
 
 /** The Redis server of the tests; unreachable, the Redis tests fail naming it (none is skipped). */
 const testRedisUrl = process.env.MINIBOT_TEST_REDIS ?? "redis://127.0.0.1:6379"
@@ -58,6 +59,14 @@ const backends: Record<string, (max: number) => Layer.Layer<HistoryStore, unknow
   sqlite: (max: number) =>
     HistoryStore.sqlite.pipe(
       Layer.provide(Database.sqliteAt(Database.databaseFile(tempDir()))),
+      Layer.provide(AppConfig.layer(makeConfig({ memory: { max_history_messages: max } })))
+    ),
+  // The SQL layer on the real Postgres server, in a database of its own.
+  postgres: (max: number) =>
+    Layer.unwrapScoped(
+      Effect.map(freshDatabase, (db) =>
+        HistoryStore.sqlite.pipe(Layer.provide(Database.postgresAt(Redacted.make(db.url)))))
+    ).pipe(
       Layer.provide(AppConfig.layer(makeConfig({ memory: { max_history_messages: max } })))
     ),
   // A short TTL too, so nothing a test writes outlives it for long.
