@@ -22,15 +22,17 @@ const levels: Record<LogLevelName, LogLevel.LogLevel> = {
 }
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => levels[name]
 
-/** The password part of a URL, decoded, if it has one. */
-const urlPassword = (url: string): Array<string> => {
-  const encoded = URL.canParse(url) ? new URL(url).password : ""
-  if (encoded === "") return []
-  try {
-    return [decodeURIComponent(encoded)]
-  } catch {
-    return [encoded]
-  }
+/** The Redis password, given alone or inside `memory.redis.url` (decoded). */
+const redisSecrets = ({ memory: { redis } }: MinibotConfig): Array<string> => {
+  const inUrl = URL.canParse(redis.url) ? new URL(redis.url).password : ""
+  const decoded = (() => {
+    try {
+      return decodeURIComponent(inUrl)
+    } catch {
+      return inUrl
+    }
+  })()
+  return [redis.password === undefined ? "" : Redacted.value(redis.password), decoded].filter((s) => s !== "")
 }
 
 /** Every secret value of the config. */
@@ -39,12 +41,11 @@ export const configSecrets = (config: MinibotConfig): Array<string> =>
     config.channels.telegram.bot_token,
     config.channels.telegram.webhook_secret,
     config.llm.api_key,
-    config.storage.postgres_url,
-    config.memory.redis.password
+    config.storage.postgres_url
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))
-    .concat(urlPassword(config.memory.redis.url))
+    .concat(redisSecrets(config))
 
 export type LogFormat = "logfmt" | "json" | "text"
 

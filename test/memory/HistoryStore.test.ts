@@ -46,6 +46,22 @@ const rawRedis = Effect.acquireRelease(
   (client) => Effect.promise(() => client.close())
 )
 
+/** Deletes every key under `prefix` when the scope closes (the TTL is the fallback after a crash). */
+const dropAfterwards = (prefix: string) =>
+  Layer.scopedDiscard(Effect.flatMap(rawRedis, (redis) =>
+    Effect.addFinalizer(() =>
+      Effect.promise(async () => {
+        const keys = await redis.keys(`${prefix}*`)
+        if (keys.length > 0) await redis.del(keys)
+      })
+    )))
+
+/** Runs `f` with a fresh prefix whose keys are deleted afterwards. */
+const withFreshPrefix = <A, E, R>(f: (prefix: string) => Effect.Effect<A, E, R>) => {
+  const prefix = freshPrefix()
+  return f(prefix).pipe(Effect.provide(dropAfterwards(prefix)))
+}
+
 const alice = conversationKey("console", "alice")
 const bob = conversationKey("telegram", "-1001")
 
@@ -62,7 +78,7 @@ const backends: Record<string, (max: number) => Layer.Layer<HistoryStore, unknow
       Layer.provide(AppConfig.layer(makeConfig({ memory: { max_history_messages: max } })))
     ),
   // The SQL layer on the real Postgres server, in a database of its own.
-  postgres: (max: number) =>
+  Postgres: (max: number) =>
     Layer.unwrapScoped(
       Effect.map(freshDatabase, (db) =>
         HistoryStore.sqlite.pipe(Layer.provide(Database.postgresAt(Redacted.make(db.url)))))
@@ -70,7 +86,10 @@ const backends: Record<string, (max: number) => Layer.Layer<HistoryStore, unknow
       Layer.provide(AppConfig.layer(makeConfig({ memory: { max_history_messages: max } })))
     ),
   // A short TTL too, so nothing a test writes outlives it for long.
-  redis: (max: number) => redisStore({ max_history_messages: max, ttl_seconds: 600 }, freshPrefix())
+  Redis: (max: number) => {
+    const prefix = freshPrefix()
+    return Layer.merge(redisStore({ max_history_messages: max, ttl_seconds: 600 }, prefix), dropAfterwards(prefix))
+  }
 }
 
 for (const [name, make] of Object.entries(backends)) {
@@ -159,18 +178,19 @@ describe("HistoryStore (sqlite) durability", () => {
     }))
 })
 
-describe("HistoryStore (redis)", () => {
+describe("HistoryStore (Redis)", () => {
   it.effect("survives a restart: a new client on the same server sees the history", () =>
-    Effect.gen(function*() {
-      const prefix = freshPrefix()
-      yield* Effect.flatMap(HistoryStore, (s) => s.append(alice, "t1", exchange("kept"))).pipe(
-        Effect.provide(redisStore({ ttl_seconds: 600 }, prefix))
-      )
-      const after = yield* Effect.flatMap(HistoryStore, (s) => s.window(alice, 5)).pipe(
-        Effect.provide(redisStore({ ttl_seconds: 600 }, prefix))
-      )
-      expect(after).toEqual(exchange("kept"))
-    }))
+    withFreshPrefix((prefix) =>
+      Effect.gen(function*() {
+        yield* Effect.flatMap(HistoryStore, (s) => s.append(alice, "t1", exchange("kept"))).pipe(
+          Effect.provide(redisStore({ ttl_seconds: 600 }, prefix))
+        )
+        const after = yield* Effect.flatMap(HistoryStore, (s) => s.window(alice, 5)).pipe(
+          Effect.provide(redisStore({ ttl_seconds: 600 }, prefix))
+        )
+        expect(after).toEqual(exchange("kept"))
+      })
+    ))
 
   it.scoped("keys live under key_prefix; a write gives them ttl_seconds again, none without it", () =>
     Effect.gen(function*() {
@@ -180,6 +200,7 @@ describe("HistoryStore (redis)", () => {
       const ttls = (keys: ReadonlyArray<string>) => Effect.forEach(keys, (k) => Effect.promise(() => redis.ttl(k)))
 
       const withTtl = freshPrefix()
+      yield* Layer.build(dropAfterwards(withTtl))
       yield* Effect.flatMap(HistoryStore, (s) => s.append(alice, "t1", exchange("q"))).pipe(
         Effect.provide(redisStore({ ttl_seconds: 60 }, withTtl))
       )
@@ -205,19 +226,21 @@ describe("HistoryStore (redis)", () => {
     }))
 
   it.effect("a turn appended beside another writer's turn stays whole", () =>
-    Effect.gen(function*() {
-      const store = yield* HistoryStore
-      const turn = (n: number) => [Chat.user(`q${n}`), Chat.assistant(`a${n}`), Chat.assistant(`b${n}`)]
-      yield* Effect.all(Array.from({ length: 20 }, (_, n) => store.append(alice, `t${n}`, turn(n))), {
-        concurrency: "unbounded"
-      })
-      const all = yield* store.window(alice, 100)
-      expect(all).toHaveLength(60)
-      for (let i = 0; i < all.length; i += 3) {
-        const n = (all[i] as { content: string }).content.slice(1)
-        expect(all.slice(i, i + 3)).toEqual(turn(Number(n)))
-      }
-    }).pipe(Effect.provide(redisStore({ ttl_seconds: 600 }, freshPrefix()))))
+    withFreshPrefix((prefix) =>
+      Effect.gen(function*() {
+        const store = yield* HistoryStore
+        const turn = (n: number) => [Chat.user(`q${n}`), Chat.assistant(`a${n}`), Chat.assistant(`b${n}`)]
+        yield* Effect.all(Array.from({ length: 20 }, (_, n) => store.append(alice, `t${n}`, turn(n))), {
+          concurrency: "unbounded"
+        })
+        const all = yield* store.window(alice, 100)
+        expect(all).toHaveLength(60)
+        for (let i = 0; i < all.length; i += 3) {
+          const n = (all[i] as { content: string }).content.slice(1)
+          expect(all.slice(i, i + 3)).toEqual(turn(Number(n)))
+        }
+      }).pipe(Effect.provide(redisStore({ ttl_seconds: 600 }, prefix)))
+    ))
 
   it.effect("an unreachable server is an error at start naming memory.redis.url and the address", () =>
     Effect.gen(function*() {
