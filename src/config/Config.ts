@@ -85,9 +85,33 @@ export const LlmConfig = Schema.Struct({
   context: section(LlmContextConfig)
 })
 
+const isRedisUrl = (text: string) => URL.canParse(text) && ["redis:", "rediss:"].includes(new URL(text).protocol)
+
+export const MemoryRedisConfig = Schema.Struct({
+  url: withDefault(
+    Schema.String.pipe(Schema.filter(isRedisUrl, {
+      // Never echoes the value: a Redis URL may hold the password.
+      message: (issue) =>
+        `expected a redis:// or rediss:// URL, got ${
+          typeof issue.actual === "string" && URL.canParse(issue.actual)
+            ? `a URL starting with ${new URL(issue.actual).protocol}//`
+            : "text that is not a URL"
+        }`
+    })),
+    () => "redis://127.0.0.1:6379"
+  ),
+  /** Empty: none (or the one in the URL). */
+  password: Schema.optional(Secret),
+  /** Absent: history never expires; set: a conversation idle this long is forgotten. */
+  ttl_seconds: Schema.optional(PositiveInt),
+  /** Every key starts with it, so several bots can share one Redis. */
+  key_prefix: withDefault(Schema.String, () => "minibot:")
+})
+
 export const MemoryConfig = Schema.Struct({
-  backend: withDefault(Schema.Literal("sqlite", "in_memory"), () => "sqlite" as const),
-  max_history_messages: withDefault(PositiveInt, () => 500)
+  backend: withDefault(Schema.Literal("sqlite", "in_memory", "redis"), () => "sqlite" as const),
+  max_history_messages: withDefault(PositiveInt, () => 500),
+  redis: section(MemoryRedisConfig)
 })
 
 export const HttpConfig = Schema.Struct({

@@ -95,7 +95,6 @@ const formatIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>, ra
  * reported as unused, not fatal, so that file still loads. Every other unknown key is an error.
  */
 const legacyKeys = [
-  "memory.redis",
   "memory.sqlalchemy",
   "memory.mongo",
   "tasks",

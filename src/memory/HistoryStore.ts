@@ -9,6 +9,11 @@ import { MemorySettings } from "../config/Config.ts"
 import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
 import { CountRow, SqlInt } from "../storage/Columns.ts"
+import { makeRedis, type RedisUnavailable } from "./RedisHistory.ts"
+import { lastTurns, turnSizes, turnsToDrop } from "./Turns.ts"
+
+/** What the configured layer may need: the settings, and the database for `sqlite`. */
+type Needs = MemorySettings | SqlClient.SqlClient
 
 export interface HistoryEntry {
   readonly turnId: string
@@ -43,50 +48,25 @@ export class HistoryStore extends Context.Tag("minibot/HistoryStore")<HistorySto
     Effect.flatMap(MemorySettings, (memory) => makeSql(memory.max_history_messages))
   )
 
+  /** On Redis (`[memory.redis]`): connected at start, closed when the scope ends. */
+  static readonly redis: Layer.Layer<HistoryStore, RedisUnavailable, MemorySettings> = Layer.scoped(
+    HistoryStore,
+    Effect.flatMap(MemorySettings, (memory) => Effect.map(makeRedis(memory), HistoryStore.of))
+  )
+
   /** The backend `[memory] backend` names. */
   static readonly fromConfig = Layer.unwrapEffect(
-    Effect.map(MemorySettings, (memory) => memory.backend === "in_memory" ? HistoryStore.memory : HistoryStore.sqlite)
+    Effect.map(MemorySettings, (memory): Layer.Layer<HistoryStore, RedisUnavailable, Needs> => {
+      switch (memory.backend) {
+        case "in_memory":
+          return HistoryStore.memory
+        case "redis":
+          return HistoryStore.redis
+        case "sqlite":
+          return HistoryStore.sqlite
+      }
+    })
   )
-}
-
-/** Turn ids, oldest first, that must go so at most `max` messages remain (whole turns only). */
-const turnsToDrop = (turnSizes: ReadonlyArray<readonly [string, number]>, max: number): Array<string> => {
-  let total = turnSizes.reduce((n, [, size]) => n + size, 0)
-  const drop: Array<string> = []
-  // Never drop the newest turn, even if it alone is larger than the bound.
-  for (const [turnId, size] of turnSizes.slice(0, -1)) {
-    if (total <= max) break
-    drop.push(turnId)
-    total -= size
-  }
-  return drop
-}
-
-const lastTurns = <A extends { readonly turnId: string }>(
-  entries: ReadonlyArray<A>,
-  turns: number
-): ReadonlyArray<A> => {
-  if (turns <= 0) return []
-  let seen = 0
-  let start = entries.length
-  for (let i = entries.length - 1; i >= 0; i--) {
-    if (i === entries.length - 1 || entries[i]!.turnId !== entries[i + 1]!.turnId) {
-      if (seen === turns) break
-      seen++
-    }
-    start = i
-  }
-  return entries.slice(start)
-}
-
-const turnSizes = (entries: ReadonlyArray<{ readonly turnId: string }>): Array<[string, number]> => {
-  const sizes: Array<[string, number]> = []
-  for (const e of entries) {
-    const last = sizes.at(-1)
-    if (last && last[0] === e.turnId) last[1]++
-    else sizes.push([e.turnId, 1])
-  }
-  return sizes
 }
 
 export const makeMemory = (maxMessages: number) =>

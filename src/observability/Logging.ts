@@ -22,6 +22,19 @@ const levels: Record<LogLevelName, LogLevel.LogLevel> = {
 }
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => levels[name]
 
+/** The Redis password, given alone or inside `memory.redis.url` (decoded). */
+const redisSecrets = ({ memory: { redis } }: MinibotConfig): Array<string> => {
+  const inUrl = URL.canParse(redis.url) ? new URL(redis.url).password : ""
+  const decoded = (() => {
+    try {
+      return decodeURIComponent(inUrl)
+    } catch {
+      return inUrl
+    }
+  })()
+  return [redis.password === undefined ? "" : Redacted.value(redis.password), decoded].filter((s) => s !== "")
+}
+
 /** Every secret value of the config. */
 export const configSecrets = (config: MinibotConfig): Array<string> =>
   [
@@ -33,6 +46,7 @@ export const configSecrets = (config: MinibotConfig): Array<string> =>
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))
+    .concat(redisSecrets(config))
 
 export type LogFormat = "logfmt" | "json" | "text"
 

@@ -89,10 +89,11 @@ port = 99999
       expect(loaded.config.channels.telegram.enabled).toBe(true)
       expect(loaded.config.channels.telegram.allowed_user_ids).toEqual([123456789, 987654321])
       expect(loaded.config.memory.backend).toBe("in_memory")
+      expect(loaded.config.memory.redis.ttl_seconds).toBe(3600)
       expect(loaded.config.llm.context.history_window).toBe(6)
       expect(loaded.config.runtime.log_level).toBe("info")
       // Sections this version does not use are reported, not fatal.
-      expect(loaded.unusedKeys).toEqual(expect.arrayContaining(["memory.redis", "tasks"]))
+      expect(loaded.unusedKeys).toEqual(expect.arrayContaining(["memory.sqlalchemy", "tasks"]))
       expect(loaded.unusedKeys.some((k) => k.startsWith("channels"))).toBe(false)
     }))
 

@@ -1,7 +1,7 @@
 /**
  * Notes (`memory_*` tools): one row per (owner, case-folded title), and on SQLite an FTS5 index
- * over title and data kept in sync by triggers. On Postgres the table alone: search there is a
- * plain case-insensitive match (see `NotesStore.search`).
+ * over title and data kept in sync by triggers. On Postgres the table alone here; its full-text
+ * index comes with 0007.
  * Times are ISO-8601 UTC text with milliseconds, so they compare correctly as strings.
  */
 import { SqlClient } from "@effect/sql"

@@ -9,6 +9,7 @@ import notes from "./0003_notes.ts"
 import telegram from "./0004_telegram.ts"
 import scheduler from "./0005_scheduler.ts"
 import groupOwnedJobs from "./0006_group_owned_jobs.ts"
+import notesSearch from "./0007_notes_search.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -17,5 +18,6 @@ export const migrations: Record<string, Migration> = {
   "0003_notes": notes,
   "0004_telegram": telegram,
   "0005_scheduler": scheduler,
-  "0006_group_owned_jobs": groupOwnedJobs
+  "0006_group_owned_jobs": groupOwnedJobs,
+  "0007_notes_search": notesSearch
 }

@@ -39,7 +39,10 @@ export interface SearchHit {
   /** The passage around the first match (or the start of the note). */
   readonly snippet: string
   readonly updatedAt: string
-  /** `full_text`: FTS5 word/prefix match ranked by bm25; `partial`: substring match inside a word. */
+  /**
+   * `full_text`: word/prefix match, ranked (FTS5's bm25 on SQLite, `ts_rank` on Postgres);
+   * `partial`: substring match inside a word (SQLite only: Postgres searches its index alone).
+   */
   readonly match: "full_text" | "partial"
 }
 
@@ -229,18 +232,17 @@ export class NotesStore extends Effect.Service<NotesStore>()("minibot/NotesStore
             return [sql`lower(n.title) LIKE ${pattern} ESCAPE '\\'`, sql`lower(n.data) LIKE ${pattern} ESCAPE '\\'`]
           })
         )
-        // Postgres has no FTS5 table: a case-insensitive match of any term (reported as full text), newest first.
-        const pgSearch = () =>
-          sql`
+        // Postgres: the `search` tsvector (0007) and its GIN index, each term as a word or a word's
+        // start; ranked like FTS5's bm25 above (title words weigh more), newest first among equals.
+        const pgSearch = () => {
+          const tsquery = sql`to_tsquery('simple', ${terms.map((term) => `${term}:*`).join(" | ")})`
+          return sql`
             SELECT n.title, n.data, n.updated_at, 0 AS tier FROM notes n
-            WHERE n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now}) AND ${
-            sql.or(terms.flatMap((term) => {
-              const pattern = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-              return [sql`n.title ILIKE ${pattern}`, sql`n.data ILIKE ${pattern}`]
-            }))
-          }
-            ORDER BY n.updated_at DESC
+            WHERE n.owner_id = ${ownerId} AND (n.expires_at IS NULL OR n.expires_at > ${now})
+              AND n.search @@ ${tsquery}
+            ORDER BY ts_rank(n.search, ${tsquery}) DESC, n.updated_at DESC
             LIMIT ${page.limit + 1} OFFSET ${page.offset}`
+        }
         const rows = yield* decodeAll(
           HitRow,
           sql.onDialectOrElse({
