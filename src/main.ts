@@ -26,7 +26,9 @@ const exitCodes = {
   /** `[http]` cannot listen on its address (in use, or not allowed). */
   httpUnavailable: 8,
   /** Every enabled channel failed for good (a rejected bot token). */
-  channelsFailed: 9
+  channelsFailed: 9,
+  /** A server the configuration names (Redis for `[memory] backend = "redis"`) cannot be reached. */
+  serverUnavailable: 10
 } as const
 
 type Explained = { readonly code: number; readonly message: string }
@@ -63,6 +65,8 @@ const explain = (error: unknown): Option.Option<Explained> => {
       return line(exitCodes.databaseLocked)
     case "ChannelsFailed":
       return line(exitCodes.channelsFailed)
+    case "RedisUnavailable":
+      return line(exitCodes.serverUnavailable)
     case "ServeError":
       return Option.some({
         code: exitCodes.httpUnavailable,
