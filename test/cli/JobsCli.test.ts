@@ -4,33 +4,15 @@
  * `minibot pairing revoke` stops every job of the person revoked.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { afterEach, beforeAll } from "vitest"
-import { builtBundle, mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { processScope, requireBuilt, telegramDaemonConfig } from "../support/Daemon.ts"
 import { lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-const servers: Array<{ close: () => Promise<void> }> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
-  }
-  for (const s of servers.splice(0)) await s.close()
-})
+const { adopt, launch } = processScope()
+requireBuilt("jobs cancel", "jobs commands")
 
-beforeAll(() => {
-  const bundle = builtBundle()
-  if (!bundle.includes("jobs cancel")) {
-    throw new Error(`${mainJs} is missing or has no jobs commands: run \`npm run build\` first (npm test does it)`)
-  }
-})
-
-const start = (args: ReadonlyArray<string>, cwd: string) => {
-  const p = spawnMinibot(args, { cwd })
-  running.push(p)
-  return p
-}
+const start = (args: ReadonlyArray<string>, cwd: string) => launch(args, { cwd })
 
 /** Runs a CLI command to its end. */
 const cli = async (args: ReadonlyArray<string>, cwd: string) => {
@@ -67,9 +49,8 @@ const jobId = (listing: string, word: string) => {
 describe("minibot jobs (process)", () => {
   it("lists every person's jobs, cancels one by id, and pairing revoke stops the revoked person's jobs", async () => {
     const dir = tempDir()
-    const telegram = await startFakeTelegram()
-    const llm = await startFakeLlm()
-    servers.push(telegram, llm)
+    const telegram = adopt(await startFakeTelegram())
+    const llm = adopt(await startFakeLlm())
     // "every second: WORD" schedules the prompt WORD every second; a due prompt answers "fired: WORD".
     llm.script((request) => {
       if (request.messages.at(-1)?.role === "tool") return { content: "scheduled" }
@@ -80,25 +61,14 @@ describe("minibot jobs (process)", () => {
       if (asked === null) return { content: "ok" }
       return { toolCalls: [{ name: "schedule_prompt", arguments: { prompt: asked[1]!, interval_seconds: 1 } }] }
     })
-    const file = writeConfig(
+    const file = telegramDaemonConfig(
       dir,
-      `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "info"
-[llm]
-base_url = "${llm.url}"
-model = "fake-model"
-[channels.telegram]
-enabled = true
-bot_token = "${telegram.token}"
-api_root = "${telegram.url}"
-poll_timeout_seconds = 5
-allowed_user_ids = [${owner}]
+      telegram,
+      llm,
+      `allowed_user_ids = [${owner}]
 dm_policy = "pairing"
 [scheduler]
-min_interval_seconds = 1
-`
+min_interval_seconds = 1`
     )
     start(["run", "--config", file], dir)
 

@@ -3,14 +3,10 @@
  * reachable from other machines, and the token may come from the environment.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { afterEach } from "vitest"
-import { freePort, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { freePort, processScope, writeConfig } from "../support/Daemon.ts"
 import { tempDir } from "../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-afterEach(() => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-})
+const { launch } = processScope()
 
 const start = (dir: string, http: string, env?: Record<string, string>) => {
   const config = writeConfig(
@@ -28,9 +24,7 @@ enabled = true
 ${http}
 `
   )
-  const p = spawnMinibot(["run", "--config", config], { cwd: dir, ...(env ? { env } : {}) })
-  running.push(p)
-  return p
+  return launch(["run", "--config", config], { cwd: dir, ...(env ? { env } : {}) })
 }
 
 describe("minibot run with the HTTP API", () => {

@@ -1,27 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { afterEach } from "vitest"
-import { freePort, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { freePort, processScope, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { tempDir } from "../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-const fakes: Array<FakeLlmServer> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-  for (const f of fakes.splice(0)) await f.close()
-})
+const { adopt, launch } = processScope()
 
-const start = (args: ReadonlyArray<string>, cwd: string, env?: Record<string, string>) => {
-  const p = spawnMinibot(args, { cwd, ...(env ? { env } : {}) })
-  running.push(p)
-  return p
-}
+const start = (args: ReadonlyArray<string>, cwd: string) => launch(args, { cwd })
 
-const fakeLlm = async (options: Parameters<typeof startFakeLlm>[0] = {}) => {
-  const fake = await startFakeLlm(options)
-  fakes.push(fake)
-  return fake
-}
+const fakeLlm = async () => adopt(await startFakeLlm())
 
 const daemonConfig = (dir: string, fake: FakeLlmServer, extra = "") =>
   writeConfig(

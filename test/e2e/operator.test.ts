@@ -4,22 +4,15 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { createRequire } from "node:module"
-import { afterEach } from "vitest"
-import { freePort, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { freePort, processScope, writeConfig } from "../support/Daemon.ts"
 import { tempDir } from "../support/Harness.ts"
 
 const logfmt = createRequire(import.meta.url)("logfmt") as { parse(line: string): Record<string, string> }
 
-const running: Array<MinibotProcess> = []
-afterEach(() => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-})
+const { launch } = processScope()
 
-const start = (args: ReadonlyArray<string>, cwd: string, env?: Record<string, string>) => {
-  const p = spawnMinibot(args, { cwd, ...(env ? { env } : {}) })
-  running.push(p)
-  return p
-}
+const start = (args: ReadonlyArray<string>, cwd: string, env?: Record<string, string>) =>
+  launch(args, { cwd, ...(env ? { env } : {}) })
 
 const lineWith = (stderr: string, message: string) =>
   stderr.split("\n").filter((l) => l.length > 0).map((l) => logfmt.parse(l)).find((f) => f.message === message)

@@ -9,8 +9,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { afterEach } from "vitest"
-import { freePort, type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { freePort, type MinibotProcess, processScope, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
@@ -25,24 +24,11 @@ const exitCodes = {
   channelsFailed: 9
 } as const
 
-const running: Array<MinibotProcess> = []
-const closers: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-  for (const close of closers.splice(0)) await close()
-})
+const { adopt, launch, onCleanup } = processScope()
 
-const start = (args: ReadonlyArray<string>, cwd: string) => {
-  const p = spawnMinibot(args, { cwd })
-  running.push(p)
-  return p
-}
+const start = (args: ReadonlyArray<string>, cwd: string) => launch(args, { cwd })
 
-const fakeLlm = async () => {
-  const fake = await startFakeLlm()
-  closers.push(() => fake.close())
-  return fake
-}
+const fakeLlm = async () => adopt(await startFakeLlm())
 
 const consoleConfig = (dir: string, fake: FakeLlmServer, extra = "", dataDir = `${dir}/data`) =>
   writeConfig(
@@ -84,7 +70,7 @@ describe("start-up failures", () => {
     const dir = tempDir()
     const port = await freePort()
     const taken = net.createServer().listen(port, "127.0.0.1")
-    closers.push(() => new Promise((r) => taken.close(r)))
+    onCleanup(() => new Promise((r) => taken.close(r)))
     const fake = await fakeLlm()
     const p = start(["run", "--config", consoleConfig(dir, fake, `[http]\nenabled = true\nport = ${port}\n`)], dir)
     expect(await failure(p)).toEqual({
@@ -135,8 +121,7 @@ describe("start-up failures", () => {
 
   it("a rejected bot token with Telegram the only channel: no \"started\", exit non-zero naming bot_token", async () => {
     const dir = tempDir()
-    const telegram: FakeTelegramServer = await startFakeTelegram()
-    closers.push(() => telegram.close())
+    const telegram: FakeTelegramServer = adopt(await startFakeTelegram())
     const fake = await fakeLlm()
     const config = writeConfig(
       dir,
@@ -173,11 +158,10 @@ api_root = "${telegram.url}"
     expect(fresh.stderr).not.toContain("can be read by other users")
 
     fs.chmodSync(path.join(dir, "data"), 0o755)
-    const loose = spawnMinibot(["console", "--config", consoleConfig(dir, fake), "--once", "hi"], {
+    const loose = launch(["console", "--config", consoleConfig(dir, fake), "--once", "hi"], {
       cwd: dir,
       env: { MINIBOT_LOG_LEVEL: "warn" }
     })
-    running.push(loose)
     expect((await loose.exited).code).toBe(0)
     expect(loose.stderr).toContain(`data_dir ${dir}/data can be read by other users (mode 755): run chmod 700`)
   })

@@ -1,22 +1,12 @@
 /** Durability of firings, with the daemon as a real process: kill -9 mid-firing, and downtime. */
 import { describe, expect, it } from "@effect/vitest"
-import { afterEach } from "vitest"
-import { type MinibotProcess, spawnMinibot, writeConfig } from "../support/Daemon.ts"
+import { type MinibotProcess, processScope, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, type FakeReply, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { tempDir } from "../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-const fakes: Array<FakeLlmServer> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-  for (const f of fakes.splice(0)) await f.close()
-})
+const { adopt, launch } = processScope()
 
-const start = (config: string, cwd: string) => {
-  const p = spawnMinibot(["run", "--config", config], { cwd })
-  running.push(p)
-  return p
-}
+const start = (config: string, cwd: string) => launch(["run", "--config", config], { cwd })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -68,8 +58,7 @@ const scriptScheduling = (fake: FakeLlmServer, onScheduled: (prompt: string) => 
 describe("scheduled jobs across crashes and restarts", () => {
   it("kill -9 while a job is firing, then a restart: it fires exactly once", async () => {
     const dir = tempDir()
-    const fake = await startFakeLlm()
-    fakes.push(fake)
+    const fake = adopt(await startFakeLlm())
     scriptScheduling(fake, () => (scheduled(fake, "ping").length === 1 ? { hang: true } : { content: "PONG" }))
     const config = daemonConfig(dir, fake)
     const first = start(config, dir)
@@ -92,8 +81,7 @@ describe("scheduled jobs across crashes and restarts", () => {
 
   it("kill -9 during a retry, then a restart: the retry runs again and the job completes once", async () => {
     const dir = tempDir()
-    const fake = await startFakeLlm()
-    fakes.push(fake)
+    const fake = adopt(await startFakeLlm())
     scriptScheduling(fake, () => {
       const n = scheduled(fake, "flaky").length
       return n === 1 ? { status: 500 } : n === 2 ? { hang: true } : { content: "RECOVERED" }
@@ -120,8 +108,7 @@ describe("scheduled jobs across crashes and restarts", () => {
     "jobs due while the daemon was down: a one-shot fires once, late; a recurring one once, not once per missed slot",
     async () => {
       const dir = tempDir()
-      const fake = await startFakeLlm()
-      fakes.push(fake)
+      const fake = adopt(await startFakeLlm())
       scriptScheduling(fake, (last) => ({ content: last.includes("one-shot") ? "ONE-SHOT" : "TICK" }))
       const config = daemonConfig(dir, fake)
       const first = start(config, dir)

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { afterEach, beforeAll } from "vitest"
 
 const root = path.resolve(import.meta.dirname, "../..")
 export const mainJs = path.join(root, "dist", "main.js")
@@ -82,3 +83,80 @@ export const writeConfig = (dir: string, toml: string) => {
   fs.writeFileSync(file, toml)
   return file
 }
+
+/** Fails the file at once, naming the fix, when the built daemon lacks `marker` (what it shows `what` is). */
+export const requireBuilt = (marker: string, what: string) =>
+  beforeAll(() => {
+    if (!builtBundle().includes(marker)) {
+      throw new Error(`${mainJs} is missing or has no ${what}: run \`npm run build\` first (npm test does it)`)
+    }
+  })
+
+export interface ProcessScope {
+  /** Spawns `dist/main.js`; the process is killed after the test if it still runs. */
+  readonly launch: (
+    args: ReadonlyArray<string>,
+    options: { cwd: string; env?: Record<string, string> }
+  ) => MinibotProcess
+  /** A server (a fake Bot API or LLM) closed after the test, once the processes are dead. */
+  readonly adopt: <S extends { readonly close: () => Promise<unknown> }>(server: S) => S
+  /** Anything else to undo after the test, after the processes are dead. */
+  readonly onCleanup: (close: () => Promise<unknown>) => void
+}
+
+/**
+ * The processes and servers of a test file: after each test, a process still running is killed
+ * with SIGKILL (so a failed test leaves no daemon behind), then what was adopted is closed.
+ */
+export const processScope = (): ProcessScope => {
+  const running: Array<MinibotProcess> = []
+  const closers: Array<() => Promise<unknown>> = []
+  afterEach(async () => {
+    for (const p of running.splice(0)) {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
+    }
+    for (const close of closers.splice(0)) await close()
+  })
+  return {
+    launch: (args, options) => {
+      const p = spawnMinibot(args, options)
+      running.push(p)
+      return p
+    },
+    adopt: (server) => {
+      closers.push(() => server.close())
+      return server
+    },
+    onCleanup: (close) => void closers.push(close)
+  }
+}
+
+/**
+ * The config of a daemon with the Telegram channel against fake servers. `extra` follows the
+ * `[channels.telegram]` keys (more keys, then other sections); `llmKeys` adds to `[llm]`.
+ */
+export const telegramDaemonConfig = (
+  dir: string,
+  telegram: { readonly url: string; readonly token: string },
+  llm: { readonly url: string },
+  extra = "",
+  llmKeys = ""
+) =>
+  writeConfig(
+    dir,
+    `
+[runtime]
+data_dir = "${dir}/data"
+log_level = "info"
+[llm]
+base_url = "${llm.url}"
+model = "fake-model"
+${llmKeys}
+[channels.telegram]
+enabled = true
+bot_token = "${telegram.token}"
+api_root = "${telegram.url}"
+poll_timeout_seconds = 5
+${extra}
+`
+  )

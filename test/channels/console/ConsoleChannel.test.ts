@@ -1,21 +1,14 @@
 /** `minibot console` as a process with piped stdin: the chat commands, /stop, an LLM failure. */
 import { describe, expect, it } from "@effect/vitest"
-import { afterEach } from "vitest"
-import { type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
+import { type MinibotProcess, processScope, writeConfig } from "../../support/Daemon.ts"
+import { lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { tempDir } from "../../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-const fakes: Array<FakeLlmServer> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-  for (const f of fakes.splice(0)) await f.close()
-})
+const { adopt, launch } = processScope()
 
 const consoleSession = async () => {
   const dir = tempDir()
-  const fake = await startFakeLlm()
-  fakes.push(fake)
+  const fake = adopt(await startFakeLlm())
   const config = writeConfig(
     dir,
     `
@@ -29,8 +22,7 @@ request_timeout_seconds = 30
 retry_attempts = 1
 `
   )
-  const p = spawnMinibot(["console", "--config", config], { cwd: dir })
-  running.push(p)
+  const p = launch(["console", "--config", config], { cwd: dir })
   return { p, fake }
 }
 

@@ -7,20 +7,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
-import { afterEach } from "vitest"
-import { type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
+import { processScope, telegramDaemonConfig } from "../../support/Daemon.ts"
+import { lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-const servers: Array<{ close: () => Promise<void> }> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
-  }
-  for (const s of servers.splice(0)) await s.close()
-})
+const { adopt, launch } = processScope()
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -29,25 +21,6 @@ const rssOf = (pid: number) => {
   const kb = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
   return Number(kb) * 1024
 }
-
-const config = (dir: string, telegram: FakeTelegramServer, llm: FakeLlmServer) =>
-  writeConfig(
-    dir,
-    `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "info"
-[llm]
-base_url = "${llm.url}"
-model = "fake-model"
-[channels.telegram]
-enabled = true
-bot_token = "${telegram.token}"
-api_root = "${telegram.url}"
-poll_timeout_seconds = 5
-allowed_user_ids = [42]
-`
-  )
 
 const owner = 42
 const floodSize = 10_000
@@ -76,12 +49,16 @@ const oddUpdate = (telegram: FakeTelegramServer, i: number) => {
 describe("a flood of strangers and malformed updates", () => {
   it("the owner gets all 20 replies, memory stays within 2x idle, the log stays short, the flood drains", async () => {
     const dir = tempDir()
-    const telegram = await startFakeTelegram({ floodLimits: false })
-    const llm = await startFakeLlm()
-    servers.push(telegram, llm)
+    const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
+    const llm = adopt(await startFakeLlm())
     llm.script((request) => ({ content: `answer to ${lastUserContent(request)}` }))
-    const daemon = spawnMinibot(["run", "--config", config(dir, telegram, llm)], { cwd: dir })
-    running.push(daemon)
+    const daemon = launch([
+      "run",
+      "--config",
+      telegramDaemonConfig(dir, telegram, llm, `allowed_user_ids = [${owner}]`)
+    ], {
+      cwd: dir
+    })
 
     telegram.pushText({ chatId: owner, userId: owner, text: "warm up" })
     await telegram.waitFor((f) => f.sent.some((m) => m.visibleText === "answer to warm up"), 20_000)

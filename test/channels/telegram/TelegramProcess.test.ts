@@ -3,60 +3,20 @@
  * Bot API: what only a real process shows (kill -9, the pairing CLI beside a running daemon).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { afterEach, beforeAll } from "vitest"
-import { builtBundle, mainJs, type MinibotProcess, spawnMinibot, writeConfig } from "../../support/Daemon.ts"
+import { processScope, requireBuilt, telegramDaemonConfig } from "../../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
 
-const running: Array<MinibotProcess> = []
-const servers: Array<{ close: () => Promise<void> }> = []
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
-  }
-  for (const s of servers.splice(0)) await s.close()
-})
+const { adopt, launch } = processScope()
+requireBuilt("telegram-poller", "Telegram channel")
 
-beforeAll(() => {
-  const bundle = builtBundle()
-  if (!bundle.includes("telegram-poller")) {
-    throw new Error(`${mainJs} is missing or has no Telegram channel: run \`npm run build\` first (npm test does it)`)
-  }
-})
+const start = (args: ReadonlyArray<string>, cwd: string) => launch(args, { cwd })
 
-const start = (args: ReadonlyArray<string>, cwd: string) => {
-  const p = spawnMinibot(args, { cwd })
-  running.push(p)
-  return p
-}
+const fakes = async () => ({ telegram: adopt(await startFakeTelegram()), llm: adopt(await startFakeLlm()) })
 
-const fakes = async () => {
-  const telegram = await startFakeTelegram()
-  const llm = await startFakeLlm()
-  servers.push(telegram, llm)
-  return { telegram, llm }
-}
-
-const config = (dir: string, telegram: FakeTelegramServer, llm: FakeLlmServer, extra = "") =>
-  writeConfig(
-    dir,
-    `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "info"
-[llm]
-base_url = "${llm.url}"
-model = "fake-model"
-request_timeout_seconds = 30
-[channels.telegram]
-enabled = true
-bot_token = "${telegram.token}"
-api_root = "${telegram.url}"
-poll_timeout_seconds = 5
-${extra}
-`
-  )
+const config = (dir: string, telegram: FakeTelegramServer, llm: FakeLlmServer, extra: string) =>
+  telegramDaemonConfig(dir, telegram, llm, extra, "request_timeout_seconds = 30")
 
 describe("minibot with Telegram, as a process", () => {
   it("kill -9 in the middle of a turn, then a restart: the message is answered exactly once on Telegram", async () => {
