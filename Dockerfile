@@ -23,5 +23,5 @@ VOLUME ["/app/data"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 # node directly (not npm) so SIGTERM reaches the daemon.
-ENTRYPOINT ["node", "dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/main.js"]
 CMD ["run"]

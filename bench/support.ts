@@ -12,6 +12,7 @@ import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../sr
 import { AppConfig, type LlmSettings, makeConfig } from "../src/config/Config.ts"
 import type { Llm } from "../src/llm/Llm.ts"
 import * as Database from "../src/storage/Database.ts"
+import { nodeFlags } from "../test/support/Daemon.ts"
 
 export const root = path.resolve(import.meta.dirname, "..")
 export const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -63,7 +64,7 @@ export const rssMb = (pid: number) =>
 /** Writes `toml` as `dir/config.toml` and starts the compiled daemon (`minibot run`) there. */
 export const spawnDaemon = (dir: string, toml: string, stderr: "inherit" | "pipe") => {
   fs.writeFileSync(path.join(dir, "config.toml"), toml)
-  return spawn(process.execPath, [path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
+  return spawn(process.execPath, [...nodeFlags, path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
     cwd: dir,
     stdio: ["pipe", "ignore", stderr]
   })

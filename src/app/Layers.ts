@@ -33,13 +33,25 @@ import * as TaskTools from "../tasks/TaskTools.ts"
 import * as ChatHistoryTools from "../tools/builtin/ChatHistoryTools.ts"
 import * as BuiltinTools from "../tools/BuiltinTools.ts"
 import { NotesStore } from "../tools/notes/NotesStore.ts"
+import { ToolsSettings } from "../tools/ToolsConfig.ts"
+
+/**
+ * `ToolsSettings` for the tools and the task strategies, read from AppConfig here. (The config
+ * layers also provide the tag; taking it from there changes the order in which the runtime starts,
+ * and the tests that run the scheduler on the TestClock then wait forever on the cluster's first
+ * shard acquisition, which sleeps on the clock.)
+ */
+const ToolsSettingsLive = Layer.effect(
+  ToolsSettings,
+  Effect.map(AppConfig, ({ config }) => ({ tools: config.tools, timezone: config.runtime.timezone }))
+)
 
 /** The tools the model may call, and the notes purge worker. */
 const Tools = Layer.merge(
   BuiltinTools.registry([ChatHistoryTools.group, SchedulerTools.group, TaskTools.group]),
   BuiltinTools.purgeNotes
 ).pipe(
-  Layer.provide(NotesStore.Default)
+  Layer.provide(Layer.merge(NotesStore.Default, ToolsSettingsLive))
 )
 
 /** Jobs and tasks (rows, validation, wake-ups); needs the runner's job mailbox. */
@@ -76,7 +88,7 @@ export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
     Layer.provideMerge(TelegramRevocation.atStart),
     // Due jobs run inside the conversation actors, through the task strategies.
     Layer.provideMerge(JobRunner.layer),
-    Layer.provideMerge(TaskStrategies.layer),
+    Layer.provideMerge(TaskStrategies.layer.pipe(Layer.provide(ToolsSettingsLive))),
     Layer.provideMerge(ConversationTurn.Default),
     Layer.provideMerge(Services),
     Layer.provideMerge(ClusterActors.client),

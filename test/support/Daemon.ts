@@ -10,6 +10,11 @@ import { afterEach, beforeAll } from "vitest"
 
 const root = path.resolve(import.meta.dirname, "../..")
 export const mainJs = path.join(root, "dist", "main.js")
+/**
+ * Node flags the daemon runs with (bin/minibot.js, npm start, the Dockerfile): a small young
+ * generation, so a burst of updates does not leave Node 24's default 64 MB semi-spaces resident.
+ */
+export const nodeFlags = ["--max-semi-space-size=16"]
 
 /** The text of the built daemon: dist/main.js and the chunks it loads ("" when not built). */
 export const builtBundle = () => {
@@ -43,7 +48,7 @@ export const spawnMinibot = (
   options: { cwd: string; env?: Record<string, string> }
 ): MinibotProcess => {
   if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` (npm test does it)`)
-  const child = spawn(process.execPath, [mainJs, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, mainJs, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? "", HOME: options.cwd, ...options.env },
     stdio: ["pipe", "pipe", "pipe"]
