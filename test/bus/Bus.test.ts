@@ -23,7 +23,7 @@ describe("Bus", () => {
       const ids = (c: Chunk.Chunk<BusEvent>) => Chunk.toArray(c).map((e) => (e as { messageId: string }).messageId)
       expect(ids(yield* Fiber.join(a))).toEqual(["m1", "m2", "m3"])
       expect(ids(yield* Fiber.join(b))).toEqual(["m1", "m2", "m3"])
-    }).pipe(Effect.provide(Bus.Default)))
+    }).pipe(Effect.provide(Bus.memory)))
 
   it.scopedLive("a stuck subscriber applies back-pressure, then costs dropped events rather than a stalled producer", () =>
     Effect.gen(function*() {
@@ -41,5 +41,5 @@ describe("Bus", () => {
       expect(dropped).toBeLessThanOrEqual(6)
       expect(elapsed).toBeGreaterThanOrEqual(4 * 250 - 50)
       expect((yield* Metric.value(Metrics.busDepth)).value).toBeGreaterThan(1000)
-    }).pipe(Effect.provide(Bus.Default)))
+    }).pipe(Effect.provide(Bus.memory)))
 })
