@@ -3,7 +3,7 @@
  * few times and then skipped with a log line (one bad event must not stop the consumer), and an
  * event seen twice (a redelivery after a lost ack) is recognised by its id.
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Cause, Duration, Effect, Schedule } from "effect"
 import type { BusEvent } from "./BusEvent.ts"
 
 /** A failed handler of a durable consumer is retried this way before the event is skipped. */
@@ -19,9 +19,12 @@ export const handleOnce = <E, R>(
   handle(event).pipe(
     Effect.retry(handlerRetry),
     Effect.catchAllCause((cause) =>
-      Effect.logError("bus consumer failed on an event: skipped", cause).pipe(
-        Effect.annotateLogs({ component: "bus", consumer: name, event: event._tag, event_id: id })
-      )
+      // A consumer being stopped is not a failed event: it stays unacknowledged, for redelivery.
+      Cause.isInterruptedOnly(cause)
+        ? Effect.interrupt
+        : Effect.logError("bus consumer failed on an event: skipped", cause).pipe(
+          Effect.annotateLogs({ component: "bus", consumer: name, event: event._tag, event_id: id })
+        )
     )
   )
 
