@@ -137,7 +137,8 @@ export const make = (settings: NatsBusConfig): Effect.Effect<BusService, never, 
       Effect.suspend(() => {
         const nc = connection
         if (nc === undefined || nc.isClosed()) return Effect.void
-        return attempt("drain", () => nc.drain()).pipe(
+        // Finalizers are uninterruptible: the wait must be made interruptible for the timeout to cut it.
+        return Effect.interruptible(attempt("drain", () => nc.drain())).pipe(
           Effect.timeout(drainTimeout),
           Effect.catchAll(() => attempt("close", () => nc.close())),
           Effect.ignore
@@ -245,22 +246,27 @@ export const make = (settings: NatsBusConfig): Effect.Effect<BusService, never, 
       Effect.forkScoped
     )
 
-    // Added after the publisher, so it runs before the publisher is stopped.
+    // Added after the publisher, so it runs before the publisher is stopped: what is still
+    // buffered gets `flushTimeout` to reach NATS (which may first have to connect); the rest is
+    // counted as dropped.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        if (!(yield* Deferred.isDone(ready))) return
-        const left = yield* Effect.sync(() => outstanding).pipe(
-          Effect.repeat({ schedule: flushPoll, until: (n) => n === 0 }),
+        if (outstanding === 0) return
+        yield* Deferred.await(ready).pipe(
+          Effect.zipRight(
+            Effect.repeat(Effect.sync(() => outstanding), { schedule: flushPoll, until: (n) => n === 0 })
+          ),
+          Effect.interruptible,
           Effect.timeout(flushTimeout),
-          Effect.catchAll(() => Effect.sync(() => outstanding))
+          Effect.ignore
         )
-        if (left > 0) {
-          yield* Metric.incrementBy(Metrics.busDropped, left)
-          yield* Effect.logWarning("bus events not sent to NATS before shutdown").pipe(
-            Effect.annotateLogs("dropped", left),
-            annotate
-          )
-        }
+        const left = outstanding
+        if (left === 0) return
+        yield* Metric.incrementBy(Metrics.busDropped, left)
+        yield* Effect.logWarning("bus events not sent to NATS before shutdown: dropped").pipe(
+          Effect.annotateLogs("dropped", left),
+          annotate
+        )
       })
     )
 

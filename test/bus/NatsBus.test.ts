@@ -12,15 +12,19 @@ import {
   Deferred,
   Duration,
   Effect,
+  Exit,
   Fiber,
   Layer,
   Logger,
   Metric,
+  Option,
   Redacted,
   Ref,
+  Scope,
   Stream,
   TestClock
 } from "effect"
+import { setTimeout } from "node:timers/promises"
 import { Bus, BusEvent } from "../../src/bus/Bus.ts"
 import type { NatsBusConfig } from "../../src/config/Config.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
@@ -225,7 +229,10 @@ describe("NatsBus", () => {
     return Effect.gen(function*() {
       const names = yield* freshStream
       const port = yield* closedPort
-      const bus = yield* runner(settings(names, { url: `nats://127.0.0.1:${port}`, max_buffered_events: 5 }))
+      const runnerScope = yield* Scope.make()
+      const bus = yield* runner(settings(names, { url: `nats://127.0.0.1:${port}`, max_buffered_events: 5 })).pipe(
+        Scope.extend(runnerScope)
+      )
       const droppedBefore = (yield* Metric.value(Metrics.busDropped)).count
       const drops = () => Metric.value(Metrics.busDropped).pipe(Effect.map((c) => c.count - droppedBefore))
       const dropWarnings = Effect.sync(() => warnings.filter((m) => m.includes("dropped")).length)
@@ -239,6 +246,28 @@ describe("NatsBus", () => {
       yield* bus.publish(event("late"))
       expect(yield* drops()).toBe(8)
       expect(yield* dropWarnings).toBe(2)
+      // At shutdown the buffered 5 get a short while to be sent, then count as dropped too.
+      const closing = yield* Effect.fork(Scope.close(runnerScope, Exit.void))
+      // The clock moves on until the shutdown is over (it sleeps only once it got there).
+      while (Option.isNone(yield* Fiber.poll(closing))) {
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* Effect.promise(() => setTimeout(10))
+      }
+      expect(yield* drops()).toBe(13)
+      expect(yield* dropWarnings).toBe(3)
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
   }, 30_000)
+
+  it.scopedLive("events published just before shutdown still reach NATS", () =>
+    Effect.gen(function*() {
+      const names = yield* freshStream
+      const watcher = yield* runner(settings(names))
+      const seen = yield* collect(watcher, 3)
+      yield* settle
+      yield* Effect.scoped(Effect.gen(function*() {
+        const leaving = yield* runner(settings(names))
+        for (const id of ids("last", 3)) yield* leaving.publish(event(id))
+      }))
+      expect(sorted((yield* Fiber.join(seen).pipe(Effect.timeout(within))).map(idOf))).toEqual(ids("last", 3))
+    }), 30_000)
 })
