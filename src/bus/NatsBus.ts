@@ -62,7 +62,7 @@ const natsRetry = Schedule.exponential(Duration.millis(100)).pipe(
   Schedule.union(Schedule.spaced(Duration.seconds(2))),
   Schedule.jittered
 )
-const ackTimeout = Duration.seconds(5)
+const ackTimeout = Duration.seconds(2)
 const dropReportInterval = Duration.seconds(10)
 const flushTimeout = Duration.seconds(2)
 const flushPoll = Schedule.spaced(Duration.millis(20))
