@@ -26,7 +26,7 @@ import {
 } from "effect"
 import { setTimeout } from "node:timers/promises"
 import { Bus, BusEvent } from "../../src/bus/Bus.ts"
-import type { NatsBusConfig } from "../../src/config/Config.ts"
+import { BusSettings, makeConfig, type NatsBusConfig } from "../../src/config/Config.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { closedPort, tcpProxy } from "./TcpProxy.ts"
@@ -152,6 +152,21 @@ describe("NatsBus", () => {
       }),
     30_000
   )
+
+  it.scopedLive("[bus] backend = \"nats\" in the config gives the NATS layer", () =>
+    Effect.gen(function*() {
+      const names = yield* freshStream
+      const config = makeConfig({ bus: { backend: "nats", nats: { url: natsUrl, ...names } } })
+      const configured = yield* Effect.map(
+        Layer.build(Bus.fromConfig.pipe(Layer.provide(Layer.succeed(BusSettings, config.bus)))),
+        Context.get(Bus)
+      )
+      const other = yield* runner(settings(names))
+      const seen = yield* collect(other, 2)
+      yield* settle
+      for (const id of ids("c", 2)) yield* configured.publish(event(id))
+      expect(sorted((yield* Fiber.join(seen).pipe(Effect.timeout(within))).map(idOf))).toEqual(ids("c", 2))
+    }), 30_000)
 
   it.scopedLive("a durable consumer gets the events published while it was not running", () =>
     Effect.gen(function*() {
