@@ -92,7 +92,7 @@ export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
     Layer.provideMerge(ConversationTurn.Default),
     Layer.provideMerge(Services),
     Layer.provideMerge(ClusterActors.client),
-    Layer.provideMerge(Layer.mergeAll(Bus.Default, TurnLedger.Default, llm))
+    Layer.provideMerge(Layer.mergeAll(Bus.fromConfig, TurnLedger.Default, llm))
   )
 
 /** Every channel's sender, per `[channels.*]`: built before the actors and released after them. */

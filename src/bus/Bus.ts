@@ -1,82 +1,132 @@
 /**
- * The in-process event bus: producers publish domain events, observers (logs, metrics, later the
- * dashboard) subscribe as streams. Bounded with back-pressure; a subscriber that stays full past
- * `publishTimeout` costs an event (counted as dropped) rather than stalling a conversation.
+ * The event bus: producers publish domain events, observers (logs, metrics, the dashboard,
+ * webhooks) subscribe. Publishing never blocks a turn for long: an event that cannot be taken
+ * within a bound is counted as dropped rather than stalling a conversation.
+ *
+ * Two ways to listen, with different guarantees:
+ * - `subscribe`: fan-out. Every subscription sees every event published while it runs, once.
+ *   On NATS that includes the events of every runner; nothing is kept for a subscriber that is
+ *   not running.
+ * - `consume(name, handle)`: a durable, named consumer. Each event is handled once per name,
+ *   whichever runner handles it: running the same name on every runner is a work queue (webhook
+ *   delivery happens on one runner only); a name per runner (`webhooks-${runner}`) is a durable
+ *   fan-out. On NATS, events published while no runner consumes that name wait for it.
+ *
+ * Two layers: `Bus.memory` (this process only, the default) and `Bus.nats` (JetStream, in
+ * `NatsBus.ts`); `Bus.fromConfig` picks one by `[bus] backend`.
  */
-import { Clock, Data, Duration, Effect, Layer, Metric, PubSub, Queue, Stream } from "effect"
-import type { ConversationKey } from "../domain/Conversation.ts"
+import { Clock, Context, Duration, Effect, Exit, Layer, Metric, PubSub, Queue, Scope, Stream } from "effect"
+import { BusSettings, type NatsBusConfig } from "../config/Config.ts"
 import * as Metrics from "../observability/Metrics.ts"
+import type { BusEvent, Envelope } from "./BusEvent.ts"
+import { handleOnce } from "./Delivery.ts"
+import * as NatsBus from "./NatsBus.ts"
 
-export type BusEvent = Data.TaggedEnum<{
-  InboundReceived: {
-    readonly conversation: ConversationKey
-    readonly messageId: string
-    readonly requestId: string
-    readonly userId: string | undefined
-  }
-  ReplySent: {
-    readonly conversation: ConversationKey
-    readonly messageId: string
-    readonly requestId: string
-    readonly chunks: number
-    readonly durationMs: number
-  }
-  TurnFailed: {
-    readonly conversation: ConversationKey
-    readonly messageId: string
-    readonly requestId: string
-    readonly reason: string
-  }
-  DuplicateIgnored: {
-    readonly conversation: ConversationKey
-    readonly messageId: string
-  }
-}>
-export const BusEvent = Data.taggedEnum<BusEvent>()
+export { BusEvent } from "./BusEvent.ts"
 
-interface Envelope {
-  readonly event: BusEvent
-  readonly publishedAt: number
+export interface BusService {
+  /** Hands the event to the bus; never fails and never waits long (see each layer). */
+  readonly publish: (event: BusEvent) => Effect.Effect<void>
+  /** Fan-out: the events published from now on; the subscription lives as long as the stream runs. */
+  readonly subscribe: Stream.Stream<BusEvent>
+  /**
+   * Runs `handle` for each event of the durable consumer `name` until interrupted. A failed
+   * `handle` is retried (`Delivery.handlerRetry`), then logged and skipped.
+   */
+  readonly consume: <E, R>(
+    name: string,
+    handle: (event: BusEvent) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<never, never, R>
+}
+
+export class Bus extends Context.Tag("minibot/Bus")<Bus, BusService>() {
+  /** In-process: subscribers on this process only. */
+  static readonly memory: Layer.Layer<Bus> = Layer.scoped(Bus, Effect.suspend(() => makeMemory))
+
+  /** NATS JetStream: every runner's events, to subscribers on every runner. */
+  static readonly nats = (settings: NatsBusConfig): Layer.Layer<Bus> => Layer.scoped(Bus, NatsBus.make(settings))
+
+  /** The layer `[bus] backend` names. */
+  static readonly fromConfig: Layer.Layer<Bus, never, BusSettings> = Layer.unwrapEffect(
+    Effect.map(BusSettings, (bus) => bus.backend === "nats" ? Bus.nats(bus.nats) : Bus.memory)
+  )
+}
+
+interface Group {
+  readonly queue: Queue.Dequeue<Envelope>
+  readonly scope: Scope.CloseableScope
+  members: number
 }
 
 const capacity = 1024
 const publishTimeout = Duration.millis(250)
 
-export class Bus extends Effect.Service<Bus>()("minibot/Bus", {
-  scoped: Effect.gen(function*() {
-    const hub = yield* Effect.acquireRelease(PubSub.bounded<Envelope>(capacity), PubSub.shutdown)
-    const updateDepth = PubSub.size(hub).pipe(Effect.flatMap((n) => Metric.set(Metrics.busDepth, n)))
+const makeMemory: Effect.Effect<BusService, never, Scope.Scope> = Effect.gen(function*() {
+  const hub = yield* Effect.acquireRelease(PubSub.bounded<Envelope>(capacity), PubSub.shutdown)
+  const updateDepth = PubSub.size(hub).pipe(Effect.flatMap((n) => Metric.set(Metrics.busDepth, n)))
 
-    const publish = (event: BusEvent): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const publishedAt = yield* Clock.currentTimeMillis
-        const accepted = yield* PubSub.publish(hub, { event, publishedAt }).pipe(Effect.timeoutOption(publishTimeout))
-        yield* accepted._tag === "Some"
-          ? Metric.increment(Metrics.busPublished)
-          : Effect.zipRight(
-            Metric.increment(Metrics.busDropped),
-            Effect.logWarning("bus subscriber is full: event dropped").pipe(Effect.annotateLogs("event", event._tag))
-          )
-        yield* updateDepth
-      })
+  const publish = (event: BusEvent): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const publishedAt = yield* Clock.currentTimeMillis
+      const accepted = yield* PubSub.publish(hub, { id: crypto.randomUUID(), event, publishedAt }).pipe(
+        Effect.timeoutOption(publishTimeout)
+      )
+      yield* accepted._tag === "Some"
+        ? Metric.increment(Metrics.busPublished)
+        : Effect.zipRight(
+          Metric.increment(Metrics.busDropped),
+          Effect.logWarning("bus subscriber is full: event dropped").pipe(Effect.annotateLogs("event", event._tag))
+        )
+      yield* updateDepth
+    })
 
-    /** Events from now on, as a stream; the subscription lives as long as the stream runs. */
-    const subscribe: Stream.Stream<BusEvent> = Stream.unwrapScoped(
-      Effect.map(PubSub.subscribe(hub), (queue) =>
-        Stream.repeatEffect(
-          Effect.gen(function*() {
-            const { event, publishedAt } = yield* Queue.take(queue)
-            const now = yield* Clock.currentTimeMillis
-            yield* Metric.update(Metrics.busLatency, (now - publishedAt) / 1000)
-            yield* updateDepth
-            return event
-          })
-        ))
+  const take = (queue: Queue.Dequeue<Envelope>) =>
+    Effect.gen(function*() {
+      const envelope = yield* Queue.take(queue)
+      const now = yield* Clock.currentTimeMillis
+      yield* Metric.update(Metrics.busLatency, (now - envelope.publishedAt) / 1000)
+      yield* updateDepth
+      return envelope
+    })
+
+  const subscribe: Stream.Stream<BusEvent> = Stream.unwrapScoped(
+    Effect.map(PubSub.subscribe(hub), (queue) => Stream.repeatEffect(Effect.map(take(queue), (e) => e.event)))
+  )
+
+  // A durable consumer here is one subscription shared by every `consume` of that name, kept
+  // while at least one runs: each event goes to one of them.
+  const groups = new Map<string, Group>()
+  const lock = yield* Effect.makeSemaphore(1)
+  const join = (name: string) =>
+    lock.withPermits(1)(Effect.gen(function*() {
+      const existing = groups.get(name)
+      if (existing) {
+        existing.members += 1
+        return existing.queue
+      }
+      const scope = yield* Scope.make()
+      const queue = yield* PubSub.subscribe(hub).pipe(Scope.extend(scope))
+      groups.set(name, { queue, scope, members: 1 })
+      return queue
+    }))
+  const leave = (name: string) =>
+    lock.withPermits(1)(Effect.suspend(() => {
+      const group = groups.get(name)
+      if (!group || --group.members > 0) return Effect.void
+      groups.delete(name)
+      return Scope.close(group.scope, Exit.void)
+    }))
+
+  const consume = <E, R>(name: string, handle: (event: BusEvent) => Effect.Effect<void, E, R>) =>
+    Effect.acquireRelease(join(name), () => leave(name)).pipe(
+      Effect.flatMap((queue) =>
+        Effect.forever(Effect.flatMap(take(queue), (e) => handleOnce(name, e.id, e.event, handle)))
+      ),
+      Effect.scoped
     )
 
-    return { publish, subscribe } as const
-  })
-}) {}
+  return { publish, subscribe, consume }
+})
 
 /** Logs every bus event at debug level: the observability subscriber of the core. */
 export const BusLogger = Layer.scopedDiscard(

@@ -2,7 +2,7 @@
  * The shape of `config.toml`, as a Schema: one definition gives the defaults, the validation
  * and the error messages (which name the TOML key path). Keys keep the snake_case of the file.
  */
-import { Context, Data, Layer, Schema } from "effect"
+import { Context, Data, Layer, Redacted, Schema } from "effect"
 import { toolsSection, ToolsSettings } from "../tools/ToolsConfig.ts"
 import {
   HttpUrl,
@@ -172,6 +172,23 @@ export const StorageConfig = Schema.Struct({
 })
 export type StorageConfig = typeof StorageConfig.Type
 
+export const NatsBusConfig = Schema.Struct({
+  /** `nats://host:4222` (a comma-separated list for a cluster); may carry credentials. */
+  url: withDefault(Secret, () => Redacted.make("nats://127.0.0.1:4222")),
+  /** The JetStream stream every runner publishes to (created if missing). */
+  stream: withDefault(Schema.NonEmptyString, () => "MINIBOT_EVENTS"),
+  subject_prefix: withDefault(Schema.NonEmptyString, () => "minibot.events"),
+  /** Events kept in memory while NATS is unreachable; more are dropped (and counted). */
+  max_buffered_events: withDefault(PositiveInt, () => 10_000)
+})
+export type NatsBusConfig = typeof NatsBusConfig.Type
+
+export const BusConfig = Schema.Struct({
+  backend: withDefault(Schema.Literal("memory", "nats"), () => "memory" as const),
+  nats: section(NatsBusConfig)
+})
+export type BusConfig = typeof BusConfig.Type
+
 export const MinibotConfig = Schema.Struct({
   runtime: section(RuntimeConfig),
   channels: section(ChannelsConfig),
@@ -181,7 +198,8 @@ export const MinibotConfig = Schema.Struct({
   logging: section(LoggingConfig),
   tools: toolsSection,
   scheduler: section(SchedulerConfig),
-  storage: section(StorageConfig)
+  storage: section(StorageConfig),
+  bus: section(BusConfig)
 })
 export type MinibotConfig = typeof MinibotConfig.Type
 export type RuntimeConfig = typeof RuntimeConfig.Type
@@ -243,6 +261,7 @@ export class HttpSettings extends Context.Tag("minibot/HttpSettings")<HttpSettin
 export class LoggingSettings extends Context.Tag("minibot/LoggingSettings")<LoggingSettings, LoggingConfig>() {}
 export class SchedulerSettings extends Context.Tag("minibot/SchedulerSettings")<SchedulerSettings, SchedulerConfig>() {}
 export class StorageSettings extends Context.Tag("minibot/StorageSettings")<StorageSettings, StorageConfig>() {}
+export class BusSettings extends Context.Tag("minibot/BusSettings")<BusSettings, BusConfig>() {}
 
 /** Every section tag of a config (the tools' own tag, `ToolsSettings`, included). */
 export const sectionsLayer = (config: MinibotConfig) =>
@@ -256,6 +275,7 @@ export const sectionsLayer = (config: MinibotConfig) =>
     Layer.succeed(LoggingSettings, config.logging),
     Layer.succeed(SchedulerSettings, config.scheduler),
     Layer.succeed(StorageSettings, config.storage),
+    Layer.succeed(BusSettings, config.bus),
     ToolsSettings.layer({ tools: config.tools, timezone: config.runtime.timezone })
   )
 
