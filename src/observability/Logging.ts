@@ -22,18 +22,23 @@ const levels: Record<LogLevelName, LogLevel.LogLevel> = {
 }
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => levels[name]
 
-/** The Redis password, given alone or inside `memory.redis.url` (decoded). */
-const redisSecrets = ({ memory: { redis } }: MinibotConfig): Array<string> => {
-  const inUrl = URL.canParse(redis.url) ? new URL(redis.url).password : ""
-  const decoded = (() => {
-    try {
-      return decodeURIComponent(inUrl)
-    } catch {
-      return inUrl
-    }
-  })()
-  return [redis.password === undefined ? "" : Redacted.value(redis.password), decoded].filter((s) => s !== "")
+/** The password inside a server URL (`redis://:pw@host`, `nats://user:pw@host`), decoded. */
+const passwordIn = (url: string): string => {
+  const raw = URL.canParse(url) ? new URL(url).password : ""
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
 }
+
+/** The Redis password, given alone or inside `memory.redis.url`, and the NATS one inside `bus.nats.url`. */
+const serverSecrets = ({ bus, memory: { redis } }: MinibotConfig): Array<string> =>
+  [
+    redis.password === undefined ? "" : Redacted.value(redis.password),
+    passwordIn(redis.url),
+    passwordIn(Redacted.value(bus.nats.url))
+  ].filter((s) => s !== "")
 
 /** Every secret value of the config. */
 export const configSecrets = (config: MinibotConfig): Array<string> =>
@@ -46,7 +51,7 @@ export const configSecrets = (config: MinibotConfig): Array<string> =>
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))
-    .concat(redisSecrets(config))
+    .concat(serverSecrets(config))
 
 export type LogFormat = "logfmt" | "json" | "text"
 

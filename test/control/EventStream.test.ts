@@ -45,5 +45,5 @@ describe("EventStream", () => {
         kind: "inbound.received",
         data: { kind: "inbound.received", conversationId: "telegram:42", messageId: "m1" }
       })
-    }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.Default)))))
+    }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.memory)))))
 })

@@ -62,7 +62,7 @@ export const turnKit = (answers: ReadonlyArray<Answer>, options: TurnKitOptions 
     Layer.provideMerge(Layer.mergeAll(
       HistoryStore.memory,
       TurnLedger.Default,
-      Bus.Default,
+      Bus.memory,
       TestActors,
       ScriptedLlm.layer(...answers),
       recordingSenders
