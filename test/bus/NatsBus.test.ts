@@ -94,7 +94,7 @@ const settle = Effect.sleep(Duration.millis(50))
 
 const within = Duration.seconds(15)
 
-describe("NatsBus", () => {
+describe("NatsBus (NATS JetStream)", () => {
   it.scopedLive(
     "two runners: every subscriber sees the events of both, each exactly once",
     () =>
