@@ -15,6 +15,9 @@ const common = {
   target: "node22",
   sourcemap: true,
   legalComments: "none",
+  // Classes keep their names: libraries check them (node-fetch, under grammY, accepts a signal
+  // whose class is named AbortSignal; a bundle renames clashing class names otherwise).
+  keepNames: true,
   logLevel: "warning",
   // mathjs is loaded on the calculator's first use: keeping it out of the bundle saves ~60 MB.
   external: ["better-sqlite3", "pg-native", "bufferutil", "utf-8-validate", "msgpackr-extract", "mathjs"],
