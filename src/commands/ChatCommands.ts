@@ -11,7 +11,7 @@ import { HistoryStore } from "../memory/HistoryStore.ts"
 import { Actors } from "../runtime/Actors.ts"
 import { ownerIdOf } from "../runtime/ConversationTurn.ts"
 import { Tasks } from "../tasks/Tasks.ts"
-import { UserTimezones } from "../tools/timezone/UserTimezones.ts"
+import { UserTimezones, type UserTimezonesError } from "../tools/timezone/UserTimezones.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
 import { tasksReply } from "./TaskReplies.ts"
 
@@ -185,7 +185,7 @@ export class ChatCommands extends Effect.Service<ChatCommands>()("minibot/ChatCo
     /** `/timezone` shows the owner's zone (or the default); `/timezone NAME` sets it. */
     const timezone = (ctx: CommandContext, args: string) => {
       const ownerId = ownerIdOf(tools.kv_memory.default_owner_id, ctx)
-      const reply: Effect.Effect<string, unknown> = args === ""
+      const reply: Effect.Effect<string, UserTimezonesError> = args === ""
         ? Effect.map(
           timezones.get(ownerId),
           Option.match({ onNone: () => defaultTimezoneText(defaultZone), onSome: timezoneText })
