@@ -33,6 +33,7 @@ import * as TaskTools from "../tasks/TaskTools.ts"
 import * as ChatHistoryTools from "../tools/builtin/ChatHistoryTools.ts"
 import * as BuiltinTools from "../tools/BuiltinTools.ts"
 import { NotesStore } from "../tools/notes/NotesStore.ts"
+import { UserTimezones } from "../tools/timezone/UserTimezones.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
 
 /**
@@ -54,10 +55,10 @@ const Tools = Layer.merge(
   Layer.provide(Layer.merge(NotesStore.Default, ToolsSettingsLive))
 )
 
-/** Jobs and tasks (rows, validation, wake-ups); needs the runner's job mailbox. */
+/** Jobs and tasks (rows, validation, wake-ups) and owners' time zones; needs the runner's job mailbox. */
 const Scheduling = Tasks.Default.pipe(
   Layer.provideMerge(Scheduler.DefaultWithoutDependencies),
-  Layer.provideMerge(JobStore.Default)
+  Layer.provideMerge(Layer.merge(JobStore.Default, UserTimezones.Default))
 )
 
 /** Services shared by every subsystem, given the database and the LLM. */

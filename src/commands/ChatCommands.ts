@@ -1,5 +1,5 @@
 /**
- * The chat commands every channel offers: `/start /help /reset /status /stop /tasks`. A channel
+ * The chat commands every channel offers: `/start /help /reset /status /stop /tasks /timezone`. A channel
  * parses a line (`parseCommand`, `commandOf`), decides whether it may run it (Telegram: access,
  * deduplication), and shows the text `run` returns. Commands act on the runtime directly, never
  * through the conversation's mailbox: `/stop` must not wait behind the turn it stops.
@@ -11,6 +11,7 @@ import { HistoryStore } from "../memory/HistoryStore.ts"
 import { Actors } from "../runtime/Actors.ts"
 import { ownerIdOf } from "../runtime/ConversationTurn.ts"
 import { Tasks } from "../tasks/Tasks.ts"
+import { UserTimezones, type UserTimezonesError } from "../tools/timezone/UserTimezones.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
 import { tasksReply } from "./TaskReplies.ts"
 
@@ -21,7 +22,8 @@ export const botCommands: ReadonlyArray<{ readonly command: string; readonly des
   { command: "reset", description: "Forget this conversation" },
   { command: "status", description: "Model, history size, uptime, queue" },
   { command: "stop", description: "Stop the answer being prepared" },
-  { command: "tasks", description: "Your scheduled tasks: /tasks, /tasks show ID, /tasks cancel ID" }
+  { command: "tasks", description: "Your scheduled tasks: /tasks, /tasks show ID, /tasks cancel ID" },
+  { command: "timezone", description: "Your time zone: /timezone, /timezone Europe/Madrid" }
 ]
 
 export type ChatCommand = Data.TaggedEnum<{
@@ -31,6 +33,7 @@ export type ChatCommand = Data.TaggedEnum<{
   Status: {}
   Stop: {}
   Tasks: { readonly args: string }
+  Timezone: { readonly args: string }
 }>
 export const ChatCommand = Data.taggedEnum<ChatCommand>()
 
@@ -73,6 +76,8 @@ export const commandOf = (parsed: ParsedCommand): Option.Option<ChatCommand> => 
       return Option.some(ChatCommand.Stop())
     case "tasks":
       return Option.some(ChatCommand.Tasks({ args: parsed.args }))
+    case "timezone":
+      return Option.some(ChatCommand.Timezone({ args: parsed.args }))
     default:
       return Option.none()
   }
@@ -102,6 +107,7 @@ const commandList = [
   "/status: model, history size, uptime, queue",
   "/stop: stop the answer being prepared",
   "/tasks: your reminders and tasks (/tasks show ID, /tasks cancel ID)",
+  "/timezone: your time zone (/timezone Europe/Madrid sets it)",
   "/help: this list"
 ].join("\n")
 
@@ -112,6 +118,13 @@ export const helpText = (groupMention?: string) =>
 export const startText = (botName: string, groupMention?: string) =>
   `Hi! I'm ${botName}, a personal assistant.\n${helpText(groupMention)}`
 export const nothingToStopText = "Nothing to stop: no answer is being prepared."
+export const timezoneText = (zone: string) =>
+  `Your time zone is ${zone}. Times and reminders use it; /timezone Europe/Madrid changes it.`
+export const defaultTimezoneText = (zone: string) =>
+  `You have not set a time zone: I use ${zone}. Set yours with /timezone followed by an IANA name, ` +
+  "such as /timezone Europe/Madrid."
+export const timezoneSetText = (zone: string) => `Done: your time zone is now ${zone}.`
+export const timezoneFailedText = "I could not read or save your time zone; try again later."
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 /** "3d 4h", "2h 5m", "4m 10s", "12s". */
@@ -132,10 +145,11 @@ export const roughDuration = (ms: number) => {
 export class ChatCommands extends Effect.Service<ChatCommands>()("minibot/ChatCommands", {
   effect: Effect.gen(function*() {
     const llm = yield* LlmSettings
-    const { tools } = yield* ToolsSettings
+    const { timezone: defaultZone, tools } = yield* ToolsSettings
     const actors = yield* Actors
     const history = yield* HistoryStore
     const tasks = yield* Tasks
+    const timezones = yield* UserTimezones
     const startedAt = yield* Clock.currentTimeMillis
 
     const status = (ctx: CommandContext) =>
@@ -168,6 +182,23 @@ export class ChatCommands extends Effect.Service<ChatCommands>()("minibot/ChatCo
     const listTasks = (ctx: CommandContext, args: string) =>
       tasksReply(tasks, ownerIdOf(tools.kv_memory.default_owner_id, ctx), args)
 
+    /** `/timezone` shows the owner's zone (or the default); `/timezone NAME` sets it. */
+    const timezone = (ctx: CommandContext, args: string) => {
+      const ownerId = ownerIdOf(tools.kv_memory.default_owner_id, ctx)
+      const reply: Effect.Effect<string, UserTimezonesError> = args === ""
+        ? Effect.map(
+          timezones.get(ownerId),
+          Option.match({ onNone: () => defaultTimezoneText(defaultZone), onSome: timezoneText })
+        )
+        : timezones.set(ownerId, args).pipe(
+          Effect.map(timezoneSetText),
+          Effect.catchTag("UnknownTimezone", (error) => Effect.succeed(`${error.message}.`))
+        )
+      return reply.pipe(
+        Effect.catchAll((error) => Effect.as(Effect.logError("time zone storage failed", error), timezoneFailedText))
+      )
+    }
+
     /** Runs the command; the text to show, or none when someone else answers (`/stop` of a running turn). */
     const run = (command: ChatCommand, ctx: CommandContext): Effect.Effect<Option.Option<string>> =>
       Effect.logInfo(`command /${command._tag.toLowerCase()}`).pipe(
@@ -177,7 +208,8 @@ export class ChatCommands extends Effect.Service<ChatCommands>()("minibot/ChatCo
           Reset: () => Effect.asSome(reset(ctx)),
           Status: () => Effect.asSome(status(ctx)),
           Stop: () => stop(ctx),
-          Tasks: ({ args }) => Effect.asSome(listTasks(ctx, args))
+          Tasks: ({ args }) => Effect.asSome(listTasks(ctx, args)),
+          Timezone: ({ args }) => Effect.asSome(timezone(ctx, args))
         }))
       )
 

@@ -10,6 +10,7 @@ import { RuntimeSettings, SchedulerSettings, StorageSettings } from "../config/C
 import type { ConversationRef } from "../domain/Conversation.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import { Actors } from "../runtime/Actors.ts"
+import { UserTimezones } from "../tools/timezone/UserTimezones.ts"
 import * as Job from "./Job.ts"
 import { JobStore, type ListQuery } from "./JobStore.ts"
 import { firstProblem, type NewJob, newJob } from "./NewJob.ts"
@@ -44,6 +45,8 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
     const storage = yield* StorageSettings
     const store = yield* JobStore
     const mailbox = yield* Actors
+    const timezones = yield* UserTimezones
+    /** The zone of a request that names none is the owner's own, else this. */
     const defaultZone = settings.timezone ?? runtime.timezone
     // On a shared database, jobs created by another runner may be due on our shards: look often.
     const refresh = storage.backend === "postgres"
@@ -76,36 +79,38 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       })
 
     /** Validates a request into a job (not stored). */
-    const build = (requester: Requester, spec: NewJob, now: number) =>
-      Schema.decode(newJob({ now, defaultZone, minIntervalSeconds: settings.min_interval_seconds }))(spec).pipe(
-        Effect.mapError((error) => new ScheduleError(firstProblem(error))),
-        Effect.map((plan): Job.Job => ({
-          id: Job.newJobId(),
-          ownerId: requester.ownerId,
-          conversation: requester.conversation,
-          userId: requester.userId,
-          strategy: plan.strategy,
-          payload: plan.payload,
-          recurrence: plan.recurrence,
-          timezone: plan.timezone,
-          runAt: plan.firstRunAt,
-          nextRunAt: plan.firstRunAt,
-          endAt: plan.endAt,
-          notify: plan.notify,
-          status: "pending",
-          attempts: 0,
-          runs: 0,
-          lastRunAt: null,
-          lastError: null,
-          createdAt: now,
-          updatedAt: now
-        }))
-      )
+    const build = (requester: Requester, spec: NewJob, now: number, ownerZone: string) =>
+      Schema.decode(newJob({ now, defaultZone: ownerZone, minIntervalSeconds: settings.min_interval_seconds }))(spec)
+        .pipe(
+          Effect.mapError((error) => new ScheduleError(firstProblem(error))),
+          Effect.map((plan): Job.Job => ({
+            id: Job.newJobId(),
+            ownerId: requester.ownerId,
+            conversation: requester.conversation,
+            userId: requester.userId,
+            strategy: plan.strategy,
+            payload: plan.payload,
+            recurrence: plan.recurrence,
+            timezone: plan.timezone,
+            runAt: plan.firstRunAt,
+            nextRunAt: plan.firstRunAt,
+            endAt: plan.endAt,
+            notify: plan.notify,
+            status: "pending",
+            attempts: 0,
+            runs: 0,
+            lastRunAt: null,
+            lastError: null,
+            createdAt: now,
+            updatedAt: now
+          }))
+        )
 
     /** Validates, stores and arms a job; returns it with its id and first due time. */
     const schedule = Effect.fn("Scheduler.schedule")(function*(requester: Requester, spec: NewJob) {
       const now = yield* Clock.currentTimeMillis
-      const job = yield* build(requester, spec, now)
+      const ownerZone = yield* timezones.zoneOr(requester.ownerId, defaultZone).pipe(Effect.orDie)
+      const job = yield* build(requester, spec, now, ownerZone)
       const active = yield* store.list(requester.ownerId, { activeOnly: true, limit: 1, offset: 0 }).pipe(Effect.orDie)
       if (active.total >= settings.max_jobs_per_owner) {
         return yield* new ScheduleError({
@@ -192,5 +197,5 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
 
     return { schedule, list, get, cancel, history, post, settings, defaultZone } as const
   }),
-  dependencies: [JobStore.Default]
+  dependencies: [JobStore.Default, UserTimezones.Default]
 }) {}

@@ -47,7 +47,7 @@ export const timingFields = {
   ),
   timezone: Tool.optionalParam(
     Schema.String,
-    "IANA time zone of run_at, end_at and cron (default: the configured one)"
+    "IANA time zone of run_at, end_at and cron (default: the user's own, see set_timezone, else the configured one)"
   ),
   end_at: Tool.optionalParam(Schema.String, "No runs after this time (ISO-8601)"),
   notify: Tool.optionalParam(Schema.Boolean, "false: run silently, without sending the result (default true)")

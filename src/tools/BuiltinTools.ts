@@ -7,12 +7,19 @@ import * as CalculatorTool from "./builtin/CalculatorTool.ts"
 import * as DateTimeTool from "./builtin/DateTimeTool.ts"
 import * as HttpRequestTool from "./builtin/HttpRequestTool.ts"
 import * as NotesTools from "./builtin/NotesTools.ts"
+import * as TimezoneTool from "./builtin/TimezoneTool.ts"
 import { NotesStore } from "./notes/NotesStore.ts"
 import { type GroupsContext, type ToolGroup, ToolRegistry } from "./ToolRegistry.ts"
 import { ToolsSettings } from "./ToolsConfig.ts"
 
-/** `current_datetime`, `calculator`, `memory_*` (if enabled), `http_request` (if enabled). */
-export const groups = [DateTimeTool.group, CalculatorTool.group, NotesTools.group, HttpRequestTool.group] as const
+/** `current_datetime`, `set_timezone`, `calculator`, `memory_*` (if enabled), `http_request` (if enabled). */
+export const groups = [
+  DateTimeTool.group,
+  TimezoneTool.group,
+  CalculatorTool.group,
+  NotesTools.group,
+  HttpRequestTool.group
+] as const
 
 /** The registry of the built-in tools and `extra` groups, with `[tools] timeout_seconds` as default time limit. */
 export const registry = <const Extra extends ReadonlyArray<ToolGroup<any>>>(extra: Extra) =>

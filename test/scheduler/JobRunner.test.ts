@@ -14,6 +14,7 @@ import { Scheduler } from "../../src/scheduler/Scheduler.ts"
 import * as Database from "../../src/storage/Database.ts"
 import { TaskStrategies } from "../../src/tasks/Strategies.ts"
 import { done, failed, type StrategyOutcome, type StrategyRun } from "../../src/tasks/TaskStrategy.ts"
+import { UserTimezones } from "../../src/tools/timezone/UserTimezones.ts"
 import { Posted, TestActors } from "../support/TestActors.ts"
 import { recordingSenders, Sent } from "../support/TurnKit.ts"
 
@@ -39,7 +40,7 @@ const kit = (scheduler: Record<string, unknown>, outcomes: ReadonlyArray<Strateg
     Layer.provideMerge(
       Layer.mergeAll(Scheduler.DefaultWithoutDependencies, Outbound.Default, scriptedStrategies(outcomes))
     ),
-    Layer.provideMerge(Layer.mergeAll(JobStore.Default, TestActors, recordingSenders)),
+    Layer.provideMerge(Layer.mergeAll(JobStore.Default, UserTimezones.Default, TestActors, recordingSenders)),
     Layer.provideMerge(Database.sqliteAt(":memory:")),
     Layer.provideMerge(AppConfig.layer(makeConfig({ scheduler: { min_interval_seconds: 1, ...scheduler } }))),
     Layer.orDie

@@ -24,6 +24,7 @@ import * as ChatHistoryTools from "../../src/tools/builtin/ChatHistoryTools.ts"
 import * as DateTimeTool from "../../src/tools/builtin/DateTimeTool.ts"
 import * as NotesTools from "../../src/tools/builtin/NotesTools.ts"
 import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
+import { UserTimezones } from "../../src/tools/timezone/UserTimezones.ts"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.ts"
 import { type Answer, ScriptedLlm } from "./ScriptedLlm.ts"
 import { TestActors } from "./TestActors.ts"
@@ -48,7 +49,7 @@ const tools = ToolRegistry.layer([
   DateTimeTool.group,
   NotesTools.group,
   ChatHistoryTools.group
-]).pipe(Layer.provide(NotesStore.Default))
+]).pipe(Layer.provide(Layer.merge(NotesStore.Default, UserTimezones.Default)))
 
 export interface TurnKitOptions {
   /** Config over the defaults, as in `config.toml`. */

@@ -24,6 +24,7 @@ describe("BuiltinTools", () => {
       const registry = yield* ToolRegistry
       expect(registry.specs().map((s) => s.name)).toEqual([
         "current_datetime",
+        "set_timezone",
         "calculator",
         "memory_save",
         "memory_get",
@@ -45,7 +46,7 @@ describe("BuiltinTools", () => {
   it.effect("leaves out disabled tools (http_request is off by default)", () =>
     Effect.gen(function*() {
       const registry = yield* ToolRegistry
-      expect(registry.specs().map((s) => s.name)).toEqual(["current_datetime", "calculator"])
+      expect(registry.specs().map((s) => s.name)).toEqual(["current_datetime", "set_timezone", "calculator"])
     }).pipe(
       Effect.provide(BuiltinTools.registry([])),
       Effect.provide(notesStoreLayer),

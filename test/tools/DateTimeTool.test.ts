@@ -3,7 +3,7 @@ import { Effect, TestClock } from "effect"
 import * as DateTimeTool from "../../src/tools/builtin/DateTimeTool.ts"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.ts"
 import { makeToolsConfig, ToolsSettings } from "../../src/tools/ToolsConfig.ts"
-import { callOf, contextFor, parse } from "./helpers.ts"
+import { callOf, contextFor, notesStoreLayer, parse } from "./helpers.ts"
 
 const now = new Date("2024-07-01T22:30:00Z")
 
@@ -27,6 +27,7 @@ describe("current_datetime", () => {
       })
     }).pipe(
       Effect.provide(ToolRegistry.layer([DateTimeTool.group])),
+      Effect.provide(notesStoreLayer),
       Effect.provide(ToolsSettings.layer({ tools: makeToolsConfig(), timezone: "Europe/Paris" }))
     ))
 

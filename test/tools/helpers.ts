@@ -9,7 +9,9 @@ import * as path from "node:path"
 import type { ToolCall } from "../../src/domain/ChatMessage.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
 import notesMigration from "../../src/storage/migrations/0003_notes.ts"
+import userTimezonesMigration from "../../src/storage/migrations/0008_user_timezones.ts"
 import { NotesStore } from "../../src/tools/notes/NotesStore.ts"
+import { UserTimezones } from "../../src/tools/timezone/UserTimezones.ts"
 import type { ToolContext } from "../../src/tools/Tool.ts"
 
 export const contextFor = (ownerId: string, extra: Partial<ToolContext> = {}): ToolContext => ({
@@ -26,21 +28,29 @@ export const callOf = (name: string, args: unknown, id = `call_${++callCounter}`
   function: { name, arguments: typeof args === "string" ? args : JSON.stringify(args) }
 })
 
-/** A fresh SQLite file in a temp dir, migrated with the notes migration, removed afterwards. */
+/** A fresh SQLite file in a temp dir, migrated for notes and time zones, removed afterwards. */
 export const notesDatabase = Layer.unwrapScoped(
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "minibot-notes-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     )
-    return SqliteMigrator.layer({ loader: Migrator.fromRecord({ "0003_notes": notesMigration }) }).pipe(
+    return SqliteMigrator.layer({
+      loader: Migrator.fromRecord({
+        "0003_notes": notesMigration,
+        "0008_user_timezones": userTimezonesMigration
+      })
+    }).pipe(
       Layer.provideMerge(SqliteClient.layer({ filename: path.join(dir, "minibot.db") })),
       Layer.provide(NodeContext.layer)
     )
   })
 )
 
-export const notesStoreLayer = NotesStore.Default.pipe(Layer.provideMerge(notesDatabase))
+/** The notes store and the owners' time zones (which `current_datetime` reads) on one fresh database. */
+export const notesStoreLayer = Layer.merge(NotesStore.Default, UserTimezones.Default).pipe(
+  Layer.provideMerge(notesDatabase)
+)
 
 /** The parsed JSON text the registry answers with. */
 export const parse = (content: string) =>

@@ -10,6 +10,7 @@ import telegram from "./0004_telegram.ts"
 import scheduler from "./0005_scheduler.ts"
 import groupOwnedJobs from "./0006_group_owned_jobs.ts"
 import notesSearch from "./0007_notes_search.ts"
+import userTimezones from "./0008_user_timezones.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -19,5 +20,6 @@ export const migrations: Record<string, Migration> = {
   "0004_telegram": telegram,
   "0005_scheduler": scheduler,
   "0006_group_owned_jobs": groupOwnedJobs,
-  "0007_notes_search": notesSearch
+  "0007_notes_search": notesSearch,
+  "0008_user_timezones": userTimezones
 }

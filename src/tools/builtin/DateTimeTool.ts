@@ -1,5 +1,9 @@
-/** `current_datetime`: the current date and time in an IANA zone (default `[runtime] timezone`). */
+/**
+ * `current_datetime`: the current date and time in an IANA zone (default: the owner's zone, set
+ * with `/timezone` or `set_timezone`, else `[runtime] timezone`).
+ */
 import { DateTime, Effect, Option, Schema } from "effect"
+import { UserTimezones } from "../timezone/UserTimezones.ts"
 import * as Tool from "../Tool.ts"
 import type { ToolGroup } from "../ToolRegistry.ts"
 import { ToolsSettings } from "../ToolsConfig.ts"
@@ -14,8 +18,13 @@ const Parameters = Schema.Struct({
 const weekdays = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"] as const
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
 
+/** The owner's own zone, if they set one. */
+export type OwnerZone = (ownerId: string) => Effect.Effect<Option.Option<string>, Tool.ToolError>
+
+const noOwnerZones: OwnerZone = () => Effect.succeedNone
+
 /** `defaultZone` falls back to UTC if it is not a valid IANA zone (config should have caught it). */
-export const make = (defaultZone: string): Tool.Tool => {
+export const make = (defaultZone: string, ownerZone: OwnerZone = noOwnerZones): Tool.Tool => {
   const fallback = Option.getOrElse(DateTime.zoneMakeNamed(defaultZone), () => DateTime.zoneMakeOffset(0))
   return Tool.make({
     name: "current_datetime",
@@ -24,7 +33,7 @@ export const make = (defaultZone: string): Tool.Tool => {
     run: (args, ctx) =>
       Effect.gen(function*() {
         const zone = args.timezone === undefined
-          ? fallback
+          ? Option.getOrElse(Option.flatMap(yield* ownerZone(ctx.ownerId), DateTime.zoneMakeNamed), () => fallback)
           : yield* Option.match(DateTime.zoneMakeNamed(args.timezone.trim()), {
             onNone: () =>
               Tool.fail(`Unknown time zone "${args.timezone}"; use an IANA name like "Europe/Berlin"`, "timezone"),
@@ -51,4 +60,14 @@ export const make = (defaultZone: string): Tool.Tool => {
   })
 }
 
-export const group: ToolGroup<ToolsSettings> = Effect.map(ToolsSettings, (settings) => [make(settings.timezone)])
+/** A storage failure as the model sees it (the details go to the log). */
+export const zoneStorageFailed = (error: unknown) =>
+  Effect.logError("time zone storage failed", error).pipe(
+    Effect.zipRight(Tool.fail("Reading or saving the time zone failed; try again later"))
+  )
+
+export const group: ToolGroup<ToolsSettings | UserTimezones> = Effect.gen(function*() {
+  const settings = yield* ToolsSettings
+  const timezones = yield* UserTimezones
+  return [make(settings.timezone, (ownerId) => timezones.get(ownerId).pipe(Effect.catchAll(zoneStorageFailed)))]
+})

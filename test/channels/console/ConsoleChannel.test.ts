@@ -46,21 +46,22 @@ describe("minibot console", () => {
     expect((await p.exited).code).toBe(0)
 
     const lines = p.stdout.split("\n")
-    expect(lines.slice(0, 9)).toEqual([
+    expect(lines.slice(0, 10)).toEqual([
       "Write me anything and I answer.",
       "",
       "/reset: forget this conversation",
       "/status: model, history size, uptime, queue",
       "/stop: stop the answer being prepared",
       "/tasks: your reminders and tasks (/tasks show ID, /tasks cancel ID)",
+      "/timezone: your time zone (/timezone Europe/Madrid sets it)",
       "/help: this list",
       "echo: my name is Ada",
       "No tasks. Ask me to remind you of something, or to check a page later."
     ])
-    expect(lines.slice(9, 13).join("\n")).toMatch(
+    expect(lines.slice(10, 14).join("\n")).toMatch(
       /^Model: fake-model\nHistory: 2 messages \(1 exchange\)\nQueue: 0 messages waiting in this chat\nUptime: \d+s$/
     )
-    expect(lines.slice(13)).toEqual(["Done: I forgot this conversation (2 messages).", "echo: who am I?", ""])
+    expect(lines.slice(14)).toEqual(["Done: I forgot this conversation (2 messages).", "echo: who am I?", ""])
     // The model saw two messages, and the second without the forgotten history.
     const asked = fake.completions().map((r) =>
       r.body.messages.filter((m) => m.role !== "system").map((m) => m.content)

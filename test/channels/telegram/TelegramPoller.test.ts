@@ -69,7 +69,8 @@ describe("Telegram long polling", () => {
         "reset",
         "status",
         "stop",
-        "tasks"
+        "tasks",
+        "timezone"
       ])
       const polls = fake.callsOf("getUpdates").length
       yield* withDaemon(fake, llm, { dataDir }, () => fake.waitForEffect((f) => f.callsOf("getUpdates").length > polls))
