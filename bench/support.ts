@@ -12,7 +12,7 @@ import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../sr
 import { AppConfig, type LlmSettings, makeConfig } from "../src/config/Config.ts"
 import type { Llm } from "../src/llm/Llm.ts"
 import * as Database from "../src/storage/Database.ts"
-import { nodeFlags } from "../test/support/Daemon.ts"
+import { nodeFlags } from "../test/support/Process.ts"
 
 export const root = path.resolve(import.meta.dirname, "..")
 export const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))

@@ -4,17 +4,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { afterEach, beforeAll } from "vitest"
+import { freePort, nodeFlags } from "./Process.ts"
+
+export { freePort }
 
 const root = path.resolve(import.meta.dirname, "../..")
 export const mainJs = path.join(root, "dist", "main.js")
-/**
- * Node flags the daemon runs with (bin/minibot.js, npm start, the Dockerfile): a small young
- * generation, so a burst of updates does not leave Node 24's default 64 MB semi-spaces resident.
- */
-export const nodeFlags = ["--max-semi-space-size=16"]
 
 /** The text of the built daemon: dist/main.js and the chunks it loads ("" when not built). */
 export const builtBundle = () => {
@@ -72,16 +69,6 @@ export const spawnMinibot = (
   child.stderr!.on("data", (d: Buffer) => (proc.stderr += d.toString()))
   return proc
 }
-
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-    server.on("error", reject)
-  })
 
 export const writeConfig = (dir: string, toml: string) => {
   const file = path.join(dir, "config.toml")
