@@ -20,7 +20,6 @@ import { BusSettings, type NatsBusConfig } from "../config/Config.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { BusEvent, Envelope } from "./BusEvent.ts"
 import { handleOnce } from "./Delivery.ts"
-import * as NatsBus from "./NatsBus.ts"
 
 export { BusEvent } from "./BusEvent.ts"
 
@@ -44,7 +43,9 @@ export class Bus extends Context.Tag("minibot/Bus")<Bus, BusService>() {
   static readonly memory: Layer.Layer<Bus> = Layer.scoped(Bus, Effect.suspend(() => makeMemory))
 
   /** NATS JetStream: every runner's events, to subscribers on every runner. */
-  static readonly nats = (settings: NatsBusConfig): Layer.Layer<Bus> => Layer.scoped(Bus, NatsBus.make(settings))
+  /** On NATS JetStream; its client is loaded only when this layer is built. */
+  static readonly nats = (settings: NatsBusConfig): Layer.Layer<Bus> =>
+    Layer.scoped(Bus, Effect.flatMap(Effect.promise(() => import("./NatsBus.ts")), (nats) => nats.make(settings)))
 
   /** The layer `[bus] backend` names. */
   static readonly fromConfig: Layer.Layer<Bus, never, BusSettings> = Layer.unwrapEffect(

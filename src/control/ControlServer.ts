@@ -14,7 +14,6 @@ import { ConfigError } from "../config/ConfigLoader.ts"
 import * as Prometheus from "../observability/Prometheus.ts"
 import * as Database from "../storage/Database.ts"
 import { ApiAuth, isLoopback } from "./api/ApiAuth.ts"
-import { ApiRoutes } from "./api/ApiServer.ts"
 import { ControlRoutes } from "./ControlRoutes.ts"
 import { Readiness } from "./Readiness.ts"
 
@@ -71,7 +70,10 @@ export const layer = Layer.unwrapEffect(
     const http = yield* HttpSettings
     if (!http.enabled) return Layer.empty
     yield* checkExposure
-    const routes = http.api ? Layer.merge(HealthRoutes, ApiRoutes) : HealthRoutes
+    // The API (and its OpenAPI reference) is loaded only when it is served.
+    const routes = http.api
+      ? Layer.merge(HealthRoutes, (yield* Effect.promise(() => import("./api/ApiServer.ts"))).ApiRoutes)
+      : HealthRoutes
     return ControlRoutes.serve().pipe(
       HttpServer.withLogAddress,
       Layer.provide(routes),

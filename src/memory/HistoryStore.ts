@@ -9,7 +9,7 @@ import { MemorySettings } from "../config/Config.ts"
 import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
 import { CountRow, SqlInt } from "../storage/Columns.ts"
-import { makeRedis, type RedisUnavailable } from "./RedisHistory.ts"
+import type { RedisUnavailable } from "./RedisHistory.ts"
 import { lastTurns, turnSizes, turnsToDrop } from "./Turns.ts"
 
 /** What the configured layer may need: the settings, and the database for `sqlite`. */
@@ -48,10 +48,17 @@ export class HistoryStore extends Context.Tag("minibot/HistoryStore")<HistorySto
     Effect.flatMap(MemorySettings, (memory) => makeSql(memory.max_history_messages))
   )
 
-  /** On Redis (`[memory.redis]`): connected at start, closed when the scope ends. */
+  /**
+   * On Redis (`[memory.redis]`): connected at start, closed when the scope ends. The client is
+   * loaded only then (the other backends do not pay for its code at start).
+   */
   static readonly redis: Layer.Layer<HistoryStore, RedisUnavailable, MemorySettings> = Layer.scoped(
     HistoryStore,
-    Effect.flatMap(MemorySettings, (memory) => Effect.map(makeRedis(memory), HistoryStore.of))
+    Effect.flatMap(MemorySettings, (memory) =>
+      Effect.flatMap(
+        Effect.promise(() => import("./RedisHistory.ts")),
+        (redis) => Effect.map(redis.makeRedis(memory), HistoryStore.of)
+      ))
   )
 
   /** The backend `[memory] backend` names. */
