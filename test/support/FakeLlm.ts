@@ -556,7 +556,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
       queue.length = 0
       handler = echo
     },
-    waitFor: (predicate, timeoutMs = 2_000) =>
+    waitFor: (predicate, timeoutMs = 10_000) =>
       new Promise<void>((resolve, reject) => {
         const deadline = Date.now() + timeoutMs
         const poll = () => {

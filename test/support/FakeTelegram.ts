@@ -692,7 +692,7 @@ class FakeBotApi implements FakeTelegramServer {
     this.hangs.set(key, (this.hangs.get(key) ?? 0) + times)
   }
 
-  waitFor(predicate: (fake: FakeTelegramServer) => boolean, timeoutMs = 5_000): Promise<void> {
+  waitFor(predicate: (fake: FakeTelegramServer) => boolean, timeoutMs = 15_000): Promise<void> {
     if (predicate(this)) return Promise.resolve()
     if (this.closed) return Promise.reject(new Error("FakeTelegram closed"))
     return new Promise((resolve, reject) => {
@@ -709,18 +709,18 @@ class FakeBotApi implements FakeTelegramServer {
     })
   }
 
-  async waitForSent(count: number, timeoutMs = 5_000): Promise<ReadonlyArray<SentMessage>> {
+  async waitForSent(count: number, timeoutMs = 15_000): Promise<ReadonlyArray<SentMessage>> {
     await this.waitFor((fake) => fake.sent.length >= count, timeoutMs).catch((e: Error) => {
       throw new Error(`FakeTelegram.waitForSent(${count}): ${e.message}`)
     })
     return this.sent
   }
 
-  waitForEffect(predicate: (fake: FakeTelegramServer) => boolean, timeoutMs = 5_000): Effect.Effect<void, Error> {
+  waitForEffect(predicate: (fake: FakeTelegramServer) => boolean, timeoutMs = 15_000): Effect.Effect<void, Error> {
     return Effect.tryPromise({ try: () => this.waitFor(predicate, timeoutMs), catch: (e) => e as Error })
   }
 
-  waitForSentEffect(count: number, timeoutMs = 5_000): Effect.Effect<ReadonlyArray<SentMessage>, Error> {
+  waitForSentEffect(count: number, timeoutMs = 15_000): Effect.Effect<ReadonlyArray<SentMessage>, Error> {
     return Effect.tryPromise({ try: () => this.waitForSent(count, timeoutMs), catch: (e) => e as Error })
   }
 

@@ -216,7 +216,7 @@ export const withDaemon = <A, E>(
 export const texts = (sent: ReadonlyArray<SentMessage>) => sent.map((m) => m.visibleText)
 
 /** Waits until a message whose visible text matches was sent; returns it. */
-export const waitForText = (fake: FakeTelegramServer, pattern: RegExp | string, timeoutMs = 5_000) =>
+export const waitForText = (fake: FakeTelegramServer, pattern: RegExp | string, timeoutMs = 15_000) =>
   Effect.map(
     fake.waitForEffect((f) => f.sent.some((m) => matches(m.visibleText, pattern)), timeoutMs),
     () => fake.sent.find((m) => matches(m.visibleText, pattern))!

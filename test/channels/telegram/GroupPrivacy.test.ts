@@ -56,6 +56,8 @@ describe("Telegram groups: one person's notes stay private", () => {
       yield* waitForText(fake, new RegExp(`^tools said: .*${secret}`))
 
       // In the group, A asks, then B asks, then A schedules a prompt that reads notes when it fires.
+      // Past a burst of three, a group gets one message every three seconds (Telegram's 20 per
+      // minute, modelled by the fake and by the sender), so the later waits allow for that pacing.
       const before = llm.completions().length
       fake.pushText({ chatId: group, userId: alice, text: "@minibot_test_bot what is my PIN?" })
       yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 1)
@@ -63,7 +65,7 @@ describe("Telegram groups: one person's notes stay private", () => {
       yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 2)
       fake.pushText({ chatId: group, userId: alice, text: "@minibot_test_bot remind me of my PIN" })
       yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 3)
-      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 4, 10_000)
+      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 4, 20_000)
 
       const inGroup = llm.completions().slice(before)
       expect(groupTurns(inGroup).length).toBeGreaterThanOrEqual(6)
@@ -78,7 +80,7 @@ describe("Telegram groups: one person's notes stay private", () => {
 
       // The prompt A scheduled in the group is the group's: any member sees it with /tasks, A's private list does not.
       fake.pushText({ chatId: group, userId: bob, text: "/tasks" })
-      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 5)
+      yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === group).length === 5, 20_000)
       expect(fake.sent.filter((m) => m.chat_id === group).at(-1)!.visibleText).toContain("say my PIN")
       fake.pushText({ chatId: alice, userId: alice, text: "/tasks" })
       yield* waitForText(fake, /^No tasks\./)
@@ -87,5 +89,5 @@ describe("Telegram groups: one person's notes stay private", () => {
       fake.pushText({ chatId: alice, userId: alice, text: "what is my PIN again?" })
       yield* fake.waitForEffect((f) => f.sent.filter((m) => m.chat_id === alice).length === 4)
       expect(fake.sent.filter((m) => m.chat_id === alice).at(-1)!.visibleText).toContain(secret)
-    }))
+    }), 90_000)
 })
