@@ -7,7 +7,7 @@ export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "coverage/**", "data/**"] },
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts", "**/*.mjs", "**/*.js"],
+    files: ["**/*.ts", "**/*.tsx", "**/*.mjs", "**/*.js"],
     plugins: { "@effect": effectPlugin },
     rules: {
       "@effect/dprint": ["error", {

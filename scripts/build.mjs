@@ -1,9 +1,10 @@
-// Bundles the daemon into dist/: main.js, the small entry that turns on Node's compile cache, and
+// Builds dist/: the daemon and the dashboard. The daemon is bundled into main.js, the small entry that turns on Node's compile cache, and
 // the program in one chunk it loads; and the HTML-to-text worker. One tree-shaken file starts
 // about twice as fast as Node resolving thousands of modules from the libraries' barrel files;
 // native and optional modules stay external and load from node_modules.
 import * as esbuild from "esbuild"
 import * as fs from "node:fs"
+import { build as viteBuild } from "vite"
 
 // Chunk names carry a hash: start clean so old ones do not pile up.
 fs.rmSync("dist", { recursive: true, force: true })
@@ -44,3 +45,5 @@ await esbuild.build({
   entryPoints: ["src/tools/text/HtmlToTextWorker.mjs"],
   outfile: "dist/html-to-text-worker.js"
 })
+// The dashboard (admin/, served at /admin): a single-page app in dist/admin, built by Vite.
+await viteBuild({ configFile: "admin/vite.config.mjs" })

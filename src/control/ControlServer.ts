@@ -1,6 +1,6 @@
 /**
  * The `[http]` server: health, readiness and metrics for operators, the HTTP API under `/api`
- * (`[http] api`), and the routes other subsystems add to `ControlRoutes` (the Telegram webhook).
+ * and the dashboard under `/admin` (`[http] api`), and the routes other subsystems add to `ControlRoutes` (the Telegram webhook).
  * `/healthz` and `/readyz` are always open; `/metrics` needs the API token when one is set,
  * unless `[http] public_metrics`.
  */
@@ -70,9 +70,13 @@ export const layer = Layer.unwrapEffect(
     const http = yield* HttpSettings
     if (!http.enabled) return Layer.empty
     yield* checkExposure
-    // The API (and its OpenAPI reference) is loaded only when it is served.
+    // The API (and its OpenAPI reference) and the dashboard are loaded only when they are served.
     const routes = http.api
-      ? Layer.merge(HealthRoutes, (yield* Effect.promise(() => import("./api/ApiServer.ts"))).ApiRoutes)
+      ? Layer.mergeAll(
+        HealthRoutes,
+        (yield* Effect.promise(() => import("./api/ApiServer.ts"))).ApiRoutes,
+        (yield* Effect.promise(() => import("./Dashboard.ts"))).DashboardRoutes
+      )
       : HealthRoutes
     return ControlRoutes.serve().pipe(
       HttpServer.withLogAddress,

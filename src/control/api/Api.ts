@@ -59,6 +59,30 @@ const page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
 const ConversationPath = Schema.Struct({ id: Schema.String })
 
 // ---------------------------------------------------------------------------------------------
+// Session (the dashboard's cookie)
+
+export class SessionGroup extends HttpApiGroup.make("session")
+  .add(
+    HttpApiEndpoint.post("open", "/session")
+      .setPayload(Schema.Struct({ token: Schema.String }))
+      .addSuccess(Schema.Struct({
+        /** Epoch ms when the cookie expires; null when no token is configured (nothing to trade). */
+        expiresAt: Schema.NullOr(Schema.Number)
+      }))
+      .annotate(
+        OpenApi.Description,
+        "Trades the API token for a session cookie (HttpOnly, SameSite=Strict, 12 hours) that the API " +
+          "accepts instead of the header: for browsers, whose EventSource cannot send headers. Open to all."
+      )
+  )
+  .add(
+    HttpApiEndpoint.del("close", "/session")
+      .addSuccess(HttpApiSchema.NoContent)
+      .annotate(OpenApi.Description, "Clears the session cookie.")
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
 // Status
 
 export const Status = Schema.Struct({
@@ -216,6 +240,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
 {}
 
 export class Api extends HttpApi.make("minibot")
+  .add(SessionGroup)
   .add(StatusGroup)
   .add(ConversationsGroup)
   .add(DeliveriesGroup)

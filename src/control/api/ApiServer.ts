@@ -3,7 +3,7 @@
  * `/api/openapi.json` and Swagger UI at `/api/docs` (its script is bundled with
  * @effect/platform: no CDN), mounted under `/api` of `ControlRoutes` behind `ApiAuth`.
  */
-import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpServerRequest } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { ControlRoutes } from "../ControlRoutes.ts"
 import { Api } from "./Api.ts"
@@ -14,9 +14,11 @@ import { DeliveriesHandlers } from "./DeliveriesHandlers.ts"
 import { EventsHandlers } from "./EventsHandlers.ts"
 import { EventStream } from "./EventStream.ts"
 import { SchedulesHandlers } from "./SchedulesHandlers.ts"
+import { SessionHandlers } from "./SessionHandlers.ts"
 import { StatusHandlers } from "./StatusHandlers.ts"
 
 const Handlers = Layer.mergeAll(
+  SessionHandlers,
   StatusHandlers,
   ConversationsHandlers,
   DeliveriesHandlers,
@@ -30,12 +32,16 @@ const ApiLive = Layer.merge(
   HttpApiSwagger.layer({ path: "/api/docs" })
 ).pipe(Layer.provideMerge(HttpApiBuilder.api(Api).pipe(Layer.provide(Handlers))))
 
+const isSessionRoute = (request: HttpServerRequest.HttpServerRequest) =>
+  request.url.split("?")[0] === "/api/session" && (request.method === "POST" || request.method === "DELETE")
+
 /** Adds `/api/*` to the control routes; needs `ApiAuth` and the services the handlers use. */
 export const ApiRoutes = ControlRoutes.use((router) =>
   Effect.gen(function*() {
     const auth = yield* ApiAuth
     const app = yield* HttpApiBuilder.httpApp
-    yield* router.mountApp("/api", auth.guard(app), { includePrefix: true })
+    // The session exchange checks the token itself (it is in the body).
+    yield* router.mountApp("/api", auth.guard(app, isSessionRoute), { includePrefix: true })
   })
 ).pipe(
   Layer.provide(ApiLive),

@@ -1,0 +1,27 @@
+/**
+ * The pages, one per API group: a page is a component and the paths it answers. Adding one is a
+ * file in this folder and a line here; `nav` puts it in the menu.
+ */
+import type { FunctionComponent } from "preact"
+import { ConfigPage } from "./Config.tsx"
+import { ConversationPage, ConversationsPage } from "./Conversations.tsx"
+import { DeliveriesPage } from "./Deliveries.tsx"
+import { OverviewPage } from "./Overview.tsx"
+import { SchedulesPage } from "./Schedules.tsx"
+
+export interface Page {
+  readonly path: string
+  readonly title: string
+  readonly component: FunctionComponent<{ params: Record<string, string> }>
+  /** The menu entry, if the page has one. */
+  readonly nav?: string
+}
+
+export const pages: ReadonlyArray<Page> = [
+  { path: "/", title: "Overview", nav: "Overview", component: OverviewPage },
+  { path: "/conversations", title: "Conversations", nav: "Conversations", component: ConversationsPage },
+  { path: "/conversations/:id", title: "Conversation", component: ConversationPage },
+  { path: "/deliveries", title: "Deliveries", nav: "Deliveries", component: DeliveriesPage },
+  { path: "/schedules", title: "Schedules", nav: "Schedules", component: SchedulesPage },
+  { path: "/config", title: "Config", nav: "Config", component: ConfigPage }
+]

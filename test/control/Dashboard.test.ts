@@ -1,0 +1,218 @@
+/**
+ * The dashboard at /admin in a real browser (Debian's Chromium through playwright-core) against
+ * the built daemon (dist/main.js) with Telegram on the fake Bot API and the LLM on the fake
+ * OpenAI server: what an operator sees and does. `MINIBOT_SCREENSHOTS=1` saves the pictures the
+ * README shows (docs/screenshots/).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { afterEach } from "vitest"
+import { type Browser, openBrowser, requireChromium, screenshot } from "../support/Browser.ts"
+import { freePort, processScope, requireBuilt, telegramDaemonConfig } from "../support/Daemon.ts"
+import { type FakeChatRequest, type FakeReply, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
+import { startFakeTelegram } from "../support/FakeTelegram.ts"
+import { tempDir } from "../support/Harness.ts"
+
+const { adopt, launch, onCleanup } = processScope()
+requireBuilt("minibot_session", "dashboard session")
+
+const token = "dashboard-token-for-tests-0123456789"
+const chat = "telegram:42"
+
+const browsers: Array<Browser> = []
+afterEach(async () => {
+  for (const browser of browsers.splice(0)) await browser.close()
+})
+
+const echo = (request: FakeChatRequest): FakeReply => ({ content: `echo: ${lastUserContent(request)}` })
+
+/** The daemon with Telegram (user 42 allowed) and the API on a free port; a browser signed out. */
+const started = async (llmHandler: (request: FakeChatRequest) => FakeReply = echo) => {
+  requireChromium()
+  const dir = tempDir()
+  const telegram = adopt(await startFakeTelegram())
+  const llm = adopt(await startFakeLlm())
+  llm.script(llmHandler)
+  const port = await freePort()
+  const config = telegramDaemonConfig(
+    dir,
+    telegram,
+    llm,
+    `allowed_user_ids = [42]\n[http]\nenabled = true\nport = ${port}\napi_token = "${token}"`,
+    "request_timeout_seconds = 60"
+  )
+  const daemon = launch(["run", "--config", config], { cwd: dir })
+  await daemon.waitForStderr(/minibot started/)
+  const browser = await openBrowser()
+  browsers.push(browser)
+  onCleanup(async () => {
+    expect(daemon.stderr + daemon.stdout).not.toContain(token)
+  })
+  return { telegram, llm, daemon, browser, page: browser.page, url: `http://127.0.0.1:${port}/admin/` }
+}
+
+type Started = Awaited<ReturnType<typeof started>>
+
+const signIn = async ({ page, url }: Started) => {
+  await page.goto(url)
+  await page.getByLabel("API token").fill(token)
+  await page.getByRole("button", { name: "Sign in" }).click()
+  await page.getByRole("heading", { name: "Overview" }).waitFor()
+  // The live stream is connected: events from now on reach the page.
+  await page.locator(".live.on").waitFor()
+}
+
+const sentTexts = (s: Started) => s.telegram.sent.filter((m) => String(m.chat_id) === "42").map((m) => m.text)
+
+describe("the dashboard in a browser", { timeout: 90_000 }, () => {
+  it("a wrong token shows an error; the right one signs in, once, with an HttpOnly cookie", async () => {
+    const s = await started()
+    const { page, url } = s
+    await page.goto(url)
+    await screenshot(page, "login")
+    await page.getByLabel("API token").fill("not-the-token")
+    await page.getByRole("button", { name: "Sign in" }).click()
+    expect(await page.getByRole("alert").textContent()).toContain("not the daemon's api_token")
+    expect(await page.getByRole("heading", { name: "Overview" }).count()).toBe(0)
+
+    await page.getByLabel("API token").fill(token)
+    await page.getByRole("button", { name: "Sign in" }).click()
+    await page.getByRole("heading", { name: "Overview" }).waitFor()
+    const [cookie] = await s.browser.context.cookies()
+    expect(cookie).toMatchObject({ name: "minibot_session", httpOnly: true, sameSite: "Strict", path: "/" })
+    expect(cookie!.expires).toBeGreaterThan(Date.now() / 1000)
+    expect(cookie!.value).not.toContain(token)
+
+    // The session is kept: a reload, or a deep link, does not ask again.
+    await page.goto(url + "deliveries")
+    await page.getByRole("heading", { name: "Deliveries" }).waitFor()
+    expect(await page.getByLabel("API token").count()).toBe(0)
+    // Signing out asks again.
+    await page.getByRole("button", { name: "Sign out" }).click()
+    await page.getByLabel("API token").waitFor()
+    await page.goto(url)
+    await page.getByLabel("API token").waitFor()
+  })
+
+  it("a Telegram message appears live with its reply, on the overview and in the transcript", async () => {
+    const s = await started()
+    const { page } = s
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "hello there" })
+    await page.locator(`tr[data-kind="inbound.received"]`, { hasText: chat }).waitFor()
+    await page.locator(`tr[data-kind="reply.sent"]`, { hasText: chat }).waitFor()
+    expect(await page.locator(`[data-kind="inbound.received"].value`).textContent()).toBe("1")
+    expect(await page.locator(`[data-kind="reply.sent"].value`).textContent()).toBe("1")
+    expect(sentTexts(s)).toEqual(["echo: hello there"])
+    await screenshot(page, "overview")
+
+    // From the feed to the conversation; a new message shows up there without a reload.
+    await page.locator(`tr[data-kind="reply.sent"]`).getByRole("link", { name: chat }).click()
+    await page.getByRole("heading", { name: chat }).waitFor()
+    const transcript = page.getByRole("region", { name: "Transcript" })
+    await transcript.getByText("echo: hello there").waitFor()
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "and another thing" })
+    await transcript.getByText("echo: and another thing").waitFor()
+    expect(await transcript.locator(".message").allTextContents()).toEqual([
+      expect.stringContaining("hello there"),
+      expect.stringContaining("echo: hello there"),
+      expect.stringContaining("and another thing"),
+      expect.stringContaining("echo: and another thing")
+    ])
+    await screenshot(page, "conversation")
+  })
+
+  it("Stop on a turn whose model hangs: the chat gets the stopped message", async () => {
+    const s = await started((request) =>
+      lastUserContent(request) === "a slow question" ? { hang: true } : echo(request)
+    )
+    const { page, url } = s
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "a slow question" })
+    await s.llm.waitFor((f) => f.completions().length === 1, 15_000)
+
+    await page.goto(`${url}conversations/${encodeURIComponent(chat)}`)
+    await page.getByRole("button", { name: "Stop" }).click()
+    await page.getByText("The running turn was stopped.").waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "Stopped."), 15_000)
+    expect(sentTexts(s)).toEqual(["Stopped."])
+
+    // Nothing runs now: a second press says so.
+    await page.getByRole("button", { name: "Stop" }).click()
+    await page.getByText("No turn was running.").waitFor()
+  })
+
+  it("the Conversations page injects a message (answered in the chat) and sends as the bot", async () => {
+    const s = await started()
+    const { page } = s
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "hi" })
+    await s.telegram.waitForSent(1)
+
+    await page.getByRole("link", { name: "Conversations", exact: true }).click()
+    await page.getByRole("link", { name: chat }).click()
+    await page.getByLabel("Message").fill("written on the dashboard")
+    await page.getByRole("button", { name: "Send as user" }).click()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: written on the dashboard"), 15_000)
+    const transcript = page.getByRole("region", { name: "Transcript" })
+    await transcript.getByText("echo: written on the dashboard").waitFor()
+
+    await page.getByLabel("Message").fill("A note from the operator.")
+    await page.getByRole("button", { name: "Send as bot" }).click()
+    await page.getByText("Sent as the bot (1 message).").waitFor()
+    expect(sentTexts(s)).toEqual(["echo: hi", "echo: written on the dashboard", "A note from the operator."])
+    // Sent as the bot: no model turn.
+    expect(s.llm.completions()).toHaveLength(2)
+  })
+
+  it("deliveries, schedules (cancel) and the redacted config; readable on a phone", async () => {
+    const s = await started((request) => {
+      const last = request.messages[request.messages.length - 1]
+      if (lastUserContent(request) === "remind me to stretch in an hour" && last?.role === "user") {
+        return {
+          toolCalls: [{
+            name: "schedule_prompt",
+            arguments: { prompt: "Remind the user to stretch", delay_seconds: 3600 }
+          }]
+        }
+      }
+      return last?.role === "tool" ? { content: "I will remind you in an hour." } : echo(request)
+    })
+    const { page } = s
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "remind me to stretch in an hour" })
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "I will remind you in an hour."), 15_000)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "thanks" })
+    await s.telegram.waitForSent(2)
+
+    await page.getByRole("link", { name: "Deliveries", exact: true }).click()
+    const ledger = page.getByRole("table", { name: "Deliveries, newest first" })
+    await ledger.getByText("echo: thanks").waitFor()
+    expect(await ledger.locator("tbody tr").count()).toBe(2)
+    await screenshot(page, "deliveries")
+
+    await page.getByRole("link", { name: "Schedules", exact: true }).click()
+    const jobs = page.getByRole("table", { name: "Scheduled jobs" })
+    await jobs.getByText("Remind the user to stretch").waitFor()
+    await screenshot(page, "schedules")
+    await jobs.getByRole("button", { name: /^Cancel / }).click()
+    await jobs.getByText("cancelled").waitFor()
+    expect(await jobs.getByRole("button", { name: /^Cancel / }).count()).toBe(0)
+
+    await page.getByRole("link", { name: "Config", exact: true }).click()
+    await page.getByRole("heading", { name: "Config" }).waitFor()
+    const config = await page.locator("main").textContent()
+    expect(config).toContain("[redacted]")
+    expect(config).toContain("allowed_user_ids")
+    expect(config).not.toContain(token)
+    expect(config).not.toContain(s.telegram.token)
+    await screenshot(page, "config")
+
+    // A phone: the menu wraps and the transcript fits the width (no sideways scrolling of the page).
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.getByRole("link", { name: "Conversations", exact: true }).click()
+    await page.getByRole("link", { name: chat }).click()
+    await page.getByRole("region", { name: "Transcript" }).getByText("echo: thanks").waitFor()
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await screenshot(page, "phone")
+  })
+})
