@@ -1,12 +1,13 @@
 # syntax=docker/dockerfile:1
-# Build: compiles better-sqlite3 and bundles the daemon. Runtime: Node, production modules, the
-# bundle, a non-root user, and the data directory on a volume.
+# Build: compiles better-sqlite3, bundles the daemon and builds the dashboard (dist/admin).
+# Runtime: Node, production modules, the bundle, a non-root user, and the data directory on a volume.
 FROM node:24-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY tsconfig.json ./
 COPY src ./src
+COPY admin ./admin
 RUN npm ci && npm prune --omit=dev
 
 FROM node:24-bookworm-slim

@@ -74,13 +74,22 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     expect(await page.getByRole("alert").textContent()).toContain("not the daemon's api_token")
     expect(await page.getByRole("heading", { name: "Overview" }).count()).toBe(0)
 
-    await page.getByLabel("API token").fill(token)
-    await page.getByRole("button", { name: "Sign in" }).click()
+    // By keyboard: the field, then Enter.
+    await page.getByLabel("API token").fill("")
+    await page.getByLabel("API token").pressSequentially(token)
+    await page.keyboard.press("Enter")
     await page.getByRole("heading", { name: "Overview" }).waitFor()
     const [cookie] = await s.browser.context.cookies()
     expect(cookie).toMatchObject({ name: "minibot_session", httpOnly: true, sameSite: "Strict", path: "/" })
     expect(cookie!.expires).toBeGreaterThan(Date.now() / 1000)
     expect(cookie!.value).not.toContain(token)
+
+    // The first Tab reaches "Skip to content", then the menu; Enter follows a link.
+    await page.keyboard.press("Tab")
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content")
+    await page.getByRole("link", { name: "Schedules", exact: true }).focus()
+    await page.keyboard.press("Enter")
+    await page.getByRole("heading", { name: "Schedules" }).waitFor()
 
     // The session is kept: a reload, or a deep link, does not ask again.
     await page.goto(url + "deliveries")
@@ -151,7 +160,8 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     await page.getByRole("link", { name: "Conversations", exact: true }).click()
     await page.getByRole("link", { name: chat }).click()
     await page.getByLabel("Message").fill("written on the dashboard")
-    await page.getByRole("button", { name: "Send as user" }).click()
+    await page.getByLabel("Message").press("Control+Enter")
+    await page.getByText(/^Stored as message api-/).waitFor()
     await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: written on the dashboard"), 15_000)
     const transcript = page.getByRole("region", { name: "Transcript" })
     await transcript.getByText("echo: written on the dashboard").waitFor()
@@ -200,6 +210,7 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
 
     await page.getByRole("link", { name: "Config", exact: true }).click()
     await page.getByRole("heading", { name: "Config" }).waitFor()
+    await page.locator("details", { hasText: "allowed_user_ids" }).waitFor()
     const config = await page.locator("main").textContent()
     expect(config).toContain("[redacted]")
     expect(config).toContain("allowed_user_ids")

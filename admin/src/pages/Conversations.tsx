@@ -134,7 +134,14 @@ export const ConversationPage = (props: { params: Record<string, string> }) => {
                 <span class="meta">
                   {roleLabel[m.role] ?? m.role} · <time>{formatTime(m.createdAt)}</time>
                 </span>
-                <span class="text">{m.content ?? "(no text)"}</span>
+                {m.role === "tool"
+                  ? (
+                    <details>
+                      <summary>Result</summary>
+                      <pre class="text">{m.content}</pre>
+                    </details>
+                  )
+                  : <span class="text">{m.content ?? (m.role === "assistant" ? "(calls a tool)" : "(no text)")}</span>}
               </li>
             ))}
         </ol>
