@@ -64,7 +64,7 @@ const ConversationPath = Schema.Struct({ id: Schema.String })
 export class SessionGroup extends HttpApiGroup.make("session")
   .add(
     HttpApiEndpoint.post("open", "/session")
-      .setPayload(Schema.Struct({ token: Schema.String }))
+      .setPayload(Schema.Struct({ token: Schema.String.pipe(Schema.maxLength(4096)) }))
       .addSuccess(Schema.Struct({
         /** Epoch ms when the cookie expires; null when no token is configured (nothing to trade). */
         expiresAt: Schema.NullOr(Schema.Number)
