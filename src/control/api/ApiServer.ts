@@ -15,6 +15,7 @@ import { EventsHandlers } from "./EventsHandlers.ts"
 import { EventStream } from "./EventStream.ts"
 import { SchedulesHandlers } from "./SchedulesHandlers.ts"
 import { StatusHandlers } from "./StatusHandlers.ts"
+import { WebhooksHandlers } from "./WebhooksHandlers.ts"
 
 const Handlers = Layer.mergeAll(
   StatusHandlers,
@@ -22,7 +23,8 @@ const Handlers = Layer.mergeAll(
   DeliveriesHandlers,
   SchedulesHandlers,
   ConfigHandlers,
-  EventsHandlers.pipe(Layer.provide(EventStream.Default))
+  EventsHandlers.pipe(Layer.provide(EventStream.Default)),
+  WebhooksHandlers
 )
 
 const ApiLive = Layer.merge(
