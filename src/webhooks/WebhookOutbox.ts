@@ -146,11 +146,11 @@ export class WebhookOutbox extends Effect.Service<WebhookOutbox>()("minibot/Webh
       ([row]) => (row?.at === null || row?.at === undefined ? undefined : Number(row.at))
     )
 
-    /** Deletes delivered and failed rows beyond the newest `keep` of each. */
+    /** Deletes delivered and failed rows beyond the newest `keep` of each (the first beyond, and older). */
     const prune = (keep: number = keepFinished) =>
       Effect.forEach(["delivered", "failed"] as const, (status) =>
         sql`
-          DELETE FROM webhook_deliveries WHERE status = ${status} AND updated_at < (
+          DELETE FROM webhook_deliveries WHERE status = ${status} AND updated_at <= (
             SELECT updated_at FROM webhook_deliveries WHERE status = ${status}
             ORDER BY updated_at DESC LIMIT 1 OFFSET ${keep}
           )
