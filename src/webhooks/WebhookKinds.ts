@@ -26,6 +26,10 @@ export const webhookProblems = (config: MinibotConfig): Array<string> => {
     const first = seen.get(webhook.url)
     if (first !== undefined) problems.push(`${at}.url: the same URL as webhooks[${first}]; list its events there`)
     else seen.set(webhook.url, i)
+    const parsed = new URL(webhook.url)
+    if (parsed.username !== "" || parsed.password !== "") {
+      problems.push(`${at}.url: credentials in the URL are not sent; put a token in the path or query instead`)
+    }
     webhook.events.forEach((kind, j) => {
       if (kind === allEvents || eventKinds.includes(kind)) return
       const close = suggest(kind, eventKinds)

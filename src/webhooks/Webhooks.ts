@@ -124,7 +124,11 @@ const classify = (response: SafeFetch.SafeResponse, now: number): Outcome => {
 }
 
 const classifyError = (error: SafeFetch.FetchError): Outcome => {
-  const message = error.reason === "too_many_redirects" ? "redirected (redirects are not followed)" : error.message
+  const message = error.reason === "too_many_redirects"
+    ? "redirected (redirects are not followed)"
+    : error.reason === "blocked" && !error.message.includes("metadata")
+    ? `${error.message}; allow_private_networks = true on this webhook allows it`
+    : error.message
   return retryable.has(error.reason)
     ? { _tag: "Retry", result: { status: null, error: message }, retryAfter: Option.none() }
     : { _tag: "Failed", result: { status: null, error: message } }

@@ -223,6 +223,7 @@ describe("outgoing webhooks", () => {
       for (const delivery of failed.body.items) {
         expect(delivery).toMatchObject({ status: "failed", attempts: 1, lastStatus: null })
         expect(delivery.lastError).toMatch(/refused: 127\.0\.0\.1 is a loopback address/)
+        expect(delivery.lastError).toContain("allow_private_networks = true")
       }
       expect(receiver.received).toHaveLength(0)
     }))

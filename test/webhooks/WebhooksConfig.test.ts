@@ -81,6 +81,11 @@ secret = "${secret}"
 url = "https://hooks.example.com/a"
 events = ["*"]
 secret = "short-secret"
+
+[[webhooks]]
+url = "https://user:hunter2-password@hooks.example.com/c"
+events = ["*"]
+secret = "${secret}"
 `)
       expect(rules).toEqual([
         `webhooks[0].events[1]: unknown event kind "reply.snt"; did you mean "reply.sent"?`,
@@ -88,9 +93,11 @@ secret = "short-secret"
           /^webhooks\[0\]\.events\[2\]: unknown event kind "nonsense\.kind" \(known: .*reply\.sent/
         ),
         "webhooks[1].url: the same URL as webhooks[0]; list its events there",
-        expect.stringMatching(/^webhooks\[1\]\.secret: must be at least 16 characters/)
+        expect.stringMatching(/^webhooks\[1\]\.secret: must be at least 16 characters/),
+        "webhooks[2].url: credentials in the URL are not sent; put a token in the path or query instead"
       ])
       expect(rules.join("\n")).not.toContain("short-secret")
+      expect(rules.join("\n")).not.toContain("hunter2")
     }))
 
   it.effect("a missing environment variable names the entry's key", () =>
