@@ -227,7 +227,8 @@ const make = Effect.gen(function*() {
             onNone: () => delay.value,
             onSome: (after) => Duration.max(after, delay.value)
           })
-          yield* outbox.retryAt(row, outcome.result, now + Duration.toMillis(wait), now)
+          // Whole milliseconds: the column is an integer (jitter makes fractions).
+          yield* outbox.retryAt(row, outcome.result, now + Math.ceil(Duration.toMillis(wait)), now)
           yield* Metric.increment(Metrics.webhooksRetried)
           return yield* Effect.logInfo(
             `webhook delivery failed (${outcome.result.error}): retry in ${Duration.format(wait)}`

@@ -68,7 +68,11 @@ const makeReceiver = (script: Array<number> = []) =>
 const api = (port: number, path: string) =>
   Effect.promise(async () => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } })
-    return { status: res.status, body: (await res.json()) as any }
+    const text = await res.text()
+    return {
+      status: res.status,
+      body: (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as any
+    }
   })
 
 const daemon = (
@@ -192,13 +196,20 @@ describe("outgoing webhooks", () => {
 
       // First run: the reply goes out, its webhook cannot connect; then the daemon stops.
       yield* Effect.scoped(Effect.gen(function*() {
-        const { h } = yield* daemon(webhooks, { dataDir, fake })
+        const { port } = yield* daemon(webhooks, { dataDir, fake })
         fake.pushText({ chatId: 42, userId: 42, text: "while down" })
         yield* waitForText(fake, "echo: while down")
-        yield* pollUntil(
-          h.sql<{ last_error: string | null }>`SELECT last_error FROM webhook_deliveries WHERE status = 'pending'`,
-          (rows) => rows.length === 1 && rows[0]!.last_error !== null
+        const pending = yield* pollUntil(
+          api(port, "/api/webhooks/deliveries?status=pending"),
+          (r) => r.status === 200 && r.body.items[0]?.lastError != null
         )
+        expect(pending.body.items).toEqual([expect.objectContaining({
+          kind: "reply.sent",
+          status: "pending",
+          lastStatus: null,
+          lastError: expect.stringContaining("ECONNREFUSED"),
+          nextAttemptAt: expect.any(Number)
+        })])
       }))
       expect(receiver.received).toHaveLength(0)
 
