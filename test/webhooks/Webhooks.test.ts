@@ -133,6 +133,10 @@ describe("outgoing webhooks", () => {
       )
       expect(metrics).toContain("minibot_webhooks_retried_total")
       expect(metrics).toContain("minibot_webhooks_failed_total")
+      const openapi = yield* api(port, "/api/openapi.json")
+      expect(Object.keys(openapi.body.paths)).toEqual(
+        expect.arrayContaining(["/api/webhooks", "/api/webhooks/deliveries"])
+      )
       const config = yield* api(port, "/api/config")
       expect(JSON.stringify(config.body)).not.toContain(secret)
       expect(config.body.webhooks[0].secret).toBe("[redacted]")
