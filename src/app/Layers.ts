@@ -35,6 +35,7 @@ import * as BuiltinTools from "../tools/BuiltinTools.ts"
 import { NotesStore } from "../tools/notes/NotesStore.ts"
 import { UserTimezones } from "../tools/timezone/UserTimezones.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
+import * as Webhooks from "../webhooks/Webhooks.ts"
 
 /**
  * `ToolsSettings` for the tools and the task strategies, read from AppConfig here. (The config
@@ -93,6 +94,8 @@ export const runtimeWith = <E, R>(llm: Layer.Layer<Llm, E, R>) =>
     Layer.provideMerge(ConversationTurn.Default),
     Layer.provideMerge(Services),
     Layer.provideMerge(ClusterActors.client),
+    // Consuming before the actors start: no event of a redelivered turn is missed.
+    Layer.provideMerge(Webhooks.layer),
     Layer.provideMerge(Layer.mergeAll(Bus.fromConfig, TurnLedger.Default, llm))
   )
 

@@ -30,11 +30,12 @@ export interface BusService {
   readonly subscribe: Stream.Stream<BusEvent>
   /**
    * Runs `handle` for each event of the durable consumer `name` until interrupted. A failed
-   * `handle` is retried (`Delivery.handlerRetry`), then logged and skipped.
+   * `handle` is retried (`Delivery.handlerRetry`), then logged and skipped. `id` is the event's
+   * unique id, the same on every runner and every redelivery (what a consumer dedupes on).
    */
   readonly consume: <E, R>(
     name: string,
-    handle: (event: BusEvent) => Effect.Effect<void, E, R>
+    handle: (event: BusEvent, id: string) => Effect.Effect<void, E, R>
   ) => Effect.Effect<never, never, R>
 }
 
@@ -118,7 +119,7 @@ const makeMemory: Effect.Effect<BusService, never, Scope.Scope> = Effect.gen(fun
       return Scope.close(group.scope, Exit.void)
     }))
 
-  const consume = <E, R>(name: string, handle: (event: BusEvent) => Effect.Effect<void, E, R>) =>
+  const consume = <E, R>(name: string, handle: (event: BusEvent, id: string) => Effect.Effect<void, E, R>) =>
     Effect.acquireRelease(join(name), () => leave(name)).pipe(
       Effect.flatMap((queue) =>
         Effect.forever(Effect.flatMap(take(queue), (e) => handleOnce(name, e.id, e.event, handle)))

@@ -3,7 +3,7 @@
  * (so a subscriber that sees an event twice, after a redelivery, can tell) and its publish time.
  * The Schema is the wire format of the distributed bus, checked on every event received.
  */
-import { Data, Schema } from "effect"
+import { Data, Schema, SchemaAST } from "effect"
 import { ConversationKey } from "../domain/Conversation.ts"
 
 export type BusEvent = Data.TaggedEnum<{
@@ -60,6 +60,13 @@ const BusEventSchema = Schema.Union(
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const schemaMatchesEvents: Same<typeof BusEventSchema.Type, BusEvent> = true
 void schemaMatchesEvents
+
+/** Every event's tag, read from the wire Schema: a new event is listed here without another edit. */
+export const busEventTags: ReadonlyArray<BusEvent["_tag"]> = BusEventSchema.members.flatMap((member) =>
+  SchemaAST.getPropertySignatures(member.ast).flatMap((field) =>
+    field.name === "_tag" && SchemaAST.isLiteral(field.type) ? [field.type.literal as BusEvent["_tag"]] : []
+  )
+)
 
 export const Envelope = Schema.Struct({
   /** Unique per event; also JetStream's `Nats-Msg-Id`, so a retried publish is stored once. */

@@ -14,9 +14,9 @@ export const handleOnce = <E, R>(
   name: string,
   id: string,
   event: BusEvent,
-  handle: (event: BusEvent) => Effect.Effect<void, E, R>
+  handle: (event: BusEvent, id: string) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, never, R> =>
-  handle(event).pipe(
+  handle(event, id).pipe(
     Effect.retry(handlerRetry),
     Effect.catchAllCause((cause) =>
       // A consumer being stopped is not a failed event: it stays unacknowledged, for redelivery.

@@ -343,7 +343,7 @@ export const make = (settings: NatsBusConfig): Effect.Effect<BusService, never, 
       return info.pipe(Effect.orElse(() => add), Effect.orElse(() => info), Effect.asVoid)
     }
 
-    const consume = <E, R>(name: string, handle: (event: BusEvent) => Effect.Effect<void, E, R>) =>
+    const consume = <E, R>(name: string, handle: (event: BusEvent, id: string) => Effect.Effect<void, E, R>) =>
       Effect.gen(function*() {
         if (!consumerName.test(name)) {
           return yield* Effect.dieMessage(`bus consumer name must match ${consumerName}: ${JSON.stringify(name)}`)

@@ -4,6 +4,7 @@
  */
 import { Context, Data, Layer, Redacted, Schema } from "effect"
 import { toolsSection, ToolsSettings } from "../tools/ToolsConfig.ts"
+import { webhooksSection, WebhooksSettings } from "../webhooks/WebhooksConfig.ts"
 import {
   HttpUrl,
   IdList,
@@ -199,7 +200,8 @@ export const MinibotConfig = Schema.Struct({
   tools: toolsSection,
   scheduler: section(SchedulerConfig),
   storage: section(StorageConfig),
-  bus: section(BusConfig)
+  bus: section(BusConfig),
+  webhooks: webhooksSection
 })
 export type MinibotConfig = typeof MinibotConfig.Type
 export type RuntimeConfig = typeof RuntimeConfig.Type
@@ -276,7 +278,8 @@ export const sectionsLayer = (config: MinibotConfig) =>
     Layer.succeed(SchedulerSettings, config.scheduler),
     Layer.succeed(StorageSettings, config.storage),
     Layer.succeed(BusSettings, config.bus),
-    ToolsSettings.layer({ tools: config.tools, timezone: config.runtime.timezone })
+    ToolsSettings.layer({ tools: config.tools, timezone: config.runtime.timezone }),
+    WebhooksSettings.layer(config.webhooks)
   )
 
 /** Decodes a plain object (as parsed from TOML) into a config; throws on errors (tests). */

@@ -7,9 +7,10 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Option, ParseResult, Redacted, Schema } from "effect"
 import * as Toml from "smol-toml"
+import { webhookProblems } from "../webhooks/WebhookKinds.ts"
 import { ConfigSource, knownChannels, MinibotConfig } from "./Config.ts"
 import { applyEnvironment, type Env, type EnvironmentKey, environmentKeys } from "./ConfigEnvironment.ts"
-import { isSecretKey, kindOf, presentable, secretValues, suggest, valueAt } from "./ConfigProblems.ts"
+import { isSecretKey, keyPath, kindOf, presentable, secretValues, suggest, valueAt } from "./ConfigProblems.ts"
 
 export { type Env, environmentKeys } from "./ConfigEnvironment.ts"
 
@@ -44,7 +45,7 @@ export const interpolateEnv = (
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const found = env[name]
       if (found === undefined) {
-        problems.push(`${path.join(".")}: environment variable ${name} is not set`)
+        problems.push(`${keyPath(path)}: environment variable ${name} is not set`)
         return ""
       }
       return found
@@ -67,7 +68,7 @@ export const configFromEnv = (env: Env): Either.Either<Record<string, unknown>, 
 const formatIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>, raw: unknown): Array<string> => {
   const byPath = new Map<string, { expected: Array<string>; actual: string | undefined; other: Array<string> }>()
   for (const issue of issues) {
-    const key = issue.path.map(String).join(".") || "(root)"
+    const key = keyPath(issue.path) || "(root)"
     const entry = byPath.get(key) ?? { expected: [], actual: undefined, other: [] }
     byPath.set(key, entry)
     const typeMismatch = /^Expected (.+), actual (.+)$/s.exec(issue.message)
@@ -111,8 +112,8 @@ const unknownKeyProblem = (path: ReadonlyArray<string>, raw: unknown, known: Rea
   const what = valueAt(raw, path) !== null && typeof valueAt(raw, path) === "object" ? "section" : "key"
   const close = suggest(name, known)
   return close !== undefined
-    ? `${path.join(".")}: unknown ${what}; did you mean "${[...path.slice(0, -1), close].join(".")}"?`
-    : `${path.join(".")}: unknown ${what} (known here: ${known.join(", ")})`
+    ? `${keyPath(path)}: unknown ${what}; did you mean "${keyPath([...path.slice(0, -1), close])}"?`
+    : `${keyPath(path)}: unknown ${what} (known here: ${known.join(", ")})`
 }
 
 /** Validates a parsed document: the config, the keys it ignores, or every problem. */
@@ -181,6 +182,7 @@ const checkConsistency = (config: MinibotConfig): Array<string> => {
   ) {
     problems.push("storage.postgres_url: required when backend = \"postgres\"")
   }
+  problems.push(...webhookProblems(config))
   return problems
 }
 

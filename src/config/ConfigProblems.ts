@@ -10,6 +10,18 @@ const secretKey = /(token|secret|api_key|password|postgres_url)$/
 
 export const isSecretKey = (key: string): boolean => secretKey.test(key)
 
+/** A key path as the TOML reads: `webhooks[0].events[1]`, `channels.telegram.mode`. */
+export const keyPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (text, key) =>
+      typeof key === "number" || /^\d+$/.test(String(key))
+        ? `${text}[${String(key)}]`
+        : text === ""
+        ? String(key)
+        : `${text}.${String(key)}`,
+    ""
+  )
+
 /** Edit distance with adjacent transpositions (`modle` is one step from `model`). */
 const distance = (a: string, b: string): number => {
   const d: Array<Array<number>> = Array.from({ length: a.length + 1 }, (_, i) => [i])

@@ -47,7 +47,8 @@ export const configSecrets = (config: MinibotConfig): Array<string> =>
     config.channels.telegram.webhook_secret,
     config.llm.api_key,
     config.storage.postgres_url,
-    config.http.api_token
+    config.http.api_token,
+    ...config.webhooks.map((webhook) => webhook.secret)
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))

@@ -115,6 +115,20 @@ export const jobLateness = Metric.histogram(
   "How late a job run started after its due time"
 )
 
+// Webhooks
+export const webhooksDelivered = Metric.counter("minibot_webhooks_delivered_total", {
+  description: "Events delivered to a webhook (a 2xx answer)",
+  incremental: true
+})
+export const webhooksFailed = Metric.counter("minibot_webhooks_failed_total", {
+  description: "Webhook deliveries that failed for good (refused, a 4xx, or out of retries)",
+  incremental: true
+})
+export const webhooksRetried = Metric.counter("minibot_webhooks_retried_total", {
+  description: "Webhook attempts that failed and were scheduled again (5xx, 408, 429, timeout, connection error)",
+  incremental: true
+})
+
 // Process
 export const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_seconds", {
   description: "Mean event-loop delay over the last sampling interval"
@@ -157,6 +171,9 @@ export const registerAll: Effect.Effect<void> = Effect.gen(function*() {
     jobRuns,
     jobFailures,
     jobLateness,
+    webhooksDelivered,
+    webhooksFailed,
+    webhooksRetried,
     eventLoopLag,
     eventLoopLagMax
   ] as const

@@ -8,6 +8,7 @@ import { Schema } from "effect"
 import { ChannelName } from "../../domain/Conversation.ts"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"
 import { Job, JobStatus } from "../../scheduler/Job.ts"
+import { WebhooksGroup } from "./WebhooksGroup.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -247,6 +248,7 @@ export class Api extends HttpApi.make("minibot")
   .add(SchedulesGroup)
   .add(ConfigGroup)
   .add(EventsGroup)
+  .add(WebhooksGroup)
   .addError(Unauthorized)
   .addError(InvalidRequest)
   .prefix("/api")

@@ -16,6 +16,7 @@ import { EventStream } from "./EventStream.ts"
 import { SchedulesHandlers } from "./SchedulesHandlers.ts"
 import { SessionHandlers } from "./SessionHandlers.ts"
 import { StatusHandlers } from "./StatusHandlers.ts"
+import { WebhooksHandlers } from "./WebhooksHandlers.ts"
 
 const Handlers = Layer.mergeAll(
   SessionHandlers,
@@ -24,7 +25,8 @@ const Handlers = Layer.mergeAll(
   DeliveriesHandlers,
   SchedulesHandlers,
   ConfigHandlers,
-  EventsHandlers.pipe(Layer.provide(EventStream.Default))
+  EventsHandlers.pipe(Layer.provide(EventStream.Default)),
+  WebhooksHandlers
 )
 
 const ApiLive = Layer.merge(

@@ -20,7 +20,8 @@ export interface ApiEvent {
   readonly data: Record<string, unknown>
 }
 
-const kindOf = BusEvent.$match({
+/** An event's kind: its SSE `event` name, its `kind` field, and what `[[webhooks]] events` lists. */
+export const kindOf = BusEvent.$match({
   InboundReceived: () => "inbound.received",
   ReplySent: () => "reply.sent",
   TurnFailed: () => "turn.failed",
