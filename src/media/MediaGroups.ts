@@ -42,6 +42,7 @@ const byArrival = (a: typeof PartRow.Type, b: typeof PartRow.Type) =>
 export class MediaGroups extends Effect.Service<MediaGroups>()("minibot/MediaGroups", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const timings = yield* AlbumTimings
 
     const partsOf = SqlSchema.findAll({
       Request: Schema.Struct({ key: Schema.String, group: Schema.String }),
@@ -69,7 +70,6 @@ export class MediaGroups extends Effect.Service<MediaGroups>()("minibot/MediaGro
      * another part's turn took this one.
      */
     const take = Effect.fn("MediaGroups.take")(function*(key: ConversationKey, group: string, messageId: string) {
-      const timings = yield* AlbumTimings
       const started = yield* Clock.currentTimeMillis
       for (;;) {
         const rows = yield* partsOf({ key, group })

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { FakeLlm, imagesOf, lastUserContent } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
+import { tempDir } from "../../support/Harness.ts"
 import { makePdf } from "../../support/Pdf.ts"
-import { startDaemon, texts, waitForText } from "./harness.ts"
+import { pollUntil } from "../../support/Wait.ts"
+import { startDaemon, texts, waitForText, withDaemon } from "./harness.ts"
 
 /** A tiny "JPEG": the JPEG signature, then bytes no other test uses. */
 const jpeg = (n: number) =>
@@ -58,6 +60,29 @@ describe("Telegram media: photos", () => {
       const [albumTurn] = llm.completions()
       expect(imagesOf(albumTurn!.body).map((image) => image.bytes[5])).toEqual([jpeg(1)[5], jpeg(2)[5], jpeg(3)[5]])
       expect(llm.completions()).toHaveLength(2)
+    }))
+
+  it.scopedLive("an album whose turn was cut short by a shutdown is answered once, whole, after the restart", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      const dataDir = tempDir("minibot-album-")
+      // The first run waits long for more parts: it is stopped inside the album's window.
+      yield* withDaemon(fake, llm, {
+        dataDir,
+        albumTimings: { quiet: Duration.minutes(5), maxWait: Duration.minutes(5) }
+      }, (h) =>
+        Effect.gen(function*() {
+          fake.pushPhoto({ chatId: 42, userId: 42, file: { bytes: jpeg(8) }, caption: "both?", mediaGroupId: "g2" })
+          fake.pushPhoto({ chatId: 42, userId: 42, file: { bytes: jpeg(9) }, mediaGroupId: "g2" })
+          yield* fake.waitForEffect((f) => f.pendingUpdates.length === 0 && f.callsOf("getUpdates").length > 2)
+          yield* pollUntil(h.sql`SELECT COUNT(*) AS n FROM media_group_parts`, (rows) => Number(rows[0]!.n) === 2)
+        }))
+      expect(fake.sent).toHaveLength(0)
+      yield* withDaemon(fake, llm, { dataDir }, () => waitForText(fake, /both\?/))
+      expect(texts(fake.sent)).toHaveLength(1)
+      expect(llm.completions()).toHaveLength(1)
+      expect(imagesOf(llm.completions()[0]!.body)).toHaveLength(2)
     }))
 
   it.scopedLive("with vision = false the person is told the model cannot see images, and nothing is downloaded", () =>
