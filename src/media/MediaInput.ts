@@ -187,7 +187,7 @@ export class MediaInput extends Effect.Service<MediaInput>()("minibot/MediaInput
 
     const fetch = (conversation: ConversationRef, file: Attachment, what: string, maxBytes: number) =>
       outbound.fetchFile(conversation, file.fileId, maxBytes).pipe(
-        Effect.tapError((error) => Effect.logWarning(`could not fetch a ${what}: ${error.message}`)),
+        Effect.tapError((error) => Effect.logWarning(`could not fetch the ${what}: ${error.message}`)),
         Effect.mapError(fetchProblem(what, maxBytes))
       )
 

@@ -9,15 +9,17 @@ import { Duration, Effect, Schedule } from "effect"
 import { LlmSettings } from "../../config/Config.ts"
 import { type FetchedFile, FileFetchError } from "../Outbound.ts"
 import { isAmbiguous, TelegramApi, type TelegramError } from "./TelegramApi.ts"
+import { TelegramTimings, type TelegramTimingsShape } from "./TelegramTimings.ts"
 
 /** The public Bot API serves files up to this size (`MAX_DOWNLOAD_FILE_SIZE`). */
 export const botApiDownloadLimit = 20 * 1024 * 1024
 
-/** Network errors, timeouts and 5xx may pass: a few retries, backing off. */
-const fileRetry = Schedule.exponential(Duration.millis(500), 2).pipe(
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(2))
-)
+/** Network errors, timeouts and 5xx may pass: two retries, backing off from `retryBase`. */
+const fileRetry = (timings: TelegramTimingsShape) =>
+  Schedule.exponential(timings.retryBase, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(2))
+  )
 
 const isTooBig = (e: TelegramError) => e.code === 400 && /too big/i.test(e.description)
 
@@ -25,6 +27,7 @@ export class TelegramFiles extends Effect.Service<TelegramFiles>()("minibot/Tele
   effect: Effect.gen(function*() {
     const api = yield* TelegramApi
     const llm = yield* LlmSettings
+    const retry = fileRetry(yield* TelegramTimings)
     const timeout = Duration.seconds(llm.media.download_timeout_seconds)
 
     const attempt = <A>(what: string, effect: Effect.Effect<A, TelegramError>) =>
@@ -38,7 +41,7 @@ export class TelegramFiles extends Effect.Service<TelegramFiles>()("minibot/Tele
             })
         }),
         Effect.retry({
-          schedule: fileRetry,
+          schedule: retry,
           while: (e) => e._tag === "FileFetchError" || isAmbiguous(e)
         }),
         Effect.mapError((e) =>

@@ -45,6 +45,25 @@ describe("Telegram media: photos", () => {
       expect(h.logs.some((line) => line.includes(fake.token))).toBe(false)
     }))
 
+  it.scopedLive("a 5xx from getFile is retried; one that persists gets a short reply and no log line shows the token", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      const h = yield* startDaemon(fake, llm)
+      fake.failNext("getFile", { status: 502 })
+      fake.pushPhoto({ chatId: 42, userId: 42, file: { bytes: jpeg(10) }, caption: "first" })
+      yield* waitForText(fake, /first/)
+      expect(fake.callsOf("getFile").map((c) => c.status)).toEqual([502, 200])
+      fake.failNext("getFile", { status: 500, times: 10 })
+      fake.pushPhoto({ chatId: 42, userId: 42, file: { bytes: jpeg(11) }, caption: "second" })
+      yield* waitForText(fake, "Sorry, I couldn't download your file. Please try sending it again.")
+      expect(fake.callsOf("getFile")).toHaveLength(5)
+      expect(llm.completions()).toHaveLength(1)
+      expect(h.logs.some((line) => line.includes("could not fetch the image")))
+        .toBe(true)
+      expect(h.logs.filter((line) => line.includes(fake.token) || line.includes("/file/bot"))).toEqual([])
+    }))
+
   it.scopedLive("an album is answered as one turn with all its pictures", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
