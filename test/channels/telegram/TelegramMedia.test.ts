@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
+import { photoSize } from "../../../src/channels/telegram/TelegramIntake.ts"
 import { FakeLlm, imagesOf, lastUserContent } from "../../support/FakeLlm.ts"
 import { makeFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
@@ -127,6 +128,19 @@ describe("Telegram media: photos", () => {
     }))
 })
 
+describe("Telegram media: photo sizes", () => {
+  it("the largest size under the cap is chosen; the smallest when none fits", () => {
+    const sizes = [
+      { file_id: "s", file_size: 1_000 },
+      { file_id: "m", file_size: 50_000 },
+      { file_id: "l", file_size: 900_000 }
+    ]
+    expect(photoSize(sizes, 100_000)?.file_id).toBe("m")
+    expect(photoSize(sizes, 1_000_000)?.file_id).toBe("l")
+    expect(photoSize(sizes, 10)?.file_id).toBe("s")
+  })
+})
+
 describe("Telegram media: voice", () => {
   it.scopedLive("a voice note's transcript becomes the turn, is echoed with show_transcript, and history says so", () =>
     Effect.gen(function*() {
@@ -184,6 +198,19 @@ describe("Telegram media: documents", () => {
       const pdfTurn = lastUserContent(llm.completions()[1]!.body)
       expect(pdfTurn).toContain("[PDF report.pdf, 2 pages]")
       expect(pdfTurn).toContain("Quarterly revenue rose by 12 percent")
+    }))
+
+  it.scopedLive("an image sent as a file is shown to the model with its own type", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      yield* startDaemon(fake, llm)
+      const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3])
+      fake.pushDocument({ chatId: 42, userId: 42, file: { bytes: png }, fileName: "chart.png", mimeType: "image/png" })
+      yield* waitForText(fake, /chart\.png/)
+      const images = imagesOf(llm.completions()[0]!.body)
+      expect(images.map((image) => image.mime)).toEqual(["image/png"])
+      expect(Buffer.compare(images[0]!.bytes, Buffer.from(png))).toBe(0)
     }))
 
   it.scopedLive("an unsupported type and a file over 20 MB get clear replies, not silence", () =>
