@@ -45,5 +45,11 @@ await esbuild.build({
   entryPoints: ["src/tools/text/HtmlToTextWorker.mjs"],
   outfile: "dist/html-to-text-worker.js"
 })
+// A PDF's text is read in a worker thread too (src/media/PdfText.ts): dist/pdf-text-worker.js.
+await esbuild.build({
+  ...common,
+  entryPoints: ["src/media/PdfTextWorker.mjs"],
+  outfile: "dist/pdf-text-worker.js"
+})
 // The dashboard (admin/, served at /admin): a single-page app in dist/admin, built by Vite.
 await viteBuild({ configFile: "admin/vite.config.mjs" })

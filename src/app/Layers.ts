@@ -14,6 +14,7 @@ import type { LoadedConfig } from "../config/ConfigLoader.ts"
 import * as ControlServer from "../control/ControlServer.ts"
 import { Readiness } from "../control/Readiness.ts"
 import { Llm } from "../llm/Llm.ts"
+import { MediaGroups } from "../media/MediaGroups.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
 import * as ProcessMetrics from "../observability/ProcessMetrics.ts"
@@ -68,6 +69,7 @@ const Services = Tools.pipe(
     HistoryStore.fromConfig,
     Outbound.Default,
     Readiness.Default,
+    MediaGroups.Default,
     Scheduling
   ))
 )

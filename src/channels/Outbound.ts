@@ -34,10 +34,32 @@ export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   }
 }
 
+/** A file the person sent could not be fetched; `message` is safe to log (never a URL with a token). */
+export class FileFetchError extends Data.TaggedError("FileFetchError")<{
+  /**
+   * `too_big`: over the platform's download limit; `over_limit`: over the caller's `maxBytes`;
+   * `unavailable`: refused, gone, or no answer; `not_supported`: the channel has no files.
+   */
+  readonly reason: "too_big" | "over_limit" | "unavailable" | "not_supported"
+  readonly detail: string
+}> {
+  override get message() {
+    return `file not fetched (${this.reason}): ${this.detail}`
+  }
+}
+
+/** The bytes of a file as the platform served them, and its path there (for the file's type). */
+export interface FetchedFile {
+  readonly bytes: Uint8Array
+  readonly path: string
+}
+
 export interface ChannelSender {
   readonly send: (message: OutboundMessage) => Effect.Effect<DeliveryReceipt, DeliveryError>
   /** Shows that an answer is being prepared ("typing…"); called every few seconds during a turn. */
   readonly typing?: (conversation: ConversationRef) => Effect.Effect<void>
+  /** The bytes of a file a person sent on this channel (by the platform's file id), at most `maxBytes`. */
+  readonly fetchFile?: (fileId: string, maxBytes: number) => Effect.Effect<FetchedFile, FileFetchError>
 }
 
 /*
@@ -67,6 +89,10 @@ export class Outbound extends Effect.Service<Outbound>()("minibot/Outbound", {
     const typing = (conversation: ConversationRef) =>
       senders[conversation.channel].typing?.(conversation) ?? Effect.void
 
-    return { deliver, typing } as const
+    const fetchFile = (conversation: ConversationRef, fileId: string, maxBytes: number) =>
+      senders[conversation.channel].fetchFile?.(fileId, maxBytes) ??
+        Effect.fail(new FileFetchError({ reason: "not_supported", detail: `${conversation.channel} has no files` }))
+
+    return { deliver, typing, fetchFile } as const
   })
 }) {}

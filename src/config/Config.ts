@@ -73,6 +73,37 @@ export const LlmContextConfig = Schema.Struct({
   max_input_chars: withDefault(PositiveInt, () => 20_000)
 })
 
+/** Voice notes and audio, through an OpenAI-compatible `/audio/transcriptions` endpoint. */
+export const LlmTranscriptionConfig = Schema.Struct({
+  /** Absent: voice is not set up (the person is told so). */
+  model: Schema.optional(Schema.NonEmptyString),
+  /** Defaults to `[llm] base_url`. */
+  base_url: Schema.optional(HttpUrl),
+  /** Defaults to `[llm] api_key`. */
+  api_key: Schema.optional(Secret),
+  /** ISO-639-1 code (`en`, `es`...); absent: the server detects it. */
+  language: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z]{2,3}$/, {
+    message: () => "expected a language code such as \"en\""
+  }))),
+  /** Sends the transcript back to the person before the answer. */
+  show_transcript: withDefault(Schema.Boolean, () => false),
+  request_timeout_seconds: withDefault(Schema.Number.pipe(Schema.positive()), () => 60)
+})
+
+/** Limits on what people send: pictures, documents, PDFs. */
+export const LlmMediaConfig = Schema.Struct({
+  /** The largest photo size under this is sent to the model; an image document over it is refused. */
+  max_image_bytes: withDefault(PositiveInt, () => 5 * 1024 * 1024),
+  /** Text documents and PDFs larger than this are refused (their text is cut at `max_input_chars` anyway). */
+  max_document_bytes: withDefault(PositiveInt, () => 10 * 1024 * 1024),
+  /** Pages of a PDF whose text is read. */
+  max_pdf_pages: withDefault(PositiveInt, () => 50),
+  /** Reading a PDF's text is given up after this long. */
+  pdf_timeout_seconds: withDefault(Schema.Number.pipe(Schema.positive()), () => 20),
+  /** One file download, per attempt. */
+  download_timeout_seconds: withDefault(Schema.Number.pipe(Schema.positive()), () => 30)
+})
+
 export const LlmConfig = Schema.Struct({
   provider: withDefault(Schema.Literal("openai"), () => "openai" as const),
   base_url: withDefault(HttpUrl, () => "https://api.openai.com/v1"),
@@ -83,7 +114,11 @@ export const LlmConfig = Schema.Struct({
   request_timeout_seconds: withDefault(Schema.Number.pipe(Schema.positive()), () => 60),
   retry_attempts: withDefault(NonNegativeInt, () => 3),
   max_tool_iterations: withDefault(PositiveInt, () => 8),
-  context: section(LlmContextConfig)
+  /** Send photos to the model: `true`, `false` (the person is told it cannot see images), `"auto"` (try). */
+  vision: withDefault(Schema.Union(Schema.Literal("auto"), Schema.Boolean), () => "auto" as const),
+  context: section(LlmContextConfig),
+  transcription: section(LlmTranscriptionConfig),
+  media: section(LlmMediaConfig)
 })
 
 const isRedisUrl = (text: string) => URL.canParse(text) && ["redis:", "rediss:"].includes(new URL(text).protocol)
@@ -208,6 +243,8 @@ export type RuntimeConfig = typeof RuntimeConfig.Type
 export type TelegramConfig = typeof TelegramConfig.Type
 export type ConsoleConfig = typeof ConsoleConfig.Type
 export type LlmConfig = typeof LlmConfig.Type
+export type LlmTranscriptionConfig = typeof LlmTranscriptionConfig.Type
+export type LlmMediaConfig = typeof LlmMediaConfig.Type
 export type MemoryConfig = typeof MemoryConfig.Type
 export type HttpConfig = typeof HttpConfig.Type
 export type LoggingConfig = typeof LoggingConfig.Type

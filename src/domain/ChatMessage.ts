@@ -38,6 +38,21 @@ export const assistant = (content: string | null, tool_calls: ReadonlyArray<Tool
 export const toolResult = (tool_call_id: string, content: string): ChatMessage =>
   ToolMessage.make({ tool_call_id, content })
 
+/**
+ * The person's message of the current turn with the pictures the model is shown (data URLs).
+ * Only ever sent, never stored: the history keeps the plain user message, which refers to them.
+ */
+export type UserWithImages = typeof UserMessage.Type & { readonly images: ReadonlyArray<string> }
+
+export const userWithImages = (content: string, images: ReadonlyArray<string>): UserWithImages => ({
+  ...UserMessage.make({ content }),
+  images
+})
+
+/** The pictures attached to a message of a request (none for anything but `userWithImages`). */
+export const imagesOf = (message: ChatMessage): ReadonlyArray<string> =>
+  "images" in message && Array.isArray(message.images) ? message.images as ReadonlyArray<string> : []
+
 /** A function tool offered to the model (the `tools` entry of a chat completion request). */
 export interface ToolSpec {
   readonly name: string

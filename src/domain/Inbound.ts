@@ -24,6 +24,24 @@ export const ScheduledInfo = Schema.Struct({
 })
 export type ScheduledInfo = typeof ScheduledInfo.Type
 
+/**
+ * A file the person sent, by reference: the platform's file id and what it said about the file.
+ * The bytes are fetched inside the turn (never stored in the mailbox).
+ */
+export const AttachmentKind = Schema.Literal("photo", "voice", "audio", "document")
+export type AttachmentKind = typeof AttachmentKind.Type
+
+export const Attachment = Schema.Struct({
+  kind: AttachmentKind,
+  /** Telegram's `file_id`. */
+  fileId: Schema.String,
+  /** Bytes, as the platform announced it (absent when it did not). */
+  fileSize: Schema.optional(Schema.Number),
+  mimeType: Schema.optional(Schema.String),
+  fileName: Schema.optional(Schema.String)
+})
+export type Attachment = typeof Attachment.Type
+
 export class InboundMessage extends Schema.Class<InboundMessage>("InboundMessage")({
   /** Unique within the conversation: Telegram's update_id, a console line's uuid. */
   messageId: Schema.String,
@@ -37,7 +55,11 @@ export class InboundMessage extends Schema.Class<InboundMessage>("InboundMessage
   requestId: Schema.String,
   /** The platform's id of the message, to reply to it (Telegram groups). */
   platformMessageId: Schema.optional(Schema.Number),
-  isGroup: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  isGroup: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Photos, voice notes, documents; `text` is then their caption (possibly empty). */
+  attachments: Schema.optionalWith(Schema.Array(Attachment), { default: () => [] }),
+  /** Parts of one album share it: the album is answered as one turn. */
+  mediaGroupId: Schema.optional(Schema.String)
 }) {
   [PrimaryKey.symbol]() {
     return this.messageId

@@ -13,7 +13,7 @@ import type {
   ChatCompletionTool
 } from "openai/resources/chat/completions"
 import type { LlmConfig } from "../config/Config.ts"
-import type { ChatMessage, ToolCall, ToolSpec } from "../domain/ChatMessage.ts"
+import { type ChatMessage, imagesOf, type ToolCall, type ToolSpec } from "../domain/ChatMessage.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { Completion, CompletionRequest, LlmService } from "./Llm.ts"
 import { LlmError, type LlmFailureReason, LlmSetupError } from "./LlmError.ts"
@@ -242,8 +242,18 @@ const toMessageParam = (message: ChatMessage): ChatCompletionMessageParam => {
   switch (message._tag) {
     case "system":
       return { role: "system", content: message.content }
-    case "user":
-      return { role: "user", content: message.content }
+    case "user": {
+      const images = imagesOf(message)
+      return images.length === 0
+        ? { role: "user", content: message.content }
+        : {
+          role: "user",
+          content: [
+            { type: "text", text: message.content },
+            ...images.map((url) => ({ type: "image_url" as const, image_url: { url } }))
+          ]
+        }
+    }
     case "assistant":
       return message.tool_calls.length === 0
         // A null content is only valid beside tool calls.

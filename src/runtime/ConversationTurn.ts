@@ -9,8 +9,10 @@ import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
 import { LlmSettings } from "../config/Config.ts"
 import * as Chat from "../domain/ChatMessage.ts"
 import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
-import { isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
-import { Llm, userMessage } from "../llm/Llm.ts"
+import { InboundMessage, isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
+import { Llm, type LlmError, userMessage } from "../llm/Llm.ts"
+import { MediaGroups } from "../media/MediaGroups.ts"
+import { MediaInput, MediaProblem } from "../media/MediaInput.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ToolContext } from "../tools/Tool.ts"
@@ -23,6 +25,10 @@ const typingRefresh = Schedule.spaced(Duration.seconds(4))
 
 export const unexpectedErrorText = "Sorry, something went wrong on my side while answering. Please try again."
 export const stoppedText = "Stopped."
+export const visionUnsupportedText =
+  "The model I use here could not take the picture: it probably cannot see images. Describe it in words, " +
+  "or ask the owner to use a model with vision (or set [llm] vision = false)."
+export const transcriptEcho = (transcript: string) => `Transcript: ${transcript}`
 export const emptyAnswerText = "(the model returned an empty answer)"
 export const repeatedToolText =
   "I stopped because I kept repeating the same step without getting anywhere. Could you rephrase or narrow the request?"
@@ -122,6 +128,7 @@ const toOutbound: (reply: Reply) => Pick<OutboundMessage, "text" | "kind"> = Rep
 })
 
 export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibot/ConversationTurn", {
+  dependencies: [MediaInput.Default, MediaGroups.Default],
   effect: Effect.gen(function*() {
     const llmConfig = yield* LlmSettings
     const { tools: toolsConfig } = yield* ToolsSettings
@@ -132,21 +139,47 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const bus = yield* Bus
     const tools = yield* ToolRegistry
     const actors = yield* Actors
+    const media = yield* MediaInput
+    const albums = yield* MediaGroups
     const ownerOf = (input: TurnInput) => ownerIdOf(toolsConfig.kv_memory.default_owner_id, input)
+
+    /** The person's words: their text, or their files read (pictures fetched, voice transcribed...). */
+    const question = (input: TurnInput) =>
+      Effect.gen(function*() {
+        if (isScheduled(input)) return { text: scheduledInstruction(input), images: [] }
+        if (input.attachments.length === 0) return { text: input.text, images: [] }
+        const read = yield* media.prepare(input.conversation, input.text, input.attachments)
+        if (llmConfig.transcription.show_transcript) {
+          for (const transcript of read.transcripts) {
+            yield* send(input, transcriptEcho(transcript), "notice").pipe(
+              Effect.catchAll((error) => Effect.logWarning(`could not echo the transcript: ${error.message}`))
+            )
+          }
+        }
+        return read
+      })
 
     const ask = (key: ConversationKey, input: TurnInput) =>
       Effect.gen(function*() {
         const past = yield* history.window(key, llmConfig.context.history_window)
         const prompt = [Chat.system(llmConfig.context.system_prompt), ...past]
+        const asked = yield* question(input)
+        const text = inputForModel(asked.text, llmConfig.context.max_input_chars)
         // What this turn adds to the history: the question, any tool steps, the answer.
-        const produced: Array<Chat.ChatMessage> = [
-          Chat.user(
-            inputForModel(
-              isScheduled(input) ? scheduledInstruction(input) : input.text,
-              llmConfig.context.max_input_chars
+        const produced: Array<Chat.ChatMessage> = [Chat.user(text)]
+        // The model sees this turn's pictures; the history keeps only their references.
+        const shown = asked.images.length === 0 ? produced[0]! : Chat.userWithImages(text, asked.images)
+        const complete = (messages: ReadonlyArray<Chat.ChatMessage>) =>
+          llm.complete({ messages, tools: tools.specs() }).pipe(
+            Effect.catchIf(
+              (error: LlmError) =>
+                error.reason === "bad_request" && asked.images.length > 0 && llmConfig.vision === "auto",
+              (error) =>
+                Effect.fail(
+                  new MediaProblem({ text: visionUnsupportedText, reason: `images refused: ${error.message}` })
+                )
             )
           )
-        ]
         const context: ToolContext = {
           ownerId: ownerOf(input),
           conversation: input.conversation,
@@ -157,7 +190,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         const finish = (text: string): Answer => ({ text, messages: [...produced, Chat.assistant(text)] })
 
         for (let step = 0;; step++) {
-          const completion = yield* llm.complete({ messages: [...prompt, ...produced], tools: tools.specs() })
+          const completion = yield* complete([...prompt, shown, ...produced.slice(1)])
           if (completion.toolCalls.length === 0) {
             return finish(completion.content?.trim() || emptyAnswerText)
           }
@@ -201,7 +234,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         if (Cause.isInterruptedOnly(exit.cause)) return Outcome.Cancelled()
         const failure = Cause.failureOption(exit.cause)
         if (Option.isSome(failure)) {
-          return Outcome.Failed({ text: userMessage(failure.value), reason: failure.value.reason })
+          const error = failure.value
+          return error._tag === "MediaProblem"
+            ? Outcome.Failed({ text: error.text, reason: error.reason })
+            : Outcome.Failed({ text: userMessage(error), reason: error.reason })
         }
         yield* Effect.logError("turn failed unexpectedly", exit.cause)
         return Outcome.Failed({ text: unexpectedErrorText, reason: "defect" })
@@ -307,13 +343,43 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         return Reply.$is("Stopped")(reply) ? TurnResult.Stopped() : TurnResult.Delivered({ text })
       })
 
+    /**
+     * An album part: the whole album as one message, when this part's turn is the one that takes
+     * it (`MediaGroups`); `None` when an earlier part's turn answered it.
+     */
+    const album = (input: TurnInput, key: ConversationKey) =>
+      Effect.gen(function*(): Effect.fn.Return<Option.Option<TurnInput>> {
+        if (isScheduled(input) || input.mediaGroupId === undefined) return Option.some(input)
+        const parts = yield* albums.take(key, input.mediaGroupId, input.messageId).pipe(Effect.orDie)
+        if (Option.isNone(parts)) return Option.none()
+        if (parts.value.length === 0) return Option.some(input)
+        yield* Effect.logInfo("album answered as one turn").pipe(Effect.annotateLogs("parts", parts.value.length))
+        return Option.some(
+          new InboundMessage({
+            ...input,
+            text: parts.value.map((part) => part.text.trim()).filter((text) => text !== "").join("\n\n"),
+            attachments: parts.value.flatMap((part) => part.attachments)
+          })
+        )
+      })
+
     const handle = Effect.fn("ConversationTurn.handle")(function*(input: TurnInput) {
       const key = keyOf(input.conversation)
       const started = yield* Clock.currentTimeMillis
       const prior = yield* ledger.lookup(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
-      const next = Option.isSome(replayed) ? replayed.value : yield* answer(input, key)
-      return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
+      if (Option.isSome(replayed)) {
+        const next = replayed.value
+        return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
+      }
+      const whole = yield* album(input, key)
+      if (Option.isNone(whole)) {
+        yield* Effect.logDebug("album part answered with its album")
+        yield* ledger.settle(key, input.messageId, "delivered", null)
+        return TurnResult.Duplicate()
+      }
+      const next = yield* answer(whole.value, key)
+      return Either.isLeft(next) ? next.left : yield* deliver(whole.value, key, next.right, started)
     })
 
     /**

@@ -43,6 +43,27 @@ describe("config mistakes explain themselves", () => {
       ])
     }))
 
+  it.effect("media settings: a wrong vision, language or limit names its key", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(`
+[llm]
+vision = "sometimes"
+[llm.transcription]
+language = "English"
+base_url = "speech-server"
+[llm.media]
+max_image_bytes = 0
+`)
+      expect(problems.map((p) => p.split(":")[0])).toEqual(expect.arrayContaining([
+        "llm.vision",
+        "llm.transcription.language",
+        "llm.transcription.base_url",
+        "llm.media.max_image_bytes"
+      ]))
+      expect(problems.find((p) => p.startsWith("llm.transcription.language"))).toContain("language code")
+      expect(problems).toHaveLength(4)
+    }))
+
   it.effect("api_root, base_url and webhook_url must be http(s) URLs; the error names the key", () =>
     Effect.gen(function*() {
       const problems = yield* problemsOf(`

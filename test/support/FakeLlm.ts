@@ -93,7 +93,21 @@ export interface RecordedRequest {
   aborted: boolean
 }
 
+/** One `/v1/audio/transcriptions` request, as the fake parsed its multipart form. */
+export interface FakeTranscription {
+  readonly model: string
+  readonly language: string | undefined
+  readonly fileName: string
+  readonly mimeType: string
+  readonly bytes: Uint8Array
+}
+
+/** Formats OpenAI's transcription endpoint accepts (by file name extension). */
+const audioFormats = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm"]
+
 export interface FakeLlmOptions {
+  /** The model cannot see images: a request with image parts gets OpenAI's 400. */
+  readonly noVision?: boolean
   /** When set, requests must carry `Authorization: Bearer <expectedApiKey>` (else 401). */
   readonly expectedApiKey?: string
   /** Fixed latency added before every answer (benchmarks). */
@@ -104,6 +118,8 @@ export interface FakeLlmOptions {
 }
 
 export interface FakeLlmServer {
+  /** Every transcription request, in order. The default transcript is the audio's bytes read as UTF-8. */
+  readonly transcriptions: Array<FakeTranscription>
   /** Base URL for `llm.base_url`, e.g. `http://127.0.0.1:41234/v1`. */
   readonly url: string
   readonly port: number
@@ -266,6 +282,10 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
         }
       }
     }
+    if (role === "user" && Array.isArray(content)) {
+      const invalidPart = validateContentParts(content, i)
+      if (invalidPart !== undefined) return invalidPart
+    }
     if (role !== "assistant" && typeof content !== "string" && !Array.isArray(content)) {
       return {
         message: `Invalid type for 'messages[${i}].content': expected a string or an array.`,
@@ -292,14 +312,53 @@ export const validateRequest = (body: unknown): Invalid | undefined => {
   return undefined
 }
 
+/**
+ * Content parts of a user message: `text`, or `image_url` whose url is a base64 data URL of an
+ * image. Stricter than OpenAI, which also fetches http(s) URLs: minibot must never send one (a
+ * Telegram file URL carries the bot token).
+ */
+const validateContentParts = (parts: ReadonlyArray<unknown>, i: number): Invalid | undefined => {
+  for (const [j, raw] of parts.entries()) {
+    const part = raw as { type?: unknown; text?: unknown; image_url?: { url?: unknown } } | null
+    const param = `messages.[${i}].content.[${j}]`
+    if (part?.type === "text" && typeof part.text === "string") continue
+    if (part?.type === "image_url") {
+      const url = part.image_url?.url
+      if (typeof url !== "string") return { message: `Missing required parameter: '${param}.image_url.url'.`, param }
+      const data = /^data:image\/(jpeg|png|gif|webp);base64,([A-Za-z0-9+/]+={0,2})$/.exec(url)
+      if (data === null) {
+        return { message: `Invalid image URL in '${param}': the fake accepts base64 data URLs only.`, param }
+      }
+      continue
+    }
+    return { message: `Invalid content part '${param}': expected type 'text' or 'image_url'.`, param }
+  }
+  return undefined
+}
+
+/** The images of a request, decoded from their data URLs (for tests that compare bytes). */
+export const imagesOf = (request: FakeChatRequest): Array<{ mime: string; bytes: Buffer }> =>
+  request.messages.flatMap((message) =>
+    Array.isArray(message.content)
+      ? (message.content as Array<{ type?: string; image_url?: { url?: string } }>).flatMap((part) => {
+        const data = part.type === "image_url" ? /^data:([^;]+);base64,(.*)$/.exec(part.image_url?.url ?? "") : null
+        return data === null ? [] : [{ mime: data[1]!, bytes: Buffer.from(data[2]!, "base64") }]
+      })
+      : []
+  )
+
+const hasImages = (request: FakeChatRequest) => imagesOf(request).length > 0
+
 // ---------------------------------------------------------------------------------------------
 // The server
 
 const completionsPath = "/v1/chat/completions"
+const transcriptionsPath = "/v1/audio/transcriptions"
 
 /** Starts the fake; `close()` stops it (and drops hanging connections). */
 export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLlmServer> => {
   const requests: Array<RecordedRequest> = []
+  const transcriptions: Array<FakeTranscription> = []
   const queue: Array<FakeReply> = []
   let handler: FakeHandler = echo
   let latencyMs = options.latencyMs ?? 0
@@ -445,7 +504,50 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     res.end("data: [DONE]\n\n")
   }
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, record: RecordedRequest) => {
+  /** `POST /v1/audio/transcriptions`: a multipart form with `file` and `model`, as OpenAI validates it. */
+  const transcribe = async (req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer) => {
+    let form: FormData
+    try {
+      form = await new Response(new Uint8Array(raw), {
+        headers: { "content-type": req.headers["content-type"] ?? "" }
+      }).formData()
+    } catch {
+      return sendJson(res, 400, errorBody("Could not parse multipart form", "invalid_request_error"))
+    }
+    const model = form.get("model")
+    const file = form.get("file")
+    if (typeof model !== "string" || model === "") {
+      return sendJson(res, 400, errorBody("you must provide a model parameter", "invalid_request_error", "model"))
+    }
+    if (file === null || typeof file === "string") {
+      return sendJson(res, 400, errorBody("Missing required parameter: 'file'.", "invalid_request_error", "file"))
+    }
+    const extension = file.name.split(".").pop()?.toLowerCase() ?? ""
+    if (!audioFormats.includes(extension)) {
+      return sendJson(
+        res,
+        400,
+        errorBody(`Invalid file format. Supported formats: ${JSON.stringify(audioFormats)}`, "invalid_request_error")
+      )
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer())
+    const language = form.get("language")
+    transcriptions.push({
+      model,
+      language: typeof language === "string" ? language : undefined,
+      fileName: file.name,
+      mimeType: file.type,
+      bytes
+    })
+    sendJson(res, 200, { text: Buffer.from(bytes).toString("utf8") })
+  }
+
+  const handle = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: RecordedRequest,
+    raw: Buffer
+  ) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/"
     if (req.method === "GET" && path === "/v1/models") {
       return sendJson(res, 200, {
@@ -453,7 +555,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
         data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake" }]
       })
     }
-    if (req.method !== "POST" || path !== completionsPath) {
+    if (req.method !== "POST" || (path !== completionsPath && path !== transcriptionsPath)) {
       return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, "invalid_request_error"))
     }
     if (options.expectedApiKey !== undefined) {
@@ -474,12 +576,25 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
         )
       }
     }
+    if (path === transcriptionsPath) return transcribe(req, res, raw)
     if (record.body === undefined) {
       return sendJson(res, 400, errorBody("We could not parse the JSON body of your request.", "invalid_request_error"))
     }
     const invalid = validateRequest(record.body)
     if (invalid !== undefined) {
       return sendJson(res, 400, errorBody(invalid.message, "invalid_request_error", invalid.param, null))
+    }
+    if (options.noVision === true && hasImages(record.body)) {
+      return sendJson(
+        res,
+        400,
+        errorBody(
+          "Invalid content type. image_url is only supported by certain models.",
+          "invalid_request_error",
+          "messages",
+          null
+        )
+      )
     }
     const index = requests.indexOf(record)
     const reply = queue.length > 0 ? queue.shift()! : await handler(record.body, { index, headers: req.headers })
@@ -499,8 +614,9 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     req.on("data", (chunk: Buffer) => chunks.push(chunk))
     req.on("end", () => {
       let body: FakeChatRequest | undefined
+      const raw = Buffer.concat(chunks)
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as FakeChatRequest
+        body = JSON.parse(raw.toString("utf8")) as FakeChatRequest
       } catch {
         body = undefined
       }
@@ -520,7 +636,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
         record.status = res.statusCode
         record.handledMs = performance.now() - started
       })
-      handle(req, res, record).catch((error: unknown) => {
+      handle(req, res, record, raw).catch((error: unknown) => {
         sendJson(res, 500, errorBody(`fake handler failed: ${String(error)}`, "server_error"))
       })
     })
@@ -541,6 +657,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     url: `http://${host}:${address.port}/v1`,
     port: address.port,
     requests,
+    transcriptions,
     completions: () => requests.filter((r) => r.path === completionsPath && r.method === "POST"),
     script: (h) => {
       handler = h
@@ -553,6 +670,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     },
     reset: () => {
       requests.length = 0
+      transcriptions.length = 0
       queue.length = 0
       handler = echo
     },

@@ -114,6 +114,21 @@ export interface PushTextOptions {
   readonly threadId?: number
 }
 
+/** A file the fake serves: `getFile` then `GET /file/bot<token>/<file_path>`. */
+export interface FakeFileOptions {
+  readonly bytes: Uint8Array
+  /** `file_path` (default `<kind>/file_<n>.<ext>`). */
+  readonly path?: string
+  /** The size Telegram states (default the bytes' length): over 20 MB, getFile refuses the file. */
+  readonly size?: number
+}
+
+/** A photo, voice note or document sent by a person (a private chat unless `chatType` says otherwise). */
+export interface PushMediaOptions extends Omit<PushTextOptions, "text"> {
+  readonly caption?: string
+  readonly mediaGroupId?: string
+}
+
 export interface WebhookState {
   readonly url: string
   readonly secret_token: string | undefined
@@ -145,6 +160,16 @@ export interface FakeTelegramServer {
   callsOf(method: string): Array<ApiCall>
   pushUpdate(update: UpdateInput): Update
   pushText(options: PushTextOptions): Update
+  /** Stores a file the bot may download; its file_id. */
+  addFile(file: FakeFileOptions): string
+  /** A photo: a small thumbnail (other bytes) and `file` as the largest size. */
+  pushPhoto(options: PushMediaOptions & { readonly file: FakeFileOptions }): Update
+  pushVoice(options: PushMediaOptions & { readonly file: FakeFileOptions }): Update
+  pushDocument(
+    options: PushMediaOptions & { readonly file: FakeFileOptions; readonly fileName: string; readonly mimeType: string }
+  ): Update
+  /** Paths downloaded through `/file/bot<token>/...`, in order (wrong token or unknown path included). */
+  readonly downloads: Array<string>
   failNext(method: string, fault: Fault): void
   /** The next `times` calls of `method` are accepted and never answered (until close). */
   hangNext(method: string, times?: number): void
@@ -500,6 +525,16 @@ const error = (error_code: number, description: string, retryAfter?: number): An
     : { ok: false, error_code, description, parameters: { retry_after: retryAfter } }
 const badRequest = (description: string) => error(400, `Bad Request: ${description}`)
 
+/** The public Bot API serves files up to 20 MB (`MAX_DOWNLOAD_FILE_SIZE`). */
+export const maxDownloadFileSize = 20 << 20
+
+interface StoredFile {
+  readonly fileId: string
+  readonly bytes: Uint8Array
+  readonly path: string
+  readonly size: number
+}
+
 const defaultDescriptions: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthorized",
@@ -571,6 +606,8 @@ class FakeBotApi implements FakeTelegramServer {
   private readonly hung = new Set<Http.ServerResponse>()
   private waiters: Array<Waiter> = []
   private closed = false
+  private readonly files = new Map<string, StoredFile>()
+  readonly downloads: Array<string> = []
 
   constructor(options: FakeTelegramOptions) {
     this.token = options.token ?? "123456789:TEST-fake-telegram-token"
@@ -648,6 +685,63 @@ class FakeBotApi implements FakeTelegramServer {
   }
 
   pushText(options: PushTextOptions): Update {
+    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(options.text)
+    return this.pushMessage(options, {
+      text: options.text,
+      ...(command !== null ? { entities: [{ type: "bot_command", offset: 0, length: command[0].length }] } : {})
+    })
+  }
+
+  addFile(file: FakeFileOptions): string {
+    const n = this.files.size + 1
+    const fileId = `AgAC-fake-file-${n}`
+    const path = file.path ?? `documents/file_${n}.bin`
+    this.files.set(fileId, { fileId, bytes: file.bytes, path, size: file.size ?? file.bytes.length })
+    return fileId
+  }
+
+  private describe(file: FakeFileOptions, defaultPath: string) {
+    const fileId = this.addFile({ ...file, path: file.path ?? defaultPath })
+    const stored = this.files.get(fileId)!
+    return { file_id: fileId, file_unique_id: `u-${fileId}`, file_size: stored.size }
+  }
+
+  private mediaFields(options: PushMediaOptions) {
+    return {
+      ...(options.caption !== undefined ? { caption: options.caption } : {}),
+      ...(options.mediaGroupId !== undefined ? { media_group_id: options.mediaGroupId } : {})
+    }
+  }
+
+  pushPhoto(options: PushMediaOptions & { readonly file: FakeFileOptions }): Update {
+    const n = this.files.size + 1
+    const thumb = this.describe({ bytes: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) }, `photos/thumb_${n}.jpg`)
+    const full = this.describe(options.file, `photos/file_${n}.jpg`)
+    return this.pushMessage(options, {
+      photo: [{ ...thumb, width: 90, height: 90 }, { ...full, width: 1280, height: 960 }],
+      ...this.mediaFields(options)
+    })
+  }
+
+  pushVoice(options: PushMediaOptions & { readonly file: FakeFileOptions }): Update {
+    const voice = this.describe(options.file, `voice/file_${this.files.size + 1}.oga`)
+    return this.pushMessage(options, {
+      voice: { ...voice, duration: 3, mime_type: "audio/ogg" },
+      ...this.mediaFields(options)
+    })
+  }
+
+  pushDocument(
+    options: PushMediaOptions & { readonly file: FakeFileOptions; readonly fileName: string; readonly mimeType: string }
+  ): Update {
+    const document = this.describe(options.file, `documents/file_${this.files.size + 1}`)
+    return this.pushMessage(options, {
+      document: { ...document, file_name: options.fileName, mime_type: options.mimeType },
+      ...this.mediaFields(options)
+    })
+  }
+
+  private pushMessage(options: Omit<PushTextOptions, "text">, content: Record<string, unknown>): Update {
     const chatType = options.chatType ?? (options.chatId > 0
       ? "private"
       : options.chatId <= -1_000_000_000_000
@@ -659,7 +753,6 @@ class FakeBotApi implements FakeTelegramServer {
     const chat = chatType === "private"
       ? { id: options.chatId, type: chatType, first_name: firstName, ...username }
       : { id: options.chatId, type: chatType, title: "Test group", ...(options.threadId !== undefined ? forum : {}) }
-    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(options.text)
     const replied = options.replyTo === undefined
       ? undefined
       : this.messages.get(`${options.chatId}:${options.replyTo}`)
@@ -669,8 +762,7 @@ class FakeBotApi implements FakeTelegramServer {
       date: Math.floor(this.now() / 1000),
       chat,
       from,
-      text: options.text,
-      ...(command !== null ? { entities: [{ type: "bot_command", offset: 0, length: command[0].length }] } : {}),
+      ...content,
       ...(options.threadId !== undefined ? { message_thread_id: options.threadId, is_topic_message: true } : {}),
       ...(options.replyTo !== undefined
         ? { reply_to_message: replied ?? { message_id: options.replyTo, date: 0, chat } }
@@ -743,6 +835,8 @@ class FakeBotApi implements FakeTelegramServer {
 
   private async handle(req: Http.IncomingMessage, res: Http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://127.0.0.1")
+    const download = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname)
+    if (download !== null) return this.serveFile(res, download[1]!, decodeURIComponent(download[2]!))
     const route = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname)
     let params: Record<string, unknown>
     try {
@@ -772,6 +866,19 @@ class FakeBotApi implements FakeTelegramServer {
     this.reply(res, call, await handler(params, res))
   }
 
+  /** Like the Bot API server: the bytes of a known path under the right token, else 404. */
+  private serveFile(res: Http.ServerResponse, token: string, path: string): void {
+    this.downloads.push(path)
+    const file = token === this.token ? [...this.files.values()].find((f) => f.path === path) : undefined
+    if (file === undefined || file.size > maxDownloadFileSize) {
+      res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify(error(404, "Not Found")))
+    } else {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(file.bytes.length) })
+        .end(Buffer.from(file.bytes))
+    }
+    this.notify()
+  }
+
   private reply(res: Http.ServerResponse, call: ApiCall | undefined, answer: Answer): void {
     const status = answer.ok ? 200 : answer.error_code
     if (call !== undefined) call.status = status
@@ -797,6 +904,18 @@ class FakeBotApi implements FakeTelegramServer {
 
   private readonly handlers: Record<string, Handler> = {
     getme: () => ok(this.botInfo),
+    getfile: (params) => {
+      if (typeof params.file_id !== "string" || params.file_id === "") return badRequest("file_id is empty")
+      const file = this.files.get(params.file_id)
+      if (file === undefined) return badRequest("invalid file_id")
+      if (file.size > maxDownloadFileSize) return badRequest("file is too big")
+      return ok({
+        file_id: file.fileId,
+        file_unique_id: `u-${file.fileId}`,
+        file_size: file.size,
+        file_path: file.path
+      })
+    },
     getupdates: (params, res) => this.getUpdates(params, res),
     sendmessage: (params) => this.sendMessage(params),
     editmessagetext: (params) => this.editMessageText(params),

@@ -25,6 +25,7 @@ import {
 import { AppConfig, makeConfig, type MinibotConfig } from "../../src/config/Config.ts"
 import { InboundMessage } from "../../src/domain/Inbound.ts"
 import { Llm } from "../../src/llm/Llm.ts"
+import { AlbumTimings, type AlbumTimingsShape } from "../../src/media/MediaGroups.ts"
 import * as Logging from "../../src/observability/Logging.ts"
 import { Actors } from "../../src/runtime/Actors.ts"
 import * as Database from "../../src/storage/Database.ts"
@@ -157,6 +158,7 @@ export interface TelegramHarnessOptions {
   readonly config?: Record<string, unknown>
   readonly dataDir?: string
   readonly timings?: Partial<TelegramTimingsShape>
+  readonly albumTimings?: Partial<AlbumTimingsShape>
 }
 
 export interface TelegramHarness {
@@ -195,6 +197,11 @@ export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, option
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
       Layer.provideMerge(AppConfig.layer(config)),
       Layer.provide(Layer.succeed(TelegramTimings, { ...fastTimings, ...options.timings })),
+      Layer.provide(
+        options.albumTimings === undefined
+          ? Layer.empty
+          : Layer.succeed(AlbumTimings, { ...AlbumTimings.defaultValue(), ...options.albumTimings })
+      ),
       Layer.provide(logger)
     )
     const scope = yield* Effect.scope

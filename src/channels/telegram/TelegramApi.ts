@@ -210,6 +210,61 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
           allowed_updates: allowedUpdates as Array<Exclude<keyof Update, "update_id">>
         }, signal))
 
-    return { getMe, getUpdates, sendMessage, sendTyping, setMyCommands, deleteWebhook, setWebhook, scrub } as const
+    /** Where a file is (`file_path`), for `download`; 400 "file is too big" past the 20 MB limit. */
+    const getFile = (fileId: string) => call("getFile", (signal) => api.getFile(fileId, signal))
+
+    /**
+     * The bytes at `<api_root>/file/bot<token>/<path>`, at most `maxBytes` (more is an error, and
+     * the rest is not read). The URL carries the token: no error or log line ever shows it.
+     */
+    const download = (path: string, maxBytes: number): Effect.Effect<Uint8Array, TelegramError> =>
+      Effect.tryPromise({
+        try: async (signal) => {
+          const response = await fetch(`${apiRoot}/file/bot${token}/${path}`, { signal })
+          if (!response.ok || response.body === null) {
+            await response.body?.cancel()
+            throw new TelegramError({
+              method: "download",
+              kind: "api",
+              code: response.status,
+              description: response.statusText || `HTTP ${response.status}`
+            })
+          }
+          const chunks: Array<Uint8Array> = []
+          let size = 0
+          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+            size += chunk.byteLength
+            if (size > maxBytes) {
+              throw new TelegramError({
+                method: "download",
+                kind: "api",
+                code: 413,
+                description: "over the size limit"
+              })
+            }
+            chunks.push(chunk)
+          }
+          return Buffer.concat(chunks)
+        },
+        catch: (e) =>
+          e instanceof TelegramError ? e : new TelegramError({
+            method: "download",
+            kind: "network",
+            description: scrub(e instanceof Error ? e.message : String(e))
+          })
+      }).pipe(Effect.withSpan("TelegramApi.download"))
+
+    return {
+      getMe,
+      getUpdates,
+      sendMessage,
+      sendTyping,
+      setMyCommands,
+      deleteWebhook,
+      setWebhook,
+      getFile,
+      download,
+      scrub
+    } as const
   })
 }) {}

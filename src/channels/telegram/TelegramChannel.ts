@@ -6,10 +6,12 @@
  */
 import { Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { TelegramSettings } from "../../config/Config.ts"
+import { MediaGroups } from "../../media/MediaGroups.ts"
 import { notEnabled, TelegramOut } from "../Outbound.ts"
 import { Pairing } from "./Pairing.ts"
 import { TelegramApi } from "./TelegramApi.ts"
 import { TelegramBot } from "./TelegramBot.ts"
+import { TelegramFiles } from "./TelegramFiles.ts"
 import { TelegramIntake } from "./TelegramIntake.ts"
 import * as TelegramPoller from "./TelegramPoller.ts"
 import { TelegramSender } from "./TelegramSender.ts"
@@ -19,11 +21,12 @@ import * as TelegramWebhook from "./TelegramWebhook.ts"
 
 const pruneEvery = Schedule.spaced(Duration.hours(1))
 
-/** Start-up says who will be answered; handled update ids are pruned hourly. */
+/** Start-up says who will be answered; handled update ids and album parts are pruned hourly. */
 const Housekeeping = Layer.scopedDiscard(
   Effect.gen(function*() {
     const tg = yield* TelegramSettings
     const store = yield* TelegramStore
+    const albums = yield* MediaGroups
     const timings = yield* TelegramTimings
 
     if (tg.allowed_user_ids.length === 0 && tg.allowed_chat_ids.length === 0) {
@@ -41,6 +44,7 @@ const Housekeeping = Layer.scopedDiscard(
     const prune = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       yield* store.prune(now - Duration.toMillis(timings.handledRetention))
+      yield* albums.prune(now - Duration.toMillis(timings.handledRetention))
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("pruning handled Telegram updates failed", cause)))
     yield* prune.pipe(Effect.repeat(pruneEvery), Effect.forkScoped)
   }).pipe(Effect.annotateLogs("component", "telegram"))
@@ -60,7 +64,7 @@ const Intake = Layer.unwrapEffect(
 )
 
 // One API client (rate limits, flood waits) shared by the sender and intake: the same layer value is built once.
-const Sender = TelegramSender.Default.pipe(Layer.provide(TelegramApi.Default))
+const Sender = Layer.merge(TelegramSender.Default, TelegramFiles.Default).pipe(Layer.provide(TelegramApi.Default))
 const Client = Layer.merge(TelegramApi.Default, TelegramStore.Default)
 
 const Services = TelegramIntake.Default.pipe(
@@ -73,9 +77,19 @@ const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer
     Effect.map(TelegramSettings, (tg): Layer.Layer<A, E | E2, R | R2> => tg.enabled ? on : off)
   )
 
-/** Replies to Telegram chats; needs only the API client, so the actors can use it from their first turn. */
+/**
+ * Replies to Telegram chats, and the files people sent there; needs only the API client, so the
+ * actors can use it from their first turn.
+ */
 export const sender = whenEnabled(
-  Layer.effect(TelegramOut, Effect.map(TelegramSender, (s) => ({ send: s.send, typing: s.typing }))).pipe(
+  Layer.effect(
+    TelegramOut,
+    Effect.gen(function*() {
+      const s = yield* TelegramSender
+      const files = yield* TelegramFiles
+      return { send: s.send, typing: s.typing, fetchFile: files.fetchFile }
+    })
+  ).pipe(
     Layer.provide(Sender)
   ),
   Layer.succeed(TelegramOut, notEnabled("telegram"))

@@ -7,7 +7,10 @@
  * 3. sender not allowed (`TelegramAccess`): one short refusal per chat per hour (or a pairing
  *    code), capped over all chats and sent after allowed users' replies, and nothing else: no LLM
  *    call, no history;
- * 4. no text (stickers, voice, photos without caption): a short notice in private, else ignored;
+ * 4. photos, voice notes, audio and documents: handed on as attachments (file ids, not bytes: the
+ *    turn downloads them); no text and nothing readable (stickers, locations...): a short notice in
+ *    private, else ignored; album parts are also recorded with their group (`MediaGroups`), so the
+ *    album is answered as one turn;
  * 5. a command (`ChatCommands`): answered here, at once (`/stop` must not wait in the mailbox
  *    behind the turn it stops);
  * 6. anything else: handed durably to the conversation's actor, keyed by `update_id`.
@@ -17,9 +20,10 @@
  */
 import { Cause, Clock, Data, Effect, Either, FiberSet, LogLevel, Metric, Option } from "effect"
 import { type ChatCommand, ChatCommands, commandOf, parseCommand } from "../../commands/ChatCommands.ts"
-import { TelegramSettings } from "../../config/Config.ts"
-import type { ConversationRef } from "../../domain/Conversation.ts"
-import { InboundMessage } from "../../domain/Inbound.ts"
+import { LlmSettings, TelegramSettings } from "../../config/Config.ts"
+import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
+import { type Attachment, InboundMessage } from "../../domain/Inbound.ts"
+import { MediaGroups } from "../../media/MediaGroups.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { Actors } from "../../runtime/Actors.ts"
 import type { SendPriority } from "./SendThrottle.ts"
@@ -28,7 +32,7 @@ import { type Admission, replyTo, type Sender, TelegramAccess } from "./Telegram
 import type { BotIdentity } from "./TelegramApi.ts"
 import { TelegramSender } from "./TelegramSender.ts"
 import { TelegramStore } from "./TelegramStore.ts"
-import { decodeUpdate, kindOf, mediaKinds, type TgMessage } from "./TelegramUpdate.ts"
+import { decodeUpdate, kindOf, mediaKinds, type TgFile, type TgMessage } from "./TelegramUpdate.ts"
 
 /** An update's id for the log: a number, or "?" (never a stranger's long string). */
 const shortId = (raw: unknown) => {
@@ -50,7 +54,33 @@ export const mentions = (text: string, username: string) => mentionPattern(usern
 /** The text without the bot's @mention(s). */
 export const stripMention = (text: string, username: string) => text.replace(mentionPattern(username), "$1").trim()
 
-export const mediaNotice = "I can only read text for now."
+export const mediaNotice = "I can read text, photos, voice notes and documents, but not this kind of message."
+
+/**
+ * The photo size to send: the largest within `maxBytes` (sizes come smallest first; one without
+ * a stated size counts as fitting), else the smallest.
+ */
+export const photoSize = (sizes: ReadonlyArray<TgFile>, maxBytes: number): TgFile | undefined =>
+  [...sizes].reverse().find((size) => (size.file_size ?? 0) <= maxBytes) ?? sizes[0]
+
+const fileOf = (kind: Attachment["kind"], file: TgFile): Attachment => ({
+  kind,
+  fileId: file.file_id,
+  ...(file.file_size === undefined ? {} : { fileSize: file.file_size }),
+  ...(file.mime_type === undefined ? {} : { mimeType: file.mime_type }),
+  ...(file.file_name === undefined ? {} : { fileName: file.file_name })
+})
+
+/** The files of a message the turn can read, by reference. */
+export const attachmentsOf = (message: TgMessage, maxImageBytes: number): Array<Attachment> => {
+  const photo = message.photo === undefined ? undefined : photoSize(message.photo, maxImageBytes)
+  return [
+    ...(photo === undefined ? [] : [fileOf("photo", photo)]),
+    ...(message.voice === undefined ? [] : [fileOf("voice", message.voice)]),
+    ...(message.audio === undefined ? [] : [fileOf("audio", message.audio)]),
+    ...(message.document === undefined ? [] : [fileOf("document", message.document)])
+  ]
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -75,6 +105,8 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
   dependencies: [TelegramAccess.Default, ChatCommands.Default, SummarisedLog.Default],
   scoped: Effect.gen(function*() {
     const tg = yield* TelegramSettings
+    const llm = yield* LlmSettings
+    const albums = yield* MediaGroups
     const access = yield* TelegramAccess
     const summary = yield* SummarisedLog
     const conversations = yield* Actors
@@ -175,28 +207,35 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         const person: Sender = { userId: from.id, chatId: chat.id, isGroup, userName: from.username ?? from.first_name }
         const admission = yield* stored(access.admit(person))
         if (admission._tag !== "Admitted") return yield* refuse(ctx, person, admission)
-        if (text === undefined || text.trim() === "") {
+        const attachments = attachmentsOf(message, llm.media.max_image_bytes)
+        if (attachments.length === 0 && (text === undefined || text.trim() === "")) {
           if (!isGroup && mediaKinds.some((kind) => message[kind] !== undefined)) return yield* answer(ctx, mediaNotice)
           return yield* Effect.logDebug("message without text: ignored")
         }
         const known = command === undefined ? Option.none() : commandOf(command)
         if (Option.isSome(known)) return yield* runCommand(ctx, known.value)
-        const question = isGroup ? stripMention(text, bot.username) : text.trim()
-        if (question === "") return yield* answer(ctx, `Yes? Write your question after @${bot.username}.`)
+        const question = text === undefined ? "" : isGroup ? stripMention(text, bot.username) : text.trim()
+        if (question === "" && attachments.length === 0) {
+          return yield* answer(ctx, `Yes? Write your question after @${bot.username}.`)
+        }
         const receivedAt = yield* Clock.currentTimeMillis
-        yield* stored(conversations.submit(
-          new InboundMessage({
-            messageId: String(updateId),
-            conversation: ctx.conversation,
-            userId: String(from.id),
-            ...(from.username ?? from.first_name ? { userName: from.username ?? from.first_name } : {}),
-            text: question,
-            receivedAt,
-            requestId: `tg-${updateId}`,
-            platformMessageId: message.message_id,
-            isGroup
-          })
-        ))
+        const inbound = new InboundMessage({
+          messageId: String(updateId),
+          conversation: ctx.conversation,
+          userId: String(from.id),
+          ...(from.username ?? from.first_name ? { userName: from.username ?? from.first_name } : {}),
+          text: question,
+          receivedAt,
+          requestId: `tg-${updateId}`,
+          platformMessageId: message.message_id,
+          isGroup,
+          attachments,
+          ...(message.media_group_id === undefined ? {} : { mediaGroupId: message.media_group_id })
+        })
+        if (inbound.mediaGroupId !== undefined) {
+          yield* stored(albums.add(keyOf(ctx.conversation), inbound.mediaGroupId, inbound))
+        }
+        yield* stored(conversations.submit(inbound))
         yield* Effect.logDebug("message handed to its conversation")
       }).pipe(
         Effect.annotateLogs({

@@ -29,6 +29,24 @@ export const mediaKinds = [
   "dice"
 ] as const
 
+/** A file as the Bot API describes it (a photo size, a voice note, a document...). */
+export const TgFile = Schema.Struct({
+  file_id: Schema.String,
+  file_size: Schema.optional(Schema.Number),
+  mime_type: Schema.optional(Schema.String),
+  file_name: Schema.optional(Schema.String),
+  width: Schema.optional(Schema.Number)
+})
+export type TgFile = typeof TgFile.Type
+
+/** The media kinds read (the others get a notice): their file descriptions are checked. */
+const readMedia = {
+  photo: Schema.optional(Schema.Array(TgFile)),
+  voice: Schema.optional(TgFile),
+  audio: Schema.optional(TgFile),
+  document: Schema.optional(TgFile)
+}
+
 export const TgMessage = Schema.Struct({
   message_id: Schema.Number,
   chat: Schema.Struct({ id: Schema.Number, type: Schema.String }),
@@ -40,7 +58,9 @@ export const TgMessage = Schema.Struct({
   reply_to_message: Schema.optional(Schema.Struct({ message_id: Schema.Number, from: Schema.optional(TgUser) })),
   ...Object.fromEntries(mediaKinds.map((kind) => [kind, Schema.optional(Schema.Unknown)])) as {
     [K in typeof mediaKinds[number]]: Schema.optional<typeof Schema.Unknown>
-  }
+  },
+  ...readMedia,
+  media_group_id: Schema.optional(Schema.String)
 })
 export type TgMessage = typeof TgMessage.Type
 

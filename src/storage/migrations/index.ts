@@ -12,6 +12,7 @@ import groupOwnedJobs from "./0006_group_owned_jobs.ts"
 import notesSearch from "./0007_notes_search.ts"
 import userTimezones from "./0008_user_timezones.ts"
 import webhooks from "./0009_webhooks.ts"
+import mediaGroups from "./0012_media_groups.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -23,5 +24,6 @@ export const migrations: Record<string, Migration> = {
   "0006_group_owned_jobs": groupOwnedJobs,
   "0007_notes_search": notesSearch,
   "0008_user_timezones": userTimezones,
-  "0009_webhooks": webhooks
+  "0009_webhooks": webhooks,
+  "0012_media_groups": mediaGroups
 }

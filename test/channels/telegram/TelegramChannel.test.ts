@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { mediaNotice } from "../../../src/channels/telegram/TelegramIntake.ts"
 import { conversationKey } from "../../../src/domain/Conversation.ts"
 import { Actors } from "../../../src/runtime/Actors.ts"
 import { FakeLlm, lastUserContent } from "../../support/FakeLlm.ts"
@@ -35,21 +36,23 @@ describe("Telegram channel: private chats", () => {
       const chat = { id: 42, type: "private", first_name: "Ann" }
       const from = { id: 42, is_bot: false, first_name: "Ann" }
       fake.pushUpdate({ message: { message_id: 100, date: 0, chat, from, sticker: { file_id: "x" } } })
-      yield* waitForText(fake, "I can only read text for now.")
+      yield* waitForText(fake, mediaNotice)
       fake.pushUpdate({ edited_message: { message_id: 100, date: 0, edit_date: 1, chat, from, text: "edited" } })
       fake.pushUpdate({ callback_query: { id: "1", from, chat_instance: "c", data: "x" } })
       fake.pushUpdate({ my_chat_member: { chat, from, date: 0 } })
       fake.pushUpdate({ message: { message_id: 101, date: 0, chat, from, new_chat_members: [from] } })
       fake.pushUpdate({ message: { message_id: 102 } })
       fake.pushUpdate({ message: { message_id: 103, date: 0, chat: { id: -5, type: "channel" }, text: "post" } })
+      const photo = fake.addFile({ bytes: new Uint8Array([0xff, 0xd8, 0xff, 1]), path: "photos/p.jpg" })
       fake.pushUpdate({
-        message: { message_id: 104, date: 0, chat, from, photo: [{ file_id: "p" }], caption: "what is this?" }
+        message: { message_id: 104, date: 0, chat, from, photo: [{ file_id: photo }], caption: "what is this?" }
       })
-      yield* waitForText(fake, "echo: what is this?")
+      const photoTurn = `[photo (file ${photo})]\n\nwhat is this?`
+      yield* waitForText(fake, `echo: ${photoTurn}`)
       fake.pushText({ chatId: 42, userId: 42, text: "still there?" })
       yield* waitForText(fake, "echo: still there?")
-      expect(llm.completions().map((r) => lastUserContent(r.body))).toEqual(["what is this?", "still there?"])
-      expect(texts(fake.sent)).toEqual(["I can only read text for now.", "echo: what is this?", "echo: still there?"])
+      expect(llm.completions().map((r) => lastUserContent(r.body))).toEqual([photoTurn, "still there?"])
+      expect(texts(fake.sent)).toEqual([mediaNotice, `echo: ${photoTurn}`, "echo: still there?"])
       expect(h.logs.some((l) => l.includes("unexpected shape"))).toBe(true)
     }))
 })

@@ -148,6 +148,8 @@ describe("sendRetry (TelegramSender)", () => {
       sendTyping: () => unused,
       setMyCommands: () => unused,
       deleteWebhook: unused,
+      getFile: () => unused,
+      download: () => unused,
       setWebhook: () => unused,
       scrub: (text) => text
     })
