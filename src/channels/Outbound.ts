@@ -2,7 +2,7 @@
  * The outbound side of every channel: the turn hands its reply here, and it goes to the sender of
  * the conversation's channel.
  */
-import { Context, Data, Effect } from "effect"
+import { Context, Data, Effect, Option, type Scope } from "effect"
 import type { ChannelName, ConversationRef } from "../domain/Conversation.ts"
 
 export interface OutboundMessage {
@@ -34,10 +34,32 @@ export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   }
 }
 
+/** What a reply's live preview shows: the model's Markdown so far, or our own status line. */
+export type PreviewUpdate =
+  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "status"; readonly text: string }
+
+/**
+ * A reply shown while it is written (on Telegram a draft, or a placeholder message edited in
+ * place). `show` never waits: the channel paces the updates, and one not yet shown is replaced
+ * by a newer one, never queued. `deliver` ends the previews and sends the final reply exactly as
+ * `send` would (it may take the placeholder's place). When the preview's scope closes without a
+ * `deliver`, whatever the preview left in the chat is removed.
+ */
+export interface ReplyPreview {
+  readonly show: (update: PreviewUpdate) => Effect.Effect<void>
+  readonly deliver: (message: OutboundMessage) => Effect.Effect<DeliveryReceipt, DeliveryError>
+}
+
+/** Where a preview goes: the conversation, and the message it answers. */
+export type PreviewTarget = Pick<OutboundMessage, "conversation" | "inReplyTo">
+
 export interface ChannelSender {
   readonly send: (message: OutboundMessage) => Effect.Effect<DeliveryReceipt, DeliveryError>
   /** Shows that an answer is being prepared ("typing…"); called every few seconds during a turn. */
   readonly typing?: (conversation: ConversationRef) => Effect.Effect<void>
+  /** A live preview of the reply to `target`; `None` when the channel does not stream (or is set not to). */
+  readonly preview?: (target: PreviewTarget) => Effect.Effect<Option.Option<ReplyPreview>, never, Scope.Scope>
 }
 
 /*
@@ -67,6 +89,9 @@ export class Outbound extends Effect.Service<Outbound>()("minibot/Outbound", {
     const typing = (conversation: ConversationRef) =>
       senders[conversation.channel].typing?.(conversation) ?? Effect.void
 
-    return { deliver, typing } as const
+    const preview = (target: PreviewTarget) =>
+      senders[target.conversation.channel].preview?.(target) ?? Effect.succeed(Option.none<ReplyPreview>())
+
+    return { deliver, typing, preview } as const
   })
 }) {}

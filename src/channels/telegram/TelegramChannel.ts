@@ -75,9 +75,10 @@ const whenEnabled = <A, E, R, E2, R2>(on: Layer.Layer<A, E, R>, off: Layer.Layer
 
 /** Replies to Telegram chats; needs only the API client, so the actors can use it from their first turn. */
 export const sender = whenEnabled(
-  Layer.effect(TelegramOut, Effect.map(TelegramSender, (s) => ({ send: s.send, typing: s.typing }))).pipe(
-    Layer.provide(Sender)
-  ),
+  Layer.effect(TelegramOut, Effect.map(TelegramSender, (s) => ({ send: s.send, typing: s.typing, preview: s.preview })))
+    .pipe(
+      Layer.provide(Sender)
+    ),
   Layer.succeed(TelegramOut, notEnabled("telegram"))
 )
 
