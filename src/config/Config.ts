@@ -56,7 +56,8 @@ export const TelegramConfig = Schema.Struct({
   poll_timeout_seconds: withDefault(Schema.Int.pipe(Schema.between(0, 50)), () => 30),
   /**
    * Live previews of replies: `auto` (drafts in private chats, a placeholder edited in place
-   * elsewhere), `draft`, `edit`, or `off` (the whole reply at once).
+   * elsewhere), `draft` (drafts only: groups get the whole reply), `edit` (a placeholder
+   * everywhere), or `off` (the whole reply at once).
    */
   streaming: withDefault(Schema.Literal("auto", "draft", "edit", "off"), () => "auto" as const),
   /** The least time between two preview updates of one reply. */

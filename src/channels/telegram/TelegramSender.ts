@@ -165,6 +165,8 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
       Effect.gen(function*() {
         const chatId = Number(target.conversation.chatId)
         if (tg.streaming === "off" || !Number.isSafeInteger(chatId)) return Option.none()
+        // `draft` previews only where drafts exist: a group gets its reply whole, with no placeholder.
+        if (tg.streaming === "draft" && chatId < 0) return Option.none()
         const drafts = tg.streaming !== "edit" && chatId > 0 && (yield* Ref.get(draftsKnown))
         lastDraftId = lastDraftId >= 2 ** 31 - 1 ? 1 : lastDraftId + 1
         return Option.some(

@@ -156,6 +156,23 @@ describe("Telegram: streamed replies", () => {
       expect(fake.callsOf("editMessageText")).toHaveLength(0)
     }))
 
+  it.scopedLive("streaming = \"draft\": a group gets its reply whole, a private chat still gets drafts", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      const group = -1001
+      llm.enqueue({ content: words(30), tokenDelayMs: 60 }, { content: words(20, "dm"), tokenDelayMs: 60 })
+      yield* startDaemon(fake, llm, { telegram: { ...fast, streaming: "draft", allowed_chat_ids: [group] } })
+      fake.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot explain" })
+      yield* waitForText(fake, words(30))
+      expect(fake.callsOf("sendMessage")).toHaveLength(1)
+      expect(fake.callsOf("editMessageText")).toHaveLength(0)
+      fake.pushText({ chatId: 42, userId: 42, text: "and you?" })
+      yield* waitForText(fake, words(20, "dm"))
+      expect(fake.drafts.length).toBeGreaterThanOrEqual(1)
+      expect(fake.drafts.every((d) => d.chat_id === 42)).toBe(true)
+    }))
+
   it.scopedLive("a Bot API server without sendMessageDraft (404): previews fall back to editing a message", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram({ withoutDrafts: true })
