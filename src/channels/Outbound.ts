@@ -54,12 +54,27 @@ export interface ReplyPreview {
 /** Where a preview goes: the conversation, and the message it answers. */
 export type PreviewTarget = Pick<OutboundMessage, "conversation" | "inReplyTo">
 
+/**
+ * What a preview left in the chat survives a crash through the turn: `remember` stores the
+ * channel's reference to it (a placeholder's message id) before the turn goes on, and the turn
+ * redone after a restart opens its preview with that reference as `left`, so its reply replaces
+ * what the crashed attempt left rather than appearing below a half answer.
+ */
+export interface PreviewMemory {
+  /** Read only by a channel that streams (a storage read per turn otherwise spared). */
+  readonly left: Effect.Effect<Option.Option<string>>
+  readonly remember: (reference: string) => Effect.Effect<void>
+}
+
 export interface ChannelSender {
   readonly send: (message: OutboundMessage) => Effect.Effect<DeliveryReceipt, DeliveryError>
   /** Shows that an answer is being prepared ("typing…"); called every few seconds during a turn. */
   readonly typing?: (conversation: ConversationRef) => Effect.Effect<void>
   /** A live preview of the reply to `target`; `None` when the channel does not stream (or is set not to). */
-  readonly preview?: (target: PreviewTarget) => Effect.Effect<Option.Option<ReplyPreview>, never, Scope.Scope>
+  readonly preview?: (
+    target: PreviewTarget,
+    memory: PreviewMemory
+  ) => Effect.Effect<Option.Option<ReplyPreview>, never, Scope.Scope>
 }
 
 /*
@@ -89,8 +104,8 @@ export class Outbound extends Effect.Service<Outbound>()("minibot/Outbound", {
     const typing = (conversation: ConversationRef) =>
       senders[conversation.channel].typing?.(conversation) ?? Effect.void
 
-    const preview = (target: PreviewTarget) =>
-      senders[target.conversation.channel].preview?.(target) ?? Effect.succeed(Option.none<ReplyPreview>())
+    const preview = (target: PreviewTarget, memory: PreviewMemory) =>
+      senders[target.conversation.channel].preview?.(target, memory) ?? Effect.succeed(Option.none<ReplyPreview>())
 
     return { deliver, typing, preview } as const
   })

@@ -341,19 +341,33 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       })
 
     /**
+     * The live preview of a person's reply, when the channel streams (a reply sent again after a
+     * restart shows nothing new: its preview only replaces what a crashed attempt left).
+     */
+    const previewFor = (input: TurnInput, key: ConversationKey) =>
+      isScheduled(input)
+        ? Effect.succeed(Option.none<ReplyPreview>())
+        : outbound.preview(target(input), {
+          left: ledger.previewOf(key, input.messageId),
+          remember: (reference) => ledger.rememberPreview(key, input.messageId, reference)
+        })
+
+    /**
      * A person's turn that the model answers now is previewed while it is written (when the
-     * channel streams); a replayed reply and a scheduled turn go out whole. The preview lives as
-     * long as the turn: it ends with the delivery, or is removed if the turn ends without one.
+     * channel streams); a scheduled turn goes out whole. The preview lives as long as the turn:
+     * it ends with the delivery, or is removed if the turn ends without one.
      */
     const handle = Effect.fn("ConversationTurn.handle")(function*(input: TurnInput) {
       const key = keyOf(input.conversation)
       const started = yield* Clock.currentTimeMillis
       const prior = yield* ledger.lookup(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
-      const preview = Option.isSome(replayed) || isScheduled(input)
-        ? Option.none<ReplyPreview>()
-        : yield* outbound.preview(target(input))
-      const next = Option.isSome(replayed) ? replayed.value : yield* answer(input, key, preview)
+      if (Option.isSome(replayed)) {
+        if (Either.isLeft(replayed.value)) return replayed.value.left
+        return yield* deliver(input, key, replayed.value.right, started, yield* previewFor(input, key))
+      }
+      const preview = yield* previewFor(input, key)
+      const next = yield* answer(input, key, preview)
       return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started, preview)
     }, Effect.scoped)
 

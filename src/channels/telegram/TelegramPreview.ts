@@ -92,6 +92,10 @@ export interface PreviewOptions {
   readonly interval: Duration.Duration
   /** Non-zero, one per reply: Telegram animates the updates of one draft. */
   readonly draftId: number
+  /** The placeholder a crashed attempt of this turn left in the chat: taken over, not sent again. */
+  readonly left: number | undefined
+  /** Stores a new placeholder's id with the turn, so that a restart can take it over. */
+  readonly remember: (messageId: number) => Effect.Effect<void>
   /** Called once if the server does not know `sendMessageDraft`: later replies start in edit mode. */
   readonly draftsUnsupported: Effect.Effect<void>
   /** The sender's delivery of the final reply, into the placeholder when there is one. */
@@ -114,7 +118,7 @@ export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never
   Effect.gen(function*() {
     const { api, chatId } = options
     const updates = yield* Queue.sliding<PreviewUpdate>(1)
-    const placeholder = yield* Ref.make<number | undefined>(undefined)
+    const placeholder = yield* Ref.make<number | undefined>(options.left)
     const finished = yield* Ref.make(false)
     let mode = options.mode
     let lastShown: string | undefined
@@ -140,11 +144,13 @@ export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never
             Effect.catchIf(isNotModified, () => Effect.succeed(Option.some(true)))
           )
         }
-        // Not interruptible: a placeholder Telegram made must be known, to be replaced or deleted.
+        // Not interruptible: a placeholder Telegram made must be known (and stored with the turn),
+        // to be replaced or deleted, even after a crash.
         return yield* api.sendPlaceholder(chatId, rendered.text, { ...sendOptions, ...parse }).pipe(
           Effect.tap(Option.match({
             onNone: () => Effect.void,
-            onSome: (message) => Ref.set(placeholder, message.message_id)
+            onSome: (message) =>
+              Effect.zipRight(Ref.set(placeholder, message.message_id), options.remember(message.message_id))
           })),
           Effect.uninterruptible
         )

@@ -14,7 +14,13 @@ import { Duration, Effect, Metric, Option, Ref } from "effect"
 import { TelegramSettings } from "../../config/Config.ts"
 import type { ConversationRef } from "../../domain/Conversation.ts"
 import * as Metrics from "../../observability/Metrics.ts"
-import { DeliveryError, type DeliveryReceipt, type OutboundMessage, type PreviewTarget } from "../Outbound.ts"
+import {
+  DeliveryError,
+  type DeliveryReceipt,
+  type OutboundMessage,
+  type PreviewMemory,
+  type PreviewTarget
+} from "../Outbound.ts"
 import type { SendPriority } from "./SendThrottle.ts"
 import {
   isEditImpossible,
@@ -161,13 +167,15 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
      * A live preview of the reply to `target` (see `TelegramPreview`), per `[channels.telegram]
      * streaming`: a draft in private chats while the server knows drafts, else a placeholder.
      */
-    const preview = (target: PreviewTarget) =>
+    const preview = (target: PreviewTarget, memory: PreviewMemory) =>
       Effect.gen(function*() {
         const chatId = Number(target.conversation.chatId)
         if (tg.streaming === "off" || !Number.isSafeInteger(chatId)) return Option.none()
         // `draft` previews only where drafts exist: a group gets its reply whole, with no placeholder.
         if (tg.streaming === "draft" && chatId < 0) return Option.none()
-        const drafts = tg.streaming !== "edit" && chatId > 0 && (yield* Ref.get(draftsKnown))
+        // A placeholder left by a crashed attempt is taken over: the reply will replace it.
+        const left = Option.filter(Option.map(yield* memory.left, Number), Number.isSafeInteger)
+        const drafts = tg.streaming !== "edit" && chatId > 0 && Option.isNone(left) && (yield* Ref.get(draftsKnown))
         lastDraftId = lastDraftId >= 2 ** 31 - 1 ? 1 : lastDraftId + 1
         return Option.some(
           yield* TelegramPreview.open({
@@ -177,6 +185,8 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
             mode: drafts ? "draft" : "edit",
             interval: Duration.millis(tg.streaming_interval_ms),
             draftId: lastDraftId,
+            left: Option.getOrUndefined(left),
+            remember: (messageId) => memory.remember(String(messageId)),
             draftsUnsupported: Ref.getAndSet(draftsKnown, false).pipe(
               Effect.flatMap((known) =>
                 known

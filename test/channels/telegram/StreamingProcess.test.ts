@@ -49,4 +49,44 @@ describe("streamed replies, as a process", () => {
     ])
     expect(llm.completions()).toHaveLength(3)
   })
+
+  it(
+    "kill -9 while a group reply streams into its placeholder: after the restart that message becomes the reply",
+    async () => {
+      const dir = tempDir()
+      const telegram = adopt(await startFakeTelegram())
+      const llm = adopt(await startFakeLlm())
+      const group = -1001
+      llm.script((request) =>
+        llm.completions().length === 1
+          ? { content: essay, tokenDelayMs: 50 }
+          : { content: `answer to ${lastUserContent(request)}` }
+      )
+      const file = telegramDaemonConfig(
+        dir,
+        telegram,
+        llm,
+        `allowed_chat_ids = [${group}]\nstreaming_interval_ms = 200`,
+        "request_timeout_seconds = 30"
+      )
+      const first = launch(["run", "--config", file], { cwd: dir })
+      const question = telegram.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot explain" })
+      await telegram.waitFor((f) => f.sent.length === 1 && f.sent[0]!.visibleText.startsWith("word0 word1"), 15_000)
+      first.child.kill("SIGKILL")
+      expect((await first.exited).signal).toBe("SIGKILL")
+
+      launch(["run", "--config", file], { cwd: dir })
+      await telegram.waitFor((f) => /^answer to .*explain$/.test(f.sent[0]!.visibleText), 20_000)
+      telegram.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot anything else?" })
+      await telegram.waitForSent(2, 20_000)
+      // One message per reply: the half answer became the complete one, nothing was left behind.
+      expect(telegram.sent.map((m) => m.visibleText)).toEqual([
+        expect.stringMatching(/^answer to .*explain$/),
+        expect.stringMatching(/^answer to .*anything else\?$/)
+      ])
+      expect(telegram.sent[0]!.reply_to_message_id).toBe(question.message!.message_id)
+      expect(telegram.deleted).toHaveLength(0)
+    },
+    60_000
+  )
 })
