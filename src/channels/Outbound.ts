@@ -2,7 +2,7 @@
  * The outbound side of every channel: the turn hands its reply here, and it goes to the sender of
  * the conversation's channel.
  */
-import { Context, Data, Effect } from "effect"
+import { Context, Data, Effect, Option, type Scope } from "effect"
 import type { ChannelName, ConversationRef } from "../domain/Conversation.ts"
 
 export interface OutboundMessage {
@@ -54,12 +54,49 @@ export interface FetchedFile {
   readonly path: string
 }
 
+/** What a reply's live preview shows: the model's Markdown so far, or our own status line. */
+export type PreviewUpdate =
+  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "status"; readonly text: string }
+
+/**
+ * A reply shown while it is written (on Telegram a draft, or a placeholder message edited in
+ * place). `show` never waits: the channel paces the updates, and one not yet shown is replaced
+ * by a newer one, never queued. `deliver` ends the previews and sends the final reply exactly as
+ * `send` would (it may take the placeholder's place). When the preview's scope closes without a
+ * `deliver`, whatever the preview left in the chat is removed.
+ */
+export interface ReplyPreview {
+  readonly show: (update: PreviewUpdate) => Effect.Effect<void>
+  readonly deliver: (message: OutboundMessage) => Effect.Effect<DeliveryReceipt, DeliveryError>
+}
+
+/** Where a preview goes: the conversation, and the message it answers. */
+export type PreviewTarget = Pick<OutboundMessage, "conversation" | "inReplyTo">
+
+/**
+ * What a preview left in the chat survives a crash through the turn: `remember` stores the
+ * channel's reference to it (a placeholder's message id) before the turn goes on, and the turn
+ * redone after a restart opens its preview with that reference as `left`, so its reply replaces
+ * what the crashed attempt left rather than appearing below a half answer.
+ */
+export interface PreviewMemory {
+  /** Read only by a channel that streams (a storage read per turn otherwise spared). */
+  readonly left: Effect.Effect<Option.Option<string>>
+  readonly remember: (reference: string) => Effect.Effect<void>
+}
+
 export interface ChannelSender {
   readonly send: (message: OutboundMessage) => Effect.Effect<DeliveryReceipt, DeliveryError>
   /** Shows that an answer is being prepared ("typing…"); called every few seconds during a turn. */
   readonly typing?: (conversation: ConversationRef) => Effect.Effect<void>
   /** The bytes of a file a person sent on this channel (by the platform's file id), at most `maxBytes`. */
   readonly fetchFile?: (fileId: string, maxBytes: number) => Effect.Effect<FetchedFile, FileFetchError>
+  /** A live preview of the reply to `target`; `None` when the channel does not stream (or is set not to). */
+  readonly preview?: (
+    target: PreviewTarget,
+    memory: PreviewMemory
+  ) => Effect.Effect<Option.Option<ReplyPreview>, never, Scope.Scope>
 }
 
 /*
@@ -93,6 +130,9 @@ export class Outbound extends Effect.Service<Outbound>()("minibot/Outbound", {
       senders[conversation.channel].fetchFile?.(fileId, maxBytes) ??
         Effect.fail(new FileFetchError({ reason: "not_supported", detail: `${conversation.channel} has no files` }))
 
-    return { deliver, typing, fetchFile } as const
+    const preview = (target: PreviewTarget, memory: PreviewMemory) =>
+      senders[target.conversation.channel].preview?.(target, memory) ?? Effect.succeed(Option.none<ReplyPreview>())
+
+    return { deliver, typing, fetchFile, preview } as const
   })
 }) {}

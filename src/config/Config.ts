@@ -54,7 +54,15 @@ export const TelegramConfig = Schema.Struct({
   dm_policy: withDefault(Schema.Literal("allowlist", "pairing"), () => "allowlist" as const),
   group_mode: withDefault(Schema.Literal("mention", "always"), () => "mention" as const),
   /** Long-poll wait of one getUpdates call. */
-  poll_timeout_seconds: withDefault(Schema.Int.pipe(Schema.between(0, 50)), () => 30)
+  poll_timeout_seconds: withDefault(Schema.Int.pipe(Schema.between(0, 50)), () => 30),
+  /**
+   * Live previews of replies: `auto` (drafts in private chats, a placeholder edited in place
+   * elsewhere), `draft` (drafts only: groups get the whole reply), `edit` (a placeholder
+   * everywhere), or `off` (the whole reply at once).
+   */
+  streaming: withDefault(Schema.Literal("auto", "draft", "edit", "off"), () => "auto" as const),
+  /** The least time between two preview updates of one reply. */
+  streaming_interval_ms: withDefault(Schema.Int.pipe(Schema.between(100, 60_000)), () => 1000)
 })
 
 export const ConsoleConfig = Schema.Struct({

@@ -1,5 +1,6 @@
 /**
- * The language model port: one chat completion (with optional tools) per call. Its layers live
+ * The language model port: one chat completion (with optional tools) per call, streamed when the
+ * caller watches its text grow (`onText`). Its layers live
  * on the tag: `Llm.openai` (the OpenAI-compatible client of `OpenAiLlm.ts`, the only code that
  * touches the `openai` SDK) and `Llm.fromFunction` (scripted answers).
  */
@@ -14,6 +15,11 @@ export { LlmError, type LlmFailureReason, LlmSetupError, userMessage } from "./L
 export interface CompletionRequest {
   readonly messages: ReadonlyArray<ChatMessage>
   readonly tools?: ReadonlyArray<ToolSpec>
+  /**
+   * When set, the answer is streamed and this is called with its text so far each time it grows
+   * (a retried attempt starts again from its own first token). Without it, one plain request.
+   */
+  readonly onText?: (textSoFar: string) => Effect.Effect<void>
 }
 
 export interface TokenUsage {

@@ -4,10 +4,11 @@
  * that a timeout or an interruption aborts the HTTP request (through the abort signal) and every
  * retry is logged and counted. A final failure is logged once, naming the config key to check.
  */
-import { Clock, Data, Duration, Effect, Exit, Metric, Redacted, Ref, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Exit, Metric, Redacted, Ref, Schedule, Stream } from "effect"
 import OpenAI from "openai"
 import type {
   ChatCompletion,
+  ChatCompletionChunk,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
   ChatCompletionTool
@@ -108,14 +109,52 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
       retryAfterCap: options.retryAfterCap ?? defaultRetryAfterCap
     })
 
-    const sendOnce = (body: ChatCompletionCreateParamsNonStreaming): Effect.Effect<ChatCompletion, AttemptFailure> =>
+    /** One plain request: the whole completion in one JSON answer. */
+    const requestWhole = (body: ChatCompletionCreateParamsNonStreaming): Effect.Effect<unknown, AttemptFailure> =>
+      Effect.tryPromise({
+        try: (signal) => client.chat.completions.create(body, { signal, maxRetries: 0 }),
+        catch: (error) => classify(error, apiKey)
+      })
+
+    /**
+     * One streamed request: SSE chunks assembled into the shape of a whole completion (content,
+     * tool calls by index, finish reason, usage), `onText` told each time the text grows. The
+     * request's own abort controller is aborted when this ends in any way, so an interruption
+     * (`/stop`, a timeout, shutdown) closes the connection at once, even while the body streams.
+     */
+    const requestStreamed = (
+      body: ChatCompletionCreateParamsNonStreaming,
+      onText: (textSoFar: string) => Effect.Effect<void>
+    ): Effect.Effect<unknown, AttemptFailure> =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => new AbortController()),
+        (controller) =>
+          Effect.gen(function*() {
+            const stream = yield* Effect.tryPromise({
+              try: () =>
+                client.chat.completions.create(
+                  { ...body, stream: true, stream_options: { include_usage: true } },
+                  { signal: controller.signal, maxRetries: 0 }
+                ),
+              catch: (error) => classify(error, apiKey)
+            })
+            const assembly = new StreamAssembly()
+            yield* Stream.fromAsyncIterable(stream, (error) => classify(error, apiKey)).pipe(
+              Stream.runForEach((chunk) => assembly.add(chunk) ? onText(assembly.content) : Effect.void)
+            )
+            return assembly.completion()
+          }),
+        (controller) => Effect.sync(() => controller.abort())
+      )
+
+    const sendOnce = (
+      body: ChatCompletionCreateParamsNonStreaming,
+      onText: ((textSoFar: string) => Effect.Effect<void>) | undefined
+    ): Effect.Effect<unknown, AttemptFailure> =>
       Effect.gen(function*() {
         yield* Metric.increment(Metrics.llmRequests)
         const start = yield* Clock.currentTimeMillis
-        return yield* Effect.tryPromise({
-          try: (signal) => client.chat.completions.create(body, { signal, maxRetries: 0 }),
-          catch: (error) => classify(error, apiKey)
-        }).pipe(
+        return yield* (onText === undefined ? requestWhole(body) : requestStreamed(body, onText)).pipe(
           Effect.timeoutFail({
             duration: requestTimeout,
             onTimeout: () =>
@@ -138,7 +177,7 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
         const body = toRequestBody(llm, hostedOpenAi, request)
         const attempts = yield* Ref.make(0)
         const response = yield* Ref.update(attempts, (n) => n + 1).pipe(
-          Effect.zipRight(sendOnce(body)),
+          Effect.zipRight(sendOnce(body, request.onText)),
           Effect.retry(policy),
           Effect.catchAll((failure) => Effect.flatMap(Ref.get(attempts), (n) => Effect.fail(toLlmError(failure, n))))
         )
@@ -342,6 +381,57 @@ const fromResponse = (response: unknown, attempts: number): Effect.Effect<Comple
       : {}),
     attempts
   })
+}
+
+/**
+ * A streamed completion put back together: content deltas appended, tool-call deltas merged by
+ * their `index` (the id and name come first, the arguments in pieces), the last finish reason
+ * and the usage chunk kept. `completion()` has the shape `fromResponse` reads.
+ */
+class StreamAssembly {
+  content = ""
+  private readonly calls = new Map<number, { id?: string; type?: string; name?: string; arguments: string }>()
+  private finishReason: string | null = null
+  private usage: ChatCompletion["usage"] = undefined
+
+  /** Takes one chunk; true when the text grew. */
+  add(chunk: ChatCompletionChunk): boolean {
+    if (chunk.usage) this.usage = chunk.usage
+    const choice = chunk.choices?.[0]
+    if (choice === undefined) return false
+    if (typeof choice.finish_reason === "string") this.finishReason = choice.finish_reason
+    const delta = choice.delta
+    for (const part of delta?.tool_calls ?? []) {
+      const call = this.calls.get(part.index) ?? { arguments: "" }
+      if (typeof part.id === "string" && part.id !== "") call.id = part.id
+      if (typeof part.type === "string") call.type = part.type
+      if (typeof part.function?.name === "string" && part.function.name !== "") call.name = part.function.name
+      if (typeof part.function?.arguments === "string") call.arguments += part.function.arguments
+      this.calls.set(part.index, call)
+    }
+    if (typeof delta?.content !== "string" || delta.content === "") return false
+    this.content += delta.content
+    return true
+  }
+
+  completion() {
+    const toolCalls = [...this.calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => ({
+      ...(call.id === undefined ? {} : { id: call.id }),
+      type: call.type ?? "function",
+      function: { name: call.name, arguments: call.arguments }
+    }))
+    return {
+      choices: [{
+        message: {
+          // As a whole answer would have it: no text beside tool calls is null.
+          content: this.content === "" && toolCalls.length > 0 ? null : this.content,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
+        },
+        finish_reason: this.finishReason
+      }],
+      ...(this.usage ? { usage: this.usage } : {})
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import { Cause, Clock, Data, DateTime, Duration, Effect, Either, Exit, Fiber, Metric, Option, Schedule } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
-import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
+import { Outbound, type OutboundMessage, type ReplyPreview } from "../channels/Outbound.ts"
 import { LlmSettings } from "../config/Config.ts"
 import * as Chat from "../domain/ChatMessage.ts"
 import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
@@ -32,6 +32,8 @@ export const transcriptEcho = (transcript: string) => `Transcript: ${transcript}
 export const emptyAnswerText = "(the model returned an empty answer)"
 export const repeatedToolText =
   "I stopped because I kept repeating the same step without getting anywhere. Could you rephrase or narrow the request?"
+/** What a reply's preview says while tools run. */
+export const usingToolsText = (names: ReadonlyArray<string>) => `Using ${[...new Set(names)].join(", ")}...`
 export const toolLimitText = (limit: number) =>
   `I stopped after ${limit} tool steps without finishing. Could you split the request into smaller parts?`
 
@@ -159,8 +161,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         return read
       })
 
-    const ask = (key: ConversationKey, input: TurnInput) =>
+    const ask = (key: ConversationKey, input: TurnInput, preview: Option.Option<ReplyPreview>) =>
       Effect.gen(function*() {
+        const onText = Option.match(preview, {
+          onNone: () => undefined,
+          onSome: (p) => (text: string) => p.show({ kind: "text", text })
+        })
         const past = yield* history.window(key, llmConfig.context.history_window)
         const prompt = [Chat.system(llmConfig.context.system_prompt), ...past]
         const asked = yield* question(input)
@@ -170,7 +176,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         // The model sees this turn's pictures; the history keeps only their references.
         const shown = asked.images.length === 0 ? produced[0]! : Chat.userWithImages(text, asked.images)
         const complete = (messages: ReadonlyArray<Chat.ChatMessage>) =>
-          llm.complete({ messages, tools: tools.specs() }).pipe(
+          llm.complete({ messages, tools: tools.specs(), ...(onText === undefined ? {} : { onText }) }).pipe(
             Effect.catchIf(
               (error: LlmError) =>
                 error.reason === "bad_request" && asked.images.length > 0 && llmConfig.vision === "auto",
@@ -205,6 +211,9 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
               Effect.annotateLogs({ requested: completion.toolCalls.length, run: calls.length })
             )
           }
+          if (Option.isSome(preview)) {
+            yield* preview.value.show({ kind: "status", text: usingToolsText(calls.map((c) => c.function.name)) })
+          }
           const results = yield* tools.executeAll(calls, context)
           produced.push(
             Chat.assistant(completion.content, calls),
@@ -225,11 +234,17 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         }
       })
 
-    /** Runs the model work where `/stop` can reach it; shows "typing…" meanwhile. */
-    const think = (key: ConversationKey, input: TurnInput): Effect.Effect<Outcome> =>
+    /** Runs the model work where `/stop` can reach it; shows "typing…" (and the preview, if any) meanwhile. */
+    const think = (
+      key: ConversationKey,
+      input: TurnInput,
+      preview: Option.Option<ReplyPreview>
+    ): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
         const typing = yield* outbound.typing(input.conversation).pipe(Effect.repeat(typingRefresh), Effect.fork)
-        const exit = yield* actors.stoppable(key, ask(key, input)).pipe(Effect.ensuring(Fiber.interrupt(typing)))
+        const exit = yield* actors.stoppable(key, ask(key, input, preview)).pipe(
+          Effect.ensuring(Fiber.interrupt(typing))
+        )
         if (Exit.isSuccess(exit)) return Outcome.Answered({ answer: exit.value })
         if (Cause.isInterruptedOnly(exit.cause)) return Outcome.Cancelled()
         const failure = Cause.failureOption(exit.cause)
@@ -268,10 +283,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       })
 
     /** Asks the model and records the outcome (with the history, in one commit when answered). */
-    const answer = (input: TurnInput, key: ConversationKey) =>
+    const answer = (input: TurnInput, key: ConversationKey, preview: Option.Option<ReplyPreview>) =>
       Effect.gen(function*(): Effect.fn.Return<Either.Either<Reply, TurnResult>> {
         yield* Effect.logInfo("turn started")
-        const outcome = yield* think(key, input)
+        const outcome = yield* think(key, input, preview)
         switch (outcome._tag) {
           case "Answered": {
             yield* ledger.atomically(Effect.zipRight(
@@ -301,18 +316,32 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         }
       })
 
-    const send = (input: TurnInput, text: string, kind: OutboundMessage["kind"]) =>
-      outbound.deliver({
-        conversation: input.conversation,
-        text,
-        kind,
-        inReplyTo: isScheduled(input)
-          ? { messageId: input.messageId, isGroup: false }
-          : { messageId: input.messageId, platformMessageId: input.platformMessageId, isGroup: input.isGroup }
-      })
+    const target = (input: TurnInput) => ({
+      conversation: input.conversation,
+      inReplyTo: isScheduled(input)
+        ? { messageId: input.messageId, isGroup: false }
+        : { messageId: input.messageId, platformMessageId: input.platformMessageId, isGroup: input.isGroup }
+    })
+
+    /** The reply goes out through the preview when there is one (it may take the preview's place). */
+    const send = (
+      input: TurnInput,
+      text: string,
+      kind: OutboundMessage["kind"],
+      preview: Option.Option<ReplyPreview> = Option.none()
+    ) => {
+      const message: OutboundMessage = { ...target(input), text, kind }
+      return Option.isSome(preview) ? preview.value.deliver(message) : outbound.deliver(message)
+    }
 
     /** Sends the reply (unless the job is silent) and records that it went out. */
-    const deliver = (input: TurnInput, key: ConversationKey, reply: Reply, started: number) =>
+    const deliver = (
+      input: TurnInput,
+      key: ConversationKey,
+      reply: Reply,
+      started: number,
+      preview: Option.Option<ReplyPreview>
+    ) =>
       Effect.gen(function*(): Effect.fn.Return<TurnResult> {
         const { text, kind } = toOutbound(reply)
         if (isScheduled(input) && !input.job.notify) {
@@ -320,7 +349,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           yield* Effect.logInfo("scheduled turn ran silently (notify = false)")
           return TurnResult.Silent({ text })
         }
-        const delivered = yield* send(input, text, kind).pipe(Effect.either)
+        const delivered = yield* send(input, text, kind, preview).pipe(Effect.either)
         if (Either.isLeft(delivered)) {
           yield* Effect.logError("reply could not be delivered", delivered.left)
           yield* ledger.settle(key, input.messageId, "undeliverable", null, delivered.left.message)
@@ -363,14 +392,31 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         )
       })
 
+    /**
+     * The live preview of a person's reply, when the channel streams (a reply sent again after a
+     * restart shows nothing new: its preview only replaces what a crashed attempt left).
+     */
+    const previewFor = (input: TurnInput, key: ConversationKey) =>
+      isScheduled(input)
+        ? Effect.succeed(Option.none<ReplyPreview>())
+        : outbound.preview(target(input), {
+          left: ledger.previewOf(key, input.messageId),
+          remember: (reference) => ledger.rememberPreview(key, input.messageId, reference)
+        })
+
+    /**
+     * A person's turn that the model answers now is previewed while it is written (when the
+     * channel streams); a scheduled turn goes out whole. The preview lives as long as the turn:
+     * it ends with the delivery, or is removed if the turn ends without one.
+     */
     const handle = Effect.fn("ConversationTurn.handle")(function*(input: TurnInput) {
       const key = keyOf(input.conversation)
       const started = yield* Clock.currentTimeMillis
       const prior = yield* ledger.lookup(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
       if (Option.isSome(replayed)) {
-        const next = replayed.value
-        return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
+        if (Either.isLeft(replayed.value)) return replayed.value.left
+        return yield* deliver(input, key, replayed.value.right, started, yield* previewFor(input, key))
       }
       const whole = yield* album(input, key)
       if (Option.isNone(whole)) {
@@ -378,9 +424,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         yield* ledger.settle(key, input.messageId, "delivered", null)
         return TurnResult.Duplicate()
       }
-      const next = yield* answer(whole.value, key)
-      return Either.isLeft(next) ? next.left : yield* deliver(whole.value, key, next.right, started)
-    })
+      const preview = yield* previewFor(whole.value, key)
+      const next = yield* answer(whole.value, key, preview)
+      return Either.isLeft(next) ? next.left : yield* deliver(whole.value, key, next.right, started, preview)
+    }, Effect.scoped)
 
     /**
      * Handles a message; whatever goes wrong is logged and told to the person, never raised

@@ -5,7 +5,7 @@
  * reply (in the same transaction as the history), so a turn costs two commits of ours.
  */
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Clock, Effect, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import type { ConversationKey } from "../domain/Conversation.ts"
 
 export const TurnStatus = Schema.Literal("answered", "failed", "cancelled", "delivered", "undeliverable")
@@ -45,13 +45,37 @@ export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger
             error = excluded.error, updated_at = excluded.updated_at
         `).pipe(Effect.asVoid, Effect.orDie)
 
+    const findPreview = SqlSchema.findOne({
+      Request: Schema.Struct({ key: Schema.String, messageId: Schema.String }),
+      Result: Schema.Struct({ preview: Schema.String }),
+      execute: ({ key, messageId }) =>
+        sql`SELECT preview FROM turn_previews WHERE conversation_key = ${key} AND message_id = ${messageId}`
+    })
+
+    /** What this turn's live preview left in the chat before a restart (the channel's reference), if anything. */
+    const previewOf = (key: ConversationKey, messageId: string) =>
+      findPreview({ key, messageId }).pipe(Effect.map(Option.map((row) => row.preview)), Effect.orDie)
+
+    /** Records what the turn's preview leaves in the chat, so that a restart can replace it. */
+    const rememberPreview = (key: ConversationKey, messageId: string, preview: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        sql`
+          INSERT INTO turn_previews (conversation_key, message_id, preview, created_at)
+          VALUES (${key}, ${messageId}, ${preview}, ${now})
+          ON CONFLICT (conversation_key, message_id) DO UPDATE SET preview = excluded.preview
+        `).pipe(Effect.asVoid, Effect.orDie)
+
     /** Runs `effect` in one transaction (one commit) with the ledger's writes. */
     const atomically = <A, E, R>(effect: Effect.Effect<A, E, R>) => sql.withTransaction(effect).pipe(Effect.orDie)
 
     /** Deletes records older than `before` (epoch ms). */
     const prune = (before: number) =>
-      sql`DELETE FROM turns WHERE updated_at < ${before}`.pipe(Effect.asVoid, Effect.orDie)
+      sql`DELETE FROM turns WHERE updated_at < ${before}`.pipe(
+        Effect.zipRight(sql`DELETE FROM turn_previews WHERE created_at < ${before}`),
+        Effect.asVoid,
+        Effect.orDie
+      )
 
-    return { lookup, settle, atomically, prune } as const
+    return { lookup, settle, atomically, prune, previewOf, rememberPreview } as const
   })
 }) {}

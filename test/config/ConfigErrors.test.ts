@@ -33,6 +33,16 @@ describe("config mistakes explain themselves", () => {
       ])
     }))
 
+  it.effect("streaming settings name the key and what is allowed", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(
+        `[channels.telegram]\nstreaming = "sometimes"\nstreaming_interval_ms = 10\n`
+      )
+      expect(problems).toHaveLength(2)
+      expect(problems[0]).toMatch(/^channels\.telegram\.streaming: .*"auto".*"draft".*"edit".*"off"/)
+      expect(problems[1]).toMatch(/^channels\.telegram\.streaming_interval_ms: /)
+    }))
+
   it.effect("[channel.telegram] (a section close to a known one) is an error with a suggestion", () =>
     Effect.gen(function*() {
       expect(yield* problemsOf(`[channel.telegram]\nenabled = true\nbot_token = "1:x"\n`)).toEqual([

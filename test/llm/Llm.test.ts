@@ -315,6 +315,76 @@ describe("Llm.openai against the fake server", () => {
     }))
 })
 
+describe("Llm.openai streaming (onText)", () => {
+  it.scopedLive("streams the answer: the text grows token by token and the completion is the whole of it", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ content: "One two three four.", tokenDelayMs: 5 })
+      const seen: Array<string> = []
+      const completion = yield* complete(fake, { ...hi, onText: (text) => Effect.sync(() => void seen.push(text)) })
+      expect(fake.completions()[0]!.body.stream).toBe(true)
+      expect(seen).toEqual(["One ", "One two ", "One two three ", "One two three four."])
+      expect(completion.content).toBe("One two three four.")
+      expect(completion.finishReason).toBe("stop")
+      expect(completion.usage?.completionTokens).toBeGreaterThan(0)
+    }))
+
+  it.scopedLive("assembles tool calls streamed in pieces, two at once, by their index", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({
+        toolCalls: [
+          { id: "call_a", name: "calculator", arguments: { expression: "6 * 7" } },
+          { id: "call_b", name: "current_datetime", arguments: {} }
+        ]
+      })
+      const seen: Array<string> = []
+      const completion = yield* complete(fake, { ...hi, onText: (text) => Effect.sync(() => void seen.push(text)) })
+      expect(seen).toEqual([])
+      expect(completion.content).toBeNull()
+      expect(completion.finishReason).toBe("tool_calls")
+      expect(completion.toolCalls).toEqual([
+        { id: "call_a", type: "function", function: { name: "calculator", arguments: "{\"expression\":\"6 * 7\"}" } },
+        { id: "call_b", type: "function", function: { name: "current_datetime", arguments: "{}" } }
+      ])
+    }))
+
+  it.scopedLive("without onText the request is not streamed", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const completion = yield* complete(fake, hi)
+      expect(fake.completions()[0]!.body.stream).toBeUndefined()
+      expect(completion.content).toBe("echo: hi")
+    }))
+
+  it.scopedLive("interrupting a streaming completion aborts the HTTP request mid-stream", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ content: Array.from({ length: 200 }, (_, i) => `word${i}`).join(" "), tokenDelayMs: 20 })
+      let last = ""
+      const fiber = yield* Effect.fork(
+        complete(fake, { ...hi, onText: (text) => Effect.sync(() => void (last = text)) }, {
+          request_timeout_seconds: 30
+        })
+      )
+      yield* Effect.promise(() => fake.waitFor(() => last.startsWith("word0 word1 word2"), 10_000))
+      yield* Fiber.interrupt(fiber)
+      yield* Effect.promise(() => fake.waitFor((f) => f.requests[0]!.aborted, 5_000))
+      expect(last).not.toContain("word199")
+    }))
+
+  it.scopedLive("a stream that fails before its first token is retried like a plain request", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      fake.enqueue({ status: 500 }, { content: "fine now" })
+      const seen: Array<string> = []
+      const completion = yield* complete(fake, { ...hi, onText: (text) => Effect.sync(() => void seen.push(text)) })
+      expect(completion.content).toBe("fine now")
+      expect(completion.attempts).toBe(2)
+      expect(seen).toEqual(["fine ", "fine now"])
+    }))
+})
+
 describe("a final LLM failure in the logs", () => {
   it.scopedLive("a rejected key: one error line with the status, the server's message and llm.api_key, never the key", () =>
     Effect.gen(function*() {

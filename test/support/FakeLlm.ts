@@ -46,13 +46,22 @@ export interface FakeToolCall {
   readonly arguments: string | Record<string, unknown>
 }
 
-/** What the fake should answer. `delayMs` (before answering) combines with any of them. */
+/**
+ * What the fake should answer. `delayMs` (before answering) combines with any of them;
+ * `tokenDelayMs` spaces the chunks of a streamed answer (`stream: true`).
+ */
 export type FakeReply =
-  | { readonly content: string; readonly finishReason?: string; readonly delayMs?: number }
+  | {
+    readonly content: string
+    readonly finishReason?: string
+    readonly delayMs?: number
+    readonly tokenDelayMs?: number
+  }
   | {
     readonly toolCalls: ReadonlyArray<FakeToolCall>
     readonly content?: string | null
     readonly delayMs?: number
+    readonly tokenDelayMs?: number
   }
   | {
     readonly status: number
@@ -112,6 +121,8 @@ export interface FakeLlmOptions {
   readonly expectedApiKey?: string
   /** Fixed latency added before every answer (benchmarks). */
   readonly latencyMs?: number
+  /** Delay between the chunks of every streamed answer, unless a reply sets its own `tokenDelayMs`. */
+  readonly tokenDelayMs?: number
   /** Defaults to 0 (any free port). */
   readonly port?: number
   readonly host?: string
@@ -374,11 +385,15 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
   const sleep = (ms: number, res: http.ServerResponse) =>
     new Promise<void>((resolve) => {
       if (ms <= 0) return resolve()
-      const timer = setTimeout(resolve, ms)
-      res.once("close", () => {
+      const closed = () => {
         clearTimeout(timer)
         resolve()
-      })
+      }
+      const timer = setTimeout(() => {
+        res.off("close", closed)
+        resolve()
+      }, ms)
+      res.once("close", closed)
     })
 
   const completionBody = (request: FakeChatRequest, reply: FakeReply) => {
@@ -413,7 +428,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     }
   }
 
-  const answer = (res: http.ServerResponse, request: FakeChatRequest, reply: FakeReply) => {
+  const answer = (res: http.ServerResponse, request: FakeChatRequest, reply: FakeReply): Promise<void> | void => {
     if ("raw" in reply) {
       res.writeHead(200, { "content-type": reply.contentType ?? "application/json" })
       res.end(reply.raw)
@@ -432,8 +447,8 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     const built = completionBody(request, reply)
     const created = Math.floor(Date.now() / 1000)
     if (request.stream === true) {
-      streamAnswer(res, request, built, created)
-      return
+      const tokenDelay = "tokenDelayMs" in reply ? reply.tokenDelayMs : undefined
+      return streamAnswer(res, request, built, created, tokenDelay ?? options.tokenDelayMs ?? 0)
     }
     sendJson(res, 200, {
       id: built.id,
@@ -456,11 +471,13 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     })
   }
 
-  const streamAnswer = (
+  /** SSE as OpenAI sends it: a role chunk, content by words, tool calls by index, the finish, usage, [DONE]. */
+  const streamAnswer = async (
     res: http.ServerResponse,
     request: FakeChatRequest,
     built: ReturnType<typeof completionBody>,
-    created: number
+    created: number,
+    tokenDelayMs: number
   ) => {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
     const chunk = (delta: unknown, finishReason: string | null = null, extra: Record<string, unknown> = {}) =>
@@ -476,16 +493,30 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
           })
         }\n\n`
       )
+    // Between tokens; false once the client hung up (an aborted request streams no further).
+    const pause = async () => {
+      if (tokenDelayMs > 0) await sleep(tokenDelayMs, res)
+      return !res.destroyed
+    }
     chunk({ role: "assistant", content: "" })
     if (built.content !== null && built.content.length > 0) {
-      for (const piece of built.content.match(/\S+\s*|\s+/g) ?? []) chunk({ content: piece })
+      for (const piece of built.content.match(/\S+\s*|\s+/g) ?? []) {
+        if (!(await pause())) return
+        chunk({ content: piece })
+      }
     }
-    built.toolCalls.forEach((call, index) => {
+    for (const [index, call] of built.toolCalls.entries()) {
+      if (!(await pause())) return
       chunk({
         tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }]
       })
-      chunk({ tool_calls: [{ index, function: { arguments: call.function.arguments } }] })
-    })
+      // The arguments arrive in two pieces, as a real server splits them.
+      const half = Math.ceil(call.function.arguments.length / 2)
+      for (const piece of [call.function.arguments.slice(0, half), call.function.arguments.slice(half)]) {
+        if (!(await pause())) return
+        chunk({ tool_calls: [{ index, function: { arguments: piece } }] })
+      }
+    }
     chunk({}, built.finishReason)
     if (request.stream_options?.include_usage === true) {
       res.write(
@@ -605,7 +636,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     }
     await sleep(latencyMs + (reply.delayMs ?? 0), res)
     if (res.destroyed) return
-    answer(res, record.body, reply)
+    await answer(res, record.body, reply)
   }
 
   const server = http.createServer((req, res) => {

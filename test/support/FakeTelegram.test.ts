@@ -402,6 +402,59 @@ describe("FakeTelegram", () => {
         expect(badHtml.description).toMatch(/^Bad Request: can't parse entities/)
       }))
 
+    it.scoped("sendMessageDraft: private chats only, a non-zero draft id, 0 to 4096 characters after parsing", () =>
+      Effect.gen(function*() {
+        const fake = yield* makeFakeTelegram()
+        const api = botFor(fake).api
+        expect(yield* Effect.promise(() => api.sendMessageDraft(7, 5, "<b>Hel</b>lo", { parse_mode: "HTML" }))).toBe(
+          true
+        )
+        expect(yield* Effect.promise(() => api.sendMessageDraft(7, 5, ""))).toBe(true) // "Thinking..."
+        expect(fake.drafts.map((d) => [d.chat_id, d.draft_id, d.visibleText, d.parse_mode])).toEqual([
+          [7, 5, "Hello", "HTML"],
+          [7, 5, "", undefined]
+        ])
+        expect(fake.sent).toHaveLength(0) // a draft is not a message
+        const group = yield* failure(() => api.sendMessageDraft(-100, 5, "hi"))
+        expect(group.error_code).toBe(400)
+        const zero = yield* failure(() => api.sendMessageDraft(7, 0, "hi"))
+        expect(zero.description).toMatch(/draft_id.*non-zero/)
+        const long = yield* failure(() => api.sendMessageDraft(7, 5, "x".repeat(4097)))
+        expect(long.description).toBe("Bad Request: message is too long")
+        const unclosed = yield* failure(() => api.sendMessageDraft(7, 5, "<pre>code", { parse_mode: "HTML" }))
+        expect(unclosed.description).toMatch(/^Bad Request: can't parse entities/)
+        expect(fake.drafts).toHaveLength(2)
+      }))
+
+    it.scoped("sendMessageDraft counts against the chat's flood limit like a message", () =>
+      Effect.gen(function*() {
+        const fake = yield* makeFakeTelegram({ now: () => 1_000_000 })
+        const api = botFor(fake).api
+        for (let i = 0; i < 3; i++) yield* Effect.promise(() => api.sendMessageDraft(7, 1, `d${i}`))
+        const limited = yield* failure(() => api.sendMessage(7, "too fast"))
+        expect([limited.error_code, limited.parameters.retry_after]).toEqual([429, 1])
+      }))
+
+    it.scoped("withoutDrafts emulates a Bot API server older than 9.5: 404 method not found", () =>
+      Effect.gen(function*() {
+        const fake = yield* makeFakeTelegram({ withoutDrafts: true })
+        const old = yield* failure(() => botFor(fake).api.sendMessageDraft(7, 1, "hi"))
+        expect([old.error_code, old.description]).toEqual([404, "Not Found: method not found"])
+      }))
+
+    it.scoped("deleteMessage removes a sent message: it can no longer be edited", () =>
+      Effect.gen(function*() {
+        const fake = yield* makeFakeTelegram()
+        const api = botFor(fake).api
+        const sent = yield* Effect.promise(() => api.sendMessage(1, "placeholder"))
+        expect(yield* Effect.promise(() => api.deleteMessage(1, sent.message_id))).toBe(true)
+        expect(fake.deleted).toEqual([{ chat_id: 1, message_id: sent.message_id }])
+        const edit = yield* failure(() => api.editMessageText(1, sent.message_id, "x"))
+        expect(edit.description).toBe("Bad Request: message to edit not found")
+        const again = yield* failure(() => api.deleteMessage(1, sent.message_id))
+        expect(again.description).toBe("Bad Request: message to delete not found")
+      }))
+
     it.effect("is available as a scoped layer", () =>
       Effect.gen(function*() {
         const fake = yield* FakeTelegram

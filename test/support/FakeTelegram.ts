@@ -62,6 +62,11 @@ export interface FakeTelegramOptions {
   readonly strictEntities?: boolean
   /** Clock in milliseconds (flood windows, message dates). */
   readonly now?: () => number
+  /**
+   * Emulate a Bot API server older than 9.5: `sendMessageDraft` answers 404 "Not Found: method
+   * not found".
+   */
+  readonly withoutDrafts?: boolean
 }
 
 export interface ApiCall {
@@ -87,6 +92,18 @@ export interface SentMessage {
   readonly at: number
   /** How many times editMessageText changed it. */
   edits: number
+}
+
+/** A draft the fake accepted (sendMessageDraft): ephemeral on Telegram, recorded here in order. */
+export interface SentDraft {
+  readonly chat_id: number
+  readonly draft_id: number
+  readonly text: string
+  readonly parse_mode: string | undefined
+  /** The text as Telegram shows it: parsed, entities decoded, trimmed ("" shows "Thinking..."). */
+  readonly visibleText: string
+  readonly message_thread_id: number | undefined
+  readonly at: number
 }
 
 export interface Fault {
@@ -152,6 +169,10 @@ export interface FakeTelegramServer {
   readonly calls: Array<ApiCall>
   /** Every accepted sendMessage, in order. */
   readonly sent: Array<SentMessage>
+  /** Every accepted sendMessageDraft, in order. */
+  readonly drafts: Array<SentDraft>
+  /** Messages removed with deleteMessage (they stay in `sent`, marked here by chat and id). */
+  readonly deleted: Array<{ readonly chat_id: number | string; readonly message_id: number }>
   /** Updates not yet confirmed by a getUpdates offset. */
   readonly pendingUpdates: ReadonlyArray<Update>
   readonly webhook: WebhookState | undefined
@@ -587,6 +608,8 @@ class FakeBotApi implements FakeTelegramServer {
   readonly botInfo: UserFromGetMe
   readonly calls: Array<ApiCall> = []
   readonly sent: Array<SentMessage> = []
+  readonly drafts: Array<SentDraft> = []
+  readonly deleted: Array<{ readonly chat_id: number | string; readonly message_id: number }> = []
   readonly commands = new Map<string, ReadonlyArray<BotCommand>>()
   url = ""
   webhook: WebhookState | undefined = undefined
@@ -594,6 +617,7 @@ class FakeBotApi implements FakeTelegramServer {
   private readonly server: Http.Server
   private readonly now: () => number
   private readonly strictEntities: boolean
+  private readonly withoutDrafts: boolean
   private readonly flood: FloodControl | undefined
   private updates: Array<Update> = []
   private lastUpdateId = 0
@@ -613,6 +637,7 @@ class FakeBotApi implements FakeTelegramServer {
     this.token = options.token ?? "123456789:TEST-fake-telegram-token"
     this.now = options.now ?? Date.now
     this.strictEntities = options.strictEntities ?? true
+    this.withoutDrafts = options.withoutDrafts ?? false
     this.flood = options.floodLimits === false
       ? undefined
       : new FloodControl({ ...defaultFloodLimits, ...options.floodLimits })
@@ -919,6 +944,8 @@ class FakeBotApi implements FakeTelegramServer {
     getupdates: (params, res) => this.getUpdates(params, res),
     sendmessage: (params) => this.sendMessage(params),
     editmessagetext: (params) => this.editMessageText(params),
+    sendmessagedraft: (params) => this.sendMessageDraft(params),
+    deletemessage: (params) => this.deleteMessage(params),
     sendchataction: (params) => {
       if (params.chat_id === undefined || params.chat_id === "") return badRequest("chat_id is empty")
       if (typeof params.action !== "string" || !chatActions.has(params.action)) {
@@ -1059,7 +1086,8 @@ class FakeBotApi implements FakeTelegramServer {
   /** The text as Telegram would store it, or the error answer. */
   private parseText(
     params: Record<string, unknown>,
-    tooLong: string
+    tooLong: string,
+    allowEmpty = false
   ): { readonly visible: string; readonly parseMode: string | undefined } | Answer {
     const text = typeof params.text === "string" || typeof params.text === "number" ? String(params.text) : ""
     const parseMode = typeof params.parse_mode === "string" && params.parse_mode !== "" ? params.parse_mode : undefined
@@ -1075,7 +1103,7 @@ class FakeBotApi implements FakeTelegramServer {
     }
     // Markdown modes are not parsed here: their raw text is measured (never shorter than parsed).
     visible = visible.trim()
-    if (visible.length === 0) return badRequest("message text is empty")
+    if (visible.length === 0 && !allowEmpty) return badRequest("message text is empty")
     if (visible.length > messageLimit) return badRequest(tooLong)
     return { visible, parseMode }
   }
@@ -1133,6 +1161,44 @@ class FakeBotApi implements FakeTelegramServer {
     this.messages.set(`${chatId}:${record.message_id}`, message)
     this.notify()
     return ok(message)
+  }
+
+  /** Bot API 9.5: private chats only, a non-zero draft id, 0 to 4096 characters after parsing. */
+  private sendMessageDraft(params: Record<string, unknown>): Answer {
+    if (this.withoutDrafts) return error(404, "Not Found: method not found")
+    const chatId = this.chatIdOf(params)
+    if (typeof chatId === "object") return chatId
+    if (typeof chatId !== "number" || chatId <= 0) return badRequest("draft messages can be sent only to private chats")
+    const draftId = int(params.draft_id)
+    if (draftId === undefined || draftId === 0) return badRequest("parameter \"draft_id\" must be non-zero")
+    const parsed = this.parseText(params, "message is too long", true)
+    if ("ok" in parsed) return parsed
+    const limited = this.floodCheck(chatId)
+    if (limited !== undefined) return limited
+    this.drafts.push({
+      chat_id: chatId,
+      draft_id: draftId,
+      text: typeof params.text === "string" ? params.text : "",
+      parse_mode: parsed.parseMode,
+      visibleText: parsed.visible,
+      message_thread_id: int(params.message_thread_id),
+      at: this.now()
+    })
+    this.notify()
+    return ok(true)
+  }
+
+  private deleteMessage(params: Record<string, unknown>): Answer {
+    const chatId = this.chatIdOf(params)
+    if (typeof chatId === "object") return chatId
+    const messageId = int(params.message_id)
+    if (messageId === undefined) return badRequest("message identifier is not specified")
+    const key = `${chatId}:${messageId}`
+    if (!this.messages.has(key)) return badRequest("message to delete not found")
+    this.messages.delete(key)
+    this.deleted.push({ chat_id: chatId, message_id: messageId })
+    this.notify()
+    return ok(true)
   }
 
   private editMessageText(params: Record<string, unknown>): Answer {

@@ -12,6 +12,10 @@
  *
  * Allowed users go first: a stranger's message (a refusal, a pairing code) only takes a global
  * token while `strangerReserve` are left for users, so strangers can never use up the global rate.
+ *
+ * Previews of a reply being written (drafts, edits of a placeholder) never wait: they go only
+ * while the chat is not held by a 429 and has a token to spare beyond `previewReserve`, so the
+ * final reply always finds its token; otherwise the preview is skipped (a newer one follows).
  */
 import { Clock, Duration, Effect } from "effect"
 
@@ -35,6 +39,9 @@ export const telegramFloodLimits: FloodLimits = {
   globalPerSecond: 30,
   strangerReserve: 10
 }
+
+/** Tokens a preview must leave to its chat: the final reply's first message never waits for a preview. */
+export const previewReserve = 1
 
 /** Whose message it is: an allowed user's (first) or a stranger's (only with tokens to spare). */
 export type SendPriority = "user" | "stranger"
@@ -130,6 +137,23 @@ export class SendThrottle {
     state.bucket.take(now)
     this.global.take(now)
     return 0
+  }
+
+  /**
+   * A preview's turn, only when it costs nothing to the chat's real messages: the chat is not
+   * held, keeps `previewReserve` tokens after this one, and so does the global bucket for users
+   * and strangers. True when it was taken (and counted); false means skip this preview.
+   */
+  tryTakeSpare(chatId: number, now: number): boolean {
+    const state = this.chat(chatId, now)
+    const spare = 1 + previewReserve
+    if (
+      state.bannedUntil > now || state.bucket.waitFor(spare, now) > 0 ||
+      this.global.waitFor(spare + this.limits.strangerReserve, now) > 0
+    ) return false
+    state.bucket.take(now)
+    this.global.take(now)
+    return true
   }
 
   /** Telegram answered 429 for this chat: nothing more goes to it for `retryAfterSeconds`. */

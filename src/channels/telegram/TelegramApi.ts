@@ -11,7 +11,7 @@
  * ambiguous (the message may have been sent): they are left to the sender, which retries a
  * bounded number of times.
  */
-import { Clock, Data, Duration, Effect, Metric, MetricLabel, Redacted } from "effect"
+import { Clock, Data, Duration, Effect, Metric, MetricLabel, Option, Redacted } from "effect"
 import { Api, GrammyError, HttpError } from "grammy"
 import type { BotCommand, Message, ReplyParameters, Update, UserFromGetMe } from "grammy/types"
 import { TelegramSettings } from "../../config/Config.ts"
@@ -46,6 +46,16 @@ export const isPermanentForChat = (e: TelegramError) =>
 
 /** Telegram could not parse the HTML of the message. */
 export const isEntityParseError = (e: TelegramError) => e.code === 400 && /can't parse entities/i.test(e.description)
+
+/** An edit that changed nothing: the message already shows that text. */
+export const isNotModified = (e: TelegramError) => e.code === 400 && /message is not modified/i.test(e.description)
+
+/** The message to edit is gone or can no longer be edited. */
+export const isEditImpossible = (e: TelegramError) =>
+  e.code === 400 && /message to edit not found|message can't be edited|message_id_invalid/i.test(e.description)
+
+/** The server does not know the method (an older self-hosted Bot API server, for sendMessageDraft). */
+export const isUnknownMethod = (e: TelegramError) => e.code === 404
 
 /** The message may or may not have been sent (no answer, or a server error). */
 export const isAmbiguous = (e: TelegramError) => e.kind !== "api" || (e.code !== undefined && e.code >= 500)
@@ -185,6 +195,63 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
             })
         }, signal))
 
+    /**
+     * A preview call (a draft, a placeholder, its edits): made only when the throttle has a token
+     * to spare for it, never waiting and never retried; `None` when it was skipped.
+     */
+    const preview = <A>(chatId: number, request: Effect.Effect<A, TelegramError>) =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now): Effect.Effect<Option.Option<A>, TelegramError> =>
+          throttle.tryTakeSpare(chatId, now)
+            ? request.pipe(
+              Effect.tapError((error) => error.code === 429 ? onRateLimited(chatId, error) : Effect.void),
+              Effect.map(Option.some)
+            )
+            : Effect.succeed(Option.none())
+      )
+
+    /** Streams a partial reply into a private chat (Bot API 9.5+); the draft is ephemeral. */
+    const sendDraft = (chatId: number, draftId: number, text: string, options: SendMessageOptions = {}) =>
+      preview(
+        chatId,
+        call("sendMessageDraft", (signal) =>
+          api.sendMessageDraft(chatId, draftId, text, {
+            ...(options.parseMode === undefined ? {} : { parse_mode: options.parseMode }),
+            ...(options.threadId === undefined ? {} : { message_thread_id: options.threadId })
+          }, signal))
+      )
+
+    /** The placeholder message a preview edits in place (groups, forum topics, servers without drafts). */
+    const sendPlaceholder = (chatId: number, text: string, options: SendMessageOptions = {}) =>
+      preview(chatId, sendOnce(chatId, text, options))
+
+    const editOnce = (chatId: number, messageId: number, text: string, options: SendMessageOptions) =>
+      call("editMessageText", (signal) =>
+        api.editMessageText(
+          chatId,
+          messageId,
+          text,
+          options.parseMode === undefined ? {} : { parse_mode: options.parseMode },
+          signal
+        ))
+
+    /** An edit of a preview's placeholder, as a preview (skipped rather than waiting). */
+    const editPreview = (chatId: number, messageId: number, text: string, options: SendMessageOptions = {}) =>
+      preview(chatId, editOnce(chatId, messageId, text, options))
+
+    /** An edit that is a reply (the final text in a placeholder's place): it waits its turn like `sendMessage`. */
+    const editMessageText = (chatId: number, messageId: number, text: string, options: SendMessageOptions = {}) =>
+      takeTurn(throttle, chatId, options.priority ?? "user").pipe(
+        Effect.zipRight(editOnce(chatId, messageId, text, options)),
+        Effect.tapError((error) => error.code === 429 ? onRateLimited(chatId, error) : Effect.void),
+        Effect.retry(rateLimitRetry(timings))
+      )
+
+    /** Deleting is free of flood limits in Telegram's account; used for a placeholder no reply replaced. */
+    const deleteMessage = (chatId: number, messageId: number) =>
+      call("deleteMessage", (signal) => api.deleteMessage(chatId, messageId, signal))
+
     const sendTyping = (chatId: number, threadId: number | undefined) =>
       call(
         "sendChatAction",
@@ -258,6 +325,11 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
       getMe,
       getUpdates,
       sendMessage,
+      sendDraft,
+      sendPlaceholder,
+      editPreview,
+      editMessageText,
+      deleteMessage,
       sendTyping,
       setMyCommands,
       deleteWebhook,

@@ -87,7 +87,7 @@ export const sender = whenEnabled(
     Effect.gen(function*() {
       const s = yield* TelegramSender
       const files = yield* TelegramFiles
-      return { send: s.send, typing: s.typing, fetchFile: files.fetchFile }
+      return { send: s.send, typing: s.typing, preview: s.preview, fetchFile: files.fetchFile }
     })
   ).pipe(
     Layer.provide(Sender)

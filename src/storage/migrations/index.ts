@@ -13,6 +13,7 @@ import notesSearch from "./0007_notes_search.ts"
 import userTimezones from "./0008_user_timezones.ts"
 import webhooks from "./0009_webhooks.ts"
 import mediaGroups from "./0012_media_groups.ts"
+import turnPreviews from "./0013_turn_previews.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   "0007_notes_search": notesSearch,
   "0008_user_timezones": userTimezones,
   "0009_webhooks": webhooks,
-  "0012_media_groups": mediaGroups
+  "0012_media_groups": mediaGroups,
+  "0013_turn_previews": turnPreviews
 }

@@ -77,3 +77,22 @@ describe("SendThrottle: Telegram's flood limits as token buckets", () => {
     expect(throttle.trackedChats).toBeLessThanOrEqual(2_000)
   })
 })
+
+describe("SendThrottle: previews use only spare allowance", () => {
+  it.effect("a preview never takes the chat's last token, so the final reply never waits for one", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      expect(throttle.tryTakeSpare(1, 0)).toBe(true)
+      expect(throttle.tryTakeSpare(1, 0)).toBe(true)
+      expect(throttle.tryTakeSpare(1, 0)).toBe(false) // one token left: it is the reply's
+      expect(throttle.tryTake(1, "user", 0)).toBe(0)
+    }))
+
+  it.effect("no preview while the chat is held by a 429, even with tokens refilled", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      throttle.penalize(1, 5, 0)
+      expect(throttle.tryTakeSpare(1, 4_999)).toBe(false)
+      expect(throttle.tryTakeSpare(1, 5_000)).toBe(true)
+    }))
+})

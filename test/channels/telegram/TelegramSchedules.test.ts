@@ -11,6 +11,7 @@ import { supervise } from "../../../src/channels/telegram/TelegramPoller.ts"
 import { pollRetry, stallWatch, storageRetry } from "../../../src/channels/telegram/TelegramSchedules.ts"
 import { TelegramSender } from "../../../src/channels/telegram/TelegramSender.ts"
 import { defaultTelegramTimings as timings } from "../../../src/channels/telegram/TelegramTimings.ts"
+import { makeConfig, TelegramSettings } from "../../../src/config/Config.ts"
 
 const apiError = (method: string, code: number, description: string, retryAfter?: number) =>
   new TelegramError({ method, kind: "api", code, description, ...(retryAfter === undefined ? {} : { retryAfter }) })
@@ -145,6 +146,11 @@ describe("sendRetry (TelegramSender)", () => {
       getMe: unused,
       getUpdates: () => unused,
       sendMessage: () => Effect.as(call, {} as Message.TextMessage),
+      sendDraft: () => unused,
+      sendPlaceholder: () => unused,
+      editPreview: () => unused,
+      editMessageText: () => unused,
+      deleteMessage: () => unused,
       sendTyping: () => unused,
       setMyCommands: () => unused,
       deleteWebhook: unused,
@@ -154,7 +160,10 @@ describe("sendRetry (TelegramSender)", () => {
       scrub: (text) => text
     })
     const send = Effect.flatMap(TelegramSender, (sender) => sender.send(reply)).pipe(
-      Effect.provide(TelegramSender.Default.pipe(Layer.provide(Layer.succeed(TelegramApi, api))))
+      Effect.provide(TelegramSender.Default.pipe(
+        Layer.provide(Layer.succeed(TelegramApi, api)),
+        Layer.provide(Layer.succeed(TelegramSettings, makeConfig().channels.telegram))
+      ))
     )
     return { send, calls }
   }
