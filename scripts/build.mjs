@@ -44,3 +44,9 @@ await esbuild.build({
   entryPoints: ["src/tools/text/HtmlToTextWorker.mjs"],
   outfile: "dist/html-to-text-worker.js"
 })
+// Markdown rendering for Telegram runs in a worker thread too (src/channels/telegram/FormatWorker.ts).
+await esbuild.build({
+  ...common,
+  entryPoints: ["src/channels/telegram/TelegramFormatWorker.mjs"],
+  outfile: "dist/telegram-format-worker.js"
+})

@@ -1,6 +1,7 @@
 /**
- * Replies out to Telegram: the model's Markdown as Telegram HTML in chunks Telegram accepts, our
- * own notices as plain text. Within one delivery a chunk Telegram accepted is never sent again:
+ * Replies out to Telegram: the model's Markdown as Telegram HTML in chunks Telegram accepts
+ * (rendered off the event loop by `FormatWorker`; plain text when that fails or takes too long),
+ * our own notices as plain text. Within one delivery a chunk Telegram accepted is never sent again:
  * chunks go out in order, and only the failing chunk is retried.
  *
  * - "can't parse entities": that chunk is resent without `parse_mode` (and logged).
@@ -14,6 +15,7 @@ import { Effect, Metric } from "effect"
 import type { ConversationRef } from "../../domain/Conversation.ts"
 import * as Metrics from "../../observability/Metrics.ts"
 import { DeliveryError, type DeliveryReceipt, type OutboundMessage } from "../Outbound.ts"
+import { FormatWorker } from "./FormatWorker.ts"
 import type { SendPriority } from "./SendThrottle.ts"
 import {
   isEntityParseError,
@@ -22,7 +24,7 @@ import {
   TelegramApi,
   type TelegramError
 } from "./TelegramApi.ts"
-import { formatForTelegram, splitTelegramHtml, visibleText } from "./TelegramFormat.ts"
+import { splitPlainText, splitTelegramHtml, visibleText } from "./TelegramFormat.ts"
 import { sendRetry } from "./TelegramSchedules.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
@@ -41,11 +43,24 @@ export const plainChunks = (text: string): Array<Chunk> =>
 const emptyAnswer = "(the answer had no text to show)"
 
 export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/TelegramSender", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const api = yield* TelegramApi
     const timings = yield* TelegramTimings
 
+    const formatter = yield* FormatWorker
     const ambiguousRetry = sendRetry(timings)
+
+    /** The answer's Markdown as Telegram HTML, or its plain text when it cannot be rendered in time. */
+    const renderAnswer = (text: string): Effect.Effect<Array<Chunk>> =>
+      // Interruptible even where the delivery is not (see ConversationTurn): nothing is sent yet.
+      Effect.interruptible(formatter.render(text)).pipe(
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logWarning(`the answer is sent as plain text: ${error.reason}`),
+            splitPlainText(text).map((plain) => ({ plain }))
+          )
+        )
+      )
 
     /** sendMessage, retried a few times when the outcome is unknown. */
     const sendWithRetries = (chatId: number, text: string, options: SendMessageOptions) =>
@@ -79,9 +94,9 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
           })
         }
         let chunks: Array<Chunk> = message.kind === "answer"
-          ? formatForTelegram(message.text)
+          ? yield* renderAnswer(message.text)
           : plainChunks(message.text)
-        if (chunks.length === 0) chunks = plainChunks(message.text)
+        if (chunks.length === 0) chunks = splitPlainText(message.text).map((plain) => ({ plain }))
         if (chunks.length === 0) chunks = [{ plain: emptyAnswer }]
         // In a group the first chunk answers the person's message, so it is clear who it is for.
         const replyTo = message.inReplyTo?.isGroup ? message.inReplyTo.platformMessageId : undefined
@@ -136,5 +151,6 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
       }, priority)
 
     return { send, typing, notify } as const
-  })
+  }),
+  dependencies: [FormatWorker.Default]
 }) {}
