@@ -45,6 +45,12 @@ await esbuild.build({
   entryPoints: ["src/tools/text/HtmlToTextWorker.mjs"],
   outfile: "dist/html-to-text-worker.js"
 })
+// Markdown rendering for Telegram runs in a worker thread too (src/channels/telegram/FormatWorker.ts).
+await esbuild.build({
+  ...common,
+  entryPoints: ["src/channels/telegram/TelegramFormatWorker.mjs"],
+  outfile: "dist/telegram-format-worker.js"
+})
 // A PDF's text is read in a worker thread too (src/media/PdfText.ts): dist/pdf-text-worker.js.
 await esbuild.build({
   ...common,

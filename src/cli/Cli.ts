@@ -14,6 +14,7 @@ import { AppConfig, ConfigSource, TelegramSettings } from "../config/Config.ts"
 import { checkRunnable, enabledChannels, loadConfig, type LoadedConfig } from "../config/ConfigLoader.ts"
 import * as Lifecycle from "../observability/Lifecycle.ts"
 import * as Logging from "../observability/Logging.ts"
+import { Draining } from "../runtime/Draining.ts"
 import * as Job from "../scheduler/Job.ts"
 import { JobStore } from "../scheduler/JobStore.ts"
 import * as Database from "../storage/Database.ts"
@@ -44,28 +45,29 @@ const announce = (loaded: LoadedConfig, message: string) =>
   })
 
 /**
- * Armed when shutdown starts (released first, before the daemon's layers): later signals are
- * ignored so cleanup finishes (the runtime would otherwise leave them to Node, which kills the
- * process), and a shutdown that hangs exits anyway.
+ * Armed when shutdown starts (at the signal, or when the daemon is interrupted otherwise): later
+ * signals are ignored so cleanup finishes (the runtime would otherwise leave them to Node, which
+ * kills the process), and a shutdown that takes longer than `shutdown_timeout_seconds`, counted
+ * from the signal, exits anyway.
  */
 const shutdownWatchdog = (loaded: LoadedConfig) =>
-  Layer.scopedDiscard(Effect.addFinalizer((exit) =>
-    Exit.isInterrupted(exit)
-      ? Effect.zipRight(
-        Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
-        Effect.sync(() => {
-          const again = () => process.stderr.write("minibot: already shutting down\n")
-          process.on("SIGINT", again)
-          process.on("SIGTERM", again)
-          const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
-          setTimeout(() => {
-            process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
-            process.exit(1)
-          }, Duration.toMillis(limit)).unref()
-        })
-      )
-      : Effect.void
-  ))
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const arm = yield* Effect.once(Effect.zipRight(
+      Effect.logInfo("shutting down: intake stops, running turns get a grace period"),
+      Effect.sync(() => {
+        const again = () => process.stderr.write("minibot: already shutting down\n")
+        process.on("SIGINT", again)
+        process.on("SIGTERM", again)
+        const limit = Duration.seconds(loaded.config.runtime.shutdown_timeout_seconds)
+        setTimeout(() => {
+          process.stderr.write(`minibot: shutdown took longer than ${Duration.format(limit)}; exiting\n`)
+          process.exit(1)
+        }, Duration.toMillis(limit)).unref()
+      })
+    ))
+    yield* Effect.forkScoped(Effect.zipRight((yield* Draining).started, arm))
+    yield* Effect.addFinalizer((exit) => Exit.isInterrupted(exit) ? arm : Effect.void)
+  }))
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
@@ -74,7 +76,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
     const daemon = Layers.Running(enabledChannels(loaded.config), announce(loaded, "minibot started"))
     yield* Layer.launch(shutdownWatchdog(loaded).pipe(Layer.provide(daemon))).pipe(
       Lifecycle.logStopped,
-      Effect.provide(Layers.Configured(loaded))
+      Effect.provide(Layer.merge(Layers.Configured(loaded), Draining.onSignals))
     )
   })).pipe(Command.withDescription("Run the daemon with the channels the configuration enables"))
 

@@ -38,8 +38,13 @@ const pruneEvery = Schedule.spaced(Duration.hours(1))
 /** Shard locks of runners sharing Postgres: refreshed this often, taken over when this old. */
 const sharedLockRefresh = Duration.seconds(2)
 const sharedLockExpiration = Duration.seconds(10)
-/** On shutdown a running turn may finish within this; after it, it is interrupted and redelivered on the next start. */
-const turnGracePeriod = Duration.seconds(5)
+/**
+ * On shutdown a running turn may finish within this; after it, it is interrupted and redelivered
+ * on the next start. At most half of `[runtime] shutdown_timeout_seconds`: the other half is for
+ * interrupting the rest and closing the database.
+ */
+const turnGracePeriod = (shutdownTimeoutSeconds: number) =>
+  Duration.min(Duration.seconds(5), Duration.seconds(shutdownTimeoutSeconds / 2))
 
 const ConversationEntity = Conversation.toLayer(
   Effect.gen(function*() {
@@ -56,11 +61,12 @@ const ConversationEntity = Conversation.toLayer(
 const runner = Layer.unwrapEffect(Effect.gen(function*() {
   const shared = (yield* StorageSettings).backend === "postgres"
   const { poll_interval_ms } = yield* SchedulerSettings
+  const { shutdown_timeout_seconds } = yield* RuntimeSettings
   return SingleRunner.layer({
     runnerStorage: shared ? "sql" : "memory",
     shardingConfig: {
       entityMessagePollInterval: Duration.millis(poll_interval_ms),
-      entityTerminationTimeout: turnGracePeriod,
+      entityTerminationTimeout: turnGracePeriod(shutdown_timeout_seconds),
       ...(shared
         ? {
           runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)),

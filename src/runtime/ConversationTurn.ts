@@ -19,6 +19,7 @@ import type { ToolContext } from "../tools/Tool.ts"
 import { ToolRegistry } from "../tools/ToolRegistry.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
 import { Actors } from "./Actors.ts"
+import { Draining } from "./Draining.ts"
 import { TurnLedger, type TurnRecord } from "./TurnLedger.ts"
 
 const typingRefresh = Schedule.spaced(Duration.seconds(4))
@@ -285,6 +286,8 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     /** Asks the model and records the outcome (with the history, in one commit when answered). */
     const answer = (input: TurnInput, key: ConversationKey, preview: Option.Option<ReplyPreview>) =>
       Effect.gen(function*(): Effect.fn.Return<Either.Either<Reply, TurnResult>> {
+        // Shutting down: the model is not asked now; the message is answered after the restart.
+        yield* Draining.holdIfDraining
         yield* Effect.logInfo("turn started")
         const outcome = yield* think(key, input, preview)
         switch (outcome._tag) {
@@ -334,7 +337,11 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       return Option.isSome(preview) ? preview.value.deliver(message) : outbound.deliver(message)
     }
 
-    /** Sends the reply (unless the job is silent) and records that it went out. */
+    /**
+     * Sends the reply (unless the job is silent) and records that it went out. Not interruptible
+     * between a message sent and its record (the channel lets only the wait for a send slot be
+     * interrupted): a shutdown never leaves a sent reply unrecorded, to be sent again.
+     */
     const deliver = (
       input: TurnInput,
       key: ConversationKey,
@@ -370,7 +377,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           Effect.annotateLogs({ duration_ms: durationMs, chunks: delivered.right.chunks })
         )
         return Reply.$is("Stopped")(reply) ? TurnResult.Stopped() : TurnResult.Delivered({ text })
-      })
+      }).pipe(Effect.uninterruptible)
 
     /**
      * An album part: the whole album as one message, when this part's turn is the one that takes

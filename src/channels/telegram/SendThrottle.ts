@@ -17,7 +17,7 @@
  * while the chat is not held by a 429 and has a token to spare beyond `previewReserve`, so the
  * final reply always finds its token; otherwise the preview is skipped (a newer one follows).
  */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Deferred, Duration, Effect, Queue, type Scope } from "effect"
 
 export interface FloodLimits {
   readonly privateBurst: number
@@ -125,6 +125,12 @@ export class SendThrottle {
     this.pruneAt = Math.max(pruneThreshold, this.chats.size * 2)
   }
 
+  /** Milliseconds until the chat itself (its allowance, a 429 ban) lets a message through; 0: now. */
+  chatWait(chatId: number, now: number): number {
+    const state = this.chat(chatId, now)
+    return Math.max(state.bannedUntil - now, state.bucket.waitFor(1, now))
+  }
+
   /** 0 when a message to `chatId` may go now (it is counted), else the milliseconds to wait before asking again. */
   tryTake(chatId: number, priority: SendPriority, now: number): number {
     const state = this.chat(chatId, now)
@@ -169,16 +175,78 @@ export class SendThrottle {
   }
 }
 
-/** Waits for the chat's turn under `throttle`, by the Effect clock (so TestClock drives it). */
-export const takeTurn = (
+/** Waits for a turn to send to a chat; fails never, and never returns once draining holds it. */
+export type TakeTurn = (chatId: number, priority: SendPriority) => Effect.Effect<void>
+
+type Outcome = "taken" | "chat busy" | "held"
+
+interface InLine {
+  readonly chatId: number
+  readonly answer: Deferred.Deferred<Outcome>
+}
+
+/**
+ * Hands out turns under `throttle`, by the Effect clock (so TestClock drives it), without polling:
+ * a message first waits for its own chat (its allowance, a 429 ban), then joins the line of its
+ * priority for the overall rate, where one fiber per line watches the clock and answers the
+ * messages in order. So a thousand queued replies cost one wake-up per message sent, not a
+ * thousand (a semaphore would wake every waiter on each release).
+ *
+ * Once `draining` has started, a message that would have to wait is not sent at all: it is held
+ * until the shutdown interrupts it (a message whose turn is there at once still goes).
+ */
+export const turnTaker = (
   throttle: SendThrottle,
-  chatId: number,
-  priority: SendPriority
-): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const wait = throttle.tryTake(chatId, priority, now)
-    return wait === 0 ? Effect.void : Effect.zipRight(
-      Effect.sleep(Duration.millis(wait)),
-      takeTurn(throttle, chatId, priority)
-    )
+  draining: Effect.Effect<void> = Effect.never
+): Effect.Effect<TakeTurn, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    /** Sleeps `ms`; false when draining started first. */
+    const waitUnlessDraining = (ms: number) =>
+      Effect.raceFirst(Effect.as(Effect.sleep(Duration.millis(ms)), true), Effect.as(draining, false))
+
+    /** The head of the line: its outcome once the overall rate allows, or once its chat is not ready after all. */
+    const serve = (priority: SendPriority, { answer, chatId }: InLine) =>
+      Effect.gen(function*() {
+        for (;;) {
+          if (yield* Deferred.isDone(answer)) return // given up (interrupted)
+          const now = yield* Clock.currentTimeMillis
+          const wait = throttle.tryTake(chatId, priority, now)
+          if (wait === 0) return yield* Deferred.succeed(answer, "taken")
+          if (throttle.chatWait(chatId, now) > 0) return yield* Deferred.succeed(answer, "chat busy")
+          if (!(yield* waitUnlessDraining(wait))) return yield* Deferred.succeed(answer, "held")
+        }
+      })
+
+    const lineFor = (priority: SendPriority) =>
+      Effect.gen(function*() {
+        const line = yield* Queue.unbounded<InLine>()
+        yield* Queue.take(line).pipe(
+          Effect.flatMap((entry) => serve(priority, entry)),
+          Effect.forever,
+          Effect.forkScoped
+        )
+        return line
+      })
+    const lines = { user: yield* lineFor("user"), stranger: yield* lineFor("stranger") }
+
+    const inLine = (chatId: number, priority: SendPriority) =>
+      Effect.gen(function*() {
+        const answer = yield* Deferred.make<Outcome>()
+        yield* Queue.offer(lines[priority], { chatId, answer })
+        return yield* Deferred.await(answer).pipe(Effect.onInterrupt(() => Deferred.interrupt(answer)))
+      })
+
+    return (chatId, priority) =>
+      Effect.gen(function*() {
+        for (;;) {
+          const chatWait = throttle.chatWait(chatId, yield* Clock.currentTimeMillis)
+          if (chatWait > 0) {
+            if (!(yield* waitUnlessDraining(chatWait))) return yield* Effect.never
+            continue
+          }
+          const outcome = yield* inLine(chatId, priority)
+          if (outcome === "taken") return
+          if (outcome === "held") return yield* Effect.never
+        }
+      })
   })

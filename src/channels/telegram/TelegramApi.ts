@@ -9,14 +9,16 @@
  * behind replies. A 429 means Telegram did not send the message: that chat alone is held for
  * `retry_after` and the message goes again (`rateLimitRetry`). Network errors and 5xx are
  * ambiguous (the message may have been sent): they are left to the sender, which retries a
- * bounded number of times.
+ * bounded number of times. Once shutdown has begun (`Draining`), a message that would have to
+ * wait for its turn is held, not sent: it goes after the restart.
  */
 import { Clock, Data, Duration, Effect, Metric, MetricLabel, Option, Redacted } from "effect"
 import { Api, GrammyError, HttpError } from "grammy"
 import type { BotCommand, Message, ReplyParameters, Update, UserFromGetMe } from "grammy/types"
 import { TelegramSettings } from "../../config/Config.ts"
 import * as Metrics from "../../observability/Metrics.ts"
-import { type SendPriority, SendThrottle, takeTurn, telegramFloodLimits } from "./SendThrottle.ts"
+import { Draining } from "../../runtime/Draining.ts"
+import { type SendPriority, SendThrottle, telegramFloodLimits, turnTaker } from "./SendThrottle.ts"
 import { rateLimitRetry } from "./TelegramSchedules.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
 
@@ -102,10 +104,11 @@ const toTelegramError = (method: string, error: unknown, scrub: (text: string) =
 }
 
 export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/TelegramApi", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const tg = yield* TelegramSettings
     const timings = yield* TelegramTimings
     const throttle = new SendThrottle(telegramFloodLimits, yield* Clock.currentTimeMillis)
+    const takeTurn = yield* turnTaker(throttle, (yield* Draining).started)
     const token = tg.bot_token === undefined ? "" : Redacted.value(tg.bot_token).trim()
     const apiRoot = tg.api_root.replace(/\/+$/, "")
     const scrub = (text: string) =>
@@ -174,8 +177,10 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
       text: string,
       options: SendMessageOptions = {}
     ): Effect.Effect<Message.TextMessage, TelegramError> =>
-      takeTurn(throttle, chatId, options.priority ?? "user").pipe(
-        Effect.zipRight(sendOnce(chatId, text, options)),
+      // Waiting for a turn can be interrupted (by shutdown); a request sent is not cut short, so
+      // a message Telegram took is never sent again because of an interruption.
+      Effect.interruptible(takeTurn(chatId, options.priority ?? "user")).pipe(
+        Effect.zipRight(Effect.uninterruptible(sendOnce(chatId, text, options))),
         Effect.tapError((error) => error.code === 429 ? onRateLimited(chatId, error) : Effect.void),
         Effect.retry(rateLimitRetry(timings))
       )
@@ -242,8 +247,8 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
 
     /** An edit that is a reply (the final text in a placeholder's place): it waits its turn like `sendMessage`. */
     const editMessageText = (chatId: number, messageId: number, text: string, options: SendMessageOptions = {}) =>
-      takeTurn(throttle, chatId, options.priority ?? "user").pipe(
-        Effect.zipRight(editOnce(chatId, messageId, text, options)),
+      Effect.interruptible(takeTurn(chatId, options.priority ?? "user")).pipe(
+        Effect.zipRight(Effect.uninterruptible(editOnce(chatId, messageId, text, options))),
         Effect.tapError((error) => error.code === 429 ? onRateLimited(chatId, error) : Effect.void),
         Effect.retry(rateLimitRetry(timings))
       )

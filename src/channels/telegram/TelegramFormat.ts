@@ -371,3 +371,26 @@ export const formatForTelegram = (markdown: string, limit = telegramMessageLimit
     html,
     plain: visibleText(html).trim()
   }))
+
+/**
+ * Plain text cut into pieces of at most `limit` UTF-16 code units, at a line break or a space in
+ * the second half of the window when there is one, never inside a surrogate pair. Linear, for any
+ * size: the fallback when Markdown is not rendered.
+ */
+export const splitPlainText = (text: string, limit = telegramMessageLimit): Array<string> => {
+  const pieces: Array<string> = []
+  let start = 0
+  while (start < text.length) {
+    let end = Math.min(text.length, start + limit)
+    if (end < text.length) {
+      const window = text.slice(start, end)
+      const at = Math.max(window.lastIndexOf("\n"), window.lastIndexOf(" "))
+      if (at >= limit * minFill) end = start + at + 1
+      else if (/[\uD800-\uDBFF]/.test(text[end - 1]!)) end-- // keep a surrogate pair together
+    }
+    const piece = text.slice(start, end).trim()
+    if (piece !== "") pieces.push(piece)
+    start = end
+  }
+  return pieces
+}

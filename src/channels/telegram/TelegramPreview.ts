@@ -35,7 +35,7 @@ import {
   type TelegramApi,
   type TelegramError
 } from "./TelegramApi.ts"
-import { formatForTelegram, telegramMessageLimit } from "./TelegramFormat.ts"
+import { type TelegramChunk, telegramMessageLimit } from "./TelegramFormat.ts"
 
 /** One preview as Telegram gets it. */
 export interface RenderedPreview {
@@ -66,19 +66,30 @@ const tail = (text: string, limit = telegramMessageLimit): string => {
   return trimmed.slice(code >= 0xdc00 && code <= 0xdfff ? start + 1 : start)
 }
 
+/** Renders Markdown as Telegram HTML chunks (the sender's worker: model output never renders on the event loop). */
+export type PreviewFormat = (markdown: string) => Effect.Effect<ReadonlyArray<TelegramChunk>, unknown>
+
 /**
  * What a preview shows: the part of the answer being written (its last message-sized part, as
- * Telegram HTML), plain text while a code block is open, our status line as it is. `undefined`
- * when there is nothing visible yet.
+ * Telegram HTML), plain text while a code block is open or when the answer cannot be rendered, our
+ * status line as it is. `undefined` when there is nothing visible yet.
  */
-export const renderPreview = (update: PreviewUpdate): RenderedPreview | undefined => {
-  if (update.kind === "status" || hasOpenFence(update.text)) {
+export const renderPreview = (
+  update: PreviewUpdate,
+  format: PreviewFormat
+): Effect.Effect<RenderedPreview | undefined> => {
+  const plain = (): RenderedPreview | undefined => {
     const text = tail(update.text)
     return text === "" ? undefined : { text }
   }
-  const chunks = formatForTelegram(update.text)
-  const last = chunks[chunks.length - 1]
-  return last === undefined ? undefined : { text: last.html, parseMode: "HTML" }
+  if (update.kind === "status" || hasOpenFence(update.text)) return Effect.succeed(plain())
+  return format(update.text).pipe(
+    Effect.map((chunks): RenderedPreview | undefined => {
+      const last = chunks[chunks.length - 1]
+      return last === undefined ? undefined : { text: last.html, parseMode: "HTML" }
+    }),
+    Effect.orElseSucceed(plain)
+  )
 }
 
 type Api = Context.Tag.Service<typeof TelegramApi>
@@ -90,6 +101,7 @@ export interface PreviewOptions {
   /** A draft when the chat and the server allow it; a placeholder edited in place otherwise. */
   readonly mode: "draft" | "edit"
   readonly interval: Duration.Duration
+  readonly format: PreviewFormat
   /** Non-zero, one per reply: Telegram animates the updates of one draft. */
   readonly draftId: number
   /** The placeholder a crashed attempt of this turn left in the chat: taken over, not sent again. */
@@ -174,23 +186,23 @@ export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never
         )
       )
 
-    const show = (update: PreviewUpdate): Effect.Effect<Shown> => {
-      const rendered = renderPreview(update)
-      const key = rendered === undefined ? undefined : `${rendered.parseMode ?? ""}\u0000${rendered.text}`
-      if (rendered === undefined || key === lastShown) return Effect.succeed("shown")
-      return showOnce(rendered).pipe(
-        Effect.tap((shown) =>
-          Effect.sync(() => {
-            if (shown !== "shown") return
-            lastShown = key
-            if (mode === "edit") placeholderHtml = rendered.parseMode === "HTML" ? rendered.text : undefined
-          })
-        ),
-        Effect.catchAll((error) =>
-          Effect.as(Effect.logDebug(`a reply preview was not shown: ${error.description}`), "shown" as const)
+    const show = (update: PreviewUpdate): Effect.Effect<Shown> =>
+      Effect.flatMap(renderPreview(update, options.format), (rendered) => {
+        const key = rendered === undefined ? undefined : `${rendered.parseMode ?? ""}\u0000${rendered.text}`
+        if (rendered === undefined || key === lastShown) return Effect.succeed<Shown>("shown")
+        return showOnce(rendered).pipe(
+          Effect.tap((shown) =>
+            Effect.sync(() => {
+              if (shown !== "shown") return
+              lastShown = key
+              if (mode === "edit") placeholderHtml = rendered.parseMode === "HTML" ? rendered.text : undefined
+            })
+          ),
+          Effect.catchAll((error) =>
+            Effect.as(Effect.logDebug(`a reply preview was not shown: ${error.description}`), "shown" as const)
+          )
         )
-      )
-    }
+      })
 
     // The newest update, at most one per interval; a skipped one is tried again unless a newer came.
     // A placeholder is a message of its own: a reply ready within the first interval is sent

@@ -1,6 +1,7 @@
 /**
- * Replies out to Telegram: the model's Markdown as Telegram HTML in chunks Telegram accepts, our
- * own notices as plain text. Within one delivery a chunk Telegram accepted is never sent again:
+ * Replies out to Telegram: the model's Markdown as Telegram HTML in chunks Telegram accepts
+ * (rendered off the event loop by `FormatWorker`; plain text when that fails or takes too long),
+ * our own notices as plain text. Within one delivery a chunk Telegram accepted is never sent again:
  * chunks go out in order, and only the failing chunk is retried.
  *
  * - "can't parse entities": that chunk is resent without `parse_mode` (and logged).
@@ -21,6 +22,7 @@ import {
   type PreviewMemory,
   type PreviewTarget
 } from "../Outbound.ts"
+import { FormatWorker } from "./FormatWorker.ts"
 import type { SendPriority } from "./SendThrottle.ts"
 import {
   isEditImpossible,
@@ -31,7 +33,7 @@ import {
   TelegramApi,
   type TelegramError
 } from "./TelegramApi.ts"
-import { formatForTelegram, splitTelegramHtml, visibleText } from "./TelegramFormat.ts"
+import { splitPlainText, splitTelegramHtml, visibleText } from "./TelegramFormat.ts"
 import * as TelegramPreview from "./TelegramPreview.ts"
 import { sendRetry } from "./TelegramSchedules.ts"
 import { TelegramTimings } from "./TelegramTimings.ts"
@@ -51,7 +53,7 @@ export const plainChunks = (text: string): Array<Chunk> =>
 const emptyAnswer = "(the answer had no text to show)"
 
 export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/TelegramSender", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const api = yield* TelegramApi
     const timings = yield* TelegramTimings
     const tg = yield* TelegramSettings
@@ -59,7 +61,20 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
     const draftsKnown = yield* Ref.make(true)
     let lastDraftId = Math.floor(Math.random() * 1_000_000)
 
+    const formatter = yield* FormatWorker
     const ambiguousRetry = sendRetry(timings)
+
+    /** The answer's Markdown as Telegram HTML, or its plain text when it cannot be rendered in time. */
+    const renderAnswer = (text: string): Effect.Effect<Array<Chunk>> =>
+      // Interruptible even where the delivery is not (see ConversationTurn): nothing is sent yet.
+      Effect.interruptible(formatter.render(text)).pipe(
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logWarning(`the answer is sent as plain text: ${error.reason}`),
+            splitPlainText(text).map((plain) => ({ plain }))
+          )
+        )
+      )
 
     /** sendMessage, retried a few times when the outcome is unknown. */
     const sendWithRetries = (chatId: number, text: string, options: SendMessageOptions) =>
@@ -125,9 +140,9 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
           })
         }
         let chunks: Array<Chunk> = message.kind === "answer"
-          ? formatForTelegram(message.text)
+          ? yield* renderAnswer(message.text)
           : plainChunks(message.text)
-        if (chunks.length === 0) chunks = plainChunks(message.text)
+        if (chunks.length === 0) chunks = splitPlainText(message.text).map((plain) => ({ plain }))
         if (chunks.length === 0) chunks = [{ plain: emptyAnswer }]
         // In a group the first chunk answers the person's message, so it is clear who it is for.
         const replyTo = message.inReplyTo?.isGroup ? message.inReplyTo.platformMessageId : undefined
@@ -184,6 +199,7 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
             chatId,
             mode: drafts ? "draft" : "edit",
             interval: Duration.millis(tg.streaming_interval_ms),
+            format: formatter.render,
             draftId: lastDraftId,
             left: Option.getOrUndefined(left),
             remember: (messageId) => memory.remember(String(messageId)),
@@ -226,5 +242,6 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
       }, priority)
 
     return { send, typing, notify, preview } as const
-  })
+  }),
+  dependencies: [FormatWorker.Default]
 }) {}

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { formatForTelegram } from "../../../src/channels/telegram/TelegramFormat.ts"
-import { hasOpenFence, renderPreview } from "../../../src/channels/telegram/TelegramPreview.ts"
+import { hasOpenFence, renderPreview as renderWith } from "../../../src/channels/telegram/TelegramPreview.ts"
+
+const renderPreview = (update: Parameters<typeof renderWith>[0]) =>
+  Effect.runSync(renderWith(update, (markdown) => Effect.succeed(formatForTelegram(markdown))))
 
 describe("what a reply preview shows", () => {
   it("the answer so far as the same HTML as the final reply", () => {
@@ -28,6 +32,11 @@ describe("what a reply preview shows", () => {
     expect(renderPreview({ kind: "text", text: long })?.text).toBe(chunks.at(-1)!.html)
     const plain = renderPreview({ kind: "text", text: `\`\`\`\n${"x".repeat(5000)}` })
     expect(plain?.text.length).toBe(4096)
+  })
+
+  it("plain text when the answer cannot be rendered (the renderer refused or timed out)", () => {
+    const refused = Effect.runSync(renderWith({ kind: "text", text: "**bold** [" }, () => Effect.fail("too slow")))
+    expect(refused).toEqual({ text: "**bold** [" })
   })
 
   it("status lines as they are, and nothing for an answer with no visible text yet", () => {
