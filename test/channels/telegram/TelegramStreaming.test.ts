@@ -24,7 +24,7 @@ describe("Telegram: streamed replies", () => {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
       const answer = `**Short** answer: ${words(30)} and *the end*.`
-      llm.enqueue({ content: answer, tokenDelayMs: 40 })
+      llm.enqueue({ content: answer, tokenDelayMs: 80 })
       yield* startDaemon(fake, llm, { telegram: fast })
       fake.pushText({ chatId: 42, userId: 42, text: "tell me" })
       const [final] = yield* fake.waitForSentEffect(1)
@@ -33,14 +33,16 @@ describe("Telegram: streamed replies", () => {
       expect(final!.parse_mode).toBe("HTML")
       expect(fake.sent).toHaveLength(1)
       const drafts = fake.drafts
-      expect(drafts.length).toBeGreaterThanOrEqual(3)
+      // How many depends on the chat's flood allowance and the pace of the stream; it grows at least once.
+      expect(drafts.length).toBeGreaterThanOrEqual(2)
       // One draft per reply, animated: the same non-zero id; its text grows, in the answer's words.
       expect(new Set(drafts.map((d) => d.draft_id)).size).toBe(1)
       expect(drafts[0]!.draft_id).not.toBe(0)
       for (const [i, draft] of drafts.entries()) {
         expect(draft.chat_id).toBe(42)
         expect(draft.parse_mode).toBe("HTML") // Markdown rendered as in the final reply
-        expect(final!.visibleText.startsWith(draft.visibleText.replace(/\s+$/, ""))).toBe(true)
+        // A draft cut inside "*the end*" shows its opening asterisk as text until the closing one comes.
+        expect(final!.visibleText.startsWith(draft.visibleText.replace(/\*/g, "").replace(/\s+$/, ""))).toBe(true)
         if (i > 0) expect(draft.visibleText.length).toBeGreaterThan(drafts[i - 1]!.visibleText.length)
       }
       // Every draft went before the final message.
