@@ -60,7 +60,11 @@ const retryableReasons: ReadonlySet<LlmFailureReason> = new Set([
 ])
 const isRetryable = (failure: AttemptFailure) => retryableReasons.has(failure.reason)
 
+// The SDK refuses to start without a key; a local server without one gets no Authorization
+// header at all (see `withoutKey` below), so this never leaves the process.
 const placeholderApiKey = "not-needed"
+/** Headers that drop the SDK's `Authorization: Bearer <placeholder>` when no key is configured. */
+const withoutKey = { Authorization: null }
 
 const tries = (attempts: number) => `${attempts} ${attempts === 1 ? "attempt" : "attempts"}`
 
@@ -89,6 +93,7 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
         new OpenAI({
           baseURL: llm.base_url,
           apiKey,
+          ...(llm.api_key === undefined ? { defaultHeaders: withoutKey } : {}),
           maxRetries: 0,
           timeout: Duration.toMillis(sdkBackstopTimeout),
           // The SDK would otherwise write warnings to the console, past our logger and redactor.
