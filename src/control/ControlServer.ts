@@ -4,9 +4,10 @@
  * `/healthz` and `/readyz` are always open; `/metrics` needs the API token when one is set,
  * unless `[http] public_metrics`.
  */
-import { HttpServer, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SqlClient } from "@effect/sql"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { AppConfig, HttpSettings } from "../config/Config.ts"

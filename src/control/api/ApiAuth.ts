@@ -6,8 +6,9 @@
  * token costs a person almost nothing; the table of addresses is bounded.
  * Without a token the server is on loopback (checked at start, see ControlServer.ts).
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpApp } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { HttpSettings } from "../../config/Config.ts"

@@ -3,7 +3,8 @@
  * `/api/openapi.json` and Swagger UI at `/api/docs` (its script is bundled with
  * @effect/platform: no CDN), mounted under `/api` of `ControlRoutes` behind `ApiAuth`.
  */
-import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import { Effect, Layer } from "effect"
 import { ControlRoutes } from "../ControlRoutes.ts"
 import { Api } from "./Api.ts"

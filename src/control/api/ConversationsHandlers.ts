@@ -4,8 +4,9 @@
  * stored in the actor's mailbox like any inbound message, so it is answered exactly once), write
  * as the bot (sent as is, no turn), stop the running turn, forget the history.
  */
-import { HttpApiBuilder } from "@effect/platform"
-import { SqlClient, SqlSchema } from "@effect/sql"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Clock, Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { Outbound } from "../../channels/Outbound.ts"
