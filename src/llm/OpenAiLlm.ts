@@ -5,7 +5,7 @@
  * retry is logged and counted. A final failure is logged once, naming the config key to check.
  */
 import { Clock, Data, Duration, Effect, Exit, Metric, Redacted, Ref, Schedule } from "effect"
-import OpenAI from "openai"
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai/core/error"
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
@@ -88,22 +88,33 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
       })
     }
     const apiKey = llm.api_key === undefined ? placeholderApiKey : Redacted.value(llm.api_key)
-    const client = yield* Effect.try({
-      try: () =>
-        new OpenAI({
-          baseURL: llm.base_url,
-          apiKey,
-          ...(llm.api_key === undefined ? { defaultHeaders: withoutKey } : {}),
-          maxRetries: 0,
-          timeout: Duration.toMillis(sdkBackstopTimeout),
-          // The SDK would otherwise write warnings to the console, past our logger and redactor.
-          logLevel: "off"
-        }),
-      catch: (error) =>
-        new LlmSetupError({
-          message: `cannot build the LLM client for ${llm.base_url}: ${scrub(errorText(error), apiKey)}`
+    // The SDK (a megabyte of code, most of it for APIs never called here) is loaded and the client
+    // built on the first request, not at start: start-up and an idle daemon's memory stay small.
+    const client = yield* Effect.cached(
+      Effect.tryPromise({
+        try: () => import("openai"),
+        catch: (error) =>
+          new AttemptFailure({ reason: "invalid_response", detail: `cannot load the openai SDK: ${errorText(error)}` })
+      }).pipe(Effect.flatMap(({ OpenAI }) =>
+        Effect.try({
+          try: () =>
+            new OpenAI({
+              baseURL: llm.base_url,
+              apiKey,
+              ...(llm.api_key === undefined ? { defaultHeaders: withoutKey } : {}),
+              maxRetries: 0,
+              timeout: Duration.toMillis(sdkBackstopTimeout),
+              // The SDK would otherwise write warnings to the console, past our logger and redactor.
+              logLevel: "off"
+            }),
+          catch: (error) =>
+            new AttemptFailure({
+              reason: "bad_request",
+              detail: `cannot build the LLM client for ${llm.base_url}: ${scrub(errorText(error), apiKey)}`
+            })
         })
-    })
+      ))
+    )
 
     const requestTimeout = Duration.seconds(llm.request_timeout_seconds)
     const policy = retryPolicy({
@@ -116,9 +127,10 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
     const sendOnce = (body: ChatCompletionCreateParamsNonStreaming): Effect.Effect<ChatCompletion, AttemptFailure> =>
       Effect.gen(function*() {
         yield* Metric.increment(Metrics.llmRequests)
+        const sdk = yield* client
         const start = yield* Clock.currentTimeMillis
         return yield* Effect.tryPromise({
-          try: (signal) => client.chat.completions.create(body, { signal, maxRetries: 0 }),
+          try: (signal) => sdk.chat.completions.create(body, { signal, maxRetries: 0 }),
           catch: (error) => classify(error, apiKey)
         }).pipe(
           Effect.timeoutFail({
@@ -380,16 +392,16 @@ const reasonForStatus = (status: number): LlmFailureReason =>
 
 /** Sorts an SDK error into a reason; keeps only a scrubbed summary of it. */
 const classify = (error: unknown, apiKey: string): AttemptFailure => {
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+  if (error instanceof APIConnectionTimeoutError) {
     return new AttemptFailure({ reason: "timeout", detail: "the SDK timed out", cause: summarize(error, apiKey) })
   }
-  if (error instanceof OpenAI.APIConnectionError || error instanceof OpenAI.APIUserAbortError) {
+  if (error instanceof APIConnectionError || error instanceof APIUserAbortError) {
     const inner = (error as { cause?: unknown }).cause
     const outer = errorText(error).replace(/\.$/, "")
     const detail = scrub(inner === undefined ? outer : `${outer}: ${causeText(inner)}`, apiKey)
     return new AttemptFailure({ reason: "connection", detail, cause: summarize(error, apiKey) })
   }
-  if (error instanceof OpenAI.APIError && typeof error.status === "number") {
+  if (error instanceof APIError && typeof error.status === "number") {
     const retryAfter = parseRetryAfter(error.headers)
     return new AttemptFailure({
       reason: reasonForStatus(error.status),
@@ -421,7 +433,7 @@ const causeText = (cause: unknown): string => {
 const summarize = (error: unknown, apiKey: string) => ({
   name: error instanceof Error ? error.name : typeof error,
   message: scrub(errorText(error), apiKey),
-  ...(error instanceof OpenAI.APIError
+  ...(error instanceof APIError
     ? {
       status: error.status,
       code: error.code ?? undefined,
