@@ -3,8 +3,7 @@
  * whole turns (a user message, any tool calls and results, the answer), so trimming never
  * separates a tool call from its result; storage stays bounded by `max_history_messages`.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { MemorySettings } from "../config/Config.ts"
 import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"

@@ -5,14 +5,9 @@
  * address: host name and pid). Job firings are `Fire` messages delivered at their due time
  * (`DeliverAt`); a message's primary key is its mailbox id, so a resent message is stored once.
  */
-import * as ClusterSchema from "@effect/cluster/ClusterSchema"
-import * as DeliverAt from "@effect/cluster/DeliverAt"
-import * as Entity from "@effect/cluster/Entity"
-import * as RunnerAddress from "@effect/cluster/RunnerAddress"
-import * as Sharding from "@effect/cluster/Sharding"
-import * as SingleRunner from "@effect/cluster/SingleRunner"
-import * as Rpc from "@effect/rpc/Rpc"
-import * as SqlClient from "@effect/sql/SqlClient"
+import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { SqlClient } from "@effect/sql"
 import { Clock, DateTime, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, PrimaryKey, Schedule } from "effect"
 import * as os from "node:os"
 import { Bus, BusEvent } from "../bus/Bus.ts"

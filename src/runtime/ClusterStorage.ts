@@ -3,8 +3,8 @@
  * private storage, so what is read here is pinned to the version whose schema it was written
  * against (`clusterVersion`); test/runtime/ClusterStorage.test.ts fails when the columns change.
  */
-import * as Snowflake from "@effect/cluster/Snowflake"
-import * as SqlClient from "@effect/sql/SqlClient"
+import { Snowflake } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
 export const clusterVersion = "0.60.2"

@@ -3,7 +3,7 @@
  * runners on Postgres, the runner that owns the singleton's shard runs it, and another takes it
  * over when that runner dies. The only door to cluster's `Singleton` outside the actors.
  */
-import * as Singleton from "@effect/cluster/Singleton"
+import { Singleton } from "@effect/cluster"
 import type { Effect } from "effect"
 
 /** A layer that runs `run` on exactly one runner, restarted on another if that one stops. */

@@ -4,8 +4,7 @@
  * delivered from the stored text without asking the LLM again. The row is written with the
  * reply (in the same transaction as the history), so a turn costs two commits of ours.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
 import type { ConversationKey } from "../domain/Conversation.ts"
 

@@ -3,8 +3,7 @@
  * an owner; only the firing path (which holds a job id from the durable mailbox) reads by id alone.
  */
 import type { Statement } from "@effect/sql"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ChannelName } from "../domain/Conversation.ts"
 import { CountRow, SqlBool, SqlInt } from "../storage/Columns.ts"

@@ -9,8 +9,8 @@
  * across containers sharing the volume (no pid to compare). `minibot.pid` only tells the operator
  * who holds it.
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { Reactivity } from "@effect/experimental"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Data, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"

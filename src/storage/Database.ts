@@ -5,12 +5,9 @@
  * (the cluster's shard locks keep them from running the same conversation twice, so no lock).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as PgMigrator from "@effect/sql-pg/PgMigrator"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
-import * as Migrator from "@effect/sql/Migrator"
-import * as SqlClient from "@effect/sql/SqlClient"
+import { Migrator, SqlClient } from "@effect/sql"
+import { PgClient, PgMigrator } from "@effect/sql-pg"
+import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Cause, Data, Effect, Layer, Option, type Redacted } from "effect"
 import * as path from "node:path"
 import { type MinibotConfig, RuntimeSettings, StorageSettings } from "../config/Config.ts"

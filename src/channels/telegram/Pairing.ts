@@ -10,8 +10,7 @@
  * expired code stays stored, unusable, until that interval has passed: it is what limits its user.
  */
 import type { SqlError } from "@effect/sql"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Data, Duration, Effect, Option, Schema } from "effect"
 import { randomInt } from "node:crypto"
 import { SqlInt } from "../../storage/Columns.ts"

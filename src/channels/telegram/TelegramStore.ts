@@ -3,8 +3,7 @@
  * commands of each bot, the updates it answered itself, and when it last refused each chat.
  */
 import type { SqlError } from "@effect/sql"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { SqlInt } from "../../storage/Columns.ts"
 

@@ -5,8 +5,7 @@
  * as the bot (sent as is, no turn), stop the running turn, forget the history.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { Outbound } from "../../channels/Outbound.ts"

@@ -1,7 +1,6 @@
 /** `GET /api/deliveries`: the turn ledger, newest first: what happened to each message. */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"
 import { SqlInt } from "../../storage/Columns.ts"

@@ -4,7 +4,7 @@
  * index comes with 0007.
  * Times are ISO-8601 UTC text with milliseconds, so they compare correctly as strings.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { autoId } from "./0001_core.ts"
 

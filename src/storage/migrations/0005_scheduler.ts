@@ -6,7 +6,7 @@
  * - `job_runs`: one row per firing (job, due time): the claim that makes a firing run once, and
  *   its history (attempts, lateness, result or error).
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
 export default Effect.gen(function*() {

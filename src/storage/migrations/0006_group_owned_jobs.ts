@@ -4,7 +4,7 @@
  * a chat every member steers. It becomes the group's. Telegram group ids are negative (a private
  * chat's id is its user's id).
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
 export default Effect.gen(function*() {

@@ -5,7 +5,7 @@
  * stop words, as SQLite's FTS5 `unicode61` tokenizer does, so a query means the same on both.
  * SQLite already has its FTS5 table (0003): nothing to do there.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
 export default Effect.gen(function*() {

@@ -2,7 +2,7 @@
  * Each owner's own time zone (`/timezone`, the `set_timezone` tool), keyed by the owner id notes
  * and jobs use. The same statement on SQLite and Postgres.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
 export default Effect.gen(function*() {

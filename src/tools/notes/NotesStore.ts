@@ -4,9 +4,8 @@
  * model. Titles are unique per owner case-insensitively (`title_key`); expired notes are
  * invisible at once and deleted for good by `purgeExpired`.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Clock, Data, Duration, Effect, Layer, Option, type ParseResult, Schedule, Schema } from "effect"
 import { CountRow } from "../../storage/Columns.ts"
 

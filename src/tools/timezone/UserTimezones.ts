@@ -3,9 +3,8 @@
  * new scheduled jobs use it instead of the configured default. Keyed by the owner id notes and
  * jobs use (in a group, the group's), which comes from the server, never from the model.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Clock, Data, DateTime, Effect, Option, type ParseResult, Schema } from "effect"
 
 /** A name that is not an IANA zone this Node knows. */
