@@ -19,12 +19,16 @@ const common = {
   // Classes keep their names: libraries check them (node-fetch, under grammY, accepts a signal
   // whose class is named AbortSignal; a bundle renames clashing class names otherwise).
   keepNames: true,
+  // Less code to parse, compile and keep in memory at every start; identifiers keep their names
+  // (minifyIdentifiers stays off) so stack traces and the libraries' name checks still read.
+  minifySyntax: true,
+  minifyWhitespace: true,
   logLevel: "warning",
   // mathjs is loaded on the calculator's first use: keeping it out of the bundle saves ~60 MB.
   external: ["better-sqlite3", "pg-native", "bufferutil", "utf-8-validate", "msgpackr-extract", "mathjs"],
   // Node's own punycode module is deprecated (a warning at every start on Node 22+): the same
   // code from npm instead.
-  alias: { punycode: "punycode.js" },
+  alias: { punycode: "punycode.js", "whatwg-url": "./scripts/shims/whatwg-url.mjs" },
   // Bundled CommonJS modules call require(): give them one in the ES module scope.
   banner: {
     js:

@@ -3,7 +3,7 @@
  * operator reads: a failure they can fix is one line `minibot: ...` naming the key or file and the
  * fix, with its own exit code (below), never a stack trace; anything else is a bug (exit 1).
  */
-import { ValidationError } from "@effect/cli"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit, Option, Predicate } from "effect"

@@ -3,7 +3,9 @@
  * `check-config`, `pairing` (approve Telegram users) and `jobs` (every person's jobs). Each loads
  * the configuration first, so a bad file is reported before anything starts.
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Clock, Console, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as Layers from "../app/Layers.ts"

@@ -4,7 +4,7 @@
  * override either. Every problem is reported at once, each with the key path it concerns; an
  * unknown key is an error with the key it probably meant; no problem line shows a secret.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Option, ParseResult, Redacted, Schema } from "effect"
 import * as Toml from "smol-toml"
 import { webhookProblems } from "../webhooks/WebhookKinds.ts"

@@ -1,4 +1,4 @@
 /** The router of the `[http]` server: each subsystem adds its routes to it before the server starts. */
-import { HttpRouter } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 
 export class ControlRoutes extends HttpRouter.Tag("minibot/ControlRoutes")<ControlRoutes>() {}

@@ -4,8 +4,9 @@
  * `/healthz` and `/readyz` are always open; `/metrics` needs the API token when one is set,
  * unless `[http] public_metrics`.
  */
-import { HttpServer, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"

@@ -8,7 +8,8 @@
  * a login page. Everything the app shows comes from `/api`, which needs the token or the session
  * cookie (ApiAuth); without a token the server listens on loopback only (ControlServer).
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -5,7 +5,8 @@
  * retry is logged and counted. A final failure is logged once, naming the config key to check.
  */
 import { Clock, Data, Duration, Effect, Exit, Metric, Redacted, Ref, Schedule, Stream } from "effect"
-import OpenAI from "openai"
+import type OpenAI from "openai"
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai/core/error"
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -61,7 +62,11 @@ const retryableReasons: ReadonlySet<LlmFailureReason> = new Set([
 ])
 const isRetryable = (failure: AttemptFailure) => retryableReasons.has(failure.reason)
 
+// The SDK refuses to start without a key; a local server without one gets no Authorization
+// header at all (see `withoutKey` below), so this never leaves the process.
 const placeholderApiKey = "not-needed"
+/** Headers that drop the SDK's `Authorization: Bearer <placeholder>` when no key is configured. */
+const withoutKey = { Authorization: null }
 
 const tries = (attempts: number) => `${attempts} ${attempts === 1 ? "attempt" : "attempts"}`
 
@@ -85,21 +90,33 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
       })
     }
     const apiKey = llm.api_key === undefined ? placeholderApiKey : Redacted.value(llm.api_key)
-    const client = yield* Effect.try({
-      try: () =>
-        new OpenAI({
-          baseURL: llm.base_url,
-          apiKey,
-          maxRetries: 0,
-          timeout: Duration.toMillis(sdkBackstopTimeout),
-          // The SDK would otherwise write warnings to the console, past our logger and redactor.
-          logLevel: "off"
-        }),
-      catch: (error) =>
-        new LlmSetupError({
-          message: `cannot build the LLM client for ${llm.base_url}: ${scrub(errorText(error), apiKey)}`
+    // The SDK (a megabyte of code, most of it for APIs never called here) is loaded and the client
+    // built on the first request, not at start: start-up and an idle daemon's memory stay small.
+    const client = yield* Effect.cached(
+      Effect.tryPromise({
+        try: () => import("openai"),
+        catch: (error) =>
+          new AttemptFailure({ reason: "invalid_response", detail: `cannot load the openai SDK: ${errorText(error)}` })
+      }).pipe(Effect.flatMap(({ OpenAI }) =>
+        Effect.try({
+          try: () =>
+            new OpenAI({
+              baseURL: llm.base_url,
+              apiKey,
+              ...(llm.api_key === undefined ? { defaultHeaders: withoutKey } : {}),
+              maxRetries: 0,
+              timeout: Duration.toMillis(sdkBackstopTimeout),
+              // The SDK would otherwise write warnings to the console, past our logger and redactor.
+              logLevel: "off"
+            }),
+          catch: (error) =>
+            new AttemptFailure({
+              reason: "bad_request",
+              detail: `cannot build the LLM client for ${llm.base_url}: ${scrub(errorText(error), apiKey)}`
+            })
         })
-    })
+      ))
+    )
 
     const requestTimeout = Duration.seconds(llm.request_timeout_seconds)
     const policy = retryPolicy({
@@ -110,9 +127,12 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
     })
 
     /** One plain request: the whole completion in one JSON answer. */
-    const requestWhole = (body: ChatCompletionCreateParamsNonStreaming): Effect.Effect<unknown, AttemptFailure> =>
+    const requestWhole = (
+      sdk: OpenAI,
+      body: ChatCompletionCreateParamsNonStreaming
+    ): Effect.Effect<unknown, AttemptFailure> =>
       Effect.tryPromise({
-        try: (signal) => client.chat.completions.create(body, { signal, maxRetries: 0 }),
+        try: (signal) => sdk.chat.completions.create(body, { signal, maxRetries: 0 }),
         catch: (error) => classify(error, apiKey)
       })
 
@@ -123,6 +143,7 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
      * (`/stop`, a timeout, shutdown) closes the connection at once, even while the body streams.
      */
     const requestStreamed = (
+      sdk: OpenAI,
       body: ChatCompletionCreateParamsNonStreaming,
       onText: (textSoFar: string) => Effect.Effect<void>
     ): Effect.Effect<unknown, AttemptFailure> =>
@@ -132,7 +153,7 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
           Effect.gen(function*() {
             const stream = yield* Effect.tryPromise({
               try: () =>
-                client.chat.completions.create(
+                sdk.chat.completions.create(
                   { ...body, stream: true, stream_options: { include_usage: true } },
                   { signal: controller.signal, maxRetries: 0 }
                 ),
@@ -153,8 +174,9 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
     ): Effect.Effect<unknown, AttemptFailure> =>
       Effect.gen(function*() {
         yield* Metric.increment(Metrics.llmRequests)
+        const sdk = yield* client
         const start = yield* Clock.currentTimeMillis
-        return yield* (onText === undefined ? requestWhole(body) : requestStreamed(body, onText)).pipe(
+        return yield* (onText === undefined ? requestWhole(sdk, body) : requestStreamed(sdk, body, onText)).pipe(
           Effect.timeoutFail({
             duration: requestTimeout,
             onTimeout: () =>
@@ -475,16 +497,16 @@ const reasonForStatus = (status: number): LlmFailureReason =>
 
 /** Sorts an SDK error into a reason; keeps only a scrubbed summary of it. */
 const classify = (error: unknown, apiKey: string): AttemptFailure => {
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+  if (error instanceof APIConnectionTimeoutError) {
     return new AttemptFailure({ reason: "timeout", detail: "the SDK timed out", cause: summarize(error, apiKey) })
   }
-  if (error instanceof OpenAI.APIConnectionError || error instanceof OpenAI.APIUserAbortError) {
+  if (error instanceof APIConnectionError || error instanceof APIUserAbortError) {
     const inner = (error as { cause?: unknown }).cause
     const outer = errorText(error).replace(/\.$/, "")
     const detail = scrub(inner === undefined ? outer : `${outer}: ${causeText(inner)}`, apiKey)
     return new AttemptFailure({ reason: "connection", detail, cause: summarize(error, apiKey) })
   }
-  if (error instanceof OpenAI.APIError && typeof error.status === "number") {
+  if (error instanceof APIError && typeof error.status === "number") {
     const retryAfter = parseRetryAfter(error.headers)
     return new AttemptFailure({
       reason: reasonForStatus(error.status),
@@ -516,7 +538,7 @@ const causeText = (cause: unknown): string => {
 const summarize = (error: unknown, apiKey: string) => ({
   name: error instanceof Error ? error.name : typeof error,
   message: scrub(errorText(error), apiKey),
-  ...(error instanceof OpenAI.APIError
+  ...(error instanceof APIError
     ? {
       status: error.status,
       code: error.code ?? undefined,

@@ -2,7 +2,8 @@
  * The `scheduled_jobs` and `job_runs` tables. Every query that a person can trigger is scoped to
  * an owner; only the firing path (which holds a job id from the durable mailbox) reads by id alone.
  */
-import { SqlClient, SqlSchema, type Statement } from "@effect/sql"
+import type { Statement } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ChannelName } from "../domain/Conversation.ts"
 import { CountRow, SqlBool, SqlInt } from "../storage/Columns.ts"

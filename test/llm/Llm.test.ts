@@ -74,8 +74,8 @@ describe("Llm.openai against the fake server", () => {
       expect(body.max_tokens).toBe(1024)
       expect(body.temperature).toBe(0.7)
       expect(body.tools).toBeUndefined()
-      // No key configured and a local server: a placeholder, so the SDK does not refuse to start.
-      expect(fake.requests[0]!.headers.authorization).toBe("Bearer not-needed")
+      // No key configured and a local server (Ollama, llama.cpp): no Authorization header at all.
+      expect(fake.requests[0]!.headers.authorization).toBeUndefined()
     }))
 
   it.scopedLive("sends the configured key as a bearer token", () =>
@@ -83,6 +83,7 @@ describe("Llm.openai against the fake server", () => {
       const fake = yield* FakeLlm.make({ expectedApiKey: "sk-local-key-123456" })
       const result = yield* complete(fake, hi, { api_key: "sk-local-key-123456" })
       expect(result.content).toBe("echo: hi")
+      expect(fake.requests[0]!.headers.authorization).toBe("Bearer sk-local-key-123456")
     }))
 
   it.scopedLive("parses tool calls", () =>

@@ -9,7 +9,8 @@
  * (asking again, even after their code expired or was replaced, does not take a slot back). An
  * expired code stays stored, unusable, until that interval has passed: it is what limits its user.
  */
-import { SqlClient, type SqlError, SqlSchema } from "@effect/sql"
+import type { SqlError } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Data, Duration, Effect, Option, Schema } from "effect"
 import { randomInt } from "node:crypto"
 import { SqlInt } from "../../storage/Columns.ts"

@@ -64,8 +64,9 @@ export class TelegramBot extends Effect.Service<TelegramBot>()("minibot/Telegram
       const bot: BotIdentity = { id: me.id, username: me.username, firstName: me.first_name }
       yield* Effect.logInfo(`connected to Telegram as @${bot.username} (bot id ${bot.id})`)
       yield* status.connected("telegram")
-      yield* registerCommands(bot)
+      // Polling needs only the identity: the command menu is registered meanwhile, not before it.
       yield* Deferred.succeed(identity, bot)
+      yield* registerCommands(bot)
     }).pipe(
       Effect.catchTags({
         BotTokenRejected: (e) =>

@@ -2,7 +2,8 @@
  * What the Telegram channel remembers across restarts: the polling offset and the registered
  * commands of each bot, the updates it answered itself, and when it last refused each chat.
  */
-import { SqlClient, type SqlError, SqlSchema } from "@effect/sql"
+import type { SqlError } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { SqlInt } from "../../storage/Columns.ts"
 

@@ -10,7 +10,9 @@
  * read or parsed, and rejected requests are logged through `SummarisedLog` (one line per kind of
  * rejection and a count), not one line each.
  */
-import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Duration, Effect, Layer, LogLevel, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { type TelegramConfig, TelegramSettings } from "../../config/Config.ts"

@@ -3,7 +3,11 @@
  * the server validates at the edge, the OpenAPI document (`GET /api/openapi.json`) is derived from
  * it, and a client can be derived from it too. Handlers live beside it, one file per group.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { ChannelName } from "../../domain/Conversation.ts"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"

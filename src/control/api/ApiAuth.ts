@@ -11,7 +11,9 @@
  * Its value is the expiry time and an HMAC of it keyed by the token, so it survives a restart,
  * needs no table, and changing the token ends every session.
  */
-import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { HttpSettings } from "../../config/Config.ts"

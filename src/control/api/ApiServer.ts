@@ -3,7 +3,9 @@
  * `/api/openapi.json` and Swagger UI at `/api/docs` (its script is bundled with
  * @effect/platform: no CDN), mounted under `/api` of `ControlRoutes` behind `ApiAuth`.
  */
-import { HttpApiBuilder, HttpApiSwagger, type HttpServerRequest } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Effect, Layer } from "effect"
 import { ControlRoutes } from "../ControlRoutes.ts"
 import { Api } from "./Api.ts"

@@ -1,5 +1,5 @@
 /** `GET /api/config`: the effective configuration, every secret replaced by a marker. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Redacted } from "effect"
 import { AppConfig } from "../../config/Config.ts"
 import { Api } from "./Api.ts"

@@ -4,7 +4,7 @@
  * stored in the actor's mailbox like any inbound message, so it is answered exactly once), write
  * as the bot (sent as is, no turn), stop the running turn, forget the history.
  */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"

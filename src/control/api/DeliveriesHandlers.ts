@@ -1,5 +1,5 @@
 /** `GET /api/deliveries`: the turn ledger, newest first: what happened to each message. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"

@@ -1,5 +1,6 @@
 /** `GET /api/events`: the bus as Server-Sent Events, resumable with `Last-Event-ID`. */
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Schedule, Stream } from "effect"
 import { Api } from "./Api.ts"
 import { type ApiEvent, EventStream } from "./EventStream.ts"

@@ -1,5 +1,5 @@
 /** `/api/schedules`: every owner's scheduled jobs, one job, and cancelling one. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect, Option } from "effect"
 import { JobStore } from "../../scheduler/JobStore.ts"
 import { Api, NotFound } from "./Api.ts"

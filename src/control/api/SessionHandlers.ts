@@ -1,5 +1,5 @@
 /** `/api/session`: the token traded for a session cookie, and the cookie cleared (see ApiAuth). */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { Api } from "./Api.ts"
 import { ApiAuth } from "./ApiAuth.ts"

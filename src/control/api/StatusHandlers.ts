@@ -1,5 +1,5 @@
 /** `GET /api/status`: what an operator checks first. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect } from "effect"
 import { AppConfig } from "../../config/Config.ts"
 import { version } from "../../observability/Build.ts"

@@ -3,7 +3,8 @@
  * outbox counts and last error, and the deliveries themselves (filter `status=failed` to see what
  * did not arrive). Handlers in `WebhooksHandlers.ts`.
  */
-import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import { Schema } from "effect"
 import { DeliveryStatus } from "../../webhooks/WebhookOutbox.ts"
 

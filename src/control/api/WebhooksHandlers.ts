@@ -1,5 +1,5 @@
 /** The `webhooks` group of the API (`WebhooksGroup.ts`): read from the webhook outbox. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../../config/Config.ts"
 import { WebhookOutbox } from "../../webhooks/WebhookOutbox.ts"

@@ -60,8 +60,12 @@ describe("Telegram long polling", () => {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
       const dataDir = tempDir()
-      const started = () => fake.waitForEffect((f) => f.callsOf("getUpdates").length > 0)
-      yield* withDaemon(fake, llm, { dataDir }, started)
+      // The menu is registered beside polling, not before it: wait for both (and the menu stored).
+      yield* withDaemon(fake, llm, { dataDir }, (h) =>
+        Effect.zipRight(
+          fake.waitForEffect((f) => f.callsOf("getUpdates").length > 0),
+          eventually(() => h.logs.some((l) => l.includes("command menu registered")), "the command menu", 15_000)
+        ))
       expect(fake.callsOf("setMyCommands")).toHaveLength(1)
       expect(fake.commands.get("default")?.map((c) => c.command)).toEqual([
         "start",
