@@ -173,6 +173,13 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
             )
           }
           const results = yield* tools.executeAll(calls, context)
+          yield* Effect.forEach(results, (r) =>
+            bus.publish(BusEvent.ToolCalled({
+              conversation: key,
+              messageId: input.messageId,
+              requestId: input.requestId,
+              tool: r.name
+            })), { discard: true })
           produced.push(
             Chat.assistant(completion.content, calls),
             ...results.map((r) => Chat.toolResult(r.tool_call_id, r.content))
@@ -235,6 +242,9 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const answer = (input: TurnInput, key: ConversationKey) =>
       Effect.gen(function*(): Effect.fn.Return<Either.Either<Reply, TurnResult>> {
         yield* Effect.logInfo("turn started")
+        yield* bus.publish(
+          BusEvent.TurnStarted({ conversation: key, messageId: input.messageId, requestId: input.requestId })
+        )
         const outcome = yield* think(key, input)
         switch (outcome._tag) {
           case "Answered": {
@@ -288,6 +298,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         if (Either.isLeft(delivered)) {
           yield* Effect.logError("reply could not be delivered", delivered.left)
           yield* ledger.settle(key, input.messageId, "undeliverable", null, delivered.left.message)
+          yield* bus.publish(BusEvent.DeliveryFailed({
+            conversation: key,
+            messageId: input.messageId,
+            requestId: input.requestId,
+            reason: delivered.left.message
+          }))
           return TurnResult.Undeliverable({ reason: delivered.left.message })
         }
         yield* ledger.settle(key, input.messageId, "delivered", null)
@@ -313,7 +329,15 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       const prior = yield* ledger.lookup(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
       const next = Option.isSome(replayed) ? replayed.value : yield* answer(input, key)
-      return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
+      const result = Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
+      yield* bus.publish(BusEvent.TurnFinished({
+        conversation: key,
+        messageId: input.messageId,
+        requestId: input.requestId,
+        outcome: result._tag.toLowerCase(),
+        durationMs: (yield* Clock.currentTimeMillis) - started
+      }))
+      return result
     })
 
     /**

@@ -8,7 +8,8 @@
 import { Cron, DateTime, Either, Option, Schema } from "effect"
 import { ConversationRef } from "../domain/Conversation.ts"
 
-export const JobStatus = Schema.Literal("pending", "running", "completed", "failed", "cancelled")
+/** `paused`: the operator paused it (`/api/schedules/{id}/pause`): no firing until resumed. */
+export const JobStatus = Schema.Literal("pending", "running", "paused", "completed", "failed", "cancelled")
 export type JobStatus = typeof JobStatus.Type
 
 /** How a due job is carried out (see `src/tasks/TaskStrategy.ts`). */
@@ -56,8 +57,8 @@ export const Job = Schema.Struct({
 })
 export type Job = typeof Job.Type
 
-/** Pending or running: listed by `active_only`, cancellable. */
-export const isActive = (job: Job) => job.status === "pending" || job.status === "running"
+/** Pending, running or paused: listed by `active_only`, cancellable. */
+export const isActive = (job: Job) => job.status === "pending" || job.status === "running" || job.status === "paused"
 
 const idAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
 

@@ -209,7 +209,9 @@ export class EventsGroup extends HttpApiGroup.make("events")
       .annotate(
         OpenApi.Description,
         "Server-Sent Events: each bus event with an `id`, its kind as the `event` name " +
-          "(inbound.received, reply.sent, turn.failed, duplicate.ignored) and JSON data. " +
+          "(inbound.received, turn.started, tool.called, turn.finished, turn.failed, reply.sent, " +
+          "delivery.failed, duplicate.ignored, job.fired, channel.state) and JSON data naming its " +
+          "`conversationId` (null for channel.state). " +
           "`Last-Event-ID` resumes from a bounded buffer."
       )
   )
