@@ -12,6 +12,10 @@ import { ConversationRef } from "../domain/Conversation.ts"
 export const JobStatus = Schema.Literal("pending", "running", "paused", "completed", "failed", "cancelled")
 export type JobStatus = typeof JobStatus.Type
 
+/** How one firing of a job ended (`skipped`: missed while the daemon was down, policy "skip"). */
+export const RunStatus = Schema.Literal("running", "completed", "failed", "skipped", "cancelled")
+export type RunStatus = typeof RunStatus.Type
+
 /** How a due job is carried out (see `src/tasks/TaskStrategy.ts`). */
 export const StrategyName = Schema.Literal("llm_prompt", "web_fetch", "message")
 export type StrategyName = typeof StrategyName.Type

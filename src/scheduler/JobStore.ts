@@ -6,7 +6,7 @@ import { SqlClient, SqlSchema, type Statement } from "@effect/sql"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ChannelName } from "../domain/Conversation.ts"
 import { CountRow, SqlBool, SqlInt } from "../storage/Columns.ts"
-import { Job, JobStatus, type Recurrence, RecurrenceKind, StrategyName } from "./Job.ts"
+import { Job, JobStatus, type Recurrence, RecurrenceKind, RunStatus, StrategyName } from "./Job.ts"
 
 const Millis = SqlInt
 const NullableMillis = Schema.NullOr(SqlInt)
@@ -105,8 +105,7 @@ export const JobFromRow = Schema.transformOrFail(JobRow, Job, {
     })
 })
 
-export const RunStatus = Schema.Literal("running", "completed", "failed", "skipped", "cancelled")
-export type RunStatus = typeof RunStatus.Type
+export { RunStatus } from "./Job.ts"
 
 /** A `job_runs` row, renamed to camelCase. */
 export const JobRun = Schema.Struct({

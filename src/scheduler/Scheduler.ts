@@ -34,6 +34,8 @@ export class JobRefused extends Data.TaggedError("JobRefused")<{ readonly messag
 export interface JobChanges {
   readonly payload?: string
   readonly timing?: Omit<NewJob, "strategy" | "payload">
+  /** Without a new timing: whether runs send their result. */
+  readonly notify?: boolean
 }
 
 /** Who asks, and where the job's output goes: from the channel, never from the model. */
@@ -220,7 +222,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       if (job.status !== "pending" && job.status !== "paused") return yield* refuse(job, "changed")
       const now = yield* Clock.currentTimeMillis
       const payload = changes.payload ?? job.payload
-      let updated: Job.Job = { ...job, payload, updatedAt: now }
+      let updated: Job.Job = { ...job, payload, notify: changes.notify ?? job.notify, updatedAt: now }
       if (changes.timing !== undefined) {
         const zone = changes.timing.timezone ?? job.timezone
         const built = yield* build(

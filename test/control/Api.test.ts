@@ -3,34 +3,10 @@
  * loopback, with Telegram on the fake Bot API and the LLM on the fake OpenAI server.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Schedule } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { Scheduler } from "../../src/scheduler/Scheduler.ts"
-import { startDaemon, waitForText } from "../channels/telegram/harness.ts"
-import { freePort } from "../support/Daemon.ts"
-import { FakeLlm } from "../support/FakeLlm.ts"
-import { makeFakeTelegram } from "../support/FakeTelegram.ts"
-
-const token = "api-token-for-tests-0123456789"
-const chat = "telegram:42"
-
-interface Reply {
-  readonly status: number
-  readonly body: any
-}
-
-const call = (port: number, method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  Effect.promise(async (): Promise<Reply> => {
-    const headers: Record<string, string> = {}
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-    if (options.body !== undefined) headers["content-type"] = "application/json"
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers,
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
-    })
-    const text = await res.text()
-    return { status: res.status, body: res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text }
-  })
+import { waitForText } from "../channels/telegram/harness.ts"
+import { call, chat, eventually, started, token } from "./ApiKit.ts"
 
 /** Reads `GET /api/events` until `done` holds for the events received; the events. */
 const readEvents = (
@@ -76,31 +52,11 @@ const readEvents = (
     return { status: res.status, contentType: res.headers.get("content-type"), events }
   })
 
-/** Repeats the request until its answer satisfies `check` (the ledger is settled just after the send). */
-const eventually = (request: Effect.Effect<Reply>, check: (reply: Reply) => boolean, timeoutMs = 5_000) =>
-  request.pipe(
-    Effect.filterOrFail(check, () => new Error("not yet")),
-    Effect.retry(Schedule.spaced("20 millis")),
-    Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new Error("condition not met in time") })
-  )
-
 interface SseEvent {
   readonly id: string
   readonly event: string
   readonly data: any
 }
-
-const started = (options: { http?: Record<string, unknown> } = {}) =>
-  Effect.gen(function*() {
-    const fake = yield* makeFakeTelegram()
-    const llm = yield* FakeLlm.make()
-    const port = yield* Effect.promise(freePort)
-    const h = yield* startDaemon(fake, llm, {
-      config: { http: { enabled: true, port, api_token: token, ...options.http } },
-      llm: { api_key: "sk-llm-secret-key-123" }
-    })
-    return { fake, llm, port, h }
-  })
 
 describe("HTTP API", () => {
   it.scopedLive("401 without or with a wrong token, 200 with it; health stays open, metrics need the token", () =>

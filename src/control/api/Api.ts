@@ -7,7 +7,8 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { ChannelName } from "../../domain/Conversation.ts"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"
-import { Job, JobStatus } from "../../scheduler/Job.ts"
+import { Job, JobStatus, RunStatus } from "../../scheduler/Job.ts"
+import { maxPromptLength, timingFields } from "../../scheduler/NewJob.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -28,6 +29,13 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
   "InvalidRequest",
   { field: Schema.String, message: Schema.String },
   HttpApiSchema.annotations({ status: 400 })
+) {}
+
+/** The request is valid but what it asks is refused in the current state; `message` says why. */
+export class Conflict extends Schema.TaggedError<Conflict>()(
+  "Conflict",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
 ) {}
 
 /** The channel refused or could not take the message (`as: "bot"`), or the mailbox could not store it. */
@@ -172,6 +180,38 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
 
 const JobPath = Schema.Struct({ id: Schema.String })
 
+/** The `schedule_prompt` tool's arguments, plus the conversation the job runs in. */
+export const NewSchedule = Schema.Struct({
+  conversation_id: Schema.String.annotations({ description: "`<channel>:<chat id>`, e.g. `telegram:42`" }),
+  prompt: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxPromptLength)),
+  ...timingFields
+})
+
+/** A new prompt and/or a new timing (given whole, as in a new schedule; `notify` alone keeps the timing). */
+export const ScheduleChanges = Schema.Struct({
+  prompt: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxPromptLength)), {
+    exact: true
+  }),
+  ...timingFields
+})
+
+export const JobRunView = Schema.Struct({
+  dueAt: Schema.Number,
+  /** When the run started (epoch ms). */
+  firedAt: Schema.Number,
+  finishedAt: Schema.NullOr(Schema.Number),
+  lateMs: Schema.Number,
+  /** running, completed, failed, skipped (missed while the daemon was down), cancelled. */
+  outcome: RunStatus,
+  /** Later than a minute: it fell due while the daemon was down (skipped, or caught up late). */
+  missed: Schema.Boolean,
+  attempts: Schema.Number,
+  result: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  /** The run's turns (`job:<id>:<due>`, `:<attempt>` for retries) whose reply reached the chat. */
+  deliveredMessageIds: Schema.Array(Schema.String)
+})
+
 export class SchedulesGroup extends HttpApiGroup.make("schedules")
   .add(
     HttpApiEndpoint.get("list", "/schedules")
@@ -180,10 +220,59 @@ export class SchedulesGroup extends HttpApiGroup.make("schedules")
   )
   .add(HttpApiEndpoint.get("get", "/schedules/:id").setPath(JobPath).addSuccess(Job).addError(NotFound))
   .add(
+    HttpApiEndpoint.post("create", "/schedules")
+      .setPayload(NewSchedule)
+      .addSuccess(Job, { status: 201 })
+      .addError(InvalidRequest)
+  )
+  .add(
+    HttpApiEndpoint.patch("update", "/schedules/:id")
+      .setPath(JobPath)
+      .setPayload(ScheduleChanges)
+      .addSuccess(Job)
+      .addError(NotFound)
+      .addError(InvalidRequest)
+      .addError(Conflict)
+  )
+  .add(
     HttpApiEndpoint.del("cancel", "/schedules/:id")
       .setPath(JobPath)
       .addSuccess(Job)
       .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("run", "/schedules/:id/run")
+      .setPath(JobPath)
+      .addSuccess(Schema.Struct({ jobId: Schema.String, dueAt: Schema.Number }), { status: 202 })
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(OpenApi.Description, "Fires the job now, once, in its conversation; its schedule does not move.")
+  )
+  .add(
+    HttpApiEndpoint.post("pause", "/schedules/:id/pause")
+      .setPath(JobPath)
+      .addSuccess(Job)
+      .addError(NotFound)
+      .addError(Conflict)
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/schedules/:id/resume")
+      .setPath(JobPath)
+      .addSuccess(Job)
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(
+        OpenApi.Description,
+        "The next due time is computed from now; runs missed while paused are not replayed."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("runs", "/schedules/:id/runs")
+      .setPath(JobPath)
+      .setUrlParams(PageParams)
+      .addSuccess(page(JobRunView))
+      .addError(NotFound)
+      .addError(InvalidRequest)
   )
 {}
 
