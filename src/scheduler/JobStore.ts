@@ -310,6 +310,14 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
         RETURNING id
       `.pipe(Effect.map((rows) => rows.length > 0))
 
+    /** Makes a failed job due again at `next`; false when it is not failed. */
+    const reopen = (id: string, next: number, now: number) =>
+      sql`
+        UPDATE scheduled_jobs SET status = 'pending', next_run_at = ${next}, attempts = 0, updated_at = ${now}
+        WHERE id = ${id} AND status = 'failed'
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
     /** Replaces a pending or paused job's payload and timing; false when it is no longer either. */
     const amend = (job: Job, now: number) =>
       sql`
@@ -377,6 +385,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       pause,
       resume,
       amend,
+      reopen,
       pending,
       nextDue: (after: number) => Effect.map(nextDue(after), (row) => row.t),
       transaction

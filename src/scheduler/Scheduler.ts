@@ -216,6 +216,20 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       return resumed
     })
 
+    /** Runs a failed job again now, from its first attempt (a new due time: the failed run stays in its history). */
+    const retry = Effect.fn("Scheduler.retry")(function*(id: string) {
+      const job = yield* find(id)
+      const now = yield* Clock.currentTimeMillis
+      if (job.status !== "failed" || !(yield* store.reopen(id, now, now).pipe(Effect.orDie))) {
+        return yield* new JobRefused({ message: `job ${id} is ${job.status}: only a failed job can be retried` })
+      }
+      const reopened = yield* find(id)
+      yield* post(firstFiring(reopened)).pipe(Effect.orDie)
+      yield* mailbox.wake
+      yield* Effect.logInfo("failed job retried by the operator").pipe(Effect.annotateLogs("job_id", id))
+      return reopened
+    })
+
     /** Changes a pending or paused job's payload and/or timing (validated like a new request). */
     const amend = Effect.fn("Scheduler.amend")(function*(id: string, changes: JobChanges) {
       const job = yield* find(id)
@@ -306,6 +320,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       pause,
       resume,
       amend,
+      retry,
       settings,
       defaultZone
     } as const

@@ -7,7 +7,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { ChannelName } from "../../domain/Conversation.ts"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"
-import { Job, JobStatus, RunStatus } from "../../scheduler/Job.ts"
+import { Job, JobStatus, RunStatus, StrategyName } from "../../scheduler/Job.ts"
 import { maxPromptLength, timingFields } from "../../scheduler/NewJob.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -62,6 +62,24 @@ const page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
     /** Pass as `cursor` for the next page; null on the last one. */
     nextCursor: Schema.NullOr(Schema.String)
   })
+
+/** One firing of a scheduled job or task. */
+export const JobRunView = Schema.Struct({
+  dueAt: Schema.Number,
+  /** When the run started (epoch ms). */
+  firedAt: Schema.Number,
+  finishedAt: Schema.NullOr(Schema.Number),
+  lateMs: Schema.Number,
+  /** running, completed, failed, skipped (missed while the daemon was down), cancelled. */
+  outcome: RunStatus,
+  /** Later than a minute: it fell due while the daemon was down (skipped, or caught up late). */
+  missed: Schema.Boolean,
+  attempts: Schema.Number,
+  result: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  /** The run's turns (`job:<id>:<due>`, `:<attempt>` for retries) whose reply reached the chat. */
+  deliveredMessageIds: Schema.Array(Schema.String)
+})
 
 /** A conversation id as the API returns it: `<channel>:<chat id>`, e.g. `telegram:42`. */
 const ConversationPath = Schema.Struct({ id: Schema.String })
@@ -154,6 +172,8 @@ export class ConversationsGroup extends HttpApiGroup.make("conversations")
 // Deliveries (the turn ledger)
 
 export const Delivery = Schema.Struct({
+  /** Opaque: names the delivery in `/api/deliveries/{id}/resend`. */
+  id: Schema.String,
   conversationId: Schema.String,
   messageId: Schema.String,
   status: TurnStatus,
@@ -172,6 +192,133 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
         status: Schema.optional(TurnStatus)
       }))
       .addSuccess(page(Delivery))
+  )
+  .add(
+    HttpApiEndpoint.post("resend", "/deliveries/:id/resend")
+      .setPath(Schema.Struct({ id: Schema.String }))
+      .addSuccess(Schema.Struct({ delivery: Delivery, chunks: Schema.Number }))
+      .addError(NotFound)
+      .addError(Conflict)
+      .addError(DeliveryFailed)
+      .annotate(
+        OpenApi.Description,
+        "Sends the stored reply of a message whose reply never reached the chat; refused (409) when it did."
+      )
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks (jobs seen through their lifecycle, with their audit trail)
+
+export const TaskStatusSchema = Schema.Literal("queued", "running", "paused", "completed", "failed", "cancelled")
+
+export const Task = Schema.Struct({
+  ...Job.fields,
+  taskStatus: TaskStatusSchema
+})
+
+export const TaskDetail = Schema.Struct({ task: Task, runs: Schema.Array(JobRunView) })
+
+const TaskPath = Schema.Struct({ id: Schema.String })
+
+export class TasksGroup extends HttpApiGroup.make("tasks")
+  .add(
+    HttpApiEndpoint.get("list", "/tasks")
+      .setUrlParams(Schema.Struct({
+        ...PageParams.fields,
+        status: Schema.optional(TaskStatusSchema),
+        kind: Schema.optional(StrategyName),
+        owner: Schema.optional(Schema.String)
+      }))
+      .addSuccess(page(Task))
+  )
+  .add(HttpApiEndpoint.get("get", "/tasks/:id").setPath(TaskPath).addSuccess(TaskDetail).addError(NotFound))
+  .add(
+    HttpApiEndpoint.post("cancel", "/tasks/:id/cancel")
+      .setPath(TaskPath)
+      .addSuccess(Task)
+      .addError(NotFound)
+      .addError(Conflict)
+  )
+  .add(
+    HttpApiEndpoint.post("retry", "/tasks/:id/retry")
+      .setPath(TaskPath)
+      .addSuccess(Task, { status: 202 })
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(OpenApi.Description, "Runs a failed task again now, from its first attempt.")
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Notes
+
+export const NoteView = Schema.Struct({
+  title: Schema.String,
+  updatedAt: Schema.String,
+  expiresAt: Schema.NullOr(Schema.String),
+  /** With `q`: the passage around the first match. */
+  snippet: Schema.optional(Schema.String)
+})
+
+const OwnerParam = Schema.Struct({ owner: Schema.NonEmptyTrimmedString })
+
+export class NotesGroup extends HttpApiGroup.make("notes")
+  .add(
+    HttpApiEndpoint.get("list", "/notes")
+      .setUrlParams(Schema.Struct({
+        ...PageParams.fields,
+        ...OwnerParam.fields,
+        /** Search words: notes matching any of them, best first. */
+        q: Schema.optional(Schema.String.pipe(Schema.maxLength(500)))
+      }))
+      .addSuccess(page(NoteView))
+      .addError(InvalidRequest)
+  )
+  .add(
+    HttpApiEndpoint.del("delete", "/notes/:title")
+      .setPath(Schema.Struct({ title: Schema.String }))
+      .setUrlParams(OwnerParam)
+      .addSuccess(Schema.Struct({ deleted: Schema.Boolean }))
+      .addError(NotFound)
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Pairing (Telegram `dm_policy = "pairing"`)
+
+export const PendingCode = Schema.Struct({
+  code: Schema.String,
+  userId: Schema.Number,
+  chatId: Schema.Number,
+  userName: Schema.NullOr(Schema.String),
+  createdAt: Schema.Number,
+  expiresAt: Schema.Number
+})
+
+export const PairedPerson = Schema.Struct({
+  userId: Schema.Number,
+  userName: Schema.NullOr(Schema.String),
+  approvedAt: Schema.Number
+})
+
+export class PairingGroup extends HttpApiGroup.make("pairing")
+  .add(
+    HttpApiEndpoint.get("list", "/pairing")
+      .addSuccess(Schema.Struct({ pending: Schema.Array(PendingCode), paired: Schema.Array(PairedPerson) }))
+  )
+  .add(
+    HttpApiEndpoint.post("approve", "/pairing/approve")
+      .setPayload(Schema.Struct({ code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)) }))
+      .addSuccess(PairedPerson)
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("revoke", "/pairing/revoke")
+      .setPayload(Schema.Struct({ user_id: Schema.Int }))
+      .addSuccess(Schema.Struct({ userId: Schema.Number, cancelledJobs: Schema.Number }))
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Removes an approved user and cancels the jobs they can no longer reach.")
   )
 {}
 
@@ -193,23 +340,6 @@ export const ScheduleChanges = Schema.Struct({
     exact: true
   }),
   ...timingFields
-})
-
-export const JobRunView = Schema.Struct({
-  dueAt: Schema.Number,
-  /** When the run started (epoch ms). */
-  firedAt: Schema.Number,
-  finishedAt: Schema.NullOr(Schema.Number),
-  lateMs: Schema.Number,
-  /** running, completed, failed, skipped (missed while the daemon was down), cancelled. */
-  outcome: RunStatus,
-  /** Later than a minute: it fell due while the daemon was down (skipped, or caught up late). */
-  missed: Schema.Boolean,
-  attempts: Schema.Number,
-  result: Schema.NullOr(Schema.String),
-  error: Schema.NullOr(Schema.String),
-  /** The run's turns (`job:<id>:<due>`, `:<attempt>` for retries) whose reply reached the chat. */
-  deliveredMessageIds: Schema.Array(Schema.String)
 })
 
 export class SchedulesGroup extends HttpApiGroup.make("schedules")
@@ -311,6 +441,9 @@ export class Api extends HttpApi.make("minibot")
   .add(ConversationsGroup)
   .add(DeliveriesGroup)
   .add(SchedulesGroup)
+  .add(TasksGroup)
+  .add(NotesGroup)
+  .add(PairingGroup)
   .add(ConfigGroup)
   .add(EventsGroup)
   .addError(Unauthorized)

@@ -5,6 +5,8 @@
  */
 import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
 import { Effect, Layer } from "effect"
+import { Pairing } from "../../channels/telegram/Pairing.ts"
+import { NotesStore } from "../../tools/notes/NotesStore.ts"
 import { ControlRoutes } from "../ControlRoutes.ts"
 import { Api } from "./Api.ts"
 import { ApiAuth } from "./ApiAuth.ts"
@@ -13,14 +15,20 @@ import { ConversationsHandlers } from "./ConversationsHandlers.ts"
 import { DeliveriesHandlers } from "./DeliveriesHandlers.ts"
 import { EventsHandlers } from "./EventsHandlers.ts"
 import { EventStream } from "./EventStream.ts"
+import { NotesHandlers } from "./NotesHandlers.ts"
+import { PairingHandlers } from "./PairingHandlers.ts"
 import { SchedulesHandlers } from "./SchedulesHandlers.ts"
 import { StatusHandlers } from "./StatusHandlers.ts"
+import { TasksHandlers } from "./TasksHandlers.ts"
 
 const Handlers = Layer.mergeAll(
   StatusHandlers,
   ConversationsHandlers,
   DeliveriesHandlers,
   SchedulesHandlers,
+  TasksHandlers,
+  NotesHandlers.pipe(Layer.provide(NotesStore.Default)),
+  PairingHandlers.pipe(Layer.provide(Pairing.Default)),
   ConfigHandlers,
   EventsHandlers.pipe(Layer.provide(EventStream.Default))
 )
