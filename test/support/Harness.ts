@@ -40,11 +40,16 @@ const testLlm = Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" }
 /** A logger writing the daemon's logfmt lines (secrets scrubbed) into `logs`. */
 const capturedLogs = (config: MinibotConfig) => {
   const logs: Array<string> = []
-  const logger = Logger.replace(
-    Logger.defaultLogger,
-    Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }).pipe(
-      Logger.map((line) => void logs.push(line))
-    )
+  const ring = Logging.LogRing.make()
+  const logger = Layer.merge(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logging.LogRing.recording(
+        Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }),
+        ring
+      ).pipe(Logger.map((line) => void logs.push(line)))
+    ),
+    Layer.succeed(Logging.LogRing, ring)
   )
   return { logs, logger }
 }

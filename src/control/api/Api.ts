@@ -420,6 +420,36 @@ export class ConfigGroup extends HttpApiGroup.make("config")
   )
 {}
 
+export const LogLevelName = Schema.Literal("trace", "debug", "info", "warning", "error", "fatal")
+
+export const LogLine = Schema.Struct({
+  at: Schema.Number,
+  level: Schema.String,
+  component: Schema.NullOr(Schema.String),
+  /** As written to stderr, every secret of the config masked. */
+  line: Schema.String
+})
+
+export class LogsGroup extends HttpApiGroup.make("logs")
+  .add(
+    HttpApiEndpoint.get("logs", "/logs")
+      .setUrlParams(Schema.Struct({
+        /** This level and above. */
+        level: Schema.optional(LogLevelName),
+        component: Schema.optional(Schema.String),
+        /** Epoch ms or ISO-8601: lines written after it. */
+        since: Schema.optional(Schema.String),
+        limit: Schema.optional(Limit)
+      }))
+      .addSuccess(Schema.Struct({ items: Schema.Array(LogLine) }))
+      .addError(InvalidRequest)
+      .annotate(
+        OpenApi.Description,
+        "The most recent log lines (oldest first) from a bounded in-memory ring, already redacted."
+      )
+  )
+{}
+
 export class EventsGroup extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.get("events", "/events")
@@ -445,6 +475,7 @@ export class Api extends HttpApi.make("minibot")
   .add(NotesGroup)
   .add(PairingGroup)
   .add(ConfigGroup)
+  .add(LogsGroup)
   .add(EventsGroup)
   .addError(Unauthorized)
   .addError(InvalidRequest)

@@ -15,6 +15,7 @@ import { ConversationsHandlers } from "./ConversationsHandlers.ts"
 import { DeliveriesHandlers } from "./DeliveriesHandlers.ts"
 import { EventsHandlers } from "./EventsHandlers.ts"
 import { EventStream } from "./EventStream.ts"
+import { LogsHandlers } from "./LogsHandlers.ts"
 import { NotesHandlers } from "./NotesHandlers.ts"
 import { PairingHandlers } from "./PairingHandlers.ts"
 import { SchedulesHandlers } from "./SchedulesHandlers.ts"
@@ -30,6 +31,7 @@ const Handlers = Layer.mergeAll(
   NotesHandlers.pipe(Layer.provide(NotesStore.Default)),
   PairingHandlers.pipe(Layer.provide(Pairing.Default)),
   ConfigHandlers,
+  LogsHandlers,
   EventsHandlers.pipe(Layer.provide(EventStream.Default))
 )
 
