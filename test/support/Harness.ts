@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../../src/app/Layers.ts"
+import { ChannelGate } from "../../src/channels/ChannelGate.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../../src/channels/Outbound.ts"
 import {
   defaultTelegramTimings,
@@ -197,6 +198,7 @@ export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, option
     const layer = Layers.Channels.pipe(
       Layer.provideMerge(Layers.runtimeWith(testLlm)),
       Layer.provideMerge(Layers.Senders),
+      Layer.provideMerge(ChannelGate.layer),
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
       Layer.provideMerge(AppConfig.layer(config)),
       Layer.provide(Layer.succeed(TelegramTimings, { ...fastTimings, ...options.timings })),

@@ -87,17 +87,50 @@ const ConversationPath = Schema.Struct({ id: Schema.String })
 // ---------------------------------------------------------------------------------------------
 // Status
 
+/** `disabled` by the config; `paused` by the operator (intake stopped, nothing lost); else `running`. */
+export const ChannelState = Schema.Literal("running", "paused", "disabled")
+
 export const Status = Schema.Struct({
   version: Schema.String,
   uptimeSeconds: Schema.Number,
   memory: Schema.Struct({ rssBytes: Schema.Number, heapUsedBytes: Schema.Number }),
-  channels: Schema.Record({ key: Schema.String, value: Schema.Struct({ enabled: Schema.Boolean }) }),
+  channels: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ enabled: Schema.Boolean, state: ChannelState })
+  }),
   /** Epoch ms of the next due scheduled job, if any. */
   nextJobDueAt: Schema.NullOr(Schema.Number)
 })
 
 export class StatusGroup extends HttpApiGroup.make("status")
   .add(HttpApiEndpoint.get("status", "/status").addSuccess(Status))
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Channels
+
+const ChannelPath = Schema.Struct({ name: ChannelName })
+const ChannelView = Schema.Struct({ channel: ChannelName, state: ChannelState })
+
+export class ChannelsGroup extends HttpApiGroup.make("channels")
+  .add(
+    HttpApiEndpoint.post("pause", "/channels/:name/pause")
+      .setPath(ChannelPath)
+      .addSuccess(ChannelView)
+      .addError(Conflict)
+      .annotate(
+        OpenApi.Description,
+        "Stops the channel's intake: Telegram keeps new updates (no getUpdates; the webhook answers 503). " +
+          "Replies and scheduled jobs still go out."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/channels/:name/resume")
+      .setPath(ChannelPath)
+      .addSuccess(ChannelView)
+      .addError(Conflict)
+      .annotate(OpenApi.Description, "Takes the channel's messages again, from where it stopped: nothing is lost.")
+  )
 {}
 
 // ---------------------------------------------------------------------------------------------
@@ -468,6 +501,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
 
 export class Api extends HttpApi.make("minibot")
   .add(StatusGroup)
+  .add(ChannelsGroup)
   .add(ConversationsGroup)
   .add(DeliveriesGroup)
   .add(SchedulesGroup)

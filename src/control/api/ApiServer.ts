@@ -10,6 +10,7 @@ import { NotesStore } from "../../tools/notes/NotesStore.ts"
 import { ControlRoutes } from "../ControlRoutes.ts"
 import { Api } from "./Api.ts"
 import { ApiAuth } from "./ApiAuth.ts"
+import { ChannelsHandlers } from "./ChannelsHandlers.ts"
 import { ConfigHandlers } from "./ConfigHandlers.ts"
 import { ConversationsHandlers } from "./ConversationsHandlers.ts"
 import { DeliveriesHandlers } from "./DeliveriesHandlers.ts"
@@ -24,6 +25,7 @@ import { TasksHandlers } from "./TasksHandlers.ts"
 
 const Handlers = Layer.mergeAll(
   StatusHandlers,
+  ChannelsHandlers,
   ConversationsHandlers,
   DeliveriesHandlers,
   SchedulesHandlers,
