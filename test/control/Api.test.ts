@@ -101,9 +101,30 @@ describe("HTTP API", () => {
         "/api/deliveries",
         "/api/schedules",
         "/api/schedules/{id}",
+        "/api/schedules/{id}/run",
+        "/api/schedules/{id}/pause",
+        "/api/schedules/{id}/resume",
+        "/api/schedules/{id}/runs",
+        "/api/deliveries/{id}/resend",
+        "/api/tasks",
+        "/api/tasks/{id}",
+        "/api/tasks/{id}/cancel",
+        "/api/tasks/{id}/retry",
+        "/api/notes",
+        "/api/notes/{title}",
+        "/api/channels/{name}/pause",
+        "/api/channels/{name}/resume",
+        "/api/pairing",
+        "/api/pairing/approve",
+        "/api/pairing/revoke",
+        "/api/logs",
         "/api/config",
         "/api/events"
       ]))
+      expect(Object.keys(doc.body.paths["/api/schedules/{id}"])).toEqual(
+        expect.arrayContaining(["get", "patch", "delete"])
+      )
+      expect(doc.body.components.schemas).toHaveProperty("Conflict")
       expect(doc.body.security).toEqual([{ bearer: [] }])
       expect(doc.body.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" })
       expect(doc.body.components.schemas).toHaveProperty("Unauthorized")
@@ -226,7 +247,8 @@ describe("HTTP API", () => {
       const first = yield* stream
       expect(first.contentType).toContain("text/event-stream")
       const kinds = first.events.map((e) => e.event)
-      expect(kinds).toEqual(expect.arrayContaining(["inbound.received", "reply.sent"]))
+      expect(kinds).toEqual(expect.arrayContaining(["inbound.received", "turn.started", "reply.sent"]))
+      expect(first.events.find((e) => e.event === "turn.started")!.data).toMatchObject({ conversationId: chat })
       const inbound = first.events.find((e) => e.event === "inbound.received")!
       expect(inbound.data).toMatchObject({ kind: "inbound.received", conversationId: chat, id: Number(inbound.id) })
       yield* waitForText(fake, "echo: stream me")
