@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Bus, BusLogger } from "../bus/Bus.ts"
+import { ChannelGate } from "../channels/ChannelGate.ts"
 import { ChannelsFailed, ChannelStatus } from "../channels/ChannelStatus.ts"
 import * as ConsoleChannel from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
@@ -117,7 +118,7 @@ export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleCh
 export const Daemon = Channels.pipe(
   Layer.provideMerge(Core),
   Layer.provideMerge(Senders),
-  Layer.provideMerge(ChannelStatus.layer)
+  Layer.provideMerge(Layer.merge(ChannelStatus.layer, ChannelGate.layer))
 )
 
 /**

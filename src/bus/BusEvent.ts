@@ -30,6 +30,49 @@ export type BusEvent = Data.TaggedEnum<{
     readonly conversation: ConversationKey
     readonly messageId: string
   }
+  /** The model is asked (a message not answered before). */
+  TurnStarted: {
+    readonly conversation: ConversationKey
+    readonly messageId: string
+    readonly requestId: string
+  }
+  /** A turn ended: `outcome` is how (delivered, silent, duplicate, failed, stopped, undeliverable). */
+  TurnFinished: {
+    readonly conversation: ConversationKey
+    readonly messageId: string
+    readonly requestId: string
+    readonly outcome: string
+    readonly durationMs: number
+  }
+  /** A tool the model called in a turn ran (its arguments and result stay out: they may be private). */
+  ToolCalled: {
+    readonly conversation: ConversationKey
+    readonly messageId: string
+    readonly requestId: string
+    readonly tool: string
+  }
+  /** A reply was stored but the channel did not take it (resend it from `/api/deliveries`). */
+  DeliveryFailed: {
+    readonly conversation: ConversationKey
+    readonly messageId: string
+    readonly requestId: string
+    readonly reason: string
+  }
+  /** A scheduled job's firing started running (`manual`: run now by the operator). */
+  JobFired: {
+    readonly conversation: ConversationKey
+    readonly jobId: string
+    readonly dueAt: number
+    readonly attempt: number
+    readonly lateMs: number
+    readonly manual: boolean
+  }
+  /** A channel's intake changed state: `running`, `paused`, `failing`. Not about one conversation. */
+  ChannelState: {
+    readonly channel: string
+    readonly state: string
+    readonly reason: string | undefined
+  }
 }>
 export const BusEvent = Data.taggedEnum<BusEvent>()
 
@@ -53,7 +96,44 @@ const BusEventSchema = Schema.Union(
     requestId: Schema.String,
     reason: Schema.String
   }),
-  Schema.TaggedStruct("DuplicateIgnored", { conversation: ConversationKey, messageId: Schema.String })
+  Schema.TaggedStruct("DuplicateIgnored", { conversation: ConversationKey, messageId: Schema.String }),
+  Schema.TaggedStruct("TurnStarted", {
+    conversation: ConversationKey,
+    messageId: Schema.String,
+    requestId: Schema.String
+  }),
+  Schema.TaggedStruct("TurnFinished", {
+    conversation: ConversationKey,
+    messageId: Schema.String,
+    requestId: Schema.String,
+    outcome: Schema.String,
+    durationMs: Schema.Number
+  }),
+  Schema.TaggedStruct("ToolCalled", {
+    conversation: ConversationKey,
+    messageId: Schema.String,
+    requestId: Schema.String,
+    tool: Schema.String
+  }),
+  Schema.TaggedStruct("DeliveryFailed", {
+    conversation: ConversationKey,
+    messageId: Schema.String,
+    requestId: Schema.String,
+    reason: Schema.String
+  }),
+  Schema.TaggedStruct("JobFired", {
+    conversation: ConversationKey,
+    jobId: Schema.String,
+    dueAt: Schema.Number,
+    attempt: Schema.Number,
+    lateMs: Schema.Number,
+    manual: Schema.Boolean
+  }),
+  Schema.TaggedStruct("ChannelState", {
+    channel: Schema.String,
+    state: Schema.String,
+    reason: Schema.UndefinedOr(Schema.String)
+  })
 )
 
 // The wire Schema and the event type must describe the same events: this fails to compile otherwise.

@@ -14,9 +14,14 @@ export class JobFiring extends Schema.Class<JobFiring>("JobFiring")({
   attempt: Schema.Number,
   /** Not delivered before this time (epoch ms). */
   at: Schema.Number,
-  conversation: ConversationRef
+  conversation: ConversationRef,
+  /**
+   * Run now by the operator (`POST /api/schedules/{id}/run`): runs once without moving the job's
+   * schedule. Absent in firings stored before it existed.
+   */
+  manual: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   [PrimaryKey.symbol]() {
-    return `${this.jobId}:${this.dueAt}:${this.attempt}`
+    return `${this.jobId}:${this.dueAt}:${this.attempt}${this.manual ? ":manual" : ""}`
   }
 }

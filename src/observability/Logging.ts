@@ -5,7 +5,7 @@
  * line, in every spelling, so an SDK error that embeds a token in a URL cannot leak it. A newline
  * in a value is escaped in every format, so a message cannot forge a line.
  */
-import { Cause, HashMap, Inspectable, Layer, List, Logger, LogLevel, Redacted } from "effect"
+import { Cause, Context, HashMap, Inspectable, Layer, List, Logger, LogLevel, Option, Redacted } from "effect"
 import type { LogLevelName, MinibotConfig } from "../config/Config.ts"
 import { makeRedactor } from "./Redaction.ts"
 
@@ -144,6 +144,63 @@ export const lineLogger = (options: LineOptions): Logger.Logger<unknown, string>
   return Logger.make((input) => render(input).line)
 }
 
+// ---------------------------------------------------------------------------------------------
+// The recent lines, for `GET /api/logs`
+
+/** One written line, already redacted, with what the API filters on. */
+export interface LogEntry {
+  /** Epoch ms. */
+  readonly at: number
+  readonly level: LogLevelName
+  /** The `component` annotation, if any. */
+  readonly component: string | null
+  readonly line: string
+}
+
+/** Lines kept, and the longest line kept whole (a cause's stack can be long). */
+const ringCapacity = 1000
+const maxLineLength = 8192
+
+const levelNames: ReadonlyArray<[LogLevel.LogLevel, LogLevelName]> = Object.entries(levels).map((
+  [name, level]
+) => [level, name as LogLevelName])
+const nameOf = (level: LogLevel.LogLevel): LogLevelName =>
+  levelNames.find(([l]) => l._tag === level._tag)?.[1] ?? "info"
+
+/** The last lines written, in memory, oldest first; bounded in lines and in each line's length. */
+export class LogRing extends Context.Tag("minibot/LogRing")<LogRing, {
+  readonly push: (input: Logger.Logger.Options<unknown>, logLevel: LogLevel.LogLevel, line: string) => void
+  readonly entries: () => ReadonlyArray<LogEntry>
+}>() {
+  static readonly make = (capacity = ringCapacity): LogRing["Type"] => {
+    const entries: Array<LogEntry> = []
+    return {
+      push: (input, logLevel, line) => {
+        const component = HashMap.get(input.annotations, "component").pipe(
+          Option.map(String),
+          Option.getOrNull
+        )
+        entries.push({
+          at: input.date.getTime(),
+          level: nameOf(logLevel),
+          component,
+          line: line.length > maxLineLength ? `${line.slice(0, maxLineLength)}…` : line
+        })
+        if (entries.length > capacity) entries.splice(0, entries.length - capacity)
+      },
+      entries: () => entries.slice()
+    }
+  }
+
+  /** `logger`'s lines also kept in `ring`. */
+  static readonly recording = (logger: Logger.Logger<unknown, string>, ring: LogRing["Type"]) =>
+    Logger.make<unknown, string>((input) => {
+      const line = logger.log(input)
+      ring.push(input, input.logLevel, line)
+      return line
+    })
+}
+
 export interface LayerOptions {
   /**
    * Warnings and errors only, whatever `[runtime] log_level` says: for commands that talk on the
@@ -154,8 +211,8 @@ export interface LayerOptions {
   readonly write?: (line: string) => void
 }
 
-/** Replaces Effect's default logger with the configured one. */
-export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.Layer<never> => {
+/** Replaces Effect's default logger with the configured one; the lines written are also kept in `LogRing`. */
+export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.Layer<LogRing> => {
   const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"))
   const minimum = options.quiet === true ? LogLevel.Warning : toLogLevel(config.runtime.log_level)
   const render = renderer({
@@ -163,15 +220,19 @@ export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.
     serviceName: config.logging.service_name,
     secrets: configSecrets(config)
   })
-  return Layer.merge(
+  const ring = LogRing.make()
+  return Layer.mergeAll(
     Logger.replace(
       Logger.defaultLogger,
       Logger.make((input) => {
         const { line, logLevel } = render(input)
         // Library messages lowered to debug are filtered again.
-        if (!LogLevel.lessThan(logLevel, minimum)) write(line)
+        if (LogLevel.lessThan(logLevel, minimum)) return
+        write(line)
+        ring.push(input, logLevel, line)
       })
     ),
-    Logger.minimumLogLevel(minimum)
+    Logger.minimumLogLevel(minimum),
+    Layer.succeed(LogRing, ring)
   )
 }

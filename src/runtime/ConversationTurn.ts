@@ -3,7 +3,21 @@
  * conversation's actor, so turns of one chat never overlap. Never fails: whatever breaks, the
  * person gets a short message and the actor moves on.
  */
-import { Cause, Clock, Data, DateTime, Duration, Effect, Either, Exit, Fiber, Metric, Option, Schedule } from "effect"
+import {
+  Cause,
+  Clock,
+  Data,
+  DateTime,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Metric,
+  Option,
+  Schedule,
+  type Scope
+} from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound, type OutboundMessage, type ReplyPreview } from "../channels/Outbound.ts"
 import { LlmSettings } from "../config/Config.ts"
@@ -216,6 +230,13 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
             yield* preview.value.show({ kind: "status", text: usingToolsText(calls.map((c) => c.function.name)) })
           }
           const results = yield* tools.executeAll(calls, context)
+          yield* Effect.forEach(results, (r) =>
+            bus.publish(BusEvent.ToolCalled({
+              conversation: key,
+              messageId: input.messageId,
+              requestId: input.requestId,
+              tool: r.name
+            })), { discard: true })
           produced.push(
             Chat.assistant(completion.content, calls),
             ...results.map((r) => Chat.toolResult(r.tool_call_id, r.content))
@@ -289,6 +310,9 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         // Shutting down: the model is not asked now; the message is answered after the restart.
         yield* Draining.holdIfDraining
         yield* Effect.logInfo("turn started")
+        yield* bus.publish(
+          BusEvent.TurnStarted({ conversation: key, messageId: input.messageId, requestId: input.requestId })
+        )
         const outcome = yield* think(key, input, preview)
         switch (outcome._tag) {
           case "Answered": {
@@ -360,6 +384,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         if (Either.isLeft(delivered)) {
           yield* Effect.logError("reply could not be delivered", delivered.left)
           yield* ledger.settle(key, input.messageId, "undeliverable", null, delivered.left.message)
+          yield* bus.publish(BusEvent.DeliveryFailed({
+            conversation: key,
+            messageId: input.messageId,
+            requestId: input.requestId,
+            reason: delivered.left.message
+          }))
           return TurnResult.Undeliverable({ reason: delivered.left.message })
         }
         yield* ledger.settle(key, input.messageId, "delivered", null)
@@ -421,19 +451,30 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       const started = yield* Clock.currentTimeMillis
       const prior = yield* ledger.lookup(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
-      if (Option.isSome(replayed)) {
-        if (Either.isLeft(replayed.value)) return replayed.value.left
-        return yield* deliver(input, key, replayed.value.right, started, yield* previewFor(input, key))
-      }
-      const whole = yield* album(input, key)
-      if (Option.isNone(whole)) {
-        yield* Effect.logDebug("album part answered with its album")
-        yield* ledger.settle(key, input.messageId, "delivered", null)
-        return TurnResult.Duplicate()
-      }
-      const preview = yield* previewFor(whole.value, key)
-      const next = yield* answer(whole.value, key, preview)
-      return Either.isLeft(next) ? next.left : yield* deliver(whole.value, key, next.right, started, preview)
+      const respond = Effect.gen(function*(): Effect.fn.Return<TurnResult, never, Scope.Scope> {
+        if (Option.isSome(replayed)) {
+          if (Either.isLeft(replayed.value)) return replayed.value.left
+          return yield* deliver(input, key, replayed.value.right, started, yield* previewFor(input, key))
+        }
+        const whole = yield* album(input, key)
+        if (Option.isNone(whole)) {
+          yield* Effect.logDebug("album part answered with its album")
+          yield* ledger.settle(key, input.messageId, "delivered", null)
+          return TurnResult.Duplicate()
+        }
+        const preview = yield* previewFor(whole.value, key)
+        const next = yield* answer(whole.value, key, preview)
+        return Either.isLeft(next) ? next.left : yield* deliver(whole.value, key, next.right, started, preview)
+      })
+      const result = yield* respond
+      yield* bus.publish(BusEvent.TurnFinished({
+        conversation: key,
+        messageId: input.messageId,
+        requestId: input.requestId,
+        outcome: result._tag.toLowerCase(),
+        durationMs: (yield* Clock.currentTimeMillis) - started
+      }))
+      return result
     }, Effect.scoped)
 
     /**

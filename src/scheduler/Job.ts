@@ -8,8 +8,13 @@
 import { Cron, DateTime, Either, Option, Schema } from "effect"
 import { ConversationRef } from "../domain/Conversation.ts"
 
-export const JobStatus = Schema.Literal("pending", "running", "completed", "failed", "cancelled")
+/** `paused`: the operator paused it (`/api/schedules/{id}/pause`): no firing until resumed. */
+export const JobStatus = Schema.Literal("pending", "running", "paused", "completed", "failed", "cancelled")
 export type JobStatus = typeof JobStatus.Type
+
+/** How one firing of a job ended (`skipped`: missed while the daemon was down, policy "skip"). */
+export const RunStatus = Schema.Literal("running", "completed", "failed", "skipped", "cancelled")
+export type RunStatus = typeof RunStatus.Type
 
 /** How a due job is carried out (see `src/tasks/TaskStrategy.ts`). */
 export const StrategyName = Schema.Literal("llm_prompt", "web_fetch", "message")
@@ -56,8 +61,8 @@ export const Job = Schema.Struct({
 })
 export type Job = typeof Job.Type
 
-/** Pending or running: listed by `active_only`, cancellable. */
-export const isActive = (job: Job) => job.status === "pending" || job.status === "running"
+/** Pending, running or paused: listed by `active_only`, cancellable. */
+export const isActive = (job: Job) => job.status === "pending" || job.status === "running" || job.status === "paused"
 
 const idAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
 

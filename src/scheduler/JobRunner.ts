@@ -13,8 +13,10 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Clock, Context, Data, Duration, Effect, Layer, Metric, Option, type ParseResult } from "effect"
+import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound } from "../channels/Outbound.ts"
 import { SchedulerSettings } from "../config/Config.ts"
+import { keyOf } from "../domain/Conversation.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { TaskStrategies } from "../tasks/Strategies.ts"
@@ -55,6 +57,7 @@ export const layer = Layer.effect(
     const scheduler = yield* Scheduler
     const strategies = yield* TaskStrategies
     const outbound = yield* Outbound
+    const bus = yield* Bus
     const retryBase = Duration.millis(settings.retry_backoff_ms)
 
     const claim = (firing: JobFiring, now: number): Effect.Effect<Claim, SqlError | ParseResult.ParseError> =>
@@ -75,6 +78,28 @@ export const layer = Layer.effect(
           run.value.attempt === firing.attempt
         ) {
           return Claim.Notify({ job, attempts: firing.attempt + 1, reason: run.value.error ?? "unknown error" })
+        }
+        if (firing.manual && firing.attempt === 0) {
+          if (Option.isSome(run)) {
+            return run.value.status === "running" && run.value.attempt === 0
+              ? Claim.Run({ job, next: null, lateMs: run.value.lateMs })
+              : Claim.Ignore({ why: `this manual run already ran (${run.value.status})` })
+          }
+          // Run now, once: the job's schedule (status, next due time) stays as it is.
+          yield* store.update(job.id, { runs: job.runs + 1, last_run_at: now }, now)
+          yield* store.insertRun({
+            jobId: job.id,
+            dueAt: firing.dueAt,
+            attempt: 0,
+            status: "running",
+            lateMs,
+            startedAt: now,
+            finishedAt: null,
+            result: null,
+            error: null,
+            notified: false
+          })
+          return Claim.Run({ job, next: null, lateMs })
         }
         if (firing.attempt > 0) {
           if (Option.isNone(run) || run.value.status !== "running" || run.value.attempt > firing.attempt) {
@@ -154,6 +179,14 @@ export const layer = Layer.effect(
     const execute = (firing: JobFiring, job: Job.Job, lateMs: number, now: number) =>
       Effect.gen(function*() {
         yield* Effect.logInfo("job firing").pipe(Effect.annotateLogs({ late_ms: lateMs, attempt: firing.attempt }))
+        yield* bus.publish(BusEvent.JobFired({
+          conversation: keyOf(job.conversation),
+          jobId: job.id,
+          dueAt: firing.dueAt,
+          attempt: firing.attempt,
+          lateMs,
+          manual: firing.manual
+        }))
         yield* Metric.increment(Metrics.jobRuns)
         if (firing.attempt === 0) {
           yield* Metric.update(Metrics.jobLateness, lateMs / 1000)
@@ -201,7 +234,8 @@ export const layer = Layer.effect(
             dueAt: firing.dueAt,
             attempt: firing.attempt + 1,
             at: end + Duration.toMillis(delay),
-            conversation: job.conversation
+            conversation: job.conversation,
+            manual: firing.manual
           })
         )
       })

@@ -7,7 +7,7 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ChannelName } from "../domain/Conversation.ts"
 import { CountRow, SqlBool, SqlInt } from "../storage/Columns.ts"
-import { Job, JobStatus, type Recurrence, RecurrenceKind, StrategyName } from "./Job.ts"
+import { Job, JobStatus, type Recurrence, RecurrenceKind, RunStatus, StrategyName } from "./Job.ts"
 
 const Millis = SqlInt
 const NullableMillis = Schema.NullOr(SqlInt)
@@ -106,8 +106,7 @@ export const JobFromRow = Schema.transformOrFail(JobRow, Job, {
     })
 })
 
-export const RunStatus = Schema.Literal("running", "completed", "failed", "skipped", "cancelled")
-export type RunStatus = typeof RunStatus.Type
+export { RunStatus } from "./Job.ts"
 
 /** A `job_runs` row, renamed to camelCase. */
 export const JobRun = Schema.Struct({
@@ -171,7 +170,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     const listAny = (query: ListQuery, ownerId?: string) =>
       Effect.gen(function*() {
         const conditions: Array<Statement.Fragment> = ownerId === undefined ? [] : [sql`owner_id = ${ownerId}`]
-        if (query.activeOnly) conditions.push(sql`status IN ('pending', 'running')`)
+        if (query.activeOnly) conditions.push(sql`status IN ('pending', 'running', 'paused')`)
         if (query.strategies !== undefined && query.strategies.length > 0) {
           conditions.push(sql.in("strategy", query.strategies))
         }
@@ -191,7 +190,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     const cancel = (ownerId: string, id: string, now: number) =>
       sql`
         UPDATE scheduled_jobs SET status = 'cancelled', next_run_at = NULL, updated_at = ${now}
-        WHERE id = ${id} AND owner_id = ${ownerId} AND status IN ('pending', 'running')
+        WHERE id = ${id} AND owner_id = ${ownerId} AND status IN ('pending', 'running', 'paused')
         RETURNING id
       `.pipe(Effect.map((rows) => rows.length > 0))
 
@@ -199,7 +198,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     const cancelAny = (id: string, now: number) =>
       sql<{ id: string }>`
         UPDATE scheduled_jobs SET status = 'cancelled', next_run_at = NULL, updated_at = ${now}
-        WHERE id = ${id} AND status IN ('pending', 'running')
+        WHERE id = ${id} AND status IN ('pending', 'running', 'paused')
         RETURNING id
       `.pipe(Effect.map((rows) => rows.length > 0))
 
@@ -207,7 +206,7 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     const activeWithCreator = (channel: ChannelName) =>
       jobs(sql`
         SELECT * FROM scheduled_jobs
-        WHERE channel = ${channel} AND user_id IS NOT NULL AND status IN ('pending', 'running')
+        WHERE channel = ${channel} AND user_id IS NOT NULL AND status IN ('pending', 'running', 'paused')
         ORDER BY id
       `)
 
@@ -295,6 +294,61 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
     })
     const runs = (ownerId: string, jobId: string, limit: number) => findRuns({ ownerId, jobId, limit })
 
+    /** Pauses a pending job (its firing in the mailbox then finds it paused); false when it was not pending. */
+    const pause = (id: string, now: number) =>
+      sql`
+        UPDATE scheduled_jobs SET status = 'paused', next_run_at = NULL, updated_at = ${now}
+        WHERE id = ${id} AND status = 'pending'
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Resumes a paused job at `next` (completed when it has no due time left); false when it was not paused. */
+    const resume = (id: string, next: number | null, now: number) =>
+      sql`
+        UPDATE scheduled_jobs SET status = ${next === null ? "completed" : "pending"}, next_run_at = ${next},
+          updated_at = ${now}
+        WHERE id = ${id} AND status = 'paused'
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Makes a failed job due again at `next`; false when it is not failed. */
+    const reopen = (id: string, next: number, now: number) =>
+      sql`
+        UPDATE scheduled_jobs SET status = 'pending', next_run_at = ${next}, attempts = 0, updated_at = ${now}
+        WHERE id = ${id} AND status = 'failed'
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Replaces a pending or paused job's payload and timing; false when it is no longer either. */
+    const amend = (job: Job, now: number) =>
+      sql`
+        UPDATE scheduled_jobs SET ${
+        sql.update({
+          payload: job.payload,
+          recurrence: job.recurrence.kind,
+          interval_seconds: job.recurrence.kind === "interval" ? job.recurrence.seconds : null,
+          cron: job.recurrence.kind === "cron" ? job.recurrence.expression : null,
+          timezone: job.timezone,
+          run_at: job.runAt,
+          next_run_at: job.nextRunAt,
+          end_at: job.endAt,
+          notify: job.notify ? 1 : 0,
+          updated_at: now
+        })
+      }
+        WHERE id = ${job.id} AND status IN ('pending', 'paused')
+        RETURNING id
+      `.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Any owner's job's runs, newest first (the operator's view). */
+    const findRunsAny = SqlSchema.findAll({
+      Request: Schema.Struct({ jobId: Schema.String, limit: Schema.Number, offset: Schema.Number }),
+      Result: JobRun,
+      execute: ({ jobId, limit, offset }) =>
+        sql`SELECT * FROM job_runs WHERE job_id = ${jobId} ORDER BY due_at DESC LIMIT ${limit} OFFSET ${offset}`
+    })
+    const runsAny = (jobId: string, limit: number, offset: number) => findRunsAny({ jobId, limit, offset })
+
     /** Pending jobs (for re-posting their firing after a crash between the commit and the post). */
     const pending = (afterId: string, limit: number) =>
       jobs(sql`
@@ -328,6 +382,11 @@ export class JobStore extends Effect.Service<JobStore>()("minibot/JobStore", {
       insertRun,
       updateRun,
       runs,
+      runsAny,
+      pause,
+      resume,
+      amend,
+      reopen,
       pending,
       nextDue: (after: number) => Effect.map(nextDue(after), (row) => row.t),
       transaction

@@ -13,6 +13,35 @@ export interface JobRules {
   readonly minIntervalSeconds: number
 }
 
+/** The longest prompt a job may carry. */
+export const maxPromptLength = 4000
+
+const described = <A, I>(schema: Schema.Schema<A, I>, description: string) =>
+  Schema.optionalWith(schema, { exact: true }).annotations({ description })
+
+/**
+ * A request's timing as its callers spell it (the `schedule_prompt` and `task_create` tools,
+ * `POST /api/schedules`); `timingOf` (SchedulerTools.ts) turns it into `NewJob` fields.
+ */
+export const timingFields = {
+  run_at: described(
+    Schema.String,
+    "When to run first: ISO-8601, with an offset (2026-11-25T09:00:00+01:00) or without (then in `timezone`)"
+  ),
+  delay_seconds: described(Schema.Number.pipe(Schema.positive()), "Run after this many seconds (instead of run_at)"),
+  interval_seconds: described(Schema.Int.pipe(Schema.positive()), "Repeat every this many seconds"),
+  cron: described(
+    Schema.String,
+    "Repeat on this cron schedule (5 fields: minute hour day month weekday), e.g. \"30 8 * * 1-5\""
+  ),
+  timezone: described(
+    Schema.String,
+    "IANA time zone of run_at, end_at and cron (default: the user's own, see set_timezone, else the configured one)"
+  ),
+  end_at: described(Schema.String, "No runs after this time (ISO-8601)"),
+  notify: described(Schema.Boolean, "false: run silently, without sending the result (default true)")
+}
+
 /** Timestamps a model computes may be a little behind the clock; this much is still "now". */
 const pastTolerance = Duration.seconds(5)
 

@@ -27,6 +27,17 @@ export class JobNotFound extends Data.TaggedError("JobNotFound")<{ readonly id: 
   }
 }
 
+/** The operator asked for something the job's state does not allow (run a cancelled job, pause a paused one). */
+export class JobRefused extends Data.TaggedError("JobRefused")<{ readonly message: string }> {}
+
+/** What `amend` may change: the payload, and the timing (all of it, as in a new request). */
+export interface JobChanges {
+  readonly payload?: string
+  readonly timing?: Omit<NewJob, "strategy" | "payload">
+  /** Without a new timing: whether runs send their result. */
+  readonly notify?: boolean
+}
+
 /** Who asks, and where the job's output goes: from the channel, never from the model. */
 export interface Requester {
   readonly ownerId: string
@@ -153,6 +164,108 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       return { ...job, status: "cancelled" as const, nextRunAt: null, updatedAt: now }
     })
 
+    /** Any owner's job (the operator's view). */
+    const find = (id: string) =>
+      store.byId(id).pipe(
+        Effect.orDie,
+        Effect.flatMap(Option.match({ onNone: () => Effect.fail(new JobNotFound({ id })), onSome: Effect.succeed }))
+      )
+
+    const refuse = (job: Job.Job, action: string) =>
+      new JobRefused({ message: `job ${job.id} is ${job.status}: it cannot be ${action}` })
+
+    /** Runs a job once now, in its conversation, without moving its schedule; returns the run's due time. */
+    const runNow = Effect.fn("Scheduler.runNow")(function*(id: string) {
+      const job = yield* find(id)
+      if (job.status === "cancelled") return yield* refuse(job, "run")
+      const now = yield* Clock.currentTimeMillis
+      yield* post(
+        new JobFiring({ jobId: job.id, dueAt: now, attempt: 0, at: now, conversation: job.conversation, manual: true })
+      ).pipe(Effect.orDie)
+      yield* mailbox.wake
+      yield* Effect.logInfo("job run now by the operator").pipe(Effect.annotateLogs("job_id", id))
+      return now
+    })
+
+    /** Pauses a pending job: its due firing is ignored, no other is posted until it is resumed. */
+    const pause = Effect.fn("Scheduler.pause")(function*(id: string) {
+      const job = yield* find(id)
+      const now = yield* Clock.currentTimeMillis
+      if (job.status !== "pending" || !(yield* store.pause(id, now).pipe(Effect.orDie))) {
+        return yield* refuse(job, "paused")
+      }
+      yield* Effect.logInfo("job paused").pipe(Effect.annotateLogs("job_id", id))
+      return yield* find(id)
+    })
+
+    /**
+     * Resumes a paused job from now: a recurring job's next slot after now (slots missed while
+     * paused are not replayed), a one-shot job at its time, or now when that has passed.
+     */
+    const resume = Effect.fn("Scheduler.resume")(function*(id: string) {
+      const job = yield* find(id)
+      if (job.status !== "paused") return yield* refuse(job, "resumed")
+      const now = yield* Clock.currentTimeMillis
+      const next = job.recurrence.kind === "none"
+        ? Math.max(job.runAt, now)
+        : Job.nextRunAfter(job, now)
+      if (!(yield* store.resume(id, next, now).pipe(Effect.orDie))) return yield* refuse(yield* find(id), "resumed")
+      const resumed = yield* find(id)
+      if (next !== null) yield* post(firstFiring(resumed)).pipe(Effect.orDie)
+      yield* Effect.logInfo("job resumed").pipe(Effect.annotateLogs({ job_id: id, due_at: next }))
+      return resumed
+    })
+
+    /** Runs a failed job again now, from its first attempt (a new due time: the failed run stays in its history). */
+    const retry = Effect.fn("Scheduler.retry")(function*(id: string) {
+      const job = yield* find(id)
+      const now = yield* Clock.currentTimeMillis
+      if (job.status !== "failed" || !(yield* store.reopen(id, now, now).pipe(Effect.orDie))) {
+        return yield* new JobRefused({ message: `job ${id} is ${job.status}: only a failed job can be retried` })
+      }
+      const reopened = yield* find(id)
+      yield* post(firstFiring(reopened)).pipe(Effect.orDie)
+      yield* mailbox.wake
+      yield* Effect.logInfo("failed job retried by the operator").pipe(Effect.annotateLogs("job_id", id))
+      return reopened
+    })
+
+    /** Changes a pending or paused job's payload and/or timing (validated like a new request). */
+    const amend = Effect.fn("Scheduler.amend")(function*(id: string, changes: JobChanges) {
+      const job = yield* find(id)
+      if (job.status !== "pending" && job.status !== "paused") return yield* refuse(job, "changed")
+      const now = yield* Clock.currentTimeMillis
+      const payload = changes.payload ?? job.payload
+      let updated: Job.Job = { ...job, payload, notify: changes.notify ?? job.notify, updatedAt: now }
+      if (changes.timing !== undefined) {
+        const zone = changes.timing.timezone ?? job.timezone
+        const built = yield* build(
+          { ownerId: job.ownerId, conversation: job.conversation, userId: job.userId },
+          { strategy: job.strategy, payload, notify: job.notify, ...changes.timing },
+          now,
+          zone
+        )
+        updated = {
+          ...updated,
+          recurrence: built.recurrence,
+          timezone: built.timezone,
+          runAt: built.runAt,
+          nextRunAt: job.status === "paused" ? null : built.nextRunAt,
+          endAt: built.endAt,
+          notify: built.notify
+        }
+      }
+      if (!(yield* store.amend(updated, now).pipe(Effect.orDie))) return yield* refuse(yield* find(id), "changed")
+      // The firing of the old due time finds the job moved on and is ignored.
+      if (updated.status === "pending" && updated.nextRunAt !== job.nextRunAt) {
+        yield* post(firstFiring(updated)).pipe(Effect.orDie)
+      }
+      yield* Effect.logInfo("job changed by the operator").pipe(
+        Effect.annotateLogs({ job_id: id, due_at: updated.nextRunAt })
+      )
+      return yield* find(id)
+    })
+
     const history = (ownerId: string, id: string, limit = 20) =>
       Effect.zipRight(get(ownerId, id), store.runs(ownerId, id, limit).pipe(Effect.orDie))
 
@@ -195,7 +308,22 @@ export class Scheduler extends Effect.Service<Scheduler>()("minibot/Scheduler", 
       yield* reconcile.pipe(Effect.zipRight(waker), Effect.annotateLogs("component", "scheduler"), Effect.forkScoped)
     }
 
-    return { schedule, list, get, cancel, history, post, settings, defaultZone } as const
+    return {
+      schedule,
+      list,
+      get,
+      cancel,
+      history,
+      post,
+      find,
+      runNow,
+      pause,
+      resume,
+      amend,
+      retry,
+      settings,
+      defaultZone
+    } as const
   }),
   dependencies: [JobStore.Default, UserTimezones.Default]
 }) {}

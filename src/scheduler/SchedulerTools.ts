@@ -8,10 +8,11 @@ import * as Tool from "../tools/Tool.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import type { ToolGroup } from "../tools/ToolRegistry.ts"
 import * as Job from "./Job.ts"
-import type { NewJob } from "./NewJob.ts"
+import { maxPromptLength, type NewJob, timingFields } from "./NewJob.ts"
 import { type JobNotFound, type Requester, type ScheduleError, Scheduler } from "./Scheduler.ts"
 
-const maxPromptLength = 4000
+export { maxPromptLength, timingFields }
+
 const defaultListLimit = 20
 const maxListLimit = 100
 
@@ -29,29 +30,6 @@ export const toToolError = (error: ScheduleError | JobNotFound) =>
       message: error.field === undefined ? error.message : `${error.field}: ${error.message}`,
       ...(error.field === undefined ? {} : { field: error.field })
     })
-
-/** The timing arguments shared by `schedule_prompt` and `task_create`. */
-export const timingFields = {
-  run_at: Tool.optionalParam(
-    Schema.String,
-    "When to run first: ISO-8601, with an offset (2026-11-25T09:00:00+01:00) or without (then in `timezone`)"
-  ),
-  delay_seconds: Tool.optionalParam(
-    Schema.Number.pipe(Schema.positive()),
-    "Run after this many seconds (instead of run_at)"
-  ),
-  interval_seconds: Tool.optionalParam(Schema.Int.pipe(Schema.positive()), "Repeat every this many seconds"),
-  cron: Tool.optionalParam(
-    Schema.String,
-    "Repeat on this cron schedule (5 fields: minute hour day month weekday), e.g. \"30 8 * * 1-5\""
-  ),
-  timezone: Tool.optionalParam(
-    Schema.String,
-    "IANA time zone of run_at, end_at and cron (default: the user's own, see set_timezone, else the configured one)"
-  ),
-  end_at: Tool.optionalParam(Schema.String, "No runs after this time (ISO-8601)"),
-  notify: Tool.optionalParam(Schema.Boolean, "false: run silently, without sending the result (default true)")
-}
 
 type Timing = { readonly [K in keyof typeof timingFields]?: Schema.Schema.Type<typeof timingFields[K]> }
 

@@ -11,7 +11,7 @@ import type { JobRun } from "../scheduler/JobStore.ts"
 import type { NewJob } from "../scheduler/NewJob.ts"
 import { type Requester, Scheduler } from "../scheduler/Scheduler.ts"
 
-export const TaskStatus = ["queued", "running", "completed", "failed", "cancelled"] as const
+export const TaskStatus = ["queued", "running", "paused", "completed", "failed", "cancelled"] as const
 export type TaskStatus = typeof TaskStatus[number]
 
 export const statusOf = (job: Job.Job): TaskStatus => (job.status === "pending" ? "queued" : job.status)

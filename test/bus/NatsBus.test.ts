@@ -81,7 +81,7 @@ const event = (id: string) =>
     requestId: `r-${id}`,
     userId: undefined
   })
-const idOf = (e: BusEvent) => e.messageId
+const idOf = (e: BusEvent) => ("messageId" in e ? e.messageId : "")
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`)
 const sorted = (xs: ReadonlyArray<string>) => [...xs].sort()
 

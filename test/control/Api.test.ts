@@ -3,34 +3,10 @@
  * loopback, with Telegram on the fake Bot API and the LLM on the fake OpenAI server.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Schedule } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { Scheduler } from "../../src/scheduler/Scheduler.ts"
-import { startDaemon, waitForText } from "../channels/telegram/harness.ts"
-import { freePort } from "../support/Daemon.ts"
-import { FakeLlm } from "../support/FakeLlm.ts"
-import { makeFakeTelegram } from "../support/FakeTelegram.ts"
-
-const token = "api-token-for-tests-0123456789"
-const chat = "telegram:42"
-
-interface Reply {
-  readonly status: number
-  readonly body: any
-}
-
-const call = (port: number, method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
-  Effect.promise(async (): Promise<Reply> => {
-    const headers: Record<string, string> = {}
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-    if (options.body !== undefined) headers["content-type"] = "application/json"
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers,
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
-    })
-    const text = await res.text()
-    return { status: res.status, body: res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text }
-  })
+import { waitForText } from "../channels/telegram/harness.ts"
+import { call, chat, eventually, started, token } from "./ApiKit.ts"
 
 /** Reads `GET /api/events` until `done` holds for the events received; the events. */
 const readEvents = (
@@ -76,31 +52,11 @@ const readEvents = (
     return { status: res.status, contentType: res.headers.get("content-type"), events }
   })
 
-/** Repeats the request until its answer satisfies `check` (the ledger is settled just after the send). */
-const eventually = (request: Effect.Effect<Reply>, check: (reply: Reply) => boolean, timeoutMs = 5_000) =>
-  request.pipe(
-    Effect.filterOrFail(check, () => new Error("not yet")),
-    Effect.retry(Schedule.spaced("20 millis")),
-    Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new Error("condition not met in time") })
-  )
-
 interface SseEvent {
   readonly id: string
   readonly event: string
   readonly data: any
 }
-
-const started = (options: { http?: Record<string, unknown> } = {}) =>
-  Effect.gen(function*() {
-    const fake = yield* makeFakeTelegram()
-    const llm = yield* FakeLlm.make()
-    const port = yield* Effect.promise(freePort)
-    const h = yield* startDaemon(fake, llm, {
-      config: { http: { enabled: true, port, api_token: token, ...options.http } },
-      llm: { api_key: "sk-llm-secret-key-123" }
-    })
-    return { fake, llm, port, h }
-  })
 
 describe("HTTP API", () => {
   it.scopedLive("401 without or with a wrong token, 200 with it; health stays open, metrics need the token", () =>
@@ -145,9 +101,30 @@ describe("HTTP API", () => {
         "/api/deliveries",
         "/api/schedules",
         "/api/schedules/{id}",
+        "/api/schedules/{id}/run",
+        "/api/schedules/{id}/pause",
+        "/api/schedules/{id}/resume",
+        "/api/schedules/{id}/runs",
+        "/api/deliveries/{id}/resend",
+        "/api/tasks",
+        "/api/tasks/{id}",
+        "/api/tasks/{id}/cancel",
+        "/api/tasks/{id}/retry",
+        "/api/notes",
+        "/api/notes/{title}",
+        "/api/channels/{name}/pause",
+        "/api/channels/{name}/resume",
+        "/api/pairing",
+        "/api/pairing/approve",
+        "/api/pairing/revoke",
+        "/api/logs",
         "/api/config",
         "/api/events"
       ]))
+      expect(Object.keys(doc.body.paths["/api/schedules/{id}"])).toEqual(
+        expect.arrayContaining(["get", "patch", "delete"])
+      )
+      expect(doc.body.components.schemas).toHaveProperty("Conflict")
       expect(doc.body.security).toEqual([{ bearer: [] }])
       expect(doc.body.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" })
       expect(doc.body.components.schemas).toHaveProperty("Unauthorized")
@@ -270,7 +247,8 @@ describe("HTTP API", () => {
       const first = yield* stream
       expect(first.contentType).toContain("text/event-stream")
       const kinds = first.events.map((e) => e.event)
-      expect(kinds).toEqual(expect.arrayContaining(["inbound.received", "reply.sent"]))
+      expect(kinds).toEqual(expect.arrayContaining(["inbound.received", "turn.started", "reply.sent"]))
+      expect(first.events.find((e) => e.event === "turn.started")!.data).toMatchObject({ conversationId: chat })
       const inbound = first.events.find((e) => e.event === "inbound.received")!
       expect(inbound.data).toMatchObject({ kind: "inbound.received", conversationId: chat, id: Number(inbound.id) })
       yield* waitForText(fake, "echo: stream me")

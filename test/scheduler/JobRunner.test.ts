@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Ref, TestClock } from "effect"
+import { Bus } from "../../src/bus/Bus.ts"
 import { Outbound } from "../../src/channels/Outbound.ts"
 import { AppConfig, makeConfig } from "../../src/config/Config.ts"
 import { FiringHandler } from "../../src/scheduler/JobRunner.ts"
@@ -40,7 +41,9 @@ const kit = (scheduler: Record<string, unknown>, outcomes: ReadonlyArray<Strateg
     Layer.provideMerge(
       Layer.mergeAll(Scheduler.DefaultWithoutDependencies, Outbound.Default, scriptedStrategies(outcomes))
     ),
-    Layer.provideMerge(Layer.mergeAll(JobStore.Default, UserTimezones.Default, TestActors, recordingSenders)),
+    Layer.provideMerge(
+      Layer.mergeAll(JobStore.Default, UserTimezones.Default, TestActors, recordingSenders, Bus.memory)
+    ),
     Layer.provideMerge(Database.sqliteAt(":memory:")),
     Layer.provideMerge(AppConfig.layer(makeConfig({ scheduler: { min_interval_seconds: 1, ...scheduler } }))),
     Layer.orDie
@@ -120,5 +123,63 @@ describe("the job runner", () => {
       yield* scheduler.cancel("o1", job.id)
       yield* deliverLast
       expect(yield* Runs.all).toHaveLength(1)
+    }).pipe(Effect.provide(kit({}))))
+
+  it.effect("run now runs the job once without moving its schedule; a redelivery does not run it again", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler
+      const handler = yield* FiringHandler
+      const job = yield* scheduler.schedule(requester, { strategy: "message", payload: "tick", intervalSeconds: 3600 })
+      yield* TestClock.setTime(10 * minute)
+      const dueAt = yield* scheduler.runNow(job.id)
+      const manual = (yield* Posted.all).at(-1)!
+      expect(manual).toMatchObject({ dueAt, manual: true, at: 10 * minute })
+      yield* handler.fire(manual)
+      yield* handler.fire(manual)
+      expect((yield* Runs.all).map((r) => r.dueAt)).toEqual([dueAt])
+      expect(yield* scheduler.find(job.id)).toMatchObject({ status: "pending", nextRunAt: job.nextRunAt, runs: 1 })
+      // The regular firing still runs at its time.
+      yield* TestClock.setTime(job.nextRunAt!)
+      yield* handler.fire((yield* Posted.all)[0]!)
+      expect((yield* Runs.all).map((r) => r.dueAt)).toEqual([dueAt, job.nextRunAt])
+    }).pipe(Effect.provide(kit({}))))
+
+  it.effect("a paused job does not fire; resumed, its next due time is computed from now", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler
+      const handler = yield* FiringHandler
+      const job = yield* scheduler.schedule(requester, { strategy: "message", payload: "tick", intervalSeconds: 60 })
+      const paused = yield* scheduler.pause(job.id)
+      expect(paused).toMatchObject({ status: "paused", nextRunAt: null })
+      const refused = yield* Effect.flip(scheduler.pause(job.id))
+      expect(refused.message).toContain("paused")
+      yield* deliverLast
+      expect(yield* Runs.all).toEqual([])
+      yield* TestClock.setTime(5 * minute + 30_000)
+      const resumed = yield* scheduler.resume(job.id)
+      expect(resumed).toMatchObject({ status: "pending", nextRunAt: 6 * minute })
+      expect((yield* Posted.all).at(-1)).toMatchObject({ dueAt: 6 * minute })
+      yield* deliverLast
+      expect((yield* Runs.all).map((r) => r.dueAt)).toEqual([6 * minute])
+      yield* handler.fire((yield* Posted.all)[0]!)
+      expect(yield* Runs.all).toHaveLength(1)
+    }).pipe(Effect.provide(kit({}))))
+
+  it.effect("amending the timing moves the next firing, the old one is ignored; a bad cron names its field", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler
+      const job = yield* scheduler.schedule(requester, { strategy: "message", payload: "tick", delaySeconds: 60 })
+      const old = (yield* Posted.all)[0]!
+      const amended = yield* scheduler.amend(job.id, { payload: "tock", timing: { delaySeconds: 120 } })
+      expect(amended).toMatchObject({ payload: "tock", nextRunAt: 2 * minute, status: "pending" })
+      const invalid = yield* Effect.flip(scheduler.amend(job.id, { timing: { cron: "nope" } }))
+      expect(invalid).toMatchObject({ _tag: "ScheduleError", field: "cron" })
+      yield* TestClock.setTime(old.at)
+      yield* Effect.flatMap(FiringHandler, (handler) => handler.fire(old))
+      expect(yield* Runs.all).toEqual([])
+      yield* deliverLast
+      expect((yield* Runs.all).map((r) => [r.dueAt, r.job.payload])).toEqual([[2 * minute, "tock"]])
+      const done = yield* Effect.flip(scheduler.amend(job.id, { payload: "too late" }))
+      expect(done).toMatchObject({ _tag: "JobRefused", message: expect.stringContaining("completed") })
     }).pipe(Effect.provide(kit({}))))
 })

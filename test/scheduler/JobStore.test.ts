@@ -70,11 +70,11 @@ describe("JobStore rows", () => {
       const store = yield* JobStore
       const sql = yield* SqlClient.SqlClient
       yield* store.insert(job)
-      yield* sql`UPDATE scheduled_jobs SET status = 'paused' WHERE id = ${job.id}`
+      yield* sql`UPDATE scheduled_jobs SET status = 'sleeping' WHERE id = ${job.id}`
       const error = yield* Effect.flip(store.byId(job.id))
       expect(error._tag).toBe("ParseError")
       expect(error.message).toContain("status")
-      expect(error.message).toContain("paused")
+      expect(error.message).toContain("sleeping")
       const listed = yield* Effect.flip(store.list(job.ownerId, { activeOnly: false, limit: 10, offset: 0 }))
       expect(listed._tag).toBe("ParseError")
     }).pipe(Effect.provide(onSqlite())))
@@ -104,7 +104,7 @@ describe("JobStore rows", () => {
         expect(typeof Option.getOrThrow(read).runAt).toBe("number")
         expect(yield* store.nextDue(dueAt - 1)).toBe(dueAt)
         expect((yield* store.list(job.ownerId, { activeOnly: true, limit: 10, offset: 0 })).total).toBe(1)
-        yield* sql`UPDATE scheduled_jobs SET status = 'paused' WHERE id = ${job.id}`
+        yield* sql`UPDATE scheduled_jobs SET status = 'sleeping' WHERE id = ${job.id}`
         expect((yield* Effect.flip(store.byId(job.id)))._tag).toBe("ParseError")
       }).pipe(Effect.provide(JobStore.Default.pipe(Layer.provideMerge(Database.postgresAt(Redacted.make(db.url))))))
     }))

@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../../src/app/Layers.ts"
+import { ChannelGate } from "../../src/channels/ChannelGate.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../../src/channels/Outbound.ts"
 import {
   defaultTelegramTimings,
@@ -41,11 +42,16 @@ const testLlm = Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" }
 /** A logger writing the daemon's logfmt lines (secrets scrubbed) into `logs`. */
 const capturedLogs = (config: MinibotConfig) => {
   const logs: Array<string> = []
-  const logger = Logger.replace(
-    Logger.defaultLogger,
-    Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }).pipe(
-      Logger.map((line) => void logs.push(line))
-    )
+  const ring = Logging.LogRing.make()
+  const logger = Layer.merge(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logging.LogRing.recording(
+        Logging.lineLogger({ format: "logfmt", serviceName: "minibot", secrets: Logging.configSecrets(config) }),
+        ring
+      ).pipe(Logger.map((line) => void logs.push(line)))
+    ),
+    Layer.succeed(Logging.LogRing, ring)
   )
   return { logs, logger }
 }
@@ -194,6 +200,7 @@ export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, option
     const layer = Layers.Channels.pipe(
       Layer.provideMerge(Layers.runtimeWith(testLlm)),
       Layer.provideMerge(Layers.Senders),
+      Layer.provideMerge(ChannelGate.layer),
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
       Layer.provideMerge(AppConfig.layer(config)),
       Layer.provide(Layer.succeed(TelegramTimings, { ...fastTimings, ...options.timings })),

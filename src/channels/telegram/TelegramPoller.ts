@@ -16,6 +16,7 @@ import { Clock, Duration, Effect, Option } from "effect"
 import { TelegramSettings } from "../../config/Config.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { singleton } from "../../runtime/Singletons.ts"
+import { ChannelGate } from "../ChannelGate.ts"
 import { isUnauthorized, TelegramApi } from "./TelegramApi.ts"
 import { BotTokenRejected, TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
 import { TelegramIntake } from "./TelegramIntake.ts"
@@ -34,6 +35,7 @@ const run = Effect.gen(function*() {
   const telegramBot = yield* TelegramBot
   const readiness = yield* Readiness
   const timings = yield* TelegramTimings
+  const gate = yield* ChannelGate
 
   const shortPolling = (yield* TelegramSettings).poll_timeout_seconds === 0
   const bot = yield* telegramBot.identity
@@ -58,7 +60,14 @@ const run = Effect.gen(function*() {
     )
 
     const cycle = Effect.gen(function*() {
-      const updates = yield* fetchUpdates
+      yield* gate.whenRunning("telegram")
+      // Paused meanwhile: the poll in flight is abandoned; what it would have fetched stays with Telegram.
+      const fetched = yield* Effect.raceFirst(
+        Effect.asSome(fetchUpdates),
+        Effect.as(gate.whenPaused("telegram"), Option.none())
+      )
+      if (Option.isNone(fetched)) return yield* Effect.logInfo("long polling paused")
+      const updates = fetched.value
       // poll_timeout_seconds = 0 is short polling: do not hammer Telegram while nothing comes.
       if (updates.length === 0 && shortPolling) yield* Effect.sleep(shortPollPause)
       yield* Effect.forEach(updates, (update) =>
@@ -72,10 +81,11 @@ const run = Effect.gen(function*() {
     return yield* Effect.forever(cycle)
   })
 
-  const stalled = Effect.map(
-    Clock.currentTimeMillis,
-    (now) => now - progressAt > Duration.toMillis(timings.stallLimit)
-  )
+  // A paused channel makes no progress on purpose; the time it resumes counts as progress.
+  const stalled = Effect.map(Clock.currentTimeMillis, (now) => {
+    if (gate.isPaused("telegram")) progressAt = now
+    return now - progressAt > Duration.toMillis(timings.stallLimit)
+  })
   const watchdog = Effect.repeat(stalled, stallWatch(timings))
 
   /** One run of polling, until it stalls (then it is started again) or Telegram refuses it. */

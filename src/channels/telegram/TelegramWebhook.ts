@@ -18,6 +18,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { type TelegramConfig, TelegramSettings } from "../../config/Config.ts"
 import { ControlRoutes } from "../../control/ControlServer.ts"
 import { Readiness } from "../../control/Readiness.ts"
+import { ChannelGate } from "../ChannelGate.ts"
 import { SummarisedLog } from "./SummarisedLog.ts"
 import { TelegramApi } from "./TelegramApi.ts"
 import { TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
@@ -64,6 +65,7 @@ const Route = ControlRoutes.use((router) =>
     const summary = yield* SummarisedLog
     const timings = yield* TelegramTimings
     const tg = yield* TelegramSettings
+    const gate = yield* ChannelGate
     const secret = webhookSecret(tg)
     const maxBody = timings.webhookMaxBodyBytes
 
@@ -87,6 +89,8 @@ const Route = ControlRoutes.use((router) =>
         yield* rejected(request, `body over ${maxBody} bytes`)
         return tooLarge
       }
+      // Paused (`/api/channels/telegram/pause`): Telegram keeps the update and sends it again later.
+      if (gate.isPaused("telegram")) return HttpServerResponse.text("paused\n", { status: 503 })
       const bot = yield* Effect.timeoutOption(telegramBot.identity, identityWait)
       if (Option.isNone(bot)) return HttpServerResponse.text("starting\n", { status: 503 })
       // The declared length may lie (or be absent, chunked): reading stops at the limit as well.

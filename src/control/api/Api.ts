@@ -11,7 +11,8 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { ChannelName } from "../../domain/Conversation.ts"
 import { TurnStatus } from "../../runtime/TurnLedger.ts"
-import { Job, JobStatus } from "../../scheduler/Job.ts"
+import { Job, JobStatus, RunStatus, StrategyName } from "../../scheduler/Job.ts"
+import { maxPromptLength, timingFields } from "../../scheduler/NewJob.ts"
 import { WebhooksGroup } from "./WebhooksGroup.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -33,6 +34,13 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
   "InvalidRequest",
   { field: Schema.String, message: Schema.String },
   HttpApiSchema.annotations({ status: 400 })
+) {}
+
+/** The request is valid but what it asks is refused in the current state; `message` says why. */
+export class Conflict extends Schema.TaggedError<Conflict>()(
+  "Conflict",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
 ) {}
 
 /** The channel refused or could not take the message (`as: "bot"`), or the mailbox could not store it. */
@@ -59,6 +67,24 @@ const page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
     /** Pass as `cursor` for the next page; null on the last one. */
     nextCursor: Schema.NullOr(Schema.String)
   })
+
+/** One firing of a scheduled job or task. */
+export const JobRunView = Schema.Struct({
+  dueAt: Schema.Number,
+  /** When the run started (epoch ms). */
+  firedAt: Schema.Number,
+  finishedAt: Schema.NullOr(Schema.Number),
+  lateMs: Schema.Number,
+  /** running, completed, failed, skipped (missed while the daemon was down), cancelled. */
+  outcome: RunStatus,
+  /** Later than a minute: it fell due while the daemon was down (skipped, or caught up late). */
+  missed: Schema.Boolean,
+  attempts: Schema.Number,
+  result: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  /** The run's turns (`job:<id>:<due>`, `:<attempt>` for retries) whose reply reached the chat. */
+  deliveredMessageIds: Schema.Array(Schema.String)
+})
 
 /** A conversation id as the API returns it: `<channel>:<chat id>`, e.g. `telegram:42`. */
 const ConversationPath = Schema.Struct({ id: Schema.String })
@@ -90,17 +116,50 @@ export class SessionGroup extends HttpApiGroup.make("session")
 // ---------------------------------------------------------------------------------------------
 // Status
 
+/** `disabled` by the config; `paused` by the operator (intake stopped, nothing lost); else `running`. */
+export const ChannelState = Schema.Literal("running", "paused", "disabled")
+
 export const Status = Schema.Struct({
   version: Schema.String,
   uptimeSeconds: Schema.Number,
   memory: Schema.Struct({ rssBytes: Schema.Number, heapUsedBytes: Schema.Number }),
-  channels: Schema.Record({ key: Schema.String, value: Schema.Struct({ enabled: Schema.Boolean }) }),
+  channels: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ enabled: Schema.Boolean, state: ChannelState })
+  }),
   /** Epoch ms of the next due scheduled job, if any. */
   nextJobDueAt: Schema.NullOr(Schema.Number)
 })
 
 export class StatusGroup extends HttpApiGroup.make("status")
   .add(HttpApiEndpoint.get("status", "/status").addSuccess(Status))
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Channels
+
+const ChannelPath = Schema.Struct({ name: ChannelName })
+const ChannelView = Schema.Struct({ channel: ChannelName, state: ChannelState })
+
+export class ChannelsGroup extends HttpApiGroup.make("channels")
+  .add(
+    HttpApiEndpoint.post("pause", "/channels/:name/pause")
+      .setPath(ChannelPath)
+      .addSuccess(ChannelView)
+      .addError(Conflict)
+      .annotate(
+        OpenApi.Description,
+        "Stops the channel's intake: Telegram keeps new updates (no getUpdates; the webhook answers 503). " +
+          "Replies and scheduled jobs still go out."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/channels/:name/resume")
+      .setPath(ChannelPath)
+      .addSuccess(ChannelView)
+      .addError(Conflict)
+      .annotate(OpenApi.Description, "Takes the channel's messages again, from where it stopped: nothing is lost.")
+  )
 {}
 
 // ---------------------------------------------------------------------------------------------
@@ -175,6 +234,8 @@ export class ConversationsGroup extends HttpApiGroup.make("conversations")
 // Deliveries (the turn ledger)
 
 export const Delivery = Schema.Struct({
+  /** Opaque: names the delivery in `/api/deliveries/{id}/resend`. */
+  id: Schema.String,
   conversationId: Schema.String,
   messageId: Schema.String,
   status: TurnStatus,
@@ -194,12 +255,154 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
       }))
       .addSuccess(page(Delivery))
   )
+  .add(
+    HttpApiEndpoint.post("resend", "/deliveries/:id/resend")
+      .setPath(Schema.Struct({ id: Schema.String }))
+      .addSuccess(Schema.Struct({ delivery: Delivery, chunks: Schema.Number }))
+      .addError(NotFound)
+      .addError(Conflict)
+      .addError(DeliveryFailed)
+      .annotate(
+        OpenApi.Description,
+        "Sends the stored reply of a message whose reply never reached the chat; refused (409) when it did."
+      )
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks (jobs seen through their lifecycle, with their audit trail)
+
+export const TaskStatusSchema = Schema.Literal("queued", "running", "paused", "completed", "failed", "cancelled")
+
+export const Task = Schema.Struct({
+  ...Job.fields,
+  taskStatus: TaskStatusSchema
+})
+
+export const TaskDetail = Schema.Struct({ task: Task, runs: Schema.Array(JobRunView) })
+
+const TaskPath = Schema.Struct({ id: Schema.String })
+
+export class TasksGroup extends HttpApiGroup.make("tasks")
+  .add(
+    HttpApiEndpoint.get("list", "/tasks")
+      .setUrlParams(Schema.Struct({
+        ...PageParams.fields,
+        status: Schema.optional(TaskStatusSchema),
+        kind: Schema.optional(StrategyName),
+        owner: Schema.optional(Schema.String)
+      }))
+      .addSuccess(page(Task))
+  )
+  .add(HttpApiEndpoint.get("get", "/tasks/:id").setPath(TaskPath).addSuccess(TaskDetail).addError(NotFound))
+  .add(
+    HttpApiEndpoint.post("cancel", "/tasks/:id/cancel")
+      .setPath(TaskPath)
+      .addSuccess(Task)
+      .addError(NotFound)
+      .addError(Conflict)
+  )
+  .add(
+    HttpApiEndpoint.post("retry", "/tasks/:id/retry")
+      .setPath(TaskPath)
+      .addSuccess(Task, { status: 202 })
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(OpenApi.Description, "Runs a failed task again now, from its first attempt.")
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Notes
+
+export const NoteView = Schema.Struct({
+  title: Schema.String,
+  updatedAt: Schema.String,
+  expiresAt: Schema.NullOr(Schema.String),
+  /** With `q`: the passage around the first match. */
+  snippet: Schema.optional(Schema.String)
+})
+
+const OwnerParam = Schema.Struct({ owner: Schema.NonEmptyTrimmedString })
+
+export class NotesGroup extends HttpApiGroup.make("notes")
+  .add(
+    HttpApiEndpoint.get("list", "/notes")
+      .setUrlParams(Schema.Struct({
+        ...PageParams.fields,
+        ...OwnerParam.fields,
+        /** Search words: notes matching any of them, best first. */
+        q: Schema.optional(Schema.String.pipe(Schema.maxLength(500)))
+      }))
+      .addSuccess(page(NoteView))
+      .addError(InvalidRequest)
+  )
+  .add(
+    HttpApiEndpoint.del("delete", "/notes/:title")
+      .setPath(Schema.Struct({ title: Schema.String }))
+      .setUrlParams(OwnerParam)
+      .addSuccess(Schema.Struct({ deleted: Schema.Boolean }))
+      .addError(NotFound)
+  )
+{}
+
+// ---------------------------------------------------------------------------------------------
+// Pairing (Telegram `dm_policy = "pairing"`)
+
+export const PendingCode = Schema.Struct({
+  code: Schema.String,
+  userId: Schema.Number,
+  chatId: Schema.Number,
+  userName: Schema.NullOr(Schema.String),
+  createdAt: Schema.Number,
+  expiresAt: Schema.Number
+})
+
+export const PairedPerson = Schema.Struct({
+  userId: Schema.Number,
+  userName: Schema.NullOr(Schema.String),
+  approvedAt: Schema.Number
+})
+
+export class PairingGroup extends HttpApiGroup.make("pairing")
+  .add(
+    HttpApiEndpoint.get("list", "/pairing")
+      .addSuccess(Schema.Struct({ pending: Schema.Array(PendingCode), paired: Schema.Array(PairedPerson) }))
+  )
+  .add(
+    HttpApiEndpoint.post("approve", "/pairing/approve")
+      .setPayload(Schema.Struct({ code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)) }))
+      .addSuccess(PairedPerson)
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("revoke", "/pairing/revoke")
+      .setPayload(Schema.Struct({ user_id: Schema.Int }))
+      .addSuccess(Schema.Struct({ userId: Schema.Number, cancelledJobs: Schema.Number }))
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Removes an approved user and cancels the jobs they can no longer reach.")
+  )
 {}
 
 // ---------------------------------------------------------------------------------------------
 // Schedules
 
 const JobPath = Schema.Struct({ id: Schema.String })
+
+/** The `schedule_prompt` tool's arguments, plus the conversation the job runs in. */
+export const NewSchedule = Schema.Struct({
+  conversation_id: Schema.String.annotations({ description: "`<channel>:<chat id>`, e.g. `telegram:42`" }),
+  prompt: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxPromptLength)),
+  ...timingFields
+})
+
+/** A new prompt and/or a new timing (given whole, as in a new schedule; `notify` alone keeps the timing). */
+export const ScheduleChanges = Schema.Struct({
+  prompt: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxPromptLength)), {
+    exact: true
+  }),
+  ...timingFields
+})
 
 export class SchedulesGroup extends HttpApiGroup.make("schedules")
   .add(
@@ -209,10 +412,59 @@ export class SchedulesGroup extends HttpApiGroup.make("schedules")
   )
   .add(HttpApiEndpoint.get("get", "/schedules/:id").setPath(JobPath).addSuccess(Job).addError(NotFound))
   .add(
+    HttpApiEndpoint.post("create", "/schedules")
+      .setPayload(NewSchedule)
+      .addSuccess(Job, { status: 201 })
+      .addError(InvalidRequest)
+  )
+  .add(
+    HttpApiEndpoint.patch("update", "/schedules/:id")
+      .setPath(JobPath)
+      .setPayload(ScheduleChanges)
+      .addSuccess(Job)
+      .addError(NotFound)
+      .addError(InvalidRequest)
+      .addError(Conflict)
+  )
+  .add(
     HttpApiEndpoint.del("cancel", "/schedules/:id")
       .setPath(JobPath)
       .addSuccess(Job)
       .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("run", "/schedules/:id/run")
+      .setPath(JobPath)
+      .addSuccess(Schema.Struct({ jobId: Schema.String, dueAt: Schema.Number }), { status: 202 })
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(OpenApi.Description, "Fires the job now, once, in its conversation; its schedule does not move.")
+  )
+  .add(
+    HttpApiEndpoint.post("pause", "/schedules/:id/pause")
+      .setPath(JobPath)
+      .addSuccess(Job)
+      .addError(NotFound)
+      .addError(Conflict)
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/schedules/:id/resume")
+      .setPath(JobPath)
+      .addSuccess(Job)
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(
+        OpenApi.Description,
+        "The next due time is computed from now; runs missed while paused are not replayed."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("runs", "/schedules/:id/runs")
+      .setPath(JobPath)
+      .setUrlParams(PageParams)
+      .addSuccess(page(JobRunView))
+      .addError(NotFound)
+      .addError(InvalidRequest)
   )
 {}
 
@@ -230,6 +482,36 @@ export class ConfigGroup extends HttpApiGroup.make("config")
   )
 {}
 
+export const LogLevelName = Schema.Literal("trace", "debug", "info", "warning", "error", "fatal")
+
+export const LogLine = Schema.Struct({
+  at: Schema.Number,
+  level: Schema.String,
+  component: Schema.NullOr(Schema.String),
+  /** As written to stderr, every secret of the config masked. */
+  line: Schema.String
+})
+
+export class LogsGroup extends HttpApiGroup.make("logs")
+  .add(
+    HttpApiEndpoint.get("logs", "/logs")
+      .setUrlParams(Schema.Struct({
+        /** This level and above. */
+        level: Schema.optional(LogLevelName),
+        component: Schema.optional(Schema.String),
+        /** Epoch ms or ISO-8601: lines written after it. */
+        since: Schema.optional(Schema.String),
+        limit: Schema.optional(Limit)
+      }))
+      .addSuccess(Schema.Struct({ items: Schema.Array(LogLine) }))
+      .addError(InvalidRequest)
+      .annotate(
+        OpenApi.Description,
+        "The most recent log lines (oldest first) from a bounded in-memory ring, already redacted."
+      )
+  )
+{}
+
 export class EventsGroup extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.get("events", "/events")
@@ -238,7 +520,9 @@ export class EventsGroup extends HttpApiGroup.make("events")
       .annotate(
         OpenApi.Description,
         "Server-Sent Events: each bus event with an `id`, its kind as the `event` name " +
-          "(inbound.received, reply.sent, turn.failed, duplicate.ignored) and JSON data. " +
+          "(inbound.received, turn.started, tool.called, turn.finished, turn.failed, reply.sent, " +
+          "delivery.failed, duplicate.ignored, job.fired, channel.state) and JSON data naming its " +
+          "`conversationId` (null for channel.state). " +
           "`Last-Event-ID` resumes from a bounded buffer."
       )
   )
@@ -247,10 +531,15 @@ export class EventsGroup extends HttpApiGroup.make("events")
 export class Api extends HttpApi.make("minibot")
   .add(SessionGroup)
   .add(StatusGroup)
+  .add(ChannelsGroup)
   .add(ConversationsGroup)
   .add(DeliveriesGroup)
   .add(SchedulesGroup)
+  .add(TasksGroup)
+  .add(NotesGroup)
+  .add(PairingGroup)
   .add(ConfigGroup)
+  .add(LogsGroup)
   .add(EventsGroup)
   .add(WebhooksGroup)
   .addError(Unauthorized)

@@ -7,26 +7,38 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Effect, Layer } from "effect"
+import { Pairing } from "../../channels/telegram/Pairing.ts"
+import { NotesStore } from "../../tools/notes/NotesStore.ts"
 import { ControlRoutes } from "../ControlRoutes.ts"
 import { Api } from "./Api.ts"
 import { ApiAuth } from "./ApiAuth.ts"
+import { ChannelsHandlers } from "./ChannelsHandlers.ts"
 import { ConfigHandlers } from "./ConfigHandlers.ts"
 import { ConversationsHandlers } from "./ConversationsHandlers.ts"
 import { DeliveriesHandlers } from "./DeliveriesHandlers.ts"
 import { EventsHandlers } from "./EventsHandlers.ts"
 import { EventStream } from "./EventStream.ts"
+import { LogsHandlers } from "./LogsHandlers.ts"
+import { NotesHandlers } from "./NotesHandlers.ts"
+import { PairingHandlers } from "./PairingHandlers.ts"
 import { SchedulesHandlers } from "./SchedulesHandlers.ts"
 import { SessionHandlers } from "./SessionHandlers.ts"
 import { StatusHandlers } from "./StatusHandlers.ts"
+import { TasksHandlers } from "./TasksHandlers.ts"
 import { WebhooksHandlers } from "./WebhooksHandlers.ts"
 
 const Handlers = Layer.mergeAll(
   SessionHandlers,
   StatusHandlers,
+  ChannelsHandlers,
   ConversationsHandlers,
   DeliveriesHandlers,
   SchedulesHandlers,
+  TasksHandlers,
+  NotesHandlers.pipe(Layer.provide(NotesStore.Default)),
+  PairingHandlers.pipe(Layer.provide(Pairing.Default)),
   ConfigHandlers,
+  LogsHandlers,
   EventsHandlers.pipe(Layer.provide(EventStream.Default)),
   WebhooksHandlers
 )

@@ -32,6 +32,12 @@ export const conversationOf = (id: string): Effect.Effect<ConversationRef, Inval
     )
 }
 
+/** Who writes in a conversation: a private chat's id is its user's id (Telegram); a group's is negative. */
+export const userOf = (conversation: ConversationRef): { readonly userId?: string; readonly isGroup: boolean } => {
+  const isGroup = conversation.chatId.startsWith("-")
+  return conversation.channel === "telegram" && !isGroup ? { userId: conversation.chatId, isGroup } : { isGroup }
+}
+
 const SummaryRow = Schema.Struct({ conversation_key: Schema.String, last_activity: SqlInt, messages: SqlInt })
 const MessageRow = Schema.Struct({
   id: SqlInt,
@@ -120,17 +126,14 @@ export const ConversationsHandlers = HttpApiBuilder.group(Api, "conversations", 
             return { conversationId, messageId: null, chunks: receipt.chunks }
           }
           const messageId = `api-${randomUUID()}`
-          // A private chat's id is its user's id (Telegram); a group's is negative.
-          const isGroup = conversation.chatId.startsWith("-")
           yield* actors.submit(
             new InboundMessage({
               messageId,
               conversation,
-              ...(conversation.channel === "telegram" && !isGroup ? { userId: conversation.chatId } : {}),
+              ...userOf(conversation),
               text: payload.text,
               receivedAt: yield* Clock.currentTimeMillis,
-              requestId: messageId.slice(0, 12),
-              isGroup
+              requestId: messageId.slice(0, 12)
             })
           ).pipe(Effect.mapError((e) => new DeliveryFailed({ message: e.message })))
           yield* Effect.logInfo("operator message stored for its conversation").pipe(

@@ -25,13 +25,21 @@ export const kindOf = BusEvent.$match({
   InboundReceived: () => "inbound.received",
   ReplySent: () => "reply.sent",
   TurnFailed: () => "turn.failed",
-  DuplicateIgnored: () => "duplicate.ignored"
+  DuplicateIgnored: () => "duplicate.ignored",
+  TurnStarted: () => "turn.started",
+  TurnFinished: () => "turn.finished",
+  ToolCalled: () => "tool.called",
+  DeliveryFailed: () => "delivery.failed",
+  JobFired: () => "job.fired",
+  ChannelState: () => "channel.state"
 })
 
 const toApiEvent = (id: number, at: number, event: BusEvent): ApiEvent => {
-  const { _tag, conversation, ...fields } = event
+  const { _tag, ...fields } = event
   const kind = kindOf(event)
-  return { id, kind, at, data: { id, kind, at, conversationId: conversation, ...fields } }
+  // A channel's state concerns no one conversation: its conversationId is null.
+  const { conversation = null, ...rest } = fields as { conversation?: string }
+  return { id, kind, at, data: { id, kind, at, conversationId: conversation, ...rest } }
 }
 
 export class EventStream extends Effect.Service<EventStream>()("minibot/EventStream", {

@@ -1,6 +1,7 @@
 /** `GET /api/status`: what an operator checks first. */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect } from "effect"
+import { ChannelGate } from "../../channels/ChannelGate.ts"
 import { AppConfig } from "../../config/Config.ts"
 import { version } from "../../observability/Build.ts"
 import { JobStore } from "../../scheduler/JobStore.ts"
@@ -10,7 +11,12 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
   Effect.gen(function*() {
     const { config } = yield* AppConfig
     const jobs = yield* JobStore
+    const gate = yield* ChannelGate
     const startedAt = yield* Clock.currentTimeMillis
+    const channel = (name: string, enabled: boolean) => ({
+      enabled,
+      state: !enabled ? "disabled" as const : gate.isPaused(name) ? "paused" as const : "running" as const
+    })
     return handlers.handle("status", () =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -21,8 +27,8 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
           uptimeSeconds: Math.round((now - startedAt) / 1000),
           memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
           channels: {
-            telegram: { enabled: config.channels.telegram.enabled },
-            console: { enabled: config.channels.console.enabled }
+            telegram: channel("telegram", config.channels.telegram.enabled),
+            console: channel("console", config.channels.console.enabled)
           },
           nextJobDueAt
         }
