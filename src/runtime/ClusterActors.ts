@@ -16,6 +16,7 @@ import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
 import { InboundMessage } from "../domain/Inbound.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import * as Metrics from "../observability/Metrics.ts"
+import * as Database from "../storage/Database.ts"
 import { Actors, ActorStorageError, MailboxHandlers, SubmitError } from "./Actors.ts"
 import * as ClusterStorage from "./ClusterStorage.ts"
 import { TurnLedger } from "./TurnLedger.ts"
@@ -35,9 +36,19 @@ const Conversation = Entity.make(entityType, [Inbound, Fire]).annotateRpcs(Clust
 /** An actor with nothing to do is released from memory after this long; its mailbox stays stored. */
 const actorIdleTime = Duration.minutes(5)
 const pruneEvery = Schedule.spaced(Duration.hours(1))
-/** Shard locks of runners sharing Postgres: refreshed this often, taken over when this old. */
-const sharedLockRefresh = Duration.seconds(2)
-const sharedLockExpiration = Duration.seconds(10)
+/**
+ * Runners sharing Postgres. Each writes a heartbeat every `runnerHeartbeat` (which is also the
+ * deadline of one shard-lock statement: under 2 s, a loaded machine misses it, and a runner that
+ * misses it stops its conversations until the database answers again); one whose heartbeat is
+ * older than `runnerExpiration` (killed, or its host gone) counts as gone. The others look at the
+ * list of runners every `assignmentRefresh`, then take its shards (and the Telegram poller) over:
+ * 5-7 s after a kill -9. A conversation never runs twice meanwhile: shards are Postgres advisory
+ * locks, held by a runner's connection and freed by Postgres when that connection dies, so a
+ * runner that was only slow keeps its shards.
+ */
+const runnerHeartbeat = Duration.seconds(2)
+const runnerExpiration = Duration.seconds(6)
+const assignmentRefresh = Duration.seconds(1)
 /** On shutdown a running turn may finish within this; after it, it is interrupted and redelivered on the next start. */
 const turnGracePeriod = Duration.seconds(5)
 
@@ -56,7 +67,8 @@ const ConversationEntity = Conversation.toLayer(
 const runner = Layer.unwrapEffect(Effect.gen(function*() {
   const shared = (yield* StorageSettings).backend === "postgres"
   const { poll_interval_ms } = yield* SchedulerSettings
-  return SingleRunner.layer({
+  // Its tables are created as it is built: one runner after the other on a new database.
+  return Database.builtDuringStartup(SingleRunner.layer({
     runnerStorage: shared ? "sql" : "memory",
     shardingConfig: {
       entityMessagePollInterval: Duration.millis(poll_interval_ms),
@@ -64,13 +76,13 @@ const runner = Layer.unwrapEffect(Effect.gen(function*() {
       ...(shared
         ? {
           runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)),
-          // A runner that died (kill -9) gives its conversations up after this, not the default 35 s.
-          shardLockRefreshInterval: sharedLockRefresh,
-          shardLockExpiration: sharedLockExpiration
+          shardLockRefreshInterval: runnerHeartbeat,
+          shardLockExpiration: runnerExpiration,
+          refreshAssignmentsInterval: assignmentRefresh
         }
         : {})
     }
-  })
+  }))
 }))
 
 const clientLayer = Layer.scoped(

@@ -284,13 +284,22 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           yield* Effect.logInfo("scheduled turn ran silently (notify = false)")
           return TurnResult.Silent({ text })
         }
-        const delivered = yield* send(input, text, kind).pipe(Effect.either)
+        // Sent and recorded as sent together: a stop (SIGTERM, a shard moving to another runner)
+        // between the two would have the reply sent again by whoever handles the message next.
+        const delivered = yield* Effect.uninterruptible(
+          send(input, text, kind).pipe(
+            Effect.either,
+            Effect.tap((sent) =>
+              Either.isLeft(sent)
+                ? ledger.settle(key, input.messageId, "undeliverable", null, sent.left.message)
+                : ledger.settle(key, input.messageId, "delivered", null)
+            )
+          )
+        )
         if (Either.isLeft(delivered)) {
           yield* Effect.logError("reply could not be delivered", delivered.left)
-          yield* ledger.settle(key, input.messageId, "undeliverable", null, delivered.left.message)
           return TurnResult.Undeliverable({ reason: delivered.left.message })
         }
-        yield* ledger.settle(key, input.messageId, "delivered", null)
         const durationMs = (yield* Clock.currentTimeMillis) - started
         yield* Metric.increment(Metrics.repliesSent)
         yield* Metric.update(Metrics.turnDuration, durationMs / 1000)
