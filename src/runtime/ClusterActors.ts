@@ -2,16 +2,21 @@
  * The actors on @effect/cluster: each conversation is an entity whose mailbox is stored in SQL
  * (the app's database). On SQLite one runner owns every shard; on Postgres shard locks live in
  * the database too, so several processes split the conversations (each needs its own runner
- * address: host name and pid). Job firings are `Fire` messages delivered at their due time
+ * address: `[cluster] runner_address`, by default host name and pid). Job firings are `Fire` messages delivered at their due time
  * (`DeliverAt`); a message's primary key is its mailbox id, so a resent message is stored once.
  */
 import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { Clock, DateTime, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, PrimaryKey, Schedule } from "effect"
-import * as os from "node:os"
 import { Bus, BusEvent } from "../bus/Bus.ts"
-import { RuntimeSettings, SchedulerSettings, StorageSettings } from "../config/Config.ts"
+import {
+  ClusterSettings,
+  runnerAddressOf,
+  RuntimeSettings,
+  SchedulerSettings,
+  StorageSettings
+} from "../config/Config.ts"
 import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
 import { InboundMessage } from "../domain/Inbound.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
@@ -47,7 +52,8 @@ const pruneEvery = Schedule.spaced(Duration.hours(1))
  * runner that was only slow keeps its shards.
  */
 const runnerHeartbeat = Duration.seconds(2)
-const runnerExpiration = Duration.seconds(6)
+export const runnerExpirationMs = 6000
+const runnerExpiration = Duration.millis(runnerExpirationMs)
 const assignmentRefresh = Duration.seconds(1)
 /** On shutdown a running turn may finish within this; after it, it is interrupted and redelivered on the next start. */
 const turnGracePeriod = Duration.seconds(5)
@@ -66,6 +72,7 @@ const ConversationEntity = Conversation.toLayer(
 /** The runner of this process, with mailboxes in the app's database. */
 const runner = Layer.unwrapEffect(Effect.gen(function*() {
   const shared = (yield* StorageSettings).backend === "postgres"
+  const address = runnerAddressOf(yield* ClusterSettings)
   const { poll_interval_ms } = yield* SchedulerSettings
   // Its tables are created as it is built: one runner after the other on a new database.
   return Database.builtDuringStartup(SingleRunner.layer({
@@ -75,7 +82,7 @@ const runner = Layer.unwrapEffect(Effect.gen(function*() {
       entityTerminationTimeout: turnGracePeriod,
       ...(shared
         ? {
-          runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)),
+          runnerAddress: Option.some(RunnerAddress.make(address.host, address.port)),
           shardLockRefreshInterval: runnerHeartbeat,
           shardLockExpiration: runnerExpiration,
           refreshAssignmentsInterval: assignmentRefresh

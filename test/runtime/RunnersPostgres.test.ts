@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import { type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
+import { freePort, type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
@@ -26,15 +26,31 @@ const database = async () => {
   return Effect.runPromise(Scope.extend(freshDatabase, scope))
 }
 
+interface Runner extends MinibotProcess {
+  /** `[cluster] runner_address`. */
+  readonly address: string
+  readonly configFile: string
+  readonly dir: string
+  /** The `[http]` port (the API on loopback, no token). */
+  readonly httpPort: number
+}
+
 interface Cluster {
   readonly telegram: FakeTelegramServer
   readonly llm: FakeLlmServer
-  readonly runners: ReadonlyArray<MinibotProcess>
+  readonly runners: ReadonlyArray<Runner>
   /** Round 0: one message from every chat; later rounds: from every other chat, by turns. */
   readonly push: (round: number) => Array<string>
 }
 
-const runnerConfig = (dir: string, telegram: FakeTelegramServer, llm: FakeLlmServer, dbUrl: string) =>
+const runnerConfig = (
+  dir: string,
+  telegram: FakeTelegramServer,
+  llm: FakeLlmServer,
+  dbUrl: string,
+  address: string,
+  httpPort: number
+) =>
   writeConfig(
     dir,
     `
@@ -53,6 +69,11 @@ allowed_user_ids = [${chats.join(", ")}]
 [storage]
 backend = "postgres"
 postgres_url = "${dbUrl}"
+[cluster]
+runner_address = "${address}"
+[http]
+enabled = true
+port = ${httpPort}
 `
   )
 
@@ -61,10 +82,13 @@ const startCluster = async (): Promise<Cluster> => {
   const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
   const llm = adopt(await startFakeLlm())
   llm.script((request) => ({ content: `echo: ${lastUserContent(request)}`, delayMs: llmDelayMs }))
-  const runners = [0, 1, 2].map(() => {
+  const runners = await Promise.all([1, 2, 3].map(async (n): Promise<Runner> => {
     const dir = tempDir()
-    return launch(["run", "--config", runnerConfig(dir, telegram, llm, db.url)], { cwd: dir })
-  })
+    const address = `runner-${n}:${34430 + n}`
+    const httpPort = await freePort()
+    const configFile = runnerConfig(dir, telegram, llm, db.url, address, httpPort)
+    return Object.assign(launch(["run", "--config", configFile], { cwd: dir }), { address, configFile, dir, httpPort })
+  }))
   await Promise.all(runners.map((r) => r.waitForStderr(/minibot started/, 30_000)))
   const push = (round: number) =>
     chats.filter((_, i) => round === 0 || i % 2 === round % 2).map((chat) => {
@@ -75,12 +99,12 @@ const startCluster = async (): Promise<Cluster> => {
   return { telegram, llm, runners, push }
 }
 
-const polls = (r: MinibotProcess) =>
+const polls = (r: Runner) =>
   r.child.exitCode === null && r.child.signalCode === null &&
   r.stderr.lastIndexOf("long polling started") > r.stderr.lastIndexOf("telegram-poller stopped")
 
 /** The one runner that says it polls Telegram now (once one does). */
-const pollerOf = async (runners: ReadonlyArray<MinibotProcess>, except?: MinibotProcess) => {
+const pollerOf = async (runners: ReadonlyArray<Runner>, except?: Runner) => {
   const candidates = runners.filter((r) => r !== except)
   await Effect.runPromise(
     eventually(() => candidates.filter(polls).length > 0, "a runner that says it polls Telegram", 30_000)
@@ -88,6 +112,32 @@ const pollerOf = async (runners: ReadonlyArray<MinibotProcess>, except?: Minibot
   const polling = candidates.filter(polls)
   expect(polling).toHaveLength(1)
   return polling[0]!
+}
+
+/** `minibot status` run beside the daemons, with `runner`'s config: what it prints. */
+const statusOf = async (runner: Runner) => {
+  const p = launch(["status", "--config", runner.configFile], { cwd: runner.dir })
+  const { code } = await p.exited
+  expect(code, p.stderr).toBe(0)
+  return p.stdout
+}
+
+/** The status lines of alive runners and how many shards each holds. */
+const aliveShards = (status: string) =>
+  [...status.matchAll(/^ {2}(\S+) {2}alive .*? (\d+) shards/gm)].map((m) => [m[1]!, Number(m[2])] as const)
+
+/** Runs `minibot status` until every one of the 300 shards is held by one of `alive`; its output. */
+const settledStatus = async (runner: Runner, alive: ReadonlyArray<Runner>) => {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const status = await statusOf(runner)
+    const held = aliveShards(status)
+    const total = held.reduce((sum, [, n]) => sum + n, 0)
+    if (total === 300 && held.map(([a]) => a).sort().join() === alive.map((r) => r.address).sort().join()) {
+      return status
+    }
+    if (Date.now() > deadline) throw new Error(`the shards never settled on ${alive.length} runners:\n${status}`)
+  }
 }
 
 /** How many times each expected reply was sent to Telegram. */
@@ -144,6 +194,8 @@ describe("three runners on one Postgres (process)", () => {
       const before = push(0)
       await answeredOnce(telegram, before, 30_000)
       const poller = await pollerOf(runners)
+      const initially = await settledStatus(poller, runners)
+      expect(initially).toContain(`Telegram is polled by ${poller.address}.`)
 
       let killedAt = 0
       const failover = (async () => {
@@ -162,8 +214,26 @@ describe("three runners on one Postgres (process)", () => {
       expect(failoverMs).toBeLessThan(10_000)
 
       await answeredOnce(telegram, [...before, ...during], 40_000)
+
+      // The survivors hold every shard between them; the dead runner is listed as gone.
+      const survivors = runners.filter((r) => r !== poller)
+      const newPoller = await pollerOf(runners, poller)
+      const after = await settledStatus(survivors[0]!, survivors)
+      expect(after).toContain(`Telegram is polled by ${newPoller.address}.`)
+      expect(after).toMatch(new RegExp(`^  ${poller.address}  gone .* no shards$`, "m"))
+      const api = await fetch(`http://127.0.0.1:${survivors[1]!.httpPort}/api/status`).then((r) => r.json())
+      expect(api.cluster).toMatchObject({
+        backend: "postgres",
+        thisRunner: survivors[1]!.address,
+        telegramPoller: newPoller.address
+      })
+      const listed = api.cluster.runners as Array<{ address: string; alive: boolean; shards: Array<number> }>
+      expect(listed.filter((r) => r.alive).map((r) => r.address).sort()).toEqual(survivors.map((r) => r.address).sort())
+      expect(listed.flatMap((r) => r.shards).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 300 }, (_, i) => i + 1)
+      )
     },
-    60_000
+    90_000
   )
 
   it(
@@ -182,7 +252,12 @@ describe("three runners on one Postgres (process)", () => {
       })()
       const during = await keepWriting(push, 1, 1000, handover)
       await answeredOnce(telegram, [...before, ...during], 40_000)
+
+      // A runner that stopped cleanly leaves the list at once.
+      const survivors = runners.filter((r) => r !== poller)
+      const after = await settledStatus(survivors[0]!, survivors)
+      expect(after).not.toContain(poller.address)
     },
-    60_000
+    90_000
   )
 })
