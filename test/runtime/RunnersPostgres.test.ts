@@ -2,6 +2,8 @@
  * Three `minibot run` processes on one Postgres and one (fake) Telegram, 50 chats writing all the
  * while: the runner that polls Telegram is killed (-9) or stopped (SIGTERM) in the middle, and
  * every message must still be answered exactly once, by whichever runner owns its chat by then.
+ * `minibot status` and `GET /api/status` show who holds what. In webhook mode, any runner takes
+ * updates, and one update posted to two of them is answered once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
@@ -49,7 +51,8 @@ const runnerConfig = (
   llm: FakeLlmServer,
   dbUrl: string,
   address: string,
-  httpPort: number
+  httpPort: number,
+  telegramKeys: string
 ) =>
   writeConfig(
     dir,
@@ -66,6 +69,7 @@ bot_token = "${telegram.token}"
 api_root = "${telegram.url}"
 poll_timeout_seconds = 5
 allowed_user_ids = [${chats.join(", ")}]
+${telegramKeys}
 [storage]
 backend = "postgres"
 postgres_url = "${dbUrl}"
@@ -77,18 +81,25 @@ port = ${httpPort}
 `
   )
 
-const startCluster = async (): Promise<Cluster> => {
+const startCluster = async (size = 3, telegramKeys = ""): Promise<Cluster> => {
   const db = await database()
   const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
   const llm = adopt(await startFakeLlm())
   llm.script((request) => ({ content: `echo: ${lastUserContent(request)}`, delayMs: llmDelayMs }))
-  const runners = await Promise.all([1, 2, 3].map(async (n): Promise<Runner> => {
-    const dir = tempDir()
-    const address = `runner-${n}:${34430 + n}`
-    const httpPort = await freePort()
-    const configFile = runnerConfig(dir, telegram, llm, db.url, address, httpPort)
-    return Object.assign(launch(["run", "--config", configFile], { cwd: dir }), { address, configFile, dir, httpPort })
-  }))
+  const runners = await Promise.all(
+    Array.from({ length: size }, (_, i) => i + 1).map(async (n): Promise<Runner> => {
+      const dir = tempDir()
+      const address = `runner-${n}:${34430 + n}`
+      const httpPort = await freePort()
+      const configFile = runnerConfig(dir, telegram, llm, db.url, address, httpPort, telegramKeys)
+      return Object.assign(launch(["run", "--config", configFile], { cwd: dir }), {
+        address,
+        configFile,
+        dir,
+        httpPort
+      })
+    })
+  )
   await Promise.all(runners.map((r) => r.waitForStderr(/minibot started/, 30_000)))
   const push = (round: number) =>
     chats.filter((_, i) => round === 0 || i % 2 === round % 2).map((chat) => {
@@ -121,6 +132,9 @@ const statusOf = async (runner: Runner) => {
   expect(code, p.stderr).toBe(0)
   return p.stdout
 }
+
+/** `GET /api/status` of the runner (on loopback, no token needed). */
+const apiStatus = (runner: Runner) => fetch(`http://127.0.0.1:${runner.httpPort}/api/status`).then((r) => r.json())
 
 /** The status lines of alive runners and how many shards each holds. */
 const aliveShards = (status: string) =>
@@ -186,7 +200,7 @@ const keepWriting = async (
   return texts
 }
 
-describe("three runners on one Postgres (process)", () => {
+describe("runners on one Postgres (process)", () => {
   it(
     "kill -9 of the runner that polls Telegram mid-load: another polls within 10 s, every message answered once",
     async () => {
@@ -221,7 +235,7 @@ describe("three runners on one Postgres (process)", () => {
       const after = await settledStatus(survivors[0]!, survivors)
       expect(after).toContain(`Telegram is polled by ${newPoller.address}.`)
       expect(after).toMatch(new RegExp(`^  ${poller.address}  gone .* no shards$`, "m"))
-      const api = await fetch(`http://127.0.0.1:${survivors[1]!.httpPort}/api/status`).then((r) => r.json())
+      const api = await apiStatus(survivors[1]!)
       expect(api.cluster).toMatchObject({
         backend: "postgres",
         thisRunner: survivors[1]!.address,
@@ -260,4 +274,40 @@ describe("three runners on one Postgres (process)", () => {
     },
     90_000
   )
+
+  it("in webhook mode any runner takes updates: the same update posted to two runners is answered once", async () => {
+    const secret = "webhook-secret-for-runners"
+    const { runners, telegram } = await startCluster(
+      2,
+      `mode = "webhook"\nwebhook_url = "https://bot.example.com/telegram/hook"\nwebhook_secret = "${secret}"`
+    )
+    const post = (runner: Runner, updateId: number, text: string) =>
+      fetch(`http://127.0.0.1:${runner.httpPort}/telegram/hook`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+        body: JSON.stringify({
+          update_id: updateId,
+          message: {
+            message_id: updateId,
+            date: 0,
+            chat: { id: 1001, type: "private", first_name: "Ann" },
+            from: { id: 1001, is_bot: false, first_name: "Ann" },
+            text
+          }
+        })
+      }).then((r) => r.status)
+
+    // A load balancer may send Telegram's retry to another runner, even while the first still works on it.
+    expect(await Promise.all(runners.map((r) => post(r, 700, "hello from the balancer")))).toEqual([200, 200])
+    expect(await Promise.all(runners.map((r) => post(r, 701, "/help")))).toEqual([200, 200])
+    await telegram.waitForSent(2, 15_000)
+    // A second answer to either would come before the answer to the next message.
+    expect(await post(runners[1]!, 702, "and then?")).toBe(200)
+    await telegram.waitFor((f) => f.sent.some((m) => m.visibleText === "echo: and then?"), 15_000)
+    const texts = telegram.sent.map((m) => m.visibleText)
+    expect(texts.filter((t) => t === "echo: hello from the balancer")).toHaveLength(1)
+    expect(texts.filter((t) => /\/reset/.test(t))).toHaveLength(1)
+    expect(texts).toHaveLength(3)
+    expect(telegram.callsOf("getUpdates")).toHaveLength(0)
+  }, 60_000)
 })
