@@ -12,7 +12,11 @@ export const clusterVersion = "0.60.2"
 /** The columns the statements below use, by table. */
 export const columnsUsed = {
   cluster_messages: ["id", "message_id", "entity_type", "entity_id", "tag", "processed", "deliver_at"],
-  cluster_replies: ["request_id"],
+  cluster_replies: ["request_id"]
+} as const
+
+/** Used on Postgres only: on SQLite one process is the only runner, and the runner table is not kept. */
+export const postgresColumnsUsed = {
   cluster_runners: ["address", "last_heartbeat"]
 } as const
 
@@ -70,7 +74,11 @@ export const shiftIntoPast = (ms: number) =>
 export const missingColumns = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const missing: Array<string> = []
-  for (const [table, columns] of Object.entries(columnsUsed)) {
+  const tables = sql.onDialectOrElse({
+    pg: () => ({ ...columnsUsed, ...postgresColumnsUsed }),
+    orElse: () => columnsUsed
+  })
+  for (const [table, columns] of Object.entries(tables)) {
     const rows = yield* sql.onDialectOrElse({
       sqlite: () => sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`,
       orElse: () =>
