@@ -234,7 +234,7 @@ describe("runners on one Postgres (process)", () => {
     async () => {
       const { push, runners, telegram } = await startCluster()
       const before = push(0)
-      await answeredOnce(telegram, before, 30_000)
+      await answeredOnce(telegram, before, 60_000)
       const poller = await pollerOf(runners)
       expect((await apiStatus(runners[0]!)).cluster.telegramPoller).toBe(poller.address)
 
@@ -280,7 +280,7 @@ describe("runners on one Postgres (process)", () => {
     async () => {
       const { push, runners, telegram } = await startCluster()
       const before = push(0)
-      await answeredOnce(telegram, before, 30_000)
+      await answeredOnce(telegram, before, 60_000)
       const poller = await pollerOf(runners)
 
       const handover = (async () => {
