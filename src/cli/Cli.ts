@@ -1,6 +1,7 @@
 /**
  * The `minibot` command line: `run` (the daemon), `console` (chat from the terminal),
- * `check-config`, `pairing` (approve Telegram users) and `jobs` (every person's jobs). Each loads
+ * `check-config`, `pairing` (approve Telegram users), `jobs` (every person's jobs) and `status`
+ * (the runners sharing Postgres). Each loads
  * the configuration first, so a bad file is reported before anything starts.
  */
 import * as Args from "@effect/cli/Args"
@@ -16,6 +17,7 @@ import { AppConfig, ConfigSource, TelegramSettings } from "../config/Config.ts"
 import { checkRunnable, enabledChannels, loadConfig, type LoadedConfig } from "../config/ConfigLoader.ts"
 import * as Lifecycle from "../observability/Lifecycle.ts"
 import * as Logging from "../observability/Logging.ts"
+import * as ClusterStatus from "../runtime/ClusterStatus.ts"
 import { Draining } from "../runtime/Draining.ts"
 import * as Job from "../scheduler/Job.ts"
 import { JobStore } from "../scheduler/JobStore.ts"
@@ -299,8 +301,43 @@ const jobsCommand = Command.make("jobs").pipe(
   Command.withDescription("Scheduled jobs and tasks of every person: list and cancel")
 )
 
+const statusCommand = Command.make("status", { config: configOption }, ({ config }) =>
+  Effect.gen(function*() {
+    const loaded = yield* load(config)
+    if (loaded.config.storage.backend !== "postgres") {
+      return yield* Console.log(
+        "One process on SQLite: no runners to list ([storage] backend = \"postgres\" shares the work between several)."
+      )
+    }
+    const view = yield* ClusterStatus.read.pipe(
+      Effect.provide(Database.unlocked(loaded.config)),
+      Effect.provide(Logging.layer(loaded.config, { quiet: true }))
+    )
+    const alive = view.runners.filter((r) => r.alive).length
+    yield* Console.log(`Runners on Postgres: ${alive} alive`)
+    for (const r of view.runners) {
+      const state = r.alive ? "alive" : "gone "
+      const shards = r.shards.length === 0
+        ? "no shards"
+        : `${r.shards.length} shards (${ClusterStatus.shardRanges(r.shards)})`
+      yield* Console.log(
+        `  ${printable(r.address, 80)}  ${state}  heartbeat ${(r.heartbeatAgeMs / 1000).toFixed(1)} s ago  ${shards}` +
+          (r.pollsTelegram ? "  polls Telegram" : "")
+      )
+    }
+    yield* Console.log(
+      view.telegramPoller === null
+        ? "No runner polls Telegram now (webhook mode, Telegram off, or a runner is taking over)."
+        : `Telegram is polled by ${printable(view.telegramPoller, 80)}.`
+    )
+  })).pipe(
+    Command.withDescription(
+      "List the runners sharing the Postgres database, their shards, and which one polls Telegram"
+    )
+  )
+
 const minibot = Command.make("minibot").pipe(
-  Command.withSubcommands([run, consoleCommand, checkConfig, pairingCommand, jobsCommand]),
+  Command.withSubcommands([run, consoleCommand, checkConfig, pairingCommand, jobsCommand, statusCommand]),
   Command.withDescription("A self-hosted personal AI assistant daemon")
 )
 

@@ -3,6 +3,7 @@
  * and the error messages (which name the TOML key path). Keys keep the snake_case of the file.
  */
 import { Context, Data, Layer, Redacted, Schema } from "effect"
+import * as os from "node:os"
 import { toolsSection, ToolsSettings } from "../tools/ToolsConfig.ts"
 import { webhooksSection, WebhooksSettings } from "../webhooks/WebhooksConfig.ts"
 import {
@@ -216,6 +217,32 @@ export const StorageConfig = Schema.Struct({
 })
 export type StorageConfig = typeof StorageConfig.Type
 
+/** `host:port`, the port from 1 to 65535. */
+const RunnerAddressText = Schema.String.pipe(
+  Schema.filter((text) => {
+    const match = /^([^\s:]+):(\d{1,5})$/.exec(text)
+    return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535
+  }, {
+    message: () => "must be host:port (a host name or IPv4 address, a port from 1 to 65535), e.g. \"minibot-1:34431\""
+  })
+)
+
+export const ClusterConfig = Schema.Struct({
+  /**
+   * This runner's name in the cluster of runners sharing `[storage] backend = "postgres"`: unique
+   * per runner. Default: `<host name>:<process id>`.
+   */
+  runner_address: Schema.optional(RunnerAddressText)
+})
+export type ClusterConfig = typeof ClusterConfig.Type
+
+/** This process's runner address: `[cluster] runner_address`, else `<host name>:<process id>`. */
+export const runnerAddressOf = (cluster: ClusterConfig): { readonly host: string; readonly port: number } => {
+  if (cluster.runner_address === undefined) return { host: os.hostname(), port: process.pid }
+  const at = cluster.runner_address.lastIndexOf(":")
+  return { host: cluster.runner_address.slice(0, at), port: Number(cluster.runner_address.slice(at + 1)) }
+}
+
 export const NatsBusConfig = Schema.Struct({
   /** `nats://host:4222` (a comma-separated list for a cluster); may carry credentials. */
   url: withDefault(Secret, () => Redacted.make("nats://127.0.0.1:4222")),
@@ -243,6 +270,7 @@ export const MinibotConfig = Schema.Struct({
   tools: toolsSection,
   scheduler: section(SchedulerConfig),
   storage: section(StorageConfig),
+  cluster: section(ClusterConfig),
   bus: section(BusConfig),
   webhooks: webhooksSection
 })
@@ -308,6 +336,7 @@ export class HttpSettings extends Context.Tag("minibot/HttpSettings")<HttpSettin
 export class LoggingSettings extends Context.Tag("minibot/LoggingSettings")<LoggingSettings, LoggingConfig>() {}
 export class SchedulerSettings extends Context.Tag("minibot/SchedulerSettings")<SchedulerSettings, SchedulerConfig>() {}
 export class StorageSettings extends Context.Tag("minibot/StorageSettings")<StorageSettings, StorageConfig>() {}
+export class ClusterSettings extends Context.Tag("minibot/ClusterSettings")<ClusterSettings, ClusterConfig>() {}
 export class BusSettings extends Context.Tag("minibot/BusSettings")<BusSettings, BusConfig>() {}
 
 /** Every section tag of a config (the tools' own tag, `ToolsSettings`, included). */
@@ -322,6 +351,7 @@ export const sectionsLayer = (config: MinibotConfig) =>
     Layer.succeed(LoggingSettings, config.logging),
     Layer.succeed(SchedulerSettings, config.scheduler),
     Layer.succeed(StorageSettings, config.storage),
+    Layer.succeed(ClusterSettings, config.cluster),
     Layer.succeed(BusSettings, config.bus),
     ToolsSettings.layer({ tools: config.tools, timezone: config.runtime.timezone }),
     WebhooksSettings.layer(config.webhooks)

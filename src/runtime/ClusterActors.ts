@@ -2,20 +2,26 @@
  * The actors on @effect/cluster: each conversation is an entity whose mailbox is stored in SQL
  * (the app's database). On SQLite one runner owns every shard; on Postgres shard locks live in
  * the database too, so several processes split the conversations (each needs its own runner
- * address: host name and pid). Job firings are `Fire` messages delivered at their due time
+ * address: `[cluster] runner_address`, by default host name and pid). Job firings are `Fire` messages delivered at their due time
  * (`DeliverAt`); a message's primary key is its mailbox id, so a resent message is stored once.
  */
 import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { Clock, DateTime, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, PrimaryKey, Schedule } from "effect"
-import * as os from "node:os"
 import { Bus, BusEvent } from "../bus/Bus.ts"
-import { RuntimeSettings, SchedulerSettings, StorageSettings } from "../config/Config.ts"
+import {
+  ClusterSettings,
+  runnerAddressOf,
+  RuntimeSettings,
+  SchedulerSettings,
+  StorageSettings
+} from "../config/Config.ts"
 import { type ConversationKey, keyOf } from "../domain/Conversation.ts"
 import { InboundMessage } from "../domain/Inbound.ts"
 import { JobFiring } from "../domain/JobFiring.ts"
 import * as Metrics from "../observability/Metrics.ts"
+import * as Database from "../storage/Database.ts"
 import { Actors, ActorStorageError, MailboxHandlers, SubmitError } from "./Actors.ts"
 import * as ClusterStorage from "./ClusterStorage.ts"
 import { TurnLedger } from "./TurnLedger.ts"
@@ -35,9 +41,20 @@ const Conversation = Entity.make(entityType, [Inbound, Fire]).annotateRpcs(Clust
 /** An actor with nothing to do is released from memory after this long; its mailbox stays stored. */
 const actorIdleTime = Duration.minutes(5)
 const pruneEvery = Schedule.spaced(Duration.hours(1))
-/** Shard locks of runners sharing Postgres: refreshed this often, taken over when this old. */
-const sharedLockRefresh = Duration.seconds(2)
-const sharedLockExpiration = Duration.seconds(10)
+/**
+ * Runners sharing Postgres. Each writes a heartbeat every `runnerHeartbeat` (which is also the
+ * deadline of one shard-lock statement: under 2 s, a loaded machine misses it, and a runner that
+ * misses it stops its conversations until the database answers again); one whose heartbeat is
+ * older than `runnerExpiration` (killed, or its host gone) counts as gone. The others look at the
+ * list of runners every `assignmentRefresh`, then take its shards (and the Telegram poller) over:
+ * 5-7 s after a kill -9. A conversation never runs twice meanwhile: shards are Postgres advisory
+ * locks, held by a runner's connection and freed by Postgres when that connection dies, so a
+ * runner that was only slow keeps its shards.
+ */
+const runnerHeartbeat = Duration.seconds(2)
+export const runnerExpirationMs = 6000
+const runnerExpiration = Duration.millis(runnerExpirationMs)
+const assignmentRefresh = Duration.seconds(1)
 /**
  * On shutdown a running turn may finish within this; after it, it is interrupted and redelivered
  * on the next start. At most half of `[runtime] shutdown_timeout_seconds`: the other half is for
@@ -60,23 +77,25 @@ const ConversationEntity = Conversation.toLayer(
 /** The runner of this process, with mailboxes in the app's database. */
 const runner = Layer.unwrapEffect(Effect.gen(function*() {
   const shared = (yield* StorageSettings).backend === "postgres"
+  const address = runnerAddressOf(yield* ClusterSettings)
   const { poll_interval_ms } = yield* SchedulerSettings
   const { shutdown_timeout_seconds } = yield* RuntimeSettings
-  return SingleRunner.layer({
+  // Its tables are created as it is built: one runner after the other on a new database.
+  return Database.builtDuringStartup(SingleRunner.layer({
     runnerStorage: shared ? "sql" : "memory",
     shardingConfig: {
       entityMessagePollInterval: Duration.millis(poll_interval_ms),
       entityTerminationTimeout: turnGracePeriod(shutdown_timeout_seconds),
       ...(shared
         ? {
-          runnerAddress: Option.some(RunnerAddress.make(os.hostname(), process.pid)),
-          // A runner that died (kill -9) gives its conversations up after this, not the default 35 s.
-          shardLockRefreshInterval: sharedLockRefresh,
-          shardLockExpiration: sharedLockExpiration
+          runnerAddress: Option.some(RunnerAddress.make(address.host, address.port)),
+          shardLockRefreshInterval: runnerHeartbeat,
+          shardLockExpiration: runnerExpiration,
+          refreshAssignmentsInterval: assignmentRefresh
         }
         : {})
     }
-  })
+  }))
 }))
 
 const clientLayer = Layer.scoped(

@@ -15,6 +15,11 @@ export const columnsUsed = {
   cluster_replies: ["request_id"]
 } as const
 
+/** Used on Postgres only: on SQLite one process is the only runner, and the runner table is not kept. */
+export const postgresColumnsUsed = {
+  cluster_runners: ["address", "last_heartbeat"]
+} as const
+
 /** Cluster's id of a persisted message that has a primary key. */
 export const messageId = (entityType: string, entityId: string, tag: string, primaryKey: string) =>
   `${entityType}/${entityId}/${tag}/${primaryKey}`
@@ -69,7 +74,11 @@ export const shiftIntoPast = (ms: number) =>
 export const missingColumns = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const missing: Array<string> = []
-  for (const [table, columns] of Object.entries(columnsUsed)) {
+  const tables = sql.onDialectOrElse({
+    pg: () => ({ ...columnsUsed, ...postgresColumnsUsed }),
+    orElse: () => columnsUsed
+  })
+  for (const [table, columns] of Object.entries(tables)) {
     const rows = yield* sql.onDialectOrElse({
       sqlite: () => sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`,
       orElse: () =>
@@ -80,3 +89,43 @@ export const missingColumns = Effect.gen(function*() {
   }
   return missing
 })
+
+/** A runner as `cluster_runners` records it (Postgres): its address and how old its heartbeat is. */
+export interface RunnerRow {
+  readonly address: string
+  readonly heartbeatAgeMs: number
+}
+
+/** Every runner recorded, with the age of its last heartbeat (by the database's clock). */
+export const runners = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ address: string; age_ms: number | string }>`
+    SELECT address, EXTRACT(EPOCH FROM (NOW() - last_heartbeat)) * 1000 AS age_ms
+    FROM cluster_runners ORDER BY address
+  `).pipe(
+    Effect.map((rows): Array<RunnerRow> =>
+      rows.map((r) => ({ address: r.address, heartbeatAgeMs: Math.max(0, Math.round(Number(r.age_ms))) }))
+    )
+  )
+
+/**
+ * On Postgres a shard lock is the session advisory lock 1000000 + n for shard n of the group
+ * "default" (the first of `availableShardGroups`; shards 1 to `shardsPerGroup`).
+ */
+const shardLockBase = 1_000_000
+const shardsPerGroup = 300
+
+/** The shard a lock key stands for, if it is a shard lock. */
+export const shardOfLock = (key: number): number | undefined =>
+  key > shardLockBase && key <= shardLockBase + shardsPerGroup ? key - shardLockBase : undefined
+
+/** Advisory locks granted in this database, with the `application_name` of the connection holding each. */
+export const advisoryLocks = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ holder: string; objid: number | string }>`
+    SELECT a.application_name AS holder, l.objid AS objid
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  `
+).pipe(Effect.map((rows) => rows.map((r) => ({ holder: r.holder, key: Number(r.objid) }))))

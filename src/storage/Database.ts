@@ -10,7 +10,13 @@ import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Cause, Data, Effect, Layer, Option, type Redacted } from "effect"
 import * as path from "node:path"
-import { type MinibotConfig, RuntimeSettings, StorageSettings } from "../config/Config.ts"
+import {
+  ClusterSettings,
+  type MinibotConfig,
+  runnerAddressOf,
+  RuntimeSettings,
+  StorageSettings
+} from "../config/Config.ts"
 import * as DataDirLock from "./DataDirLock.ts"
 import { migrations } from "./migrations/index.ts"
 
@@ -80,10 +86,46 @@ export const sqliteAt = (filename: string) =>
     Layer.catchAllCause((cause) => Layer.effectContext(explainSqlite(filename)(cause)))
   )
 
+/**
+ * Several runners started at once on a new Postgres database would create the same tables at the
+ * same moment (Postgres fails one `CREATE TABLE IF NOT EXISTS` of two racing ones). Start-up steps
+ * that create tables (the migrations, the cluster's own tables) run under this session lock, one
+ * runner after the other; on SQLite the data-dir lock already keeps a second process out.
+ */
+const startupLockKey = 0x6d696e69 // "mini"
+
+/** Runs `effect` while holding the database's start-up lock (Postgres; as is elsewhere). */
+export const duringStartup = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () =>
+        Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Effect.orDie(sql.reserve)
+          yield* Effect.orDie(conn.executeRaw(`SELECT pg_advisory_lock(${startupLockKey})`, []))
+          return yield* effect.pipe(
+            Effect.ensuring(Effect.ignore(conn.executeRaw(`SELECT pg_advisory_unlock(${startupLockKey})`, [])))
+          )
+        })),
+      orElse: () => effect
+    }))
+
+/** `layer`, built while holding the start-up lock (see `duringStartup`). */
+export const builtDuringStartup = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
+  Layer.scopedContext(
+    Effect.flatMap(Effect.scope, (scope) => duringStartup(Layer.buildWithScope(layer, scope)))
+  )
+
+/**
+ * The Postgres `application_name` of a runner's connections: `minibot status` tells which runner
+ * holds which shard lock by it (`pg_locks` joined with `pg_stat_activity`).
+ */
+export const runnerApplicationName = (address: string) => `${runnerApplicationPrefix}${address}`
+export const runnerApplicationPrefix = "minibot runner "
+
 /** Postgres at a URL, migrated (the same migrations, with dialect variants where the SQL differs). */
-export const postgresAt = (url: Redacted.Redacted<string>) =>
-  PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
-    Layer.provideMerge(PgClient.layer({ url, applicationName: "minibot" })),
+export const postgresAt = (url: Redacted.Redacted<string>, applicationName = "minibot") =>
+  builtDuringStartup(PgMigrator.layer({ loader: Migrator.fromRecord(migrations) })).pipe(
+    Layer.provideMerge(PgClient.layer({ url, applicationName })),
     Layer.provide(NodeContext.layer),
     Layer.tapError((e) => Effect.logError("database failed to open", (e as { cause?: unknown }).cause ?? e))
   )
@@ -107,7 +149,8 @@ export const layer = Layer.unwrapScoped(
   Effect.gen(function*() {
     const storage = yield* StorageSettings
     if (storage.backend === "postgres" && storage.postgres_url !== undefined) {
-      return postgresAt(storage.postgres_url) as Opened
+      const { host, port } = runnerAddressOf(yield* ClusterSettings)
+      return postgresAt(storage.postgres_url, runnerApplicationName(`${host}:${port}`)) as Opened
     }
     const { data_dir } = yield* RuntimeSettings
     yield* DataDirLock.acquire(data_dir)

@@ -6,6 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as ClusterStatus from "../../src/runtime/ClusterStatus.ts"
+import { shardRanges } from "../../src/runtime/ClusterStatus.ts"
 import * as ClusterStorage from "../../src/runtime/ClusterStorage.ts"
 import { FakeLlm } from "../support/FakeLlm.ts"
 import { makeHarness } from "../support/Harness.ts"
@@ -42,5 +44,20 @@ describe("cluster storage", () => {
       const fake = yield* FakeLlm.make()
       const h = yield* makeHarness(fake, { config: { storage: { backend: "postgres", postgres_url: db.url } } })
       expect(yield* h.use(ClusterStorage.missingColumns)).toEqual([])
+    }))
+})
+
+describe("cluster status", () => {
+  it("shows shard numbers as ranges", () => {
+    expect(shardRanges([])).toBe("")
+    expect(shardRanges([7])).toBe("7")
+    expect(shardRanges([1, 2, 3, 5, 9, 10])).toBe("1-3, 5, 9-10")
+  })
+
+  it.scopedLive("on SQLite there is one process and no runners to list", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeLlm.make()
+      const h = yield* makeHarness(fake)
+      expect(yield* h.use(ClusterStatus.read)).toEqual({ backend: "sqlite", runners: [], telegramPoller: null })
     }))
 })

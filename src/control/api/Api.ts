@@ -128,7 +128,22 @@ export const Status = Schema.Struct({
     value: Schema.Struct({ enabled: Schema.Boolean, state: ChannelState })
   }),
   /** Epoch ms of the next due scheduled job, if any. */
-  nextJobDueAt: Schema.NullOr(Schema.Number)
+  nextJobDueAt: Schema.NullOr(Schema.Number),
+  /** The runners sharing Postgres (none listed on SQLite: one process does everything). */
+  cluster: Schema.Struct({
+    backend: Schema.Literal("sqlite", "postgres"),
+    /** The runner that answered this request (`[cluster] runner_address`); null on SQLite. */
+    thisRunner: Schema.NullOr(Schema.String),
+    telegramPoller: Schema.NullOr(Schema.String),
+    runners: Schema.Array(Schema.Struct({
+      address: Schema.String,
+      alive: Schema.Boolean,
+      heartbeatAgeMs: Schema.Number,
+      /** Shard numbers (1-300) whose conversations run on this runner. */
+      shards: Schema.Array(Schema.Number),
+      pollsTelegram: Schema.Boolean
+    }))
+  })
 })
 
 export class StatusGroup extends HttpApiGroup.make("status")

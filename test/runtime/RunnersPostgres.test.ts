@@ -1,0 +1,338 @@
+/**
+ * Three `minibot run` processes on one Postgres and one (fake) Telegram, 50 chats writing all the
+ * while: the runner that polls Telegram is killed (-9) or stopped (SIGTERM) in the middle, and
+ * every message must still be answered exactly once, by whichever runner owns its chat by then.
+ * `minibot status` and `GET /api/status` show who holds what. In webhook mode, any runner takes
+ * updates, and one update posted to two of them is answered once.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { freePort, type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
+import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
+import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
+import { tempDir } from "../support/Harness.ts"
+import { freshDatabase } from "../support/Postgres.ts"
+import { eventually } from "../support/Wait.ts"
+
+const { adopt, launch, onCleanup } = processScope()
+requireBuilt("telegram-poller", "Telegram channel")
+
+const chats = Array.from({ length: 50 }, (_, i) => 1001 + i)
+/** The LLM takes this long, so that turns are running when a runner goes away. */
+const llmDelayMs = 150
+
+/** A database of its own, dropped after the test. */
+const database = async () => {
+  const scope = Effect.runSync(Scope.make())
+  onCleanup(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return Effect.runPromise(Scope.extend(freshDatabase, scope))
+}
+
+interface Runner extends MinibotProcess {
+  /** `[cluster] runner_address`. */
+  readonly address: string
+  readonly configFile: string
+  readonly dir: string
+  /** The `[http]` port (the API on loopback, no token). */
+  readonly httpPort: number
+}
+
+interface Cluster {
+  readonly telegram: FakeTelegramServer
+  readonly llm: FakeLlmServer
+  readonly runners: ReadonlyArray<Runner>
+  /** Round 0: one message from every chat; later rounds: from every other chat, by turns. */
+  readonly push: (round: number) => Array<string>
+}
+
+const runnerConfig = (
+  dir: string,
+  telegram: FakeTelegramServer,
+  llm: FakeLlmServer,
+  dbUrl: string,
+  address: string,
+  httpPort: number,
+  telegramKeys: string
+) =>
+  writeConfig(
+    dir,
+    `
+[runtime]
+data_dir = "${dir}/data"
+log_level = "info"
+[llm]
+base_url = "${llm.url}"
+model = "fake-model"
+[channels.telegram]
+enabled = true
+bot_token = "${telegram.token}"
+api_root = "${telegram.url}"
+poll_timeout_seconds = 5
+allowed_user_ids = [${chats.join(", ")}]
+${telegramKeys}
+[storage]
+backend = "postgres"
+postgres_url = "${dbUrl}"
+[cluster]
+runner_address = "${address}"
+[http]
+enabled = true
+port = ${httpPort}
+`
+  )
+
+const startCluster = async (size = 3, telegramKeys = ""): Promise<Cluster> => {
+  const db = await database()
+  const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
+  const llm = adopt(await startFakeLlm())
+  llm.script((request) => ({ content: `echo: ${lastUserContent(request)}`, delayMs: llmDelayMs }))
+  const runners = await Promise.all(
+    Array.from({ length: size }, (_, i) => i + 1).map(async (n): Promise<Runner> => {
+      const dir = tempDir()
+      const address = `runner-${n}:${34430 + n}`
+      const httpPort = await freePort()
+      const configFile = runnerConfig(dir, telegram, llm, db.url, address, httpPort, telegramKeys)
+      return Object.assign(launch(["run", "--config", configFile], { cwd: dir }), {
+        address,
+        configFile,
+        dir,
+        httpPort
+      })
+    })
+  )
+  await Promise.all(runners.map((r) => r.waitForStderr(/minibot started/, 30_000)))
+  const push = (round: number) =>
+    chats.filter((_, i) => round === 0 || i % 2 === round % 2).map((chat) => {
+      const text = `chat ${chat} message ${round}`
+      telegram.pushText({ chatId: chat, userId: chat, text })
+      return text
+    })
+  return { telegram, llm, runners, push }
+}
+
+const polls = (r: Runner) =>
+  r.child.exitCode === null && r.child.signalCode === null &&
+  r.stderr.lastIndexOf("long polling started") > r.stderr.lastIndexOf("telegram-poller stopped")
+
+/** The one runner that says it polls Telegram now (once one does). */
+const pollerOf = async (runners: ReadonlyArray<Runner>, except?: Runner) => {
+  const candidates = runners.filter((r) => r !== except)
+  await Effect.runPromise(
+    eventually(() => candidates.filter(polls).length > 0, "a runner that says it polls Telegram", 30_000)
+  )
+  const polling = candidates.filter(polls)
+  expect(polling).toHaveLength(1)
+  return polling[0]!
+}
+
+/** `minibot status` run beside the daemons, with `runner`'s config: what it prints. */
+const statusOf = async (runner: Runner) => {
+  const p = launch(["status", "--config", runner.configFile], { cwd: runner.dir })
+  const { code } = await p.exited
+  expect(code, p.stderr).toBe(0)
+  return p.stdout
+}
+
+/** `GET /api/status` of the runner (on loopback, no token needed). */
+const apiStatus = (runner: Runner) => fetch(`http://127.0.0.1:${runner.httpPort}/api/status`).then((r) => r.json())
+
+interface ApiRunner {
+  readonly address: string
+  readonly alive: boolean
+  readonly shards: ReadonlyArray<number>
+}
+
+/**
+ * Waits (asking `GET /api/status` of `runner`) until the 300 shards are held by `alive` and no
+ * other runner, each shard once; returns that status.
+ */
+const settled = async (runner: Runner, alive: ReadonlyArray<Runner>) => {
+  const everyShard = Array.from({ length: 300 }, (_, i) => i + 1).join()
+  const addresses = alive.map((r) => r.address).sort().join()
+  let last: unknown
+  const done = async () => {
+    last = await apiStatus(runner)
+    const runners = (last as { cluster: { runners: Array<ApiRunner> } }).cluster.runners
+    const holding = runners.filter((r) => r.shards.length > 0)
+    return holding.map((r) => r.address).sort().join() === addresses &&
+      holding.every((r) => r.alive) &&
+      holding.flatMap((r) => r.shards).sort((a, b) => a - b).join() === everyShard
+  }
+  const deadline = Date.now() + 30_000
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`the shards never settled on ${addresses}: ${JSON.stringify(last)}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return last as { cluster: { telegramPoller: string | null; thisRunner: string; runners: Array<ApiRunner> } }
+}
+
+/** How many times each expected reply was sent to Telegram. */
+const replyCounts = (telegram: FakeTelegramServer, texts: ReadonlyArray<string>) => {
+  const counts = new Map(texts.map((t) => [`echo: ${t}`, 0]))
+  for (const m of telegram.sent) {
+    const n = counts.get(m.visibleText)
+    if (n !== undefined) counts.set(m.visibleText, n + 1)
+  }
+  return counts
+}
+
+/**
+ * Waits until every text is answered, then checks that each was answered once. With `killedAt`
+ * (a kill -9), a reply may come twice only if Telegram had accepted it from the killed runner
+ * before the kill and the runner died before recording that (Telegram cannot be asked what was
+ * sent, so the next runner sends it again rather than risk losing it): the first copy before the
+ * kill, the second after, never more.
+ */
+const answeredOnce = async (
+  telegram: FakeTelegramServer,
+  texts: ReadonlyArray<string>,
+  timeoutMs: number,
+  killedAt?: number
+) => {
+  await telegram.waitFor(() => [...replyCounts(telegram, texts).values()].every((n) => n >= 1), timeoutMs)
+    .catch((e: unknown) => {
+      const missing = [...replyCounts(telegram, texts)].filter(([, n]) => n === 0).map(([t]) => t)
+      throw new Error(`${missing.length} of ${texts.length} messages unanswered (${missing.slice(0, 5).join("; ")})`, {
+        cause: e
+      })
+    })
+  const doubled = [...replyCounts(telegram, texts)].filter(([, n]) => n > 1).map(([text]) => text)
+  const cutByTheKill = (text: string) => {
+    const copies = telegram.sent.filter((m) => m.visibleText === text)
+    return killedAt !== undefined && copies.length === 2 && copies[0]!.at < killedAt && copies[1]!.at > killedAt
+  }
+  if (doubled.length > 0) console.log(`sent twice: ${doubled.join("; ")}`)
+  expect(doubled.filter((text) => !cutByTheKill(text))).toEqual([])
+  expect(telegram.sent).toHaveLength(texts.length + doubled.length)
+}
+
+/** Pushes a round every `everyMs` until `until` resolves, then two more rounds; returns all texts. */
+const keepWriting = async (
+  push: (round: number) => Array<string>,
+  firstRound: number,
+  everyMs: number,
+  until: Promise<unknown>
+) => {
+  const texts: Array<string> = []
+  let done = false
+  void until.finally(() => (done = true))
+  let round = firstRound
+  while (!done) {
+    texts.push(...push(round++))
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+  for (const extra of [0, 1]) {
+    texts.push(...push(round++))
+    await new Promise((r) => setTimeout(r, everyMs + extra))
+  }
+  return texts
+}
+
+describe("runners on one Postgres (process)", () => {
+  it(
+    "kill -9 of the runner that polls Telegram mid-load: another polls within 10 s, no message lost, none answered twice but one the kill cut",
+    async () => {
+      const { push, runners, telegram } = await startCluster()
+      const before = push(0)
+      await answeredOnce(telegram, before, 60_000)
+      const poller = await pollerOf(runners)
+      expect((await apiStatus(runners[0]!)).cluster.telegramPoller).toBe(poller.address)
+
+      let killedAt = 0
+      const failover = (async () => {
+        await new Promise((r) => setTimeout(r, 300))
+        killedAt = Date.now()
+        poller.child.kill("SIGKILL")
+        await poller.exited
+        await pollerOf(runners, poller)
+      })()
+      const during = await keepWriting(push, 1, 1000, failover)
+
+      // The first getUpdates after the kill comes from the runner that took polling over.
+      const resumed = telegram.callsOf("getUpdates").find((c) => c.at > killedAt)!
+      const failoverMs = resumed.at - killedAt
+      console.log(`failover: getUpdates again ${failoverMs} ms after kill -9 of the poller`)
+      expect(failoverMs).toBeLessThan(10_000)
+
+      await answeredOnce(telegram, [...before, ...during], 40_000, killedAt)
+
+      // The survivors hold every shard between them; the dead runner is listed as gone.
+      const survivors = runners.filter((r) => r !== poller)
+      const newPoller = await pollerOf(runners, poller)
+      const api = await settled(survivors[1]!, survivors)
+      expect(api.cluster).toMatchObject({
+        backend: "postgres",
+        thisRunner: survivors[1]!.address,
+        telegramPoller: newPoller.address
+      })
+      expect(api.cluster.runners.find((r) => r.address === poller.address)).toMatchObject({ alive: false, shards: [] })
+      const status = await statusOf(survivors[0]!)
+      expect(status).toContain("Runners on Postgres: 2 alive")
+      for (const r of survivors) expect(status).toMatch(new RegExp(`^  ${r.address}  alive .* \\d+ shards \\(`, "m"))
+      expect(status).toMatch(new RegExp(`^  ${poller.address}  gone .* no shards$`, "m"))
+      expect(status).toContain(`Telegram is polled by ${newPoller.address}.`)
+    },
+    150_000
+  )
+
+  it(
+    "SIGTERM of the runner that polls Telegram mid-load: its conversations and polling are handed over, every message answered once",
+    async () => {
+      const { push, runners, telegram } = await startCluster()
+      const before = push(0)
+      await answeredOnce(telegram, before, 60_000)
+      const poller = await pollerOf(runners)
+
+      const handover = (async () => {
+        await new Promise((r) => setTimeout(r, 300))
+        poller.child.kill("SIGTERM")
+        expect((await poller.exited).code).toBe(0)
+        await pollerOf(runners, poller)
+      })()
+      const during = await keepWriting(push, 1, 1000, handover)
+      await answeredOnce(telegram, [...before, ...during], 40_000)
+
+      // A runner that stopped cleanly leaves the list at once.
+      const survivors = runners.filter((r) => r !== poller)
+      const api = await settled(survivors[0]!, survivors)
+      expect(api.cluster.runners.map((r) => r.address)).not.toContain(poller.address)
+    },
+    150_000
+  )
+
+  it("in webhook mode any runner takes updates: the same update posted to two runners is answered once", async () => {
+    const secret = "webhook-secret-for-runners"
+    const { runners, telegram } = await startCluster(
+      2,
+      `mode = "webhook"\nwebhook_url = "https://bot.example.com/telegram/hook"\nwebhook_secret = "${secret}"`
+    )
+    const post = (runner: Runner, updateId: number, text: string) =>
+      fetch(`http://127.0.0.1:${runner.httpPort}/telegram/hook`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+        body: JSON.stringify({
+          update_id: updateId,
+          message: {
+            message_id: updateId,
+            date: 0,
+            chat: { id: 1001, type: "private", first_name: "Ann" },
+            from: { id: 1001, is_bot: false, first_name: "Ann" },
+            text
+          }
+        })
+      }).then((r) => r.status)
+
+    // A load balancer may send Telegram's retry to another runner, even while the first still works on it.
+    expect(await Promise.all(runners.map((r) => post(r, 700, "hello from the balancer")))).toEqual([200, 200])
+    expect(await Promise.all(runners.map((r) => post(r, 701, "/help")))).toEqual([200, 200])
+    await telegram.waitForSent(2, 15_000)
+    // A second answer to either would come before the answer to the next message.
+    expect(await post(runners[1]!, 702, "and then?")).toBe(200)
+    await telegram.waitFor((f) => f.sent.some((m) => m.visibleText === "echo: and then?"), 15_000)
+    const texts = telegram.sent.map((m) => m.visibleText)
+    expect(texts.filter((t) => t === "echo: hello from the balancer")).toHaveLength(1)
+    expect(texts.filter((t) => /\/reset/.test(t))).toHaveLength(1)
+    expect(texts).toHaveLength(3)
+    expect(telegram.callsOf("getUpdates")).toHaveLength(0)
+  }, 60_000)
+})
