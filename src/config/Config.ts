@@ -53,7 +53,12 @@ export const TelegramConfig = Schema.Struct({
   dm_policy: withDefault(Schema.Literal("allowlist", "pairing"), () => "allowlist" as const),
   group_mode: withDefault(Schema.Literal("mention", "always"), () => "mention" as const),
   /** Long-poll wait of one getUpdates call. */
-  poll_timeout_seconds: withDefault(Schema.Int.pipe(Schema.between(0, 50)), () => 30)
+  poll_timeout_seconds: withDefault(Schema.Int.pipe(Schema.between(0, 50)), () => 30),
+  /**
+   * Messages of one person in one chat that arrive within this many ms of each other (a paste
+   * Telegram split, a forwarded burst) are answered as one turn; 0 answers each on its own.
+   */
+  merge_window_ms: withDefault(Schema.Int.pipe(Schema.between(0, 10_000)), () => 1500)
 })
 
 export const ConsoleConfig = Schema.Struct({

@@ -6,10 +6,10 @@
 import { Cause, Clock, Data, DateTime, Duration, Effect, Either, Exit, Fiber, Metric, Option, Schedule } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound, type OutboundMessage } from "../channels/Outbound.ts"
-import { LlmSettings } from "../config/Config.ts"
+import { LlmSettings, TelegramSettings } from "../config/Config.ts"
 import * as Chat from "../domain/ChatMessage.ts"
 import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
-import { isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
+import { InboundMessage, isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
 import { Llm, userMessage } from "../llm/Llm.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
@@ -17,7 +17,7 @@ import type { ToolContext } from "../tools/Tool.ts"
 import { ToolRegistry } from "../tools/ToolRegistry.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
 import { Actors } from "./Actors.ts"
-import { TurnLedger, type TurnRecord } from "./TurnLedger.ts"
+import { TurnLedger, type TurnRecord, type TurnStatus } from "./TurnLedger.ts"
 
 const typingRefresh = Schedule.spaced(Duration.seconds(4))
 
@@ -36,6 +36,13 @@ export const inputForModel = (text: string, max: number): string => {
     "([llm.context] max_input_chars).]"
   return `${text.slice(0, max)}\n\n${note}`
 }
+
+/** The parts of a merged paste as one message: their texts in order, one per line. */
+export const joinParts = (first: InboundMessage, later: ReadonlyArray<InboundMessage>): InboundMessage =>
+  later.length === 0 ? first : new InboundMessage({
+    ...first,
+    text: [first, ...later].map((part) => part.text).join("\n")
+  })
 
 /** A due job's prompt as the model sees it: an instruction to carry out now, not a request to schedule. */
 export const scheduledInstruction = (prompt: ScheduledPrompt): string => {
@@ -124,6 +131,7 @@ const toOutbound: (reply: Reply) => Pick<OutboundMessage, "text" | "kind"> = Rep
 export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibot/ConversationTurn", {
   effect: Effect.gen(function*() {
     const llmConfig = yield* LlmSettings
+    const { merge_window_ms: mergeWindow } = yield* TelegramSettings
     const { tools: toolsConfig } = yield* ToolsSettings
     const llm = yield* Llm
     const history = yield* HistoryStore
@@ -192,6 +200,43 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         }
       })
 
+    /**
+     * The later parts of a paste Telegram split (or a forwarded burst): the person's messages
+     * stored after `first`, each within the merge window of the one before, none handled yet.
+     * Waits until the window since the last part has passed, so a part still on its way joins.
+     * After a restart the window has long passed: the parts already stored are taken at once.
+     */
+    const gather = (key: ConversationKey, first: InboundMessage) =>
+      Effect.gen(function*() {
+        const parts: Array<InboundMessage> = []
+        if (mergeWindow === 0 || first.conversation.channel !== "telegram") return parts
+        for (;;) {
+          const taken = new Set(parts.map((p) => p.messageId))
+          const later = (yield* actors.following(key, first.messageId)).filter((m) => !taken.has(m.messageId))
+          let last = parts.at(-1) ?? first
+          for (const next of later) {
+            const joins = next.userId === first.userId && next.receivedAt - last.receivedAt <= mergeWindow &&
+              Option.isNone(yield* ledger.lookup(key, next.messageId))
+            // Another person's message, or one sent after a pause, ends the paste.
+            if (!joins) return parts
+            parts.push(next)
+            last = next
+          }
+          const wait = Math.min(last.receivedAt + mergeWindow - (yield* Clock.currentTimeMillis), mergeWindow)
+          if (wait <= 0) return parts
+          yield* Effect.sleep(Duration.millis(wait))
+        }
+      }).pipe(
+        Effect.tap((parts) =>
+          parts.length === 0 ? Effect.void : Effect.logInfo("paste merged").pipe(
+            Effect.annotateLogs({ parts: parts.length + 1, merged_ids: parts.map((p) => p.messageId).join(",") })
+          )
+        ),
+        Effect.catchAll((error) =>
+          Effect.logWarning("the mailbox could not be read for the rest of a paste", error).pipe(Effect.as([]))
+        )
+      )
+
     /** Runs the model work where `/stop` can reach it; shows "typing…" meanwhile. */
     const think = (key: ConversationKey, input: TurnInput): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
@@ -210,6 +255,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     /** A message seen before: ignored, or its stored reply sent again; `None` when it must be answered anew. */
     const replay = (input: TurnInput, key: ConversationKey, prior: TurnRecord) =>
       Effect.gen(function*(): Effect.fn.Return<Option.Option<Either.Either<Reply, TurnResult>>> {
+        if (prior.status === "merged") {
+          yield* Effect.logInfo("part of a paste answered with its first part")
+          return Option.some(Either.left(TurnResult.Duplicate()))
+        }
         if (prior.status !== "answered" && prior.status !== "failed") {
           yield* Effect.logInfo("message already handled: not answering again").pipe(
             Effect.annotateLogs("status", prior.status)
@@ -231,21 +280,29 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         return Option.some(Either.right(prior.status === "failed" ? Reply.Error({ text }) : Reply.Answer({ text })))
       })
 
-    /** Asks the model and records the outcome (with the history, in one commit when answered). */
-    const answer = (input: TurnInput, key: ConversationKey) =>
+    /**
+     * Asks the model and records the outcome (with the history, in one commit when answered); the
+     * later parts of a merged paste are recorded in the same commit.
+     */
+    const answer = (input: TurnInput, key: ConversationKey, merged: ReadonlyArray<string>) =>
       Effect.gen(function*(): Effect.fn.Return<Either.Either<Reply, TurnResult>> {
         yield* Effect.logInfo("turn started")
         const outcome = yield* think(key, input)
+        const settle = (status: TurnStatus, reply: string, error?: string) =>
+          Effect.zipRight(
+            ledger.settle(key, input.messageId, status, reply, error),
+            Effect.forEach(merged, (id) => ledger.settle(key, id, "merged", null), { discard: true })
+          )
         switch (outcome._tag) {
           case "Answered": {
             yield* ledger.atomically(Effect.zipRight(
               history.append(key, input.messageId, outcome.answer.messages),
-              ledger.settle(key, input.messageId, "answered", outcome.answer.text)
+              settle("answered", outcome.answer.text)
             ))
             return Either.right(Reply.Answer({ text: outcome.answer.text }))
           }
           case "Failed": {
-            yield* ledger.settle(key, input.messageId, "failed", outcome.text, outcome.reason)
+            yield* ledger.atomically(settle("failed", outcome.text, outcome.reason))
             yield* Metric.increment(Metrics.turnFailures)
             yield* bus.publish(BusEvent.TurnFailed({
               conversation: key,
@@ -259,11 +316,18 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           }
           case "Cancelled": {
             yield* Effect.logInfo("turn stopped by the user")
-            yield* ledger.settle(key, input.messageId, "cancelled", stoppedText)
+            yield* ledger.atomically(settle("cancelled", stoppedText))
             return Either.right(Reply.Stopped())
           }
         }
       })
+
+    /** A message not seen before, with the later parts of its paste when it starts one. */
+    const fresh = (input: TurnInput, key: ConversationKey) =>
+      isScheduled(input)
+        ? answer(input, key, [])
+        : Effect.flatMap(gather(key, input), (later) =>
+          answer(joinParts(input, later), key, later.map((part) => part.messageId)))
 
     const send = (input: TurnInput, text: string, kind: OutboundMessage["kind"]) =>
       outbound.deliver({
@@ -312,7 +376,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       const started = yield* Clock.currentTimeMillis
       const prior = yield* ledger.lookup(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
-      const next = Option.isSome(replayed) ? replayed.value : yield* answer(input, key)
+      const next = Option.isSome(replayed) ? replayed.value : yield* fresh(input, key)
       return Either.isLeft(next) ? next.left : yield* deliver(input, key, next.right, started)
     })
 
