@@ -14,6 +14,7 @@ import type { LoadedConfig } from "../config/ConfigLoader.ts"
 import * as ControlServer from "../control/ControlServer.ts"
 import { Readiness } from "../control/Readiness.ts"
 import { Llm } from "../llm/Llm.ts"
+import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
 import * as ProcessMetrics from "../observability/ProcessMetrics.ts"
@@ -62,7 +63,8 @@ const Scheduling = Tasks.Default.pipe(
 )
 
 /** Services shared by every subsystem, given the database and the LLM. */
-const Services = Tools.pipe(
+const Services = ContextBudget.Default.pipe(
+  Layer.provideMerge(Tools),
   Layer.provideMerge(Layer.mergeAll(
     HistoryStore.fromConfig,
     Outbound.Default,

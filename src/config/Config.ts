@@ -74,7 +74,12 @@ export const LlmContextConfig = Schema.Struct({
   history_window: withDefault(NonNegativeInt, () => 6),
   system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely."),
   /** A longer message (or scheduled prompt) reaches the model cut at this many characters, with a note. */
-  max_input_chars: withDefault(PositiveInt, () => 20_000)
+  max_input_chars: withDefault(PositiveInt, () => 20_000),
+  /**
+   * Absent: requests carry the last `history_window` turns. Set: they carry every turn since the
+   * conversation's summary, and older turns are summarised by the model to stay under this.
+   */
+  max_context_tokens: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(256)))
 })
 
 export const LlmConfig = Schema.Struct({

@@ -11,6 +11,7 @@ import * as Chat from "../domain/ChatMessage.ts"
 import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
 import { InboundMessage, isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
 import { Llm, userMessage } from "../llm/Llm.ts"
+import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ToolContext } from "../tools/Tool.ts"
@@ -140,12 +141,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const bus = yield* Bus
     const tools = yield* ToolRegistry
     const actors = yield* Actors
+    const budget = yield* ContextBudget
     const ownerOf = (input: TurnInput) => ownerIdOf(toolsConfig.kv_memory.default_owner_id, input)
 
     const ask = (key: ConversationKey, input: TurnInput) =>
       Effect.gen(function*() {
-        const past = yield* history.window(key, llmConfig.context.history_window)
-        const prompt = [Chat.system(llmConfig.context.system_prompt), ...past]
+        const system = Chat.system(llmConfig.context.system_prompt)
         // What this turn adds to the history: the question, any tool steps, the answer.
         const produced: Array<Chat.ChatMessage> = [
           Chat.user(
@@ -155,6 +156,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
             )
           )
         ]
+        const prompt = [system, ...yield* budget.past(key, [system, ...produced])]
         const context: ToolContext = {
           ownerId: ownerOf(input),
           conversation: input.conversation,
@@ -165,7 +167,9 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         const finish = (text: string): Answer => ({ text, messages: [...produced, Chat.assistant(text)] })
 
         for (let step = 0;; step++) {
-          const completion = yield* llm.complete({ messages: [...prompt, ...produced], tools: tools.specs() })
+          const messages = [...prompt, ...produced]
+          const completion = yield* llm.complete({ messages, tools: tools.specs() })
+          yield* budget.observe(messages, true, completion.usage)
           if (completion.toolCalls.length === 0) {
             return finish(completion.content?.trim() || emptyAnswerText)
           }

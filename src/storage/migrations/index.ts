@@ -11,6 +11,7 @@ import scheduler from "./0005_scheduler.ts"
 import groupOwnedJobs from "./0006_group_owned_jobs.ts"
 import notesSearch from "./0007_notes_search.ts"
 import userTimezones from "./0008_user_timezones.ts"
+import conversationSummaries from "./0011_conversation_summaries.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -21,5 +22,6 @@ export const migrations: Record<string, Migration> = {
   "0005_scheduler": scheduler,
   "0006_group_owned_jobs": groupOwnedJobs,
   "0007_notes_search": notesSearch,
-  "0008_user_timezones": userTimezones
+  "0008_user_timezones": userTimezones,
+  "0011_conversation_summaries": conversationSummaries
 }
