@@ -5,13 +5,18 @@
  * context is and `/reset` forgets the summary too. Real HTTP to the fake OpenAI server, real SQLite.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option, Redacted, type Scope } from "effect"
+import * as Layers from "../../src/app/Layers.ts"
 import { ChatCommands, parseLine } from "../../src/commands/ChatCommands.ts"
+import { AppConfig } from "../../src/config/Config.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
+import { Llm } from "../../src/llm/Llm.ts"
 import { summaryIntro } from "../../src/memory/ContextBudget.ts"
 import { HistoryStore } from "../../src/memory/HistoryStore.ts"
+import * as Database from "../../src/storage/Database.ts"
 import { type FakeChatRequest, FakeLlm, lastUserContent } from "../support/FakeLlm.ts"
-import { type Harness, makeHarness } from "../support/Harness.ts"
+import { type Harness, type HarnessOptions, makeHarness } from "../support/Harness.ts"
+import { freshDatabase } from "../support/Postgres.ts"
 
 const budget = 3600
 
@@ -36,9 +41,23 @@ const command = (h: Harness, line: string) =>
       })).pipe(Effect.provide(ChatCommands.Default), Effect.map(Option.getOrThrow))
   )
 
-describe("long conversations", () => {
+/** The summaries live in the app's database: SQLite under data_dir, or Postgres. */
+const backends: Record<string, Effect.Effect<HarnessOptions, unknown, Scope.Scope>> = {
+  sqlite: Effect.succeed({}),
+  postgres: Effect.map(freshDatabase, (db) => ({
+    config: { storage: { backend: "postgres", postgres_url: db.url } },
+    layer: (config: Parameters<typeof AppConfig.layer>[0]) =>
+      Layers.runtimeWith(Llm.openaiWith({ retryBase: "10 millis", retryCap: "50 millis" })).pipe(
+        Layer.provideMerge(Database.postgresAt(Redacted.make(db.url))),
+        Layer.provideMerge(AppConfig.layer(config))
+      )
+  }))
+}
+
+describe.each(Object.keys(backends))("long conversations (%s)", (backend) => {
   it.scopedLive("requests stay under max_context_tokens and carry the summary; /status shows the fill; /reset forgets it", () =>
     Effect.gen(function*() {
+      const options = yield* backends[backend]!
       const fake = yield* FakeLlm.make()
       let summaries = 0
       const summaryInput: Array<string> = []
@@ -54,7 +73,7 @@ describe("long conversations", () => {
           ? { toolCalls: [{ name: "calculator", arguments: { expression: "6*7" } }] }
           : { content: `noted ${question.slice(0, 10)}` }
       })
-      const h = yield* makeHarness(fake, { llm: { context: { max_context_tokens: budget } } })
+      const h = yield* makeHarness(fake, { ...options, llm: { context: { max_context_tokens: budget } } })
 
       const questions = ["what is 6*7?", ...Array.from({ length: 9 }, (_, i) => longMessage(i + 1))]
       for (const [i, question] of questions.entries()) {
