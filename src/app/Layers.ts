@@ -16,6 +16,7 @@ import * as ControlServer from "../control/ControlServer.ts"
 import { Readiness } from "../control/Readiness.ts"
 import { Llm } from "../llm/Llm.ts"
 import { MediaGroups } from "../media/MediaGroups.ts"
+import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
 import * as ProcessMetrics from "../observability/ProcessMetrics.ts"
@@ -65,7 +66,8 @@ const Scheduling = Tasks.Default.pipe(
 )
 
 /** Services shared by every subsystem, given the database and the LLM. */
-const Services = Tools.pipe(
+const Services = ContextBudget.Default.pipe(
+  Layer.provideMerge(Tools),
   Layer.provideMerge(Layer.mergeAll(
     HistoryStore.fromConfig,
     Outbound.Default,

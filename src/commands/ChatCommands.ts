@@ -7,6 +7,7 @@
 import { Clock, Data, Effect, Either, Option } from "effect"
 import { LlmSettings } from "../config/Config.ts"
 import { type ConversationRef, keyOf } from "../domain/Conversation.ts"
+import { ContextBudget, type ContextFill } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import { Actors } from "../runtime/Actors.ts"
 import { ownerIdOf } from "../runtime/ConversationTurn.ts"
@@ -128,6 +129,15 @@ export const timezoneFailedText = "I could not read or save your time zone; try 
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 /** "3d 4h", "2h 5m", "4m 10s", "12s". */
+/** How full the next request's context is, for `/status`. */
+export const contextText = (fill: ContextFill) =>
+  Option.match(fill.max, {
+    onNone: () => `Context: about ${fill.tokens} tokens (no limit set)`,
+    onSome: (max) =>
+      `Context: about ${fill.tokens} of ${max} tokens (${Math.round((fill.tokens / max) * 100)}%)` +
+      (fill.summarised ? ", older messages summarised" : "")
+  })
+
 export const roughDuration = (ms: number) => {
   const s = Math.floor(ms / 1000)
   const parts: Array<[number, string]> = [
@@ -148,6 +158,7 @@ export class ChatCommands extends Effect.Service<ChatCommands>()("minibot/ChatCo
     const { timezone: defaultZone, tools } = yield* ToolsSettings
     const actors = yield* Actors
     const history = yield* HistoryStore
+    const budget = yield* ContextBudget
     const tasks = yield* Tasks
     const timezones = yield* UserTimezones
     const startedAt = yield* Clock.currentTimeMillis
@@ -157,20 +168,25 @@ export class ChatCommands extends Effect.Service<ChatCommands>()("minibot/ChatCo
         const key = keyOf(ctx.conversation)
         const info = yield* history.info(key)
         const waiting = yield* actors.pending(key).pipe(Effect.either)
+        const context = yield* budget.fill(key)
         const now = yield* Clock.currentTimeMillis
         return [
           `Model: ${llm.model}`,
           `History: ${plural(info.messages, "message")} (${plural(info.turns, "exchange")})`,
+          contextText(context),
           `Queue: ${Either.isRight(waiting) ? `${plural(waiting.right, "message")} waiting in this chat` : "unknown"}`,
           `Uptime: ${roughDuration(now - startedAt)}`
         ].join("\n")
       })
 
     const reset = (ctx: CommandContext) =>
-      Effect.map(history.clear(keyOf(ctx.conversation)), (removed) =>
-        removed > 0
-          ? `Done: I forgot this conversation (${plural(removed, "message")}).`
-          : "There was nothing to forget.")
+      Effect.map(
+        Effect.zipLeft(history.clear(keyOf(ctx.conversation)), budget.clear(keyOf(ctx.conversation))),
+        (removed) =>
+          removed > 0
+            ? `Done: I forgot this conversation (${plural(removed, "message")}).`
+            : "There was nothing to forget."
+      )
 
     /** A running turn answers "Stopped." itself once its model work is interrupted: nothing to say here. */
     const stop = (ctx: CommandContext) =>

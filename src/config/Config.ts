@@ -63,7 +63,12 @@ export const TelegramConfig = Schema.Struct({
    */
   streaming: withDefault(Schema.Literal("auto", "draft", "edit", "off"), () => "auto" as const),
   /** The least time between two preview updates of one reply. */
-  streaming_interval_ms: withDefault(Schema.Int.pipe(Schema.between(100, 60_000)), () => 1000)
+  streaming_interval_ms: withDefault(Schema.Int.pipe(Schema.between(100, 60_000)), () => 1000),
+  /**
+   * Messages of one person in one chat that arrive within this many ms of each other (a paste
+   * Telegram split, a forwarded burst) are answered as one turn; 0 answers each on its own.
+   */
+  merge_window_ms: withDefault(Schema.Int.pipe(Schema.between(0, 10_000)), () => 1500)
 })
 
 export const ConsoleConfig = Schema.Struct({
@@ -79,7 +84,12 @@ export const LlmContextConfig = Schema.Struct({
   history_window: withDefault(NonNegativeInt, () => 6),
   system_prompt: withDefault(Schema.String, () => "You are Minibot, a helpful personal assistant. Answer concisely."),
   /** A longer message (or scheduled prompt) reaches the model cut at this many characters, with a note. */
-  max_input_chars: withDefault(PositiveInt, () => 20_000)
+  max_input_chars: withDefault(PositiveInt, () => 20_000),
+  /**
+   * Absent: requests carry the last `history_window` turns. Set: they carry every turn since the
+   * conversation's summary, and older turns are summarised by the model to stay under this.
+   */
+  max_context_tokens: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(256)))
 })
 
 /** Voice notes and audio, through an OpenAI-compatible `/audio/transcriptions` endpoint. */

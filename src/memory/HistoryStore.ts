@@ -10,7 +10,7 @@ import { ChatMessage, ToolCall } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
 import { CountRow, SqlInt } from "../storage/Columns.ts"
 import type { RedisUnavailable } from "./RedisHistory.ts"
-import { lastTurns, turnSizes, turnsToDrop } from "./Turns.ts"
+import { groupTurns, lastTurns, type Turn, turnSizes, turnsToDrop } from "./Turns.ts"
 
 /** What the configured layer may need: the settings, and the database for `sqlite`. */
 type Needs = MemorySettings | SqlClient.SqlClient
@@ -33,6 +33,8 @@ export class HistoryStore extends Context.Tag("minibot/HistoryStore")<HistorySto
   readonly append: (key: ConversationKey, turnId: string, messages: ReadonlyArray<ChatMessage>) => Effect.Effect<void>
   /** The messages of the last `turns` turns, oldest first. */
   readonly window: (key: ConversationKey, turns: number) => Effect.Effect<ReadonlyArray<ChatMessage>>
+  /** The last `turns` turns with their ids, oldest first (what a summary covers is named by turn id). */
+  readonly turns: (key: ConversationKey, turns: number) => Effect.Effect<ReadonlyArray<Turn<ChatMessage>>>
   readonly info: (key: ConversationKey) => Effect.Effect<HistoryInfo>
   /** Keeps the latest `keepTurns` turns; returns how many messages were removed. */
   readonly trim: (key: ConversationKey, keepTurns: number) => Effect.Effect<number>
@@ -92,6 +94,7 @@ export const makeMemory = (maxMessages: number) =>
           yield* set(key, entries.filter((e) => !drop.has(e.turnId)))
         }),
       window: (key, turns) => Effect.map(get(key), (entries) => lastTurns(entries, turns).map((e) => e.message)),
+      turns: (key, turns) => Effect.map(get(key), (entries) => groupTurns(lastTurns(entries, turns))),
       info: (key) =>
         Effect.map(get(key), (entries) => ({
           messages: entries.length,
@@ -217,6 +220,18 @@ export const makeSql = (maxMessages: number) =>
         sql`SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id`
     })
 
+    const entriesFrom = SqlSchema.findAll({
+      Request: Schema.Struct({ key: Schema.String, from: Schema.Number }),
+      Result: Schema.Struct({ turn_id: Schema.String, message: MessageFromRow }),
+      execute: ({ from, key }) =>
+        Effect.map(
+          sql<
+            Record<string, unknown>
+          >`SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id`,
+          (rows) => rows.map((row) => ({ turn_id: row.turn_id, message: row }))
+        )
+    })
+
     const infoOf = SqlSchema.single({
       Request: Schema.String,
       Result: InfoRow,
@@ -245,6 +260,13 @@ export const makeSql = (maxMessages: number) =>
           const { first_id: from } = yield* firstOfWindow({ key, turns })
           if (from === null) return []
           return yield* messagesFrom({ key, from })
+        }).pipe(Effect.orDie),
+      turns: (key, turns) =>
+        turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {
+          const { first_id: from } = yield* firstOfWindow({ key, turns })
+          if (from === null) return []
+          const rows = yield* entriesFrom({ key, from })
+          return groupTurns(rows.map((r) => ({ turnId: r.turn_id, message: r.message })))
         }).pipe(Effect.orDie),
       info: (key) =>
         infoOf(key).pipe(

@@ -13,7 +13,7 @@ import type { MemoryConfig } from "../config/Config.ts"
 import { ChatMessage } from "../domain/ChatMessage.ts"
 import type { ConversationKey } from "../domain/Conversation.ts"
 import type { HistoryStore } from "./HistoryStore.ts"
-import { turnSizes } from "./Turns.ts"
+import { groupTurns, turnSizes } from "./Turns.ts"
 
 /** Redis did not answer at start. Names the key to fix and the address, never the password. */
 export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{
@@ -107,6 +107,14 @@ local turns = redis.call('LRANGE', KEYS[2], 0, -1)
 local start = startOfLast(turns, tonumber(ARGV[1]))
 if start > #turns then return {} end
 return redis.call('LRANGE', KEYS[1], start - 1, -1)
+`
+
+/** ARGV: turns. The newest whole turns: their messages, then the turn id of each, oldest first. */
+const turnsScript = `${prelude}
+local turns = redis.call('LRANGE', KEYS[2], 0, -1)
+local start = startOfLast(turns, tonumber(ARGV[1]))
+if start > #turns then return {{}, {}} end
+return {redis.call('LRANGE', KEYS[1], start - 1, -1), redis.call('LRANGE', KEYS[2], start - 1, -1)}
 `
 
 /** ARGV: ttl, turns to keep. Keeps the newest whole turns; returns how many messages went. */
@@ -214,6 +222,21 @@ export const makeRedis = (memory: MemoryConfig) =>
             Effect.map((entries) => entries.map((e) => e.message)),
             Effect.orDie
           ),
+      turns: (key, turns) =>
+        turns <= 0 ?
+          Effect.succeed([]) :
+          Effect.gen(function*() {
+            const [messages, turnIds] = yield* run(
+              "turns",
+              () => client.eval(turnsScript, { keys: [...keysOf(key)], arguments: [String(turns)] })
+            ).pipe(
+              Effect.flatMap(
+                Schema.decodeUnknown(Schema.Tuple(Schema.Array(Schema.Unknown), Schema.Array(Schema.String)))
+              )
+            )
+            const entries = yield* decodeEntries(messages)
+            return groupTurns(entries.map((e, i) => ({ turnId: turnIds[i]!, message: e.message })))
+          }).pipe(Effect.orDie),
       info: (key) =>
         Effect.gen(function*() {
           const [messages, turns] = keysOf(key)

@@ -34,6 +34,25 @@ export const lastTurns = <A extends { readonly turnId: string }>(
   return entries.slice(start)
 }
 
+/** A turn's id and its messages, oldest first. */
+export interface Turn<M> {
+  readonly turnId: string
+  readonly messages: ReadonlyArray<M>
+}
+
+/** Adjacent entries with the same turn id, as turns, oldest first. */
+export const groupTurns = <M>(
+  entries: ReadonlyArray<{ readonly turnId: string; readonly message: M }>
+): Array<Turn<M>> => {
+  const turns: Array<{ turnId: string; messages: Array<M> }> = []
+  for (const e of entries) {
+    const last = turns.at(-1)
+    if (last && last.turnId === e.turnId) last.messages.push(e.message)
+    else turns.push({ turnId: e.turnId, messages: [e.message] })
+  }
+  return turns
+}
+
 /** Each turn's id and number of messages, oldest first. */
 export const turnSizes = (entries: ReadonlyArray<{ readonly turnId: string }>): Array<[string, number]> => {
   const sizes: Array<[string, number]> = []

@@ -36,6 +36,14 @@ export class Actors extends Context.Tag("minibot/Actors")<Actors, {
   readonly wake: Effect.Effect<void>
   /** The firings of the list that are not waiting in a mailbox (lost between a commit and a post). */
   readonly unposted: (firings: ReadonlyArray<JobFiring>) => Effect.Effect<Array<JobFiring>, ActorStorageError>
+  /**
+   * The person's messages stored in the conversation's mailbox after `messageId` and not yet
+   * handled, in order (the parts of a paste that arrived after its first).
+   */
+  readonly following: (
+    key: ConversationKey,
+    messageId: string
+  ) => Effect.Effect<Array<InboundMessage>, ActorStorageError>
   /** Messages stored for the conversation and not yet handled, the running one included (`/status`). */
   readonly pending: (key: ConversationKey) => Effect.Effect<number, ActorStorageError>
   /** Runs the model work of the conversation's current turn where `stop` can interrupt it; its exit. */

@@ -8,7 +8,20 @@
 import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
-import { Clock, DateTime, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, PrimaryKey, Schedule } from "effect"
+import {
+  Clock,
+  DateTime,
+  Duration,
+  Effect,
+  Fiber,
+  FiberMap,
+  Layer,
+  Metric,
+  Option,
+  PrimaryKey,
+  Schedule,
+  Schema
+} from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import {
   ClusterSettings,
@@ -141,6 +154,19 @@ const clientLayer = Layer.scoped(
         return firings.filter((_, i) => !present.has(ids[i]!))
       })
 
+    const decodeInbound = Schema.decodeUnknown(Schema.parseJson(InboundMessage))
+    const following = (key: ConversationKey, messageId: string) =>
+      read(ClusterStorage.unprocessedPayloadsAfter(
+        entityType,
+        key,
+        "Inbound",
+        ClusterStorage.messageId(entityType, key, "Inbound", messageId)
+      )).pipe(
+        Effect.flatMap(Effect.forEach((payload) =>
+          decodeInbound(payload).pipe(Effect.mapError((cause) => new ActorStorageError({ cause })))
+        ))
+      )
+
     const pending = (key: ConversationKey) => read(ClusterStorage.countUnprocessed(entityType, key, "Inbound"))
 
     const stoppable = <A, E, R>(key: ConversationKey, work: Effect.Effect<A, E, R>) =>
@@ -153,7 +179,7 @@ const clientLayer = Layer.scoped(
         return has
       })
 
-    return { submit, post, wake: sharding.pollStorage, unposted, pending, stoppable, stop }
+    return { submit, post, wake: sharding.pollStorage, unposted, following, pending, stoppable, stop }
   })
 )
 

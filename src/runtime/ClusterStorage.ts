@@ -11,7 +11,7 @@ export const clusterVersion = "0.60.2"
 
 /** The columns the statements below use, by table. */
 export const columnsUsed = {
-  cluster_messages: ["id", "message_id", "entity_type", "entity_id", "tag", "processed", "deliver_at"],
+  cluster_messages: ["id", "message_id", "entity_type", "entity_id", "tag", "payload", "processed", "deliver_at"],
   cluster_replies: ["request_id"]
 } as const
 
@@ -31,6 +31,16 @@ export const countUnprocessed = (entityType: string, entityId: string, tag: stri
       SELECT COUNT(*) AS n FROM cluster_messages
       WHERE entity_type = ${entityType} AND entity_id = ${entityId} AND tag = ${tag} AND processed = FALSE
     `).pipe(Effect.map(([row]) => Number(row?.n ?? 0)))
+
+/** The payloads (JSON) of an entity's unprocessed messages of a tag stored after message `after`, oldest first. */
+export const unprocessedPayloadsAfter = (entityType: string, entityId: string, tag: string, after: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ payload: string | null }>`
+      SELECT payload FROM cluster_messages
+      WHERE entity_type = ${entityType} AND entity_id = ${entityId} AND tag = ${tag} AND processed = FALSE
+      AND id > (SELECT id FROM cluster_messages WHERE message_id = ${after})
+      ORDER BY id
+    `).pipe(Effect.map((rows) => rows.flatMap((r) => r.payload === null ? [] : [r.payload])))
 
 /** Which of these message ids are stored and not yet processed. */
 export const unprocessedAmong = (ids: ReadonlyArray<string>) =>

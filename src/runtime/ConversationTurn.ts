@@ -20,13 +20,14 @@ import {
 } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
 import { Outbound, type OutboundMessage, type ReplyPreview } from "../channels/Outbound.ts"
-import { LlmSettings } from "../config/Config.ts"
+import { LlmSettings, TelegramSettings } from "../config/Config.ts"
 import * as Chat from "../domain/ChatMessage.ts"
 import { type ConversationKey, type ConversationRef, keyOf } from "../domain/Conversation.ts"
 import { InboundMessage, isScheduled, type ScheduledPrompt, type TurnInput } from "../domain/Inbound.ts"
 import { Llm, type LlmError, userMessage } from "../llm/Llm.ts"
 import { MediaGroups } from "../media/MediaGroups.ts"
 import { MediaInput, MediaProblem } from "../media/MediaInput.ts"
+import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ToolContext } from "../tools/Tool.ts"
@@ -34,7 +35,7 @@ import { ToolRegistry } from "../tools/ToolRegistry.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
 import { Actors } from "./Actors.ts"
 import { Draining } from "./Draining.ts"
-import { TurnLedger, type TurnRecord } from "./TurnLedger.ts"
+import { TurnLedger, type TurnRecord, type TurnStatus } from "./TurnLedger.ts"
 
 const typingRefresh = Schedule.spaced(Duration.seconds(4))
 
@@ -59,6 +60,20 @@ export const inputForModel = (text: string, max: number): string => {
     "([llm.context] max_input_chars).]"
   return `${text.slice(0, max)}\n\n${note}`
 }
+
+/**
+ * Telegram's apps split a paste into messages of at most 4096 characters, cut at a line or word
+ * break: a part at least this long may have a continuation on its way; a shorter one ends it.
+ */
+export const splitPartLength = 3000
+
+/** The parts of a merged paste as one message: their texts in order, one per line, and their files. */
+export const joinParts = (first: InboundMessage, later: ReadonlyArray<InboundMessage>): InboundMessage =>
+  later.length === 0 ? first : new InboundMessage({
+    ...first,
+    text: [first, ...later].map((part) => part.text).join("\n"),
+    attachments: [first, ...later].flatMap((part) => part.attachments)
+  })
 
 /** A due job's prompt as the model sees it: an instruction to carry out now, not a request to schedule. */
 export const scheduledInstruction = (prompt: ScheduledPrompt): string => {
@@ -148,6 +163,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
   dependencies: [MediaInput.Default, MediaGroups.Default],
   effect: Effect.gen(function*() {
     const llmConfig = yield* LlmSettings
+    const { merge_window_ms: mergeWindow } = yield* TelegramSettings
     const { tools: toolsConfig } = yield* ToolsSettings
     const llm = yield* Llm
     const history = yield* HistoryStore
@@ -158,6 +174,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const actors = yield* Actors
     const media = yield* MediaInput
     const albums = yield* MediaGroups
+    const budget = yield* ContextBudget
     const ownerOf = (input: TurnInput) => ownerIdOf(toolsConfig.kv_memory.default_owner_id, input)
 
     /** The person's words: their text, or their files read (pictures fetched, voice transcribed...). */
@@ -182,8 +199,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           onNone: () => undefined,
           onSome: (p) => (text: string) => p.show({ kind: "text", text })
         })
-        const past = yield* history.window(key, llmConfig.context.history_window)
-        const prompt = [Chat.system(llmConfig.context.system_prompt), ...past]
+        const system = Chat.system(llmConfig.context.system_prompt)
         const asked = yield* question(input)
         const text = inputForModel(asked.text, llmConfig.context.max_input_chars)
         // What this turn adds to the history: the question, any tool steps, the answer.
@@ -201,6 +217,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
                 )
             )
           )
+        const prompt = [system, ...yield* budget.past(key, [system, ...produced])]
         const context: ToolContext = {
           ownerId: ownerOf(input),
           conversation: input.conversation,
@@ -212,6 +229,8 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
 
         for (let step = 0;; step++) {
           const completion = yield* complete([...prompt, shown, ...produced.slice(1)])
+          // Calibrated on the text alone: a picture's bytes are not what its tokens cost.
+          yield* budget.observe([...prompt, ...produced], true, completion.usage)
           if (completion.toolCalls.length === 0) {
             return finish(completion.content?.trim() || emptyAnswerText)
           }
@@ -256,6 +275,45 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         }
       })
 
+    /**
+     * The later parts of a paste Telegram split (or a forwarded burst): the person's messages
+     * stored after `first`, each within the merge window of the one before, none handled yet.
+     * Parts already stored are taken at once; the turn waits out the window only while the last part
+     * looks cut by Telegram (a paste is split into messages of up to 4096 characters), so an
+     * ordinary message is answered without delay. After a restart the parts are all stored.
+     */
+    const gather = (key: ConversationKey, first: InboundMessage) =>
+      Effect.gen(function*() {
+        const parts: Array<InboundMessage> = []
+        if (mergeWindow === 0 || first.conversation.channel !== "telegram") return parts
+        for (;;) {
+          const taken = new Set(parts.map((p) => p.messageId))
+          const later = (yield* actors.following(key, first.messageId)).filter((m) => !taken.has(m.messageId))
+          let last = parts.at(-1) ?? first
+          for (const next of later) {
+            const joins = next.userId === first.userId && next.receivedAt - last.receivedAt <= mergeWindow &&
+              Option.isNone(yield* ledger.lookup(key, next.messageId))
+            // Another person's message, or one sent after a pause, ends the paste.
+            if (!joins) return parts
+            parts.push(next)
+            last = next
+          }
+          if (last.text.length < splitPartLength) return parts
+          const wait = Math.min(last.receivedAt + mergeWindow - (yield* Clock.currentTimeMillis), mergeWindow)
+          if (wait <= 0) return parts
+          yield* Effect.sleep(Duration.millis(wait))
+        }
+      }).pipe(
+        Effect.tap((parts) =>
+          parts.length === 0 ? Effect.void : Effect.logInfo("paste merged").pipe(
+            Effect.annotateLogs({ parts: parts.length + 1, merged_ids: parts.map((p) => p.messageId).join(",") })
+          )
+        ),
+        Effect.catchAll((error) =>
+          Effect.logWarning("the mailbox could not be read for the rest of a paste", error).pipe(Effect.as([]))
+        )
+      )
+
     /** Runs the model work where `/stop` can reach it; shows "typing…" (and the preview, if any) meanwhile. */
     const think = (
       key: ConversationKey,
@@ -283,6 +341,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     /** A message seen before: ignored, or its stored reply sent again; `None` when it must be answered anew. */
     const replay = (input: TurnInput, key: ConversationKey, prior: TurnRecord) =>
       Effect.gen(function*(): Effect.fn.Return<Option.Option<Either.Either<Reply, TurnResult>>> {
+        if (prior.status === "merged") {
+          yield* Effect.logInfo("part of a paste answered with its first part")
+          return Option.some(Either.left(TurnResult.Duplicate()))
+        }
         if (prior.status !== "answered" && prior.status !== "failed") {
           yield* Effect.logInfo("message already handled: not answering again").pipe(
             Effect.annotateLogs("status", prior.status)
@@ -304,8 +366,16 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         return Option.some(Either.right(prior.status === "failed" ? Reply.Error({ text }) : Reply.Answer({ text })))
       })
 
-    /** Asks the model and records the outcome (with the history, in one commit when answered). */
-    const answer = (input: TurnInput, key: ConversationKey, preview: Option.Option<ReplyPreview>) =>
+    /**
+     * Asks the model and records the outcome (with the history, in one commit when answered); the
+     * later parts of a merged paste are recorded in the same commit.
+     */
+    const answer = (
+      input: TurnInput,
+      key: ConversationKey,
+      preview: Option.Option<ReplyPreview>,
+      merged: ReadonlyArray<string>
+    ) =>
       Effect.gen(function*(): Effect.fn.Return<Either.Either<Reply, TurnResult>> {
         // Shutting down: the model is not asked now; the message is answered after the restart.
         yield* Draining.holdIfDraining
@@ -314,16 +384,21 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           BusEvent.TurnStarted({ conversation: key, messageId: input.messageId, requestId: input.requestId })
         )
         const outcome = yield* think(key, input, preview)
+        const settle = (status: TurnStatus, reply: string, error?: string) =>
+          Effect.zipRight(
+            ledger.settle(key, input.messageId, status, reply, error),
+            Effect.forEach(merged, (id) => ledger.settle(key, id, "merged", null), { discard: true })
+          )
         switch (outcome._tag) {
           case "Answered": {
             yield* ledger.atomically(Effect.zipRight(
               history.append(key, input.messageId, outcome.answer.messages),
-              ledger.settle(key, input.messageId, "answered", outcome.answer.text)
+              settle("answered", outcome.answer.text)
             ))
             return Either.right(Reply.Answer({ text: outcome.answer.text }))
           }
           case "Failed": {
-            yield* ledger.settle(key, input.messageId, "failed", outcome.text, outcome.reason)
+            yield* ledger.atomically(settle("failed", outcome.text, outcome.reason))
             yield* Metric.increment(Metrics.turnFailures)
             yield* bus.publish(BusEvent.TurnFailed({
               conversation: key,
@@ -337,7 +412,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           }
           case "Cancelled": {
             yield* Effect.logInfo("turn stopped by the user")
-            yield* ledger.settle(key, input.messageId, "cancelled", stoppedText)
+            yield* ledger.atomically(settle("cancelled", stoppedText))
             return Either.right(Reply.Stopped())
           }
         }
@@ -349,6 +424,15 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
         ? { messageId: input.messageId, isGroup: false }
         : { messageId: input.messageId, platformMessageId: input.platformMessageId, isGroup: input.isGroup }
     })
+
+    /** A message not seen before, with the later parts of its paste when it starts one. */
+    const fresh = (input: TurnInput, key: ConversationKey) =>
+      isScheduled(input)
+        ? Effect.succeed({ turn: input, merged: [] as ReadonlyArray<string> })
+        : Effect.map(gather(key, input), (later) => ({
+          turn: joinParts(input, later),
+          merged: later.map((part) => part.messageId)
+        }))
 
     /** The reply goes out through the preview when there is one (it may take the preview's place). */
     const send = (
@@ -462,9 +546,10 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           yield* ledger.settle(key, input.messageId, "delivered", null)
           return TurnResult.Duplicate()
         }
-        const preview = yield* previewFor(whole.value, key)
-        const next = yield* answer(whole.value, key, preview)
-        return Either.isLeft(next) ? next.left : yield* deliver(whole.value, key, next.right, started, preview)
+        const { merged, turn } = yield* fresh(whole.value, key)
+        const preview = yield* previewFor(turn, key)
+        const next = yield* answer(turn, key, preview, merged)
+        return Either.isLeft(next) ? next.left : yield* deliver(turn, key, next.right, started, preview)
       })
       const result = yield* respond
       yield* bus.publish(BusEvent.TurnFinished({

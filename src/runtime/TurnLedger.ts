@@ -2,13 +2,22 @@
  * One row per answered message: the record that makes redelivery harmless. A message whose reply
  * was delivered is ignored; one whose reply was stored but not delivered (a crash in between) is
  * delivered from the stored text without asking the LLM again. The row is written with the
- * reply (in the same transaction as the history), so a turn costs two commits of ours.
+ * reply (in the same transaction as the history), so a turn costs two commits of ours. The later
+ * parts of a merged paste are recorded `merged` in the transaction that records their turn's
+ * outcome: redelivered, they are recognised as answered (with the first part's reply).
  */
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Effect, Option, Schema } from "effect"
 import type { ConversationKey } from "../domain/Conversation.ts"
 
-export const TurnStatus = Schema.Literal("answered", "failed", "cancelled", "delivered", "undeliverable")
+export const TurnStatus = Schema.Literal(
+  "answered",
+  "failed",
+  "cancelled",
+  "delivered",
+  "undeliverable",
+  "merged"
+)
 export type TurnStatus = typeof TurnStatus.Type
 
 export const TurnRecord = Schema.Struct({ status: TurnStatus, reply: Schema.NullOr(Schema.String) })

@@ -46,7 +46,7 @@ describe("chat commands", () => {
       yield* h.send("c", "hello")
       yield* h.waitForReplies(1)
       expect(yield* text(h, "c", "/status")).toMatch(
-        /^Model: fake-model\nHistory: 2 messages \(1 exchange\)\nQueue: 0 messages waiting in this chat\nUptime: \d+s$/
+        /^Model: fake-model\nHistory: 2 messages \(1 exchange\)\nContext: about \d+ tokens \(no limit set\)\nQueue: 0 messages waiting in this chat\nUptime: \d+s$/
       )
       expect(yield* text(h, "c", "/reset")).toBe("Done: I forgot this conversation (2 messages).")
       expect(yield* text(h, "c", "/reset")).toBe("There was nothing to forget.")

@@ -100,6 +100,16 @@ base_url = "localhost:11434"
       expect(ok.config.llm.model).toBe("café")
     }))
 
+  it.effect("merge_window_ms and max_context_tokens out of range: the error names the key", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(
+        `[channels.telegram]\nmerge_window_ms = -5\n[llm.context]\nmax_context_tokens = 10\n`
+      )
+      expect(problems).toHaveLength(2)
+      expect(problems[0]).toMatch(/^channels\.telegram\.merge_window_ms: .*-5/)
+      expect(problems[1]).toMatch(/^llm\.context\.max_context_tokens: .*10/)
+    }))
+
   it.effect("an oversized value is shortened in the message", () =>
     Effect.gen(function*() {
       const problems = yield* problemsOf(`[llm]\nbase_url = "${"a".repeat(1_000_000)}"\n`)

@@ -133,6 +133,13 @@ for (const [name, make] of Object.entries(backends)) {
         yield* store.append(alice, "t2", toolTurn)
         yield* store.append(alice, "t3", exchange("after"))
         expect(yield* store.window(alice, 2)).toEqual([...toolTurn, ...exchange("after")])
+        // With their turn ids, for what a summary covers.
+        expect(yield* store.turns(alice, 2)).toEqual([
+          { turnId: "t2", messages: toolTurn },
+          { turnId: "t3", messages: exchange("after") }
+        ])
+        expect(yield* store.turns(alice, 0)).toEqual([])
+        expect(yield* store.turns(bob, 5)).toEqual([])
       }).pipe(Effect.provide(make(100))))
 
     it.effect("max_history_messages bounds storage by dropping whole old turns", () =>

@@ -398,7 +398,9 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
 
   const completionBody = (request: FakeChatRequest, reply: FakeReply) => {
     const id = `chatcmpl-fake-${++nextId}`
-    const prompt = request.messages.reduce((n, m) => n + tokens(contentText(m.content)), 0)
+    // Like a real server, the tool definitions count as prompt tokens too.
+    const prompt = request.messages.reduce((n, m) => n + tokens(contentText(m.content)), 0) +
+      (request.tools === undefined ? 0 : tokens(JSON.stringify(request.tools)))
     if ("toolCalls" in reply) {
       const toolCalls = reply.toolCalls.map((call, i) => ({
         id: call.id ?? `call_${nextId}_${i}`,

@@ -191,6 +191,8 @@ export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, option
           api_root: fake.url,
           allowed_user_ids: [42],
           poll_timeout_seconds: 2,
+          // Each message its own turn, as the tests of other features expect; the paste tests set a window.
+          merge_window_ms: 0,
           ...options.telegram
         }
       }

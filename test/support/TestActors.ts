@@ -27,6 +27,7 @@ export const TestActors: Layer.Layer<Actors | Posted> = Layer.scopedContext(
       post: (firing) => Ref.update(posted, (all) => [...all, firing]),
       wake: Effect.void,
       unposted: (firings) => Effect.map(keys, (known) => firings.filter((f) => !known.has(PrimaryKey.value(f)))),
+      following: () => Effect.succeed([]),
       pending: () => noMailbox("pending"),
       stoppable: (key, work) => Effect.flatMap(FiberMap.run(running, key, work), Fiber.await),
       stop: (key) =>

@@ -15,6 +15,7 @@ import {
 } from "../../src/channels/Outbound.ts"
 import { AppConfig, makeConfig } from "../../src/config/Config.ts"
 import { InboundMessage, type ScheduledInfo, ScheduledPrompt } from "../../src/domain/Inbound.ts"
+import { ContextBudget } from "../../src/memory/ContextBudget.ts"
 import { HistoryStore } from "../../src/memory/HistoryStore.ts"
 import { ConversationTurn } from "../../src/runtime/ConversationTurn.ts"
 import { TurnLedger } from "../../src/runtime/TurnLedger.ts"
@@ -59,6 +60,7 @@ export interface TurnKitOptions {
 /** The turn and everything it talks to; the model answers with `answers`, in order. */
 export const turnKit = (answers: ReadonlyArray<Answer>, options: TurnKitOptions = {}) =>
   ConversationTurn.Default.pipe(
+    Layer.provideMerge(ContextBudget.Default),
     Layer.provideMerge(Layer.merge(tools, Outbound.Default)),
     Layer.provideMerge(Layer.mergeAll(
       HistoryStore.memory,

@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto"
 import { Outbound } from "../../channels/Outbound.ts"
 import { ChannelName, type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { InboundMessage } from "../../domain/Inbound.ts"
+import { ContextBudget } from "../../memory/ContextBudget.ts"
 import { HistoryStore } from "../../memory/HistoryStore.ts"
 import { Actors } from "../../runtime/Actors.ts"
 import { SqlInt } from "../../storage/Columns.ts"
@@ -53,6 +54,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(Api, "conversations", 
     const actors = yield* Actors
     const outbound = yield* Outbound
     const history = yield* HistoryStore
+    const budget = yield* ContextBudget
 
     const summaries = SqlSchema.findAll({
       Request: Schema.Struct({ limit: Schema.Number, offset: Schema.Number }),
@@ -148,7 +150,10 @@ export const ConversationsHandlers = HttpApiBuilder.group(Api, "conversations", 
         ))
       .handle("reset", ({ path }) =>
         Effect.map(
-          Effect.flatMap(conversationOf(path.id), (c) => history.clear(keyOf(c))),
+          Effect.flatMap(
+            conversationOf(path.id),
+            (c) => Effect.zipLeft(history.clear(keyOf(c)), budget.clear(keyOf(c)))
+          ),
           (removedMessages) => ({ removedMessages })
         ))
   }))

@@ -12,6 +12,7 @@ import groupOwnedJobs from "./0006_group_owned_jobs.ts"
 import notesSearch from "./0007_notes_search.ts"
 import userTimezones from "./0008_user_timezones.ts"
 import webhooks from "./0009_webhooks.ts"
+import conversationSummaries from "./0011_conversation_summaries.ts"
 import mediaGroups from "./0012_media_groups.ts"
 import turnPreviews from "./0013_turn_previews.ts"
 
@@ -26,6 +27,7 @@ export const migrations: Record<string, Migration> = {
   "0007_notes_search": notesSearch,
   "0008_user_timezones": userTimezones,
   "0009_webhooks": webhooks,
+  "0011_conversation_summaries": conversationSummaries,
   "0012_media_groups": mediaGroups,
   "0013_turn_previews": turnPreviews
 }

@@ -58,10 +58,10 @@ describe("minibot console", () => {
       "echo: my name is Ada",
       "No tasks. Ask me to remind you of something, or to check a page later."
     ])
-    expect(lines.slice(10, 14).join("\n")).toMatch(
-      /^Model: fake-model\nHistory: 2 messages \(1 exchange\)\nQueue: 0 messages waiting in this chat\nUptime: \d+s$/
+    expect(lines.slice(10, 15).join("\n")).toMatch(
+      /^Model: fake-model\nHistory: 2 messages \(1 exchange\)\nContext: about \d+ tokens \(no limit set\)\nQueue: 0 messages waiting in this chat\nUptime: \d+s$/
     )
-    expect(lines.slice(14)).toEqual(["Done: I forgot this conversation (2 messages).", "echo: who am I?", ""])
+    expect(lines.slice(15)).toEqual(["Done: I forgot this conversation (2 messages).", "echo: who am I?", ""])
     // The model saw two messages, and the second without the forgotten history.
     const asked = fake.completions().map((r) =>
       r.body.messages.filter((m) => m.role !== "system").map((m) => m.content)
