@@ -26,7 +26,7 @@ const setUp = async (telemetry: (receiver: OtlpReceiver) => string) => {
     `allowed_user_ids = [42]\n${telemetry(receiver)}`,
     "request_timeout_seconds = 30"
   )
-  return { dir, telegram, receiver, file }
+  return { dir, telegram, llm, receiver, file }
 }
 
 /** One message answered, then a clean stop (the exporter's last batch goes out at shutdown). */
@@ -43,7 +43,7 @@ const oneMessage = async (setup: Awaited<ReturnType<typeof setUp>>, logLevel?: s
 }
 
 describe("tracing over OTLP", () => {
-  it("one Telegram message: inbound, turn, LLM request and sendMessage spans in one trace, with the conversation id", async () => {
+  it("one Telegram message: inbound, turn, LLM request, tool call and sendMessage spans in one trace, with the conversation id", async () => {
     const setup = await setUp((receiver) =>
       `[telemetry]
 enabled = true
@@ -52,23 +52,11 @@ service_name = "minibot-test"
 headers = { "x-api-key" = "${headerSecret}" }
 `
     )
+    setup.llm.enqueue({ toolCalls: [{ name: "current_datetime", arguments: {} }] })
     const daemon = await oneMessage(setup)
     expect(setup.telegram.sent.map((m) => m.visibleText)).toEqual(["echo: trace me"])
 
     const spans = setup.receiver.spans
-    console.log(
-      JSON.stringify(
-        spans.map((
-          s
-        ) => [
-          s.name,
-          s.traceId.slice(0, 6),
-          s.spanId.slice(0, 4),
-          s.parentSpanId?.slice(0, 4),
-          s.attributes["minibot.conversation_id"]
-        ])
-      )
-    )
     const inbound = spans.find((s) => s.name === "Telegram.inbound" && s.attributes["minibot.message_id"] !== undefined)
     expect(inbound).toBeDefined()
     const trace = spans.filter((s) => s.traceId === inbound!.traceId)
@@ -78,9 +66,19 @@ headers = { "x-api-key" = "${headerSecret}" }
       "Actors.submit",
       "ConversationTurn.handle",
       "Llm.complete",
+      "Tool.current_datetime",
       "TelegramApi.sendMessage"
     ]))
-    for (const name of ["Telegram.inbound", "ConversationTurn.handle", "Llm.complete", "TelegramApi.sendMessage"]) {
+    expect(names.filter((name) => name === "Llm.complete")).toHaveLength(2)
+    for (
+      const name of [
+        "Telegram.inbound",
+        "ConversationTurn.handle",
+        "Llm.complete",
+        "Tool.current_datetime",
+        "TelegramApi.sendMessage"
+      ]
+    ) {
       const span = trace.find((s) => s.name === name)!
       expect(span.attributes).toMatchObject({
         "minibot.conversation_id": "telegram:42",
@@ -107,12 +105,11 @@ headers = { "x-honeycomb-team" = "${headerSecret}" }
     const daemon = await oneMessage(setup, "debug")
     expect(setup.telegram.sent.map((m) => m.visibleText)).toEqual(["echo: trace me"])
     expect(setup.receiver.requests.length).toBeGreaterThan(0)
-    console.log(daemon.stderr.split("\n").filter((l) => l.includes("Otlp")).join("\n"))
     expect(daemon.stderr).toContain("OtlpTracer")
     expect(daemon.stderr).not.toContain(headerSecret)
   })
 
-  it("disabled (the default): nothing is exported, and no exporter is loaded", async () => {
+  it("disabled (the default): nothing is exported, and the exporter never starts", async () => {
     const setup = await setUp((receiver) => `[telemetry]\nenabled = false\nendpoint = "${receiver.url}"\n`)
     const daemon = await oneMessage(setup)
     expect(setup.telegram.sent.map((m) => m.visibleText)).toEqual(["echo: trace me"])
