@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { processScope, requireBuilt, telegramDaemonConfig } from "../support/Daemon.ts"
-import { startFakeLlm } from "../support/FakeLlm.ts"
+import { lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/OtlpReceiver.ts"
@@ -91,6 +91,33 @@ headers = { "x-api-key" = "${headerSecret}" }
     expect(setup.receiver.requests[0]!["x-api-key"]).toBe(headerSecret)
     expect(daemon.stderr).toContain("exporting traces")
     expect(daemon.stderr).not.toContain(headerSecret)
+  })
+
+  it("the trace context travels with the stored message: after a kill -9, the next process's turn continues the same trace", async () => {
+    const setup = await setUp((receiver) => `[telemetry]\nenabled = true\nendpoint = "${receiver.url}"\n`)
+    setup.llm.script((request) =>
+      setup.llm.completions().length === 1 ? { hang: true } : { content: `answer to ${lastUserContent(request)}` }
+    )
+    const first = launch(["run", "--config", setup.file], { cwd: setup.dir })
+    setup.telegram.pushText({ chatId: 42, userId: 42, text: "slow question" })
+    const inbound = await setup.receiver.waitForSpan((s) =>
+      s.name === "Telegram.inbound" && s.attributes["minibot.message_id"] !== undefined
+    )
+    await setup.llm.waitFor((f) => f.completions().length === 1, 15_000)
+    first.child.kill("SIGKILL")
+    await first.exited
+
+    // The message is read back from the mailbox table by a new process, as another runner would.
+    const second = launch(["run", "--config", setup.file], { cwd: setup.dir })
+    await setup.telegram.waitForSent(1, 20_000)
+    second.child.kill("SIGTERM")
+    expect((await second.exited).code).toBe(0)
+    expect(setup.telegram.sent.map((m) => m.visibleText)).toEqual(["answer to slow question"])
+    const turn = setup.receiver.spans.find((s) =>
+      s.name === "ConversationTurn.handle" &&
+      s.attributes["minibot.message_id"] === inbound.attributes["minibot.message_id"]
+    )
+    expect(turn?.traceId).toBe(inbound.traceId)
   })
 
   it("a collector that refuses every export: the daemon answers, and the header secret stays out of the debug log", async () => {

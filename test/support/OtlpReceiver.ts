@@ -20,6 +20,8 @@ export interface OtlpReceiver {
   readonly spans: Array<ReceivedSpan>
   /** Every request's headers, in order. */
   readonly requests: Array<http.IncomingHttpHeaders>
+  /** Resolves with the first span received that matches (exports come every few seconds). */
+  readonly waitForSpan: (match: (span: ReceivedSpan) => boolean, timeoutMs?: number) => Promise<ReceivedSpan>
   /** Answer exports with this status (200 by default). */
   status: number
   readonly close: () => Promise<void>
@@ -88,6 +90,17 @@ export const startOtlpReceiver = async (): Promise<OtlpReceiver> => {
     spans,
     requests,
     status: 200,
+    waitForSpan: async (match, timeoutMs = 15_000) => {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const found = spans.find(match)
+        if (found !== undefined) return found
+        if (Date.now() > deadline) {
+          throw new Error(`no matching span within ${timeoutMs} ms; got: ${spans.map((s) => s.name).join(", ")}`)
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    },
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve())
