@@ -20,6 +20,7 @@ import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
 import * as ProcessMetrics from "../observability/ProcessMetrics.ts"
+import * as Tracing from "../observability/Tracing.ts"
 import { MailboxHandlers } from "../runtime/Actors.ts"
 import * as ClusterActors from "../runtime/ClusterActors.ts"
 import { ConversationTurn } from "../runtime/ConversationTurn.ts"
@@ -140,5 +141,12 @@ export const ConsoleSession = ConsoleChannel.ConsoleChannel.Default.pipe(
   Layer.provideMerge(Layer.merge(TelegramChannel.sender, ConsoleChannel.sender))
 )
 
-/** The configuration and the logger it asks for. */
-export const Configured = (loaded: LoadedConfig) => Layer.merge(AppConfig.loaded(loaded), Logging.layer(loaded.config))
+/**
+ * The configuration, the logger it asks for and the tracer of `[telemetry]` (after the logger, so
+ * the exporter logs through it; released last, so the spans of the shutdown are exported too).
+ */
+export const Configured = (loaded: LoadedConfig) =>
+  Layer.merge(
+    AppConfig.loaded(loaded),
+    Tracing.layer(loaded.config.telemetry).pipe(Layer.provideMerge(Logging.layer(loaded.config)))
+  )

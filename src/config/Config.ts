@@ -270,6 +270,40 @@ export const BusConfig = Schema.Struct({
 })
 export type BusConfig = typeof BusConfig.Type
 
+/** A header name as HTTP allows it (a token). */
+const HeaderName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, {
+    message: (issue) => `expected an HTTP header name, got ${JSON.stringify(issue.actual)}`
+  })
+)
+
+/** Where traces go: an OTLP/HTTP traces URL; a bare `http://host:4318` means its `/v1/traces`. */
+const OtlpTracesUrl = Schema.transform(HttpUrl, Schema.String, {
+  strict: true,
+  decode: (url) => {
+    const parsed = new URL(url)
+    return parsed.pathname === "/" ? new URL("/v1/traces", parsed).toString() : url
+  },
+  encode: (url) => url
+})
+
+export const TelemetryConfig = Schema.Struct({
+  /** Export traces over OTLP/HTTP (JSON). Off: no tracer is loaded at all. */
+  enabled: withDefault(Schema.Boolean, () => false),
+  endpoint: withDefault(OtlpTracesUrl, () => "http://127.0.0.1:4318/v1/traces"),
+  service_name: withDefault(Schema.NonEmptyString, () => "minibot"),
+  /** Sent with every export (an API key of a hosted backend): secrets, masked in logs. */
+  headers: withDefault(
+    Schema.Record({ key: HeaderName, value: Secret }).pipe(
+      Schema.filter((headers) => Object.keys(headers).length <= 20 || "at most 20 headers")
+    ),
+    () => ({})
+  ),
+  /** The share of traces kept, decided once per trace at its root (an inbound message, a firing). */
+  sample_ratio: withDefault(Schema.Number.pipe(Schema.between(0, 1)), () => 1)
+})
+export type TelemetryConfig = typeof TelemetryConfig.Type
+
 export const MinibotConfig = Schema.Struct({
   runtime: section(RuntimeConfig),
   channels: section(ChannelsConfig),
@@ -282,6 +316,7 @@ export const MinibotConfig = Schema.Struct({
   storage: section(StorageConfig),
   cluster: section(ClusterConfig),
   bus: section(BusConfig),
+  telemetry: section(TelemetryConfig),
   webhooks: webhooksSection
 })
 export type MinibotConfig = typeof MinibotConfig.Type

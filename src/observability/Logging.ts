@@ -32,12 +32,16 @@ const passwordIn = (url: string): string => {
   }
 }
 
-/** The Redis password, given alone or inside `memory.redis.url`, and the NATS one inside `bus.nats.url`. */
-const serverSecrets = ({ bus, memory: { redis } }: MinibotConfig): Array<string> =>
+/**
+ * The Redis password, given alone or inside `memory.redis.url`, the NATS one inside `bus.nats.url`,
+ * and one inside the OTLP `telemetry.endpoint`.
+ */
+const serverSecrets = ({ bus, memory: { redis }, telemetry }: MinibotConfig): Array<string> =>
   [
     redis.password === undefined ? "" : Redacted.value(redis.password),
     passwordIn(redis.url),
-    passwordIn(Redacted.value(bus.nats.url))
+    passwordIn(Redacted.value(bus.nats.url)),
+    passwordIn(telemetry.endpoint)
   ].filter((s) => s !== "")
 
 /** Every secret value of the config. */
@@ -48,7 +52,8 @@ export const configSecrets = (config: MinibotConfig): Array<string> =>
     config.llm.api_key,
     config.storage.postgres_url,
     config.http.api_token,
-    ...config.webhooks.map((webhook) => webhook.secret)
+    ...config.webhooks.map((webhook) => webhook.secret),
+    ...Object.values(config.telemetry.headers)
   ]
     .filter((s): s is Redacted.Redacted<string> => s !== undefined)
     .map((s) => Redacted.value(s))

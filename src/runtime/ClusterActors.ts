@@ -138,11 +138,17 @@ const clientLayer = Layer.scoped(
           requestId: message.requestId,
           userId: message.userId
         }))
-      }).pipe(Effect.withSpan("Actors.submit"))
+      }).pipe(Effect.withSpan("Actors.submit", { kind: "producer" }))
 
     const post = (firing: JobFiring) =>
       makeClient(keyOf(firing.conversation)).Fire(new DelayedFiring(firing), { discard: true }).pipe(
-        Effect.mapError((cause) => new SubmitError({ cause }))
+        Effect.mapError((cause) => new SubmitError({ cause })),
+        // A trace per firing: posted from inside the previous firing, it would otherwise extend that trace forever.
+        Effect.withSpan("Actors.post", {
+          root: true,
+          kind: "producer",
+          attributes: { "minibot.conversation_id": keyOf(firing.conversation), "minibot.job_id": firing.jobId }
+        })
       )
 
     const unposted = (firings: ReadonlyArray<JobFiring>) =>

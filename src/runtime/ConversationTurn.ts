@@ -30,6 +30,7 @@ import { MediaInput, MediaProblem } from "../media/MediaInput.ts"
 import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Metrics from "../observability/Metrics.ts"
+import * as Tracing from "../observability/Tracing.ts"
 import type { ToolContext } from "../tools/Tool.ts"
 import { ToolRegistry } from "../tools/ToolRegistry.ts"
 import { ToolsSettings } from "../tools/ToolsConfig.ts"
@@ -586,6 +587,11 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           ...(input.userId === undefined ? {} : { user_id: input.userId }),
           message_id: input.messageId,
           ...(isScheduled(input) ? { job_id: input.job.jobId } : {})
+        }),
+        // Every span of the turn (LLM requests, tool calls, Telegram calls) says which message it serves.
+        Effect.annotateSpans({
+          ...Tracing.messageAttributes(input),
+          ...(isScheduled(input) ? { [Tracing.attributes.job]: input.job.jobId } : {})
         })
       )
 

@@ -95,6 +95,7 @@ export function make(tools: ReadonlyArray<Tool>, defaults: ExecuteOptions = {}):
           )
       ),
       Effect.withLogSpan(`tool.${name}`),
+      Effect.withSpan(`Tool.${name}`, { attributes: { "minibot.tool": name, "minibot.tool_call_id": call.id } }),
       Effect.annotateLogs({ tool: name, tool_call_id: call.id, chat_id: ctx.conversation.chatId })
     )
   }

@@ -61,6 +61,21 @@ describe("logging", () => {
       expect(all.match(/<redacted>/g)?.length).toBe(3)
     }))
 
+  it.effect("masks the values of [telemetry] headers and a password in its endpoint", () =>
+    Effect.gen(function*() {
+      const header = "hc-team-key-8d1f0a"
+      const password = "collector-pw-71c2"
+      const { lines, logger } = capture(makeConfig({
+        telemetry: { endpoint: `https://otel:${password}@collector.example`, headers: { "x-honeycomb-team": header } }
+      }))
+      yield* Effect.logWarning(`export failed: x-honeycomb-team: ${header}`).pipe(Effect.provide(logger))
+      yield* Effect.logWarning(`POST https://otel:${password}@collector.example/v1/traces`).pipe(Effect.provide(logger))
+      const all = lines.join("\n")
+      expect(all).not.toContain(header)
+      expect(all).not.toContain(password)
+      expect(all.match(/<redacted>/g)?.length).toBe(2)
+    }))
+
   it.effect("masks anything shaped like a bot token even when the config does not know it", () =>
     Effect.gen(function*() {
       const { lines, logger } = capture(makeConfig({}))

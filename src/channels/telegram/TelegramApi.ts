@@ -131,7 +131,7 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
             MetricLabel.make("code", String(e.code ?? e.kind))
           ]))
         ),
-        Effect.withSpan(`TelegramApi.${method}`)
+        Effect.withSpan(`TelegramApi.${method}`, { kind: "client" })
       )
 
     const getMe: Effect.Effect<UserFromGetMe, TelegramError> = call("getMe", (signal) => api.getMe(signal))

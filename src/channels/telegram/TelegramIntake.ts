@@ -25,6 +25,7 @@ import { type ConversationRef, keyOf } from "../../domain/Conversation.ts"
 import { type Attachment, InboundMessage } from "../../domain/Inbound.ts"
 import { MediaGroups } from "../../media/MediaGroups.ts"
 import * as Metrics from "../../observability/Metrics.ts"
+import * as Tracing from "../../observability/Tracing.ts"
 import { Actors } from "../../runtime/Actors.ts"
 import type { SendPriority } from "./SendThrottle.ts"
 import { SummarisedLog } from "./SummarisedLog.ts"
@@ -235,7 +236,9 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         if (inbound.mediaGroupId !== undefined) {
           yield* stored(albums.add(keyOf(ctx.conversation), inbound.mediaGroupId, inbound))
         }
-        yield* stored(conversations.submit(inbound))
+        yield* Effect.annotateCurrentSpan(Tracing.messageAttributes(inbound))
+        // Its span context is stored with the message: the turn, on whichever runner, continues this trace.
+        yield* stored(conversations.submit(inbound)).pipe(Effect.annotateSpans(Tracing.messageAttributes(inbound)))
         yield* Effect.logDebug("message handed to its conversation")
       }).pipe(
         Effect.annotateLogs({
@@ -267,6 +270,12 @@ export class TelegramIntake extends Effect.Service<TelegramIntake>()("minibot/Te
         Effect.annotateLogs({
           component: "telegram",
           update_id: shortId(raw)
+        }),
+        // One trace per update, whatever the poller or the webhook route was doing.
+        Effect.withSpan("Telegram.inbound", {
+          root: true,
+          kind: "consumer",
+          attributes: { [Tracing.attributes.update]: shortId(raw) }
         })
       )
 
