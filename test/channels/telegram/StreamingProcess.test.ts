@@ -71,7 +71,13 @@ describe("streamed replies, as a process", () => {
       )
       const first = launch(["run", "--config", file], { cwd: dir })
       const question = telegram.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot explain" })
-      await telegram.waitFor((f) => f.sent.length === 1 && f.sent[0]!.visibleText.startsWith("word0 word1"), 15_000)
+      // Edited once: the placeholder's id is stored with the turn by then (before its first edit).
+      await telegram.waitFor(
+        (f) =>
+          f.sent.length === 1 && f.sent[0]!.visibleText.startsWith("word0 word1") &&
+          f.callsOf("editMessageText").length > 0,
+        15_000
+      )
       first.child.kill("SIGKILL")
       expect((await first.exited).signal).toBe("SIGKILL")
 

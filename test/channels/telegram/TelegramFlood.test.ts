@@ -55,7 +55,8 @@ describe("a flood of strangers and malformed updates", () => {
     const daemon = launch([
       "run",
       "--config",
-      telegramDaemonConfig(dir, telegram, llm, `allowed_user_ids = [${owner}]`)
+      // Each question its own turn: the owner's 20 arrive faster than merge_window_ms would keep apart.
+      telegramDaemonConfig(dir, telegram, llm, `allowed_user_ids = [${owner}]\nmerge_window_ms = 0`)
     ], {
       cwd: dir
     })
