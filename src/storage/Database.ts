@@ -80,9 +80,28 @@ export const sqliteAt = (filename: string) =>
     Layer.catchAllCause((cause) => Layer.effectContext(explainSqlite(filename)(cause)))
   )
 
+/** A constant shared by every runner: the advisory lock under which one of them migrates. */
+const migrationLock = 7_346_301
+
+/**
+ * Runners starting at once on a fresh database race on the migrator's own `CREATE TABLE IF NOT
+ * EXISTS` (Postgres fails all but one with a duplicate key in pg_type). A session advisory lock,
+ * held on one reserved connection while the migrator runs, makes them take turns: the first
+ * migrates, the others wait and find nothing left to do.
+ */
+const migratePostgres = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const connection = yield* sql.reserve
+  yield* Effect.acquireRelease(
+    connection.execute("SELECT pg_advisory_lock($1)", [migrationLock], undefined),
+    () => connection.execute("SELECT pg_advisory_unlock($1)", [migrationLock], undefined).pipe(Effect.ignore)
+  )
+  yield* PgMigrator.run({ loader: Migrator.fromRecord(migrations) })
+}).pipe(Effect.scoped)
+
 /** Postgres at a URL, migrated (the same migrations, with dialect variants where the SQL differs). */
 export const postgresAt = (url: Redacted.Redacted<string>) =>
-  PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
+  Layer.effectDiscard(migratePostgres).pipe(
     Layer.provideMerge(PgClient.layer({ url, applicationName: "minibot" })),
     Layer.provide(NodeContext.layer),
     Layer.tapError((e) => Effect.logError("database failed to open", (e as { cause?: unknown }).cause ?? e))
