@@ -11,11 +11,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3 esbuild
 
-# What the runtime loads: the production modules alone, better-sqlite3 built for this Node.
+# What the runtime loads: the production modules alone, better-sqlite3 built for this Node, and
+# none of the libraries' source maps.
 FROM node:24-bookworm AS runtime-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3 && find node_modules -name '*.map' -delete
 
 # The full build (daemon bundle, workers, dashboard), then the source maps are dropped.
 FROM deps AS build
@@ -30,7 +31,8 @@ ENV NODE_ENV=production \
     MINIBOT_DATA_DIR=/app/data \
     MINIBOT_HTTP_ENABLED=true \
     MINIBOT_HTTP_HOST=0.0.0.0 \
-    MINIBOT_HTTP_PORT=8080
+    MINIBOT_HTTP_PORT=8080 \
+    MINIBOT_HTTP_API=false
 WORKDIR /app
 COPY package.json package-lock.json config.example.toml ./
 COPY --from=runtime-deps /app/node_modules ./node_modules
@@ -42,6 +44,8 @@ USER node
 VOLUME ["/app/data"]
 # Configure with a file (MINIBOT_CONFIG=/path, or /app/config.toml mounted) or the environment
 # (TELEGRAM_BOT_TOKEN, OPENAI_API_KEY, OPENAI_BASE_URL, MINIBOT_MODEL, MINIBOT_ALLOWED_USER_IDS).
+# [http] listens on every interface for the health check; the API (/api, /admin) is off unless
+# MINIBOT_HTTP_API=true with MINIBOT_HTTP_API_TOKEN, as it may not be served unauthenticated there.
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.MINIBOT_HTTP_PORT||8080}/healthz`).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
