@@ -102,8 +102,8 @@ const copyTables = (source: SqlClient.SqlClient, target: SqlClient.SqlClient) =>
  * `minibot migrate-storage --to postgres`: holds the data-dir lock (refused while a daemon runs),
  * migrates Postgres, then copies. Returns what each table gave.
  */
-export const migrateToPostgres = (dataDir: string, url: Redacted.Redacted<string>) =>
-  Effect.gen(function*() {
+export const migrateToPostgres = Effect.fn("StorageCopy.migrateToPostgres")(
+  function*(dataDir: string, url: Redacted.Redacted<string>) {
     const file = Database.databaseFile(dataDir)
     if (!fs.existsSync(file)) {
       return yield* new StorageCopyError({ message: `there is no database at ${file} (runtime.data_dir) to copy` })
@@ -115,7 +115,9 @@ export const migrateToPostgres = (dataDir: string, url: Redacted.Redacted<string
         Database.postgresAt(url).pipe(Layer.mapError(sqlFailure("cannot open or migrate the Postgres database")))
       )
     )
-  }).pipe(Effect.scoped)
+  },
+  Effect.scoped
+)
 
 /** Where `minibot backup` writes without `--out`: `data_dir/backups/minibot-<UTC time>.db`. */
 export const defaultBackupPath = (dataDir: string, now: Date) =>
@@ -125,8 +127,8 @@ export const defaultBackupPath = (dataDir: string, now: Date) =>
  * A consistent copy of the SQLite database at `out` (mode 0600), taken beside a running daemon.
  * Written under a temporary name and renamed, so `out` is never a partial file.
  */
-export const backup = (dataDir: string, out: string) =>
-  Effect.gen(function*() {
+export const backup = Effect.fn("StorageCopy.backup")(
+  function*(dataDir: string, out: string) {
     const file = Database.databaseFile(dataDir)
     if (!fs.existsSync(file)) {
       return yield* new StorageCopyError({ message: `there is no database at ${file} (runtime.data_dir) to back up` })
@@ -155,4 +157,6 @@ export const backup = (dataDir: string, out: string) =>
       catch: (e) => new StorageCopyError({ message: `cannot write ${out}: ${(e as Error).message}` })
     })
     return { file: out, bytes: fs.statSync(out).size }
-  }).pipe(Effect.scoped)
+  },
+  Effect.scoped
+)

@@ -1,7 +1,7 @@
 /**
  * The Dockerfile and docker-compose.yml without a Docker engine. The runtime stage's steps are
  * replayed from the Dockerfile itself into an empty directory: its COPYs, the production install
- * as the `runtime-deps` stage runs it (npm offline, from the local cache), the build's output
+ * as the `runtime-deps` stage runs it (npm preferring the local cache), the build's output
  * with source maps dropped as the `build` stage drops them, its RUN with /app and the `node` user
  * mapped to the temp directory and `nobody`. Then the daemon starts there with the image's
  * environment, as `nobody`, as PID 1 of its own PID namespace when the test runs as root, and
@@ -11,7 +11,7 @@
  * stage's `npm ci` and `npm run build` (the bundle `npm test` builds is used).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { parse as parseYaml } from "yaml"
@@ -76,13 +76,24 @@ const copyInto = (source: string, dir: string, dest: string) => {
   fs.cpSync(source, target, { recursive: true, verbatimSymlinks: true })
 }
 
-const sh = (command: string, cwd: string, env: Record<string, string> = {}) => {
-  const result = spawnSync("sh", ["-c", command], { cwd, env: { ...process.env, ...env }, encoding: "utf8" })
-  if (result.status !== 0) throw new Error(`${command} failed (${result.status}):\n${result.stdout}\n${result.stderr}`)
+const exitOf = (argv: ReadonlyArray<string>, options: { cwd: string; env: Record<string, string> }) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { ...options, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("exit", (code) => resolve({ code, stdout, stderr }))
+  })
+
+/** A step's shell command; asynchronous, so the test worker stays responsive during a long install. */
+const sh = async (command: string, cwd: string, env: Record<string, string> = {}) => {
+  const result = await exitOf(["sh", "-c", command], { cwd, env: { ...process.env, ...env } as Record<string, string> })
+  if (result.code !== 0) throw new Error(`${command} failed (${result.code}):\n${result.stdout}\n${result.stderr}`)
 }
 
 /** The `runtime-deps` stage: its COPYs and its RUN, npm offline; the native rebuild taken from here. */
-const replayRuntimeDeps = (dir: string) => {
+const replayRuntimeDeps = async (dir: string) => {
   const deps = stage("runtime-deps")
   for (const i of of(deps, "COPY")) {
     const { dest, sources } = copyParts(i.args)
@@ -95,24 +106,26 @@ const replayRuntimeDeps = (dir: string) => {
         fs.mkdirSync(path.dirname(path.join(dir, built)), { recursive: true })
         fs.copyFileSync(path.join(root, built), path.join(dir, built))
       } else {
-        sh(command, dir, { npm_config_offline: "true" })
+        await sh(command, dir, { npm_config_prefer_offline: "true" })
       }
     }
   }
 }
 
 /** The `build` stage's output: this checkout's dist/, then what the stage runs after `npm run build`. */
-const replayBuild = (dir: string) => {
+const replayBuild = async (dir: string) => {
   fs.cpSync(path.join(root, "dist"), path.join(dir, "dist"), { recursive: true })
   const run = of(stage("build"), "RUN").map((i) => i.args).find((a) => a.includes("npm run build"))
   expect(run, "the build stage runs the full npm run build (dashboard included)").toBeDefined()
-  for (const command of run!.split("&&").map((c) => c.trim()).filter((c) => c !== "npm run build")) sh(command, dir)
+  for (const command of run!.split("&&").map((c) => c.trim()).filter((c) => c !== "npm run build")) {
+    await sh(command, dir)
+  }
 }
 
 const asRoot = process.getuid?.() === 0
 
 /** The runtime stage into `app`, `/usr/local/bin` into `bin`; returns the entrypoint's argv. */
-const replayRuntime = (app: string, bin: string, stages: string) => {
+const replayRuntime = async (app: string, bin: string, stages: string) => {
   for (const i of of(runtime, "COPY")) {
     const { dest, from, sources } = copyParts(i.args)
     if (from === undefined) {
@@ -121,8 +134,8 @@ const replayRuntime = (app: string, bin: string, stages: string) => {
       const built = path.join(stages, from)
       if (!fs.existsSync(built)) {
         fs.mkdirSync(built, { recursive: true })
-        if (from === "runtime-deps") replayRuntimeDeps(built)
-        else if (from === "build") replayBuild(built)
+        if (from === "runtime-deps") await replayRuntimeDeps(built)
+        else if (from === "build") await replayBuild(built)
         else throw new Error(`COPY --from=${from}: no replay for that stage`)
       }
       for (const s of sources) copyInto(path.join(built, path.relative("/app", s)), app, dest)
@@ -130,7 +143,7 @@ const replayRuntime = (app: string, bin: string, stages: string) => {
   }
   for (const i of of(runtime, "RUN")) {
     const mapped = i.args.replaceAll("/usr/local/bin", bin).replaceAll("/app", app)
-    sh(asRoot ? mapped.replaceAll("node:node", "nobody:nogroup") : mapped.replace(/chown \S+ \S+/g, "true"), app)
+    await sh(asRoot ? mapped.replaceAll("node:node", "nobody:nogroup") : mapped.replace(/chown \S+ \S+/g, "true"), app)
   }
   return [...json(of(runtime, "ENTRYPOINT")[0]!.args), ...json(of(runtime, "CMD")[0]!.args)]
 }
@@ -159,16 +172,6 @@ const until = async (check: () => boolean | Promise<boolean>, what: () => string
   }
 }
 
-const exitOf = (argv: ReadonlyArray<string>, options: { cwd: string; env: Record<string, string> }) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { ...options, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    child.on("exit", (code) => resolve({ code, stdout, stderr }))
-  })
-
 describe("the Docker image, replayed without Docker", () => {
   it(
     "installs apart from the source, runs as nobody with the image's settings, answers /healthz and stops on SIGTERM",
@@ -189,7 +192,7 @@ describe("the Docker image, replayed without Docker", () => {
       const [app, bin, stages] = ["app", "bin", "stages"].map((d) => path.join(dir, d)) as [string, string, string]
       fs.mkdirSync(app)
       fs.mkdirSync(bin)
-      const argv = replayRuntime(app, bin, stages)
+      const argv = await replayRuntime(app, bin, stages)
 
       // What the runtime does not need stayed out.
       const files = fs.readdirSync(app, { recursive: true }) as Array<string>
