@@ -5,15 +5,15 @@
  * The snapshot is `VACUUM INTO` on a connection of its own: it reads inside one transaction, so it
  * sees one committed state (WAL lets the daemon keep writing meanwhile).
  *
- * The copy holds the data-dir lock (no daemon may write the file meanwhile), runs Postgres's
- * migrations first, and inserts rows in primary-key order, in batches of one transaction each,
+ * The copy holds the data-dir lock (no daemon may write the file meanwhile), runs the migrations
+ * on both sides first, and inserts rows in primary-key order, in batches of one transaction each,
  * with `ON CONFLICT DO NOTHING`: run it again after an interruption and it copies what is missing,
  * never a row twice.
  */
 import { Reactivity } from "@effect/experimental"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Data, Effect, Layer, type Redacted } from "effect"
+import { Context, Data, Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Database from "./Database.ts"
@@ -109,7 +109,9 @@ export const migrateToPostgres = Effect.fn("StorageCopy.migrateToPostgres")(
       return yield* new StorageCopyError({ message: `there is no database at ${file} (runtime.data_dir) to copy` })
     }
     yield* DataDirLock.acquire(dataDir)
-    const source = yield* openSqlite(file)
+    // Migrated first, as the daemon would at start: a file of an older version is copied as the
+    // current version reads it.
+    const source = Context.get(yield* Layer.build(Database.sqliteAt(file)), SqlClient.SqlClient)
     return yield* Effect.flatMap(SqlClient.SqlClient, (target) => copyTables(source, target)).pipe(
       Effect.provide(
         Database.postgresAt(url).pipe(Layer.mapError(sqlFailure("cannot open or migrate the Postgres database")))
