@@ -1,15 +1,16 @@
 # syntax=docker/dockerfile:1
-# Three stages. `deps` and `runtime-deps` read only package.json and package-lock.json, so a change
+# Four stages. `deps` and `runtime-deps` read only package.json and package-lock.json, so a change
 # to the source reuses their layers; `build` compiles the daemon and the dashboard (dist/admin);
 # the runtime image gets the production modules and dist/ without source maps, runs as the
 # unprivileged `node` user, and keeps data_dir on a volume.
 # test/deploy/Docker.test.ts replays the runtime stage's steps without Docker (see README, Docker).
 
-# Every module, scripts not run (the source is not here yet for `prepare`); then the native ones.
+# Every module for the build, scripts not run (the source is not here yet for `prepare`), then
+# esbuild's own install step; the build never loads better-sqlite3.
 FROM node:24-bookworm AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3 esbuild
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild esbuild
 
 # What the runtime loads: the production modules alone, better-sqlite3 built for this Node, and
 # none of the libraries' source maps.

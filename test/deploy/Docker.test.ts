@@ -177,8 +177,11 @@ describe("the Docker image, replayed without Docker", () => {
     "installs apart from the source, runs as nobody with the image's settings, answers /healthz and stops on SIGTERM",
     async () => {
       // The dependency stage reads the package files alone: a source change does not invalidate it.
-      const depsCopies = of(stage("runtime-deps"), "COPY").flatMap((i) => copyParts(i.args).sources)
-      expect(depsCopies).toEqual(["package.json", "package-lock.json"])
+      for (const name of ["deps", "runtime-deps"]) {
+        const copies = of(stage(name), "COPY").flatMap((i) => copyParts(i.args).sources)
+        expect(copies, `what the ${name} stage copies`).toEqual(["package.json", "package-lock.json"])
+        expect(of(stage(name), "RUN").map((i) => i.args).join(" "), name).toContain("npm ci")
+      }
       expect(of(runtime, "USER").map((i) => i.args)).toEqual(["node"])
       expect(of(runtime, "VOLUME")[0]!.args).toContain(imageEnv.MINIBOT_DATA_DIR)
       // The image's settings are variables the configuration reads.
@@ -188,7 +191,6 @@ describe("the Docker image, replayed without Docker", () => {
 
       const dir = tempDir("minibot-image-")
       fs.chmodSync(dir, 0o755)
-      onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }))
       const [app, bin, stages] = ["app", "bin", "stages"].map((d) => path.join(dir, d)) as [string, string, string]
       fs.mkdirSync(app)
       fs.mkdirSync(bin)
@@ -253,6 +255,8 @@ describe("the Docker image, replayed without Docker", () => {
       process.kill(pid1, "SIGTERM")
       expect(await exited).toBe(0)
       expect(stderr).toMatch(/message="minibot stopped" .*reason=SIGTERM/)
+      // Inside the test's own time (a whole node_modules); a failed run leaves it for inspection.
+      await fs.promises.rm(dir, { recursive: true, force: true })
     },
     180_000
   )
