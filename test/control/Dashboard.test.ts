@@ -226,4 +226,77 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
     await screenshot(page, "phone")
   })
+  it("a schedule created on the dashboard fires in the chat, and its history shows the delivered run", async () => {
+    const s = await started((request) =>
+      JSON.stringify(request.messages).includes("Remind the user to drink water")
+        ? { content: "Time to drink water." }
+        : echo(request)
+    )
+    const { page } = s
+    await signIn(s)
+    await page.getByRole("link", { name: "Schedules", exact: true }).click()
+    await page.getByText("New schedule").click()
+    const form = page.getByRole("form", { name: "New schedule" })
+    // A wrong field is named.
+    await form.getByLabel("Conversation").fill("nowhere")
+    await form.getByLabel("Prompt").fill("Remind the user to drink water")
+    await form.getByLabel("Delay in seconds").fill("1")
+    await form.getByRole("button", { name: "Create" }).click()
+    await form.getByRole("alert").getByText(/^conversation_id: /).waitFor()
+
+    await form.getByLabel("Conversation").fill(chat)
+    await form.getByRole("button", { name: "Create" }).click()
+    await page.getByText(/^Created j\w+, first run /).waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "Time to drink water."), 15_000)
+    expect(sentTexts(s)).toEqual(["Time to drink water."])
+
+    const jobs = page.getByRole("table", { name: "Scheduled jobs" })
+    await jobs.getByText("completed").waitFor()
+    await jobs.getByRole("button", { name: /^History of / }).click()
+    const runs = page.getByRole("table", { name: /^Runs of / })
+    await runs.getByText("completed").waitFor()
+    expect(await runs.locator("tbody tr").count()).toBe(1)
+    expect(await runs.locator("tbody tr code").allTextContents()).toEqual([expect.stringMatching(/^job:j\w+:\d+$/)])
+  })
+
+  it("pausing the Telegram channel keeps a message, answered once after resume", async () => {
+    const s = await started()
+    const { page } = s
+    await signIn(s)
+    await page.getByRole("link", { name: "Channels", exact: true }).click()
+    const telegram = page.locator(`tr[data-channel="telegram"]`)
+    await telegram.getByText("running").waitFor()
+    await telegram.getByRole("button", { name: "Pause telegram" }).click()
+    await telegram.getByText("paused").waitFor()
+    await page.getByText("telegram is paused.").waitFor()
+
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "written while paused" })
+    await telegram.getByRole("button", { name: "Resume telegram" }).click()
+    await telegram.getByText("running").waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: written while paused"), 15_000)
+    expect(sentTexts(s)).toEqual(["echo: written while paused"])
+    await screenshot(page, "channels")
+  })
+
+  it("the Logs page tails the daemon's log, filtered by level and component", async () => {
+    const s = await started()
+    const { page } = s
+    await signIn(s)
+    await page.getByRole("link", { name: "Logs", exact: true }).click()
+    const log = page.getByRole("log", { name: "Log lines" })
+    await log.getByText("minibot started").waitFor()
+
+    // A line written after the page opened shows up without a reload.
+    expect(await page.evaluate(() => fetch("/api/channels/telegram/pause", { method: "POST" }).then((r) => r.status)))
+      .toBe(200)
+    await log.getByText("channel paused by the operator").waitFor()
+    await page.getByLabel("Component").fill("api")
+    await page.getByLabel("Component").press("Enter")
+    await log.getByText("channel paused by the operator").waitFor()
+    expect(await log.getByText("minibot started").count()).toBe(0)
+    await screenshot(page, "logs")
+
+    await page.getByLabel("Level").selectOption("error")
+    await log.getByText("No line matches.").waitFor()
+  })
 })

@@ -3,9 +3,11 @@
  * file in this folder and a line here; `nav` puts it in the menu.
  */
 import type { FunctionComponent } from "preact"
+import { ChannelsPage } from "./Channels.tsx"
 import { ConfigPage } from "./Config.tsx"
 import { ConversationPage, ConversationsPage } from "./Conversations.tsx"
 import { DeliveriesPage } from "./Deliveries.tsx"
+import { LogsPage } from "./Logs.tsx"
 import { OverviewPage } from "./Overview.tsx"
 import { SchedulesPage } from "./Schedules.tsx"
 
@@ -23,5 +25,7 @@ export const pages: ReadonlyArray<Page> = [
   { path: "/conversations/:id", title: "Conversation", component: ConversationPage },
   { path: "/deliveries", title: "Deliveries", nav: "Deliveries", component: DeliveriesPage },
   { path: "/schedules", title: "Schedules", nav: "Schedules", component: SchedulesPage },
+  { path: "/channels", title: "Channels", nav: "Channels", component: ChannelsPage },
+  { path: "/logs", title: "Logs", nav: "Logs", component: LogsPage },
   { path: "/config", title: "Config", nav: "Config", component: ConfigPage }
 ]
