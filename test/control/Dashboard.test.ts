@@ -299,4 +299,68 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     await page.getByLabel("Level").selectOption("error")
     await log.getByText("No line matches.").waitFor()
   })
+  it("Resend on the Deliveries page sends a reply that never reached the chat, once", async () => {
+    const s = await started()
+    const { page } = s
+    s.telegram.failNext("sendMessage", { status: 403 })
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "are you there?" })
+    await page.getByRole("link", { name: "Deliveries", exact: true }).click()
+    const ledger = page.getByRole("table", { name: "Deliveries, newest first" })
+    await ledger.getByText("undeliverable").waitFor()
+    expect(sentTexts(s)).toEqual([])
+
+    await ledger.getByRole("button", { name: /^Resend / }).click()
+    await ledger.getByText("Resent (1 message(s)).").waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: are you there?"), 15_000)
+    await ledger.getByText("delivered").waitFor()
+    expect(await ledger.getByRole("button", { name: /^Resend / }).count()).toBe(0)
+    expect(sentTexts(s)).toEqual(["echo: are you there?"])
+  })
+
+  it("Tasks, Notes and Webhooks: a job cancelled as a task, an owner's note found and deleted", async () => {
+    const s = await started((request) => {
+      const last = request.messages[request.messages.length - 1]
+      if (lastUserContent(request) === "remember and remind" && last?.role === "user") {
+        return {
+          toolCalls: [
+            { name: "memory_save", arguments: { title: "Groceries", data: "milk, eggs, bread" } },
+            { name: "schedule_prompt", arguments: { prompt: "Remind the user to shop", delay_seconds: 3600 } }
+          ]
+        }
+      }
+      return last?.role === "tool" ? { content: "Noted, and I will remind you." } : echo(request)
+    })
+    const { page } = s
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "remember and remind" })
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "Noted, and I will remind you."), 15_000)
+
+    await page.getByRole("link", { name: "Tasks", exact: true }).click()
+    const tasks = page.getByRole("table", { name: "Tasks" })
+    await tasks.getByText("Remind the user to shop").waitFor()
+    await tasks.getByRole("button", { name: /^Runs of / }).click()
+    await page.getByRole("table", { name: /^Runs of / }).getByText("Not run yet.").waitFor()
+    await tasks.getByRole("button", { name: /^Cancel / }).click()
+    await tasks.getByText("cancelled").waitFor()
+
+    await page.getByRole("link", { name: "Notes", exact: true }).click()
+    await page.getByLabel("Owner").fill("telegram:42")
+    await page.getByLabel("Search").fill("eggs")
+    await page.getByRole("button", { name: "Show" }).click()
+    const notes = page.getByRole("table", { name: "Notes of telegram:42" })
+    await notes.getByText("Groceries").waitFor()
+    expect(await notes.textContent()).toContain("eggs")
+    await notes.getByRole("button", { name: "Delete Groceries" }).click()
+    await notes.getByRole("button", { name: "Delete it" }).click()
+    await notes.getByText("No note matches.").waitFor()
+    // Another owner sees nothing of it.
+    await page.getByLabel("Owner").fill("telegram:7")
+    await page.getByLabel("Search").fill("")
+    await page.getByRole("button", { name: "Show" }).click()
+    await page.getByRole("table", { name: "Notes of telegram:7" }).getByText("No note.").waitFor()
+
+    await page.getByRole("link", { name: "Webhooks", exact: true }).click()
+    await page.getByText("No webhook is configured ([[webhooks]]).").waitFor()
+  })
 })
