@@ -174,7 +174,7 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     expect(s.llm.completions()).toHaveLength(2)
   })
 
-  it("deliveries, schedules (cancel) and the redacted config; readable on a phone", async () => {
+  it("deliveries, schedules (a new prompt, cancel) and the redacted config; readable on a phone", async () => {
     const s = await started((request) => {
       const last = request.messages[request.messages.length - 1]
       if (lastUserContent(request) === "remind me to stretch in an hour" && last?.role === "user") {
@@ -204,6 +204,10 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     const jobs = page.getByRole("table", { name: "Scheduled jobs" })
     await jobs.getByText("Remind the user to stretch").waitFor()
     await screenshot(page, "schedules")
+    await jobs.getByRole("button", { name: /^Edit / }).click()
+    await jobs.getByLabel("New prompt").fill("Remind the user to stretch twice")
+    await jobs.getByRole("button", { name: "Save" }).click()
+    await jobs.getByText("Remind the user to stretch twice").waitFor()
     await jobs.getByRole("button", { name: /^Cancel / }).click()
     await jobs.getByText("cancelled").waitFor()
     expect(await jobs.getByRole("button", { name: /^Cancel / }).count()).toBe(0)

@@ -1,6 +1,7 @@
 /**
  * Every owner's scheduled jobs: a new one (a prompt run in a conversation, at a time or after a
- * delay, once or repeating), and for each job run now, pause, resume, cancel and its run history.
+ * delay, once or repeating), and for each job run now, pause, resume, a new prompt, cancel and its
+ * run history.
  */
 import { Schema } from "effect"
 import { useState } from "preact/hooks"
@@ -163,6 +164,50 @@ const NewScheduleForm = (props: { onCreated: (job: Job) => void }) => {
   )
 }
 
+/** A new prompt for a job (`PATCH /api/schedules/{id}`); its timing stays as it is. */
+const EditPrompt = (props: { job: Job; columns: number; onDone: (saved: boolean) => void }) => {
+  const [prompt, setPrompt] = useState(props.job.payload)
+  const [error, setError] = useState<string | undefined>(undefined)
+  const [busy, setBusy] = useState(false)
+  const save = async (event: Event) => {
+    event.preventDefault()
+    setBusy(true)
+    setError(undefined)
+    try {
+      await call((c) => c.schedules.update({ path: { id: props.job.id }, payload: { prompt } }))
+      props.onDone(true)
+    } catch (e) {
+      setError(messageOf(e))
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <tr class="history">
+      <td colSpan={props.columns}>
+        <form onSubmit={save} aria-label={`Edit ${props.job.id}`}>
+          <label>
+            New prompt
+            <textarea
+              name="prompt"
+              rows={2}
+              required
+              maxLength={4000}
+              value={prompt}
+              onInput={(e) => setPrompt(e.currentTarget.value)}
+            />
+          </label>
+          <ErrorNote error={error} />
+          <div class="actions">
+            <button type="submit" class="small" aria-busy={busy} disabled={busy}>Save</button>
+            <button type="button" class="secondary outline small" onClick={() => props.onDone(false)}>Keep it</button>
+          </div>
+        </form>
+      </td>
+    </tr>
+  )
+}
+
 /** A job's firings, newest first: when each was due and ran, and what came of it. */
 const RunHistory = (props: { job: Job; columns: number }) => {
   const runs = useLoad(
@@ -211,6 +256,7 @@ export const SchedulesPage = () => {
   const [error, setError] = useState<string | undefined>(undefined)
   const [notice, setNotice] = useState<string | undefined>(undefined)
   const [open, setOpen] = useState<ReadonlySet<string>>(new Set())
+  const [editing, setEditing] = useState<string | undefined>(undefined)
 
   const act = async (action: Action, id: string) => {
     setError(undefined)
@@ -305,12 +351,41 @@ export const SchedulesPage = () => {
                   {job.status === "pending" || job.status === "paused" ? button("run", "Run now", job) : null}
                   {job.status === "pending" ? button("pause", "Pause", job) : null}
                   {job.status === "paused" ? button("resume", "Resume", job) : null}
+                  {job.status === "pending" || job.status === "paused"
+                    ? (
+                      <button
+                        type="button"
+                        class="secondary outline small"
+                        aria-label={`Edit ${job.id}`}
+                        aria-expanded={editing === job.id}
+                        onClick={() => setEditing((e) => (e === job.id ? undefined : job.id))}
+                      >
+                        Edit
+                      </button>
+                    )
+                    : null}
                   {job.status === "pending" || job.status === "running" || job.status === "paused"
                     ? button("cancel", "Cancel", job)
                     : null}
                 </div>
               </td>
             </tr>,
+            editing === job.id
+              ? (
+                <EditPrompt
+                  key={`${job.id}/edit`}
+                  job={job}
+                  columns={columns}
+                  onDone={(saved) => {
+                    setEditing(undefined)
+                    if (saved) {
+                      setNotice(`${job.id} has a new prompt.`)
+                      jobs.reload()
+                    }
+                  }}
+                />
+              )
+              : null,
             open.has(job.id) ? <RunHistory key={`${job.id}/runs`} job={job} columns={columns} /> : null
           ])}
       </Table>
