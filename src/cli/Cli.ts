@@ -22,6 +22,7 @@ import { Draining } from "../runtime/Draining.ts"
 import * as Job from "../scheduler/Job.ts"
 import { JobStore } from "../scheduler/JobStore.ts"
 import * as Database from "../storage/Database.ts"
+import * as StorageCopy from "../storage/StorageCopy.ts"
 import { printable } from "./Printable.ts"
 
 const configOption = Options.text("config").pipe(
@@ -336,8 +337,80 @@ const statusCommand = Command.make("status", { config: configOption }, ({ config
     )
   )
 
+const migrateStorage = Command.make(
+  "migrate-storage",
+  {
+    config: configOption,
+    to: Options.choice("to", ["postgres"]).pipe(Options.withDescription("Where to copy: postgres")),
+    postgresUrl: Options.redacted("postgres-url").pipe(
+      Options.withDescription("postgres://user:password@host:5432/db (default: [storage] postgres_url)"),
+      Options.optional
+    )
+  },
+  ({ config, postgresUrl }) =>
+    Effect.gen(function*() {
+      const loaded = yield* load(config)
+      const url = Option.orElse(postgresUrl, () => Option.fromNullable(loaded.config.storage.postgres_url))
+      if (Option.isNone(url)) {
+        yield* Console.error("minibot: --postgres-url: required (or set [storage] postgres_url)")
+        return yield* Effect.sync(() => void (process.exitCode = 2))
+      }
+      const copies = yield* StorageCopy.migrateToPostgres(loaded.config.runtime.data_dir, url.value).pipe(
+        Effect.provide(Logging.layer(loaded.config, { quiet: true }))
+      )
+      for (const { inserted, read, table } of copies) {
+        yield* Console.log(
+          `  ${table}: ${inserted} copied${read > inserted ? `, ${read - inserted} already there` : ""}`
+        )
+      }
+      yield* Console.log(
+        "done: set [storage] backend = \"postgres\" and postgres_url, then start the runners (README: Scaling out)"
+      )
+    }).pipe(Effect.catchTag("StorageCopyError", (e) =>
+      Effect.zipRight(
+        Console.error(`minibot: ${e.message}`),
+        Effect.sync(() => void (process.exitCode = 1))
+      )))
+).pipe(Command.withDescription("Copy the SQLite database under data_dir to Postgres (idempotent, resumable)"))
+
+const backup = Command.make(
+  "backup",
+  {
+    config: configOption,
+    out: Options.text("out").pipe(
+      Options.withDescription("File to write (default: data_dir/backups/minibot-<time>.db)"),
+      Options.optional
+    )
+  },
+  ({ config, out }) =>
+    Effect.gen(function*() {
+      const loaded = yield* load(config)
+      const { runtime, storage } = loaded.config
+      if (storage.backend === "postgres") {
+        yield* Console.error("minibot: storage.backend is \"postgres\": back it up with pg_dump")
+        return yield* Effect.sync(() => void (process.exitCode = 1))
+      }
+      const file = Option.getOrElse(out, () => StorageCopy.defaultBackupPath(runtime.data_dir, new Date()))
+      const written = yield* StorageCopy.backup(runtime.data_dir, file)
+      yield* Console.log(`backup written: ${written.file} (${written.bytes} bytes)`)
+    }).pipe(Effect.catchTag("StorageCopyError", (e) =>
+      Effect.zipRight(
+        Console.error(`minibot: ${e.message}`),
+        Effect.sync(() => void (process.exitCode = 1))
+      )))
+).pipe(Command.withDescription("A consistent copy of the SQLite database, taken while the daemon runs"))
+
 const minibot = Command.make("minibot").pipe(
-  Command.withSubcommands([run, consoleCommand, checkConfig, pairingCommand, jobsCommand, statusCommand]),
+  Command.withSubcommands([
+    run,
+    consoleCommand,
+    checkConfig,
+    pairingCommand,
+    jobsCommand,
+    statusCommand,
+    migrateStorage,
+    backup
+  ]),
   Command.withDescription("A self-hosted personal AI assistant daemon")
 )
 

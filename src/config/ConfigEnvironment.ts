@@ -28,7 +28,9 @@ export const environmentKeys: ReadonlyArray<EnvironmentKey> = [
   { variable: "MINIBOT_LOG_LEVEL", key: "runtime.log_level", kind: "string" },
   { variable: "MINIBOT_HTTP_ENABLED", key: "http.enabled", kind: "boolean" },
   { variable: "MINIBOT_HTTP_HOST", key: "http.host", kind: "string" },
-  { variable: "MINIBOT_HTTP_PORT", key: "http.port", kind: "port" }
+  { variable: "MINIBOT_HTTP_PORT", key: "http.port", kind: "port" },
+  { variable: "MINIBOT_HTTP_API", key: "http.api", kind: "boolean" },
+  { variable: "MINIBOT_HTTP_API_TOKEN", key: "http.api_token", kind: "string" }
 ]
 
 const parse = (entry: EnvironmentKey, text: string): Either.Either<unknown, string> => {

@@ -210,6 +210,18 @@ describe("environment and file", () => {
       expect(loaded.config.channels.telegram.dm_policy).toBe("pairing")
     }))
 
+  it.effect("the API's switch and token from the environment (the Docker image's settings)", () =>
+    Effect.gen(function*() {
+      const off = yield* load(`[http]\napi = true\n`, { MINIBOT_HTTP_API: "false", MINIBOT_HTTP_HOST: "0.0.0.0" })
+      expect(off.config.http).toMatchObject({ api: false, host: "0.0.0.0" })
+      const on = yield* load(`[http]\n`, { MINIBOT_HTTP_API: "true", MINIBOT_HTTP_API_TOKEN: "a-long-api-token" })
+      expect(on.config.http.api).toBe(true)
+      expect(Redacted.value(on.config.http.api_token!)).toBe("a-long-api-token")
+      expect(yield* problemsOf(`[http]\n`, { MINIBOT_HTTP_API: "maybe" })).toEqual([
+        `MINIBOT_HTTP_API: expected true or false, got "maybe"`
+      ])
+    }))
+
   it.effect("a bad variable is named in the error", () =>
     Effect.gen(function*() {
       expect(yield* problemsOf(`[http]\n`, { MINIBOT_HTTP_PORT: "http" })).toEqual([

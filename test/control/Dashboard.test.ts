@@ -174,7 +174,7 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     expect(s.llm.completions()).toHaveLength(2)
   })
 
-  it("deliveries, schedules (cancel) and the redacted config; readable on a phone", async () => {
+  it("deliveries, schedules (a new prompt, cancel) and the redacted config; readable on a phone", async () => {
     const s = await started((request) => {
       const last = request.messages[request.messages.length - 1]
       if (lastUserContent(request) === "remind me to stretch in an hour" && last?.role === "user") {
@@ -204,6 +204,10 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     const jobs = page.getByRole("table", { name: "Scheduled jobs" })
     await jobs.getByText("Remind the user to stretch").waitFor()
     await screenshot(page, "schedules")
+    await jobs.getByRole("button", { name: /^Edit / }).click()
+    await jobs.getByLabel("New prompt").fill("Remind the user to stretch twice")
+    await jobs.getByRole("button", { name: "Save" }).click()
+    await jobs.getByText("Remind the user to stretch twice").waitFor()
     await jobs.getByRole("button", { name: /^Cancel / }).click()
     await jobs.getByText("cancelled").waitFor()
     expect(await jobs.getByRole("button", { name: /^Cancel / }).count()).toBe(0)
@@ -225,5 +229,142 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     await page.getByRole("region", { name: "Transcript" }).getByText("echo: thanks").waitFor()
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
     await screenshot(page, "phone")
+  })
+  it("a schedule created on the dashboard fires in the chat, and its history shows the delivered run", async () => {
+    const s = await started((request) =>
+      JSON.stringify(request.messages).includes("Remind the user to drink water")
+        ? { content: "Time to drink water." }
+        : echo(request)
+    )
+    const { page } = s
+    await signIn(s)
+    await page.getByRole("link", { name: "Schedules", exact: true }).click()
+    await page.getByText("New schedule").click()
+    const form = page.getByRole("form", { name: "New schedule" })
+    // A wrong field is named.
+    await form.getByLabel("Conversation").fill("nowhere")
+    await form.getByLabel("Prompt").fill("Remind the user to drink water")
+    await form.getByLabel("Delay in seconds").fill("1")
+    await form.getByRole("button", { name: "Create" }).click()
+    await form.getByRole("alert").getByText(/^conversation_id: /).waitFor()
+
+    await form.getByLabel("Conversation").fill(chat)
+    await form.getByRole("button", { name: "Create" }).click()
+    await page.getByText(/^Created j\w+, first run /).waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "Time to drink water."), 15_000)
+    expect(sentTexts(s)).toEqual(["Time to drink water."])
+
+    const jobs = page.getByRole("table", { name: "Scheduled jobs" })
+    await jobs.getByText("completed").waitFor()
+    await jobs.getByRole("button", { name: /^History of / }).click()
+    const runs = page.getByRole("table", { name: /^Runs of / })
+    await runs.getByText("completed").waitFor()
+    expect(await runs.locator("tbody tr").count()).toBe(1)
+    expect(await runs.locator("tbody tr code").allTextContents()).toEqual([expect.stringMatching(/^job:j\w+:\d+$/)])
+  })
+
+  it("pausing the Telegram channel keeps a message, answered once after resume", async () => {
+    const s = await started()
+    const { page } = s
+    await signIn(s)
+    await page.getByRole("link", { name: "Channels", exact: true }).click()
+    const telegram = page.locator(`tr[data-channel="telegram"]`)
+    await telegram.getByText("running").waitFor()
+    await telegram.getByRole("button", { name: "Pause telegram" }).click()
+    await telegram.getByText("paused").waitFor()
+    await page.getByText("telegram is paused.").waitFor()
+
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "written while paused" })
+    await telegram.getByRole("button", { name: "Resume telegram" }).click()
+    await telegram.getByText("running").waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: written while paused"), 15_000)
+    expect(sentTexts(s)).toEqual(["echo: written while paused"])
+    await screenshot(page, "channels")
+  })
+
+  it("the Logs page tails the daemon's log, filtered by level and component", async () => {
+    const s = await started()
+    const { page } = s
+    await signIn(s)
+    await page.getByRole("link", { name: "Logs", exact: true }).click()
+    const log = page.getByRole("log", { name: "Log lines" })
+    await log.getByText("minibot started").waitFor()
+
+    // A line written after the page opened shows up without a reload.
+    expect(await page.evaluate(() => fetch("/api/channels/telegram/pause", { method: "POST" }).then((r) => r.status)))
+      .toBe(200)
+    await log.getByText("channel paused by the operator").waitFor()
+    await page.getByLabel("Component").fill("api")
+    await page.getByLabel("Component").press("Enter")
+    await log.getByText("channel paused by the operator").waitFor()
+    expect(await log.getByText("minibot started").count()).toBe(0)
+    await screenshot(page, "logs")
+
+    await page.getByLabel("Level").selectOption("error")
+    await log.getByText("No line matches.").waitFor()
+  })
+  it("Resend on the Deliveries page sends a reply that never reached the chat, once", async () => {
+    const s = await started()
+    const { page } = s
+    s.telegram.failNext("sendMessage", { status: 403 })
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "are you there?" })
+    await page.getByRole("link", { name: "Deliveries", exact: true }).click()
+    const ledger = page.getByRole("table", { name: "Deliveries, newest first" })
+    await ledger.getByText("undeliverable").waitFor()
+    expect(sentTexts(s)).toEqual([])
+
+    await ledger.getByRole("button", { name: /^Resend / }).click()
+    await ledger.getByText("Resent (1 message(s)).").waitFor()
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: are you there?"), 15_000)
+    await ledger.getByText("delivered").waitFor()
+    expect(await ledger.getByRole("button", { name: /^Resend / }).count()).toBe(0)
+    expect(sentTexts(s)).toEqual(["echo: are you there?"])
+  })
+
+  it("Tasks, Notes and Webhooks: a job cancelled as a task, an owner's note found and deleted", async () => {
+    const s = await started((request) => {
+      const last = request.messages[request.messages.length - 1]
+      if (lastUserContent(request) === "remember and remind" && last?.role === "user") {
+        return {
+          toolCalls: [
+            { name: "memory_save", arguments: { title: "Groceries", data: "milk, eggs, bread" } },
+            { name: "schedule_prompt", arguments: { prompt: "Remind the user to shop", delay_seconds: 3600 } }
+          ]
+        }
+      }
+      return last?.role === "tool" ? { content: "Noted, and I will remind you." } : echo(request)
+    })
+    const { page } = s
+    await signIn(s)
+    s.telegram.pushText({ chatId: 42, userId: 42, text: "remember and remind" })
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "Noted, and I will remind you."), 15_000)
+
+    await page.getByRole("link", { name: "Tasks", exact: true }).click()
+    const tasks = page.getByRole("table", { name: "Tasks" })
+    await tasks.getByText("Remind the user to shop").waitFor()
+    await tasks.getByRole("button", { name: /^Runs of / }).click()
+    await page.getByRole("table", { name: /^Runs of / }).getByText("Not run yet.").waitFor()
+    await tasks.getByRole("button", { name: /^Cancel / }).click()
+    await tasks.getByText("cancelled").waitFor()
+
+    await page.getByRole("link", { name: "Notes", exact: true }).click()
+    await page.getByLabel("Owner").fill("telegram:42")
+    await page.getByLabel("Search").fill("eggs")
+    await page.getByRole("button", { name: "Show" }).click()
+    const notes = page.getByRole("table", { name: "Notes of telegram:42" })
+    await notes.getByText("Groceries").waitFor()
+    expect(await notes.textContent()).toContain("eggs")
+    await notes.getByRole("button", { name: "Delete Groceries" }).click()
+    await notes.getByRole("button", { name: "Delete it" }).click()
+    await notes.getByText("No note matches.").waitFor()
+    // Another owner sees nothing of it.
+    await page.getByLabel("Owner").fill("telegram:7")
+    await page.getByLabel("Search").fill("")
+    await page.getByRole("button", { name: "Show" }).click()
+    await page.getByRole("table", { name: "Notes of telegram:7" }).getByText("No note.").waitFor()
+
+    await page.getByRole("link", { name: "Webhooks", exact: true }).click()
+    await page.getByText("No webhook is configured ([[webhooks]]).").waitFor()
   })
 })

@@ -1,4 +1,7 @@
-/** The delivery ledger: for each message or job firing, whether its reply reached the chat. */
+/**
+ * The delivery ledger: for each message or job firing, whether its reply reached the chat, and
+ * Resend for one whose stored reply did not (the daemon refuses, saying why, when it did).
+ */
 import { Schema } from "effect"
 import { useState } from "preact/hooks"
 import type { Delivery } from "../../../src/control/api/Api.ts"
@@ -32,6 +35,22 @@ export const DeliveriesPage = () => {
   const reload = useThrottled(ledger.reload, 500)
   useEvents(reload)
   const items: ReadonlyArray<typeof Delivery.Type> = ledger.data?.items ?? []
+  /** What the last Resend of each delivery said, by delivery id. */
+  const [outcomes, setOutcomes] = useState<Record<string, { ok: boolean; text: string }>>({})
+
+  const resend = async (id: string) => {
+    setOutcomes((o) => ({ ...o, [id]: { ok: true, text: "Sending…" } }))
+    try {
+      const result = await call((c) => c.deliveries.resend({ path: { id } }))
+      setOutcomes((o) => ({ ...o, [id]: { ok: true, text: `Resent (${result.chunks} message(s)).` } }))
+      ledger.reload()
+    } catch (e) {
+      setOutcomes((o) => ({
+        ...o,
+        [id]: { ok: false, text: `Refused: ${e instanceof Error ? e.message : String(e)}` }
+      }))
+    }
+  }
 
   return (
     <>
@@ -58,10 +77,10 @@ export const DeliveriesPage = () => {
       <ErrorNote error={ledger.error} />
       <Table
         caption="Deliveries, newest first"
-        head={["Updated", "Conversation", "Message", "Status", "Reply or error"]}
+        head={["Updated", "Conversation", "Message", "Status", "Reply or error", ""]}
       >
         {items.length === 0
-          ? <Empty columns={5}>{ledger.loading ? "Loading…" : "Nothing recorded."}</Empty>
+          ? <Empty columns={6}>{ledger.loading ? "Loading…" : "Nothing recorded."}</Empty>
           : items.map((d) => (
             <tr key={`${d.conversationId}/${d.messageId}`}>
               <td>{formatTime(d.updatedAt)}</td>
@@ -75,6 +94,21 @@ export const DeliveriesPage = () => {
                 <span class={`status ${d.status}`}>{d.status}</span>
               </td>
               <td class="details">{d.error ?? d.reply ?? "—"}</td>
+              <td>
+                {d.status === "delivered" ? null : (
+                  <button
+                    type="button"
+                    class="secondary outline small"
+                    aria-label={`Resend ${d.messageId}`}
+                    onClick={() => void resend(d.id)}
+                  >
+                    Resend
+                  </button>
+                )}
+                {outcomes[d.id] === undefined ?
+                  null :
+                  <small class={outcomes[d.id]!.ok ? "notice" : "error"} role="status">{outcomes[d.id]!.text}</small>}
+              </td>
             </tr>
           ))}
       </Table>

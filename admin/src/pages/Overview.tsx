@@ -67,7 +67,7 @@ export const OverviewPage = () => {
             <ul class="channels">
               {Object.entries(s.channels).map(([name, channel]) => (
                 <li>
-                  <strong>{name}</strong> {channel.enabled ? "enabled" : "off"}
+                  <strong>{name}</strong> <span class={`status ${channel.state}`}>{channel.state}</span>
                 </li>
               ))}
             </ul>
