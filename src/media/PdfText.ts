@@ -4,8 +4,8 @@
  * the worker is terminated when its time is up or the turn is interrupted. Only the first
  * `maxPages` pages are read.
  */
-import { Data, Duration, Effect } from "effect"
-import { Worker } from "node:worker_threads"
+import { Data, type Duration, Effect } from "effect"
+import * as OneShotWorker from "../workers/OneShotWorker.ts"
 
 export interface PdfLimits {
   readonly timeout: Duration.DurationInput
@@ -31,47 +31,19 @@ const workerUrl = new URL(
   import.meta.url
 )
 
-type WorkerReply = { ok: true; text: string; pages: number; total: number } | { ok: false; error: string }
-
-export const extract = (bytes: Uint8Array, limits: PdfLimits): Effect.Effect<PdfContent, PdfTextError> => {
-  const timeout = Duration.decode(limits.timeout)
-  return Effect.async<PdfContent, PdfTextError>((resume) => {
-    const worker = new Worker(workerUrl, {
-      workerData: { bytes, maxPages: limits.maxPages },
-      resourceLimits: { maxOldGenerationSizeMb: limits.maxMemoryMb, maxYoungGenerationSizeMb: 32 },
-      // The parser's own warnings are not the daemon's: read and dropped.
-      stdout: true,
-      stderr: true
-    })
-    worker.stdout.resume()
-    worker.stderr.resume()
-    let settled = false
-    const settle = (effect: Effect.Effect<PdfContent, PdfTextError>) => {
-      if (settled) return
-      settled = true
-      resume(effect)
-      void worker.terminate()
-    }
-    const failed = (message: string) => settle(Effect.fail(new PdfTextError({ message })))
-    worker.once("message", (reply: WorkerReply) =>
-      reply.ok
-        ? settle(Effect.succeed({ text: reply.text, pages: reply.pages, total: reply.total }))
-        : failed(`the PDF could not be read: ${reply.error}`))
-    worker.once("error", (error: Error & { code?: string }) =>
-      failed(
-        error.code === "ERR_WORKER_OUT_OF_MEMORY"
+/** Reads the text of the PDF's first `maxPages` pages. */
+export const extract = (bytes: Uint8Array, limits: PdfLimits): Effect.Effect<PdfContent, PdfTextError> =>
+  OneShotWorker.run<PdfContent>(workerUrl, { bytes, maxPages: limits.maxPages }, limits).pipe(
+    Effect.map(({ pages, text, total }) => ({ text, pages, total })),
+    Effect.mapError((failure) =>
+      new PdfTextError({
+        message: failure.reason === "out_of_memory"
           ? `the PDF needs more than ${limits.maxMemoryMb} MB to read`
-          : `the PDF could not be read: ${error.message}`
-      ))
-    worker.once("exit", () => failed("the PDF could not be read: the reader stopped"))
-    return Effect.sync(() => {
-      settled = true
-      void worker.terminate()
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new PdfTextError({ message: `the PDF could not be read within ${Duration.format(timeout)}` })
-    })
+          : failure.reason === "timeout"
+          ? `the PDF could not be read ${failure.detail}`
+          : failure.reason === "stopped"
+          ? "the PDF could not be read: the reader stopped"
+          : `the PDF could not be read: ${failure.detail}`
+      })
+    )
   )
-}

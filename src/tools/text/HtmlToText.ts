@@ -4,8 +4,8 @@
  * with a memory limit, and is terminated when its time is up, so no other conversation waits for
  * it. Interruption (a tool timeout, a stopped turn) terminates the worker too.
  */
-import { Data, Duration, Effect } from "effect"
-import { Worker } from "node:worker_threads"
+import { Data, type Duration, Effect } from "effect"
+import * as OneShotWorker from "../../workers/OneShotWorker.ts"
 
 export interface HtmlToTextLimits {
   readonly timeout: Duration.DurationInput
@@ -26,49 +26,18 @@ const workerUrl = new URL(
   import.meta.url
 )
 
-export const convert = (html: string, limits: HtmlToTextLimits): Effect.Effect<string, HtmlToTextError> => {
-  const timeout = Duration.decode(limits.timeout)
-  return Effect.async<string, HtmlToTextError>((resume) => {
-    const worker = new Worker(workerUrl, {
-      workerData: { html, maxDepth },
-      resourceLimits: { maxOldGenerationSizeMb: limits.maxMemoryMb, maxYoungGenerationSizeMb: 32 },
-      // The converter's own console output is not the daemon's: read and dropped.
-      stdout: true,
-      stderr: true
-    })
-    worker.stdout.resume()
-    worker.stderr.resume()
-    let settled = false
-    const settle = (effect: Effect.Effect<string, HtmlToTextError>) => {
-      if (settled) return
-      settled = true
-      resume(effect)
-      void worker.terminate()
-    }
-    const failed = (message: string) => settle(Effect.fail(new HtmlToTextError({ message })))
-    worker.once(
-      "message",
-      (reply: { ok: true; text: string } | { ok: false; error: string }) =>
-        reply.ok
-          ? settle(Effect.succeed(reply.text))
-          : failed(`the page could not be converted to text: ${reply.error}`)
-    )
-    worker.once("error", (error: Error & { code?: string }) =>
-      failed(
-        error.code === "ERR_WORKER_OUT_OF_MEMORY"
+export const convert = (html: string, limits: HtmlToTextLimits): Effect.Effect<string, HtmlToTextError> =>
+  OneShotWorker.run<{ readonly text: string }>(workerUrl, { html, maxDepth }, limits).pipe(
+    Effect.map((reply) => reply.text),
+    Effect.mapError((failure) =>
+      new HtmlToTextError({
+        message: failure.reason === "out_of_memory"
           ? `the page needs more than ${limits.maxMemoryMb} MB to convert to text`
-          : `the page could not be converted to text: ${error.message}`
-      ))
-    worker.once("exit", () => failed("the page could not be converted to text: the converter stopped"))
-    return Effect.sync(() => {
-      settled = true
-      void worker.terminate()
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () =>
-        new HtmlToTextError({ message: `the page could not be converted to text within ${Duration.format(timeout)}` })
-    })
+          : failure.reason === "timeout"
+          ? `the page could not be converted to text ${failure.detail}`
+          : failure.reason === "stopped"
+          ? "the page could not be converted to text: the converter stopped"
+          : `the page could not be converted to text: ${failure.detail}`
+      })
+    )
   )
-}
