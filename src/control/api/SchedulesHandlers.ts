@@ -17,9 +17,7 @@ import { timingOf } from "../../scheduler/SchedulerTools.ts"
 import { Api, Conflict, InvalidRequest, NotFound } from "./Api.ts"
 import { conversationOf, userOf } from "./ConversationsHandlers.ts"
 import { pageOf, pageResult } from "./Paging.ts"
-
-/** Later than this, a run fell due while the daemon was down (as the job runner counts it). */
-const missedAfterMs = 60_000
+import { runView } from "./RunView.ts"
 
 const notFound = (e: JobNotFound) => new NotFound({ message: e.message })
 const refused = (e: JobRefused) => new Conflict({ message: e.message })
@@ -143,18 +141,7 @@ export const SchedulesHandlers = HttpApiBuilder.group(Api, "schedules", (handler
           const runs = yield* jobs.runsAny(job.id, page.limit + 1, page.offset).pipe(Effect.orDie)
           const reached = yield* delivered(job, runs.flatMap(messageIdsOf))
           return pageResult(
-            runs.map((run) => ({
-              dueAt: run.dueAt,
-              firedAt: run.startedAt,
-              finishedAt: run.finishedAt,
-              lateMs: run.lateMs,
-              outcome: run.status,
-              missed: run.lateMs > missedAfterMs,
-              attempts: run.attempt + 1,
-              result: run.result,
-              error: run.error,
-              deliveredMessageIds: messageIdsOf(run).filter((id) => reached.has(id))
-            })),
+            runs.map((run) => runView(run, messageIdsOf(run).filter((id) => reached.has(id)))),
             page
           )
         }))

@@ -11,10 +11,10 @@ import { Scheduler } from "../../scheduler/Scheduler.ts"
 import { statusOf } from "../../tasks/Tasks.ts"
 import { Api, Conflict, NotFound } from "./Api.ts"
 import { pageOf, pageResult } from "./Paging.ts"
+import { runView } from "./RunView.ts"
 
 /** Runs shown with a task. */
 const auditRuns = 50
-const missedAfterMs = 60_000
 
 const taskOf = (job: Job.Job) => ({ ...job, taskStatus: statusOf(job) })
 
@@ -52,18 +52,7 @@ export const TasksHandlers = HttpApiBuilder.group(Api, "tasks", (handlers) =>
           const runs = yield* jobs.runsAny(job.id, auditRuns, 0).pipe(Effect.orDie)
           return {
             task: taskOf(job),
-            runs: runs.map((run) => ({
-              dueAt: run.dueAt,
-              firedAt: run.startedAt,
-              finishedAt: run.finishedAt,
-              lateMs: run.lateMs,
-              outcome: run.status,
-              missed: run.lateMs > missedAfterMs,
-              attempts: run.attempt + 1,
-              result: run.result,
-              error: run.error,
-              deliveredMessageIds: []
-            }))
+            runs: runs.map((run) => runView(run, []))
           }
         }))
       .handle("cancel", ({ path }) =>
