@@ -358,9 +358,11 @@ const migrateStorage = Command.make(
       const copies = yield* StorageCopy.migrateToPostgres(loaded.config.runtime.data_dir, url.value).pipe(
         Effect.provide(Logging.layer(loaded.config, { quiet: true }))
       )
-      for (const { inserted, read, table } of copies) {
+      for (const { inserted, read, skipped, table } of copies) {
         yield* Console.log(
-          `  ${table}: ${inserted} copied${read > inserted ? `, ${read - inserted} already there` : ""}`
+          skipped !== undefined
+            ? `  ${table}: ${skipped}`
+            : `  ${table}: ${inserted} copied${read > inserted ? `, ${read - inserted} already there` : ""}`
         )
       }
       yield* Console.log(

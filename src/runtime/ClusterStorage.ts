@@ -3,16 +3,27 @@
  * private storage, so what is read here is pinned to the version whose schema it was written
  * against (`clusterVersion`); test/runtime/ClusterStorage.test.ts fails when the columns change.
  */
-import { Snowflake } from "@effect/cluster"
+import { ShardingConfig, Snowflake, SqlMessageStorage } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 
 export const clusterVersion = "0.60.2"
 
 /** The columns the statements below use, by table. */
 export const columnsUsed = {
-  cluster_messages: ["id", "message_id", "entity_type", "entity_id", "tag", "payload", "processed", "deliver_at"],
-  cluster_replies: ["request_id"]
+  cluster_messages: [
+    "id",
+    "message_id",
+    "entity_type",
+    "entity_id",
+    "tag",
+    "payload",
+    "processed",
+    "sampled",
+    "last_read",
+    "deliver_at"
+  ],
+  cluster_replies: ["id", "request_id", "acked"]
 } as const
 
 /** Used on Postgres only: on SQLite one process is the only runner, and the runner table is not kept. */
@@ -139,3 +150,43 @@ export const advisoryLocks = Effect.flatMap(
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   `
 ).pipe(Effect.map((rows) => rows.map((r) => ({ holder: r.holder, key: Number(r.objid) }))))
+
+/**
+ * The mailboxes as `minibot migrate-storage` copies them, replies first so that a copied message
+ * never lacks its reply. Ids are snowflakes (64-bit: read as bigints) and stay as they are, and so
+ * do shard ids: both sides use the cluster's default shard groups and count, so a conversation's
+ * new messages land in the shard of its copied ones. SQLite's 0/1 flags become booleans, and
+ * `last_read` (the old runner's claim on a message it was running) is cleared: no runner holds
+ * it now, so the new one takes it at once.
+ */
+export const mailboxTables: ReadonlyArray<{
+  readonly table: string
+  readonly key: ReadonlyArray<string>
+  readonly booleans: ReadonlyArray<string>
+  readonly cleared: ReadonlyArray<string>
+}> = [
+  { table: "cluster_replies", key: ["id"], booleans: ["acked"], cleared: [] },
+  { table: "cluster_messages", key: ["id"], booleans: ["processed", "sampled"], cleared: ["last_read"] }
+]
+
+/** Creates the cluster's message tables (its own migrations), as a runner does at start. */
+export const createMessageTables = Layer.build(
+  SqlMessageStorage.layer.pipe(Layer.provide(ShardingConfig.layerDefaults))
+).pipe(Effect.asVoid, Effect.scoped)
+
+/** The newest stored message id (a snowflake), or null when the mailboxes are empty. */
+export const newestMessageId = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ id: bigint | string | number | null }>`SELECT MAX(id) AS id FROM cluster_messages`.pipe(
+      Effect.map(([row]) => (row?.id === null || row?.id === undefined ? null : BigInt(row.id))),
+      Effect.provideService(SqlClient.SafeIntegers, true)
+    )
+)
+
+/** Whether a message was stored after `id` (or any at all when `id` is null). */
+export const storedAfter = (id: bigint | null) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ one: number }>`
+      SELECT 1 AS one FROM cluster_messages ${id === null ? sql.literal("") : sql`WHERE id > ${id.toString()}`} LIMIT 1
+    `).pipe(Effect.map((rows) => rows.length > 0))

@@ -1,6 +1,7 @@
 /**
  * Moving a SQLite deployment elsewhere: `minibot backup` (a consistent snapshot while the daemon
- * runs) and `minibot migrate-storage --to postgres` (every durable table copied into Postgres).
+ * runs) and `minibot migrate-storage --to postgres` (every durable table copied into Postgres,
+ * the actors' mailboxes and the webhook outbox included).
  *
  * The snapshot is `VACUUM INTO` on a connection of its own: it reads inside one transaction, so it
  * sees one committed state (WAL lets the daemon keep writing meanwhile).
@@ -16,21 +17,41 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Data, Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as ClusterStorage from "../runtime/ClusterStorage.ts"
 import * as Database from "./Database.ts"
 import * as DataDirLock from "./DataDirLock.ts"
 
 export class StorageCopyError extends Data.TaggedError("StorageCopyError")<{ readonly message: string }> {}
 
+/** A table the copy carries over, with its primary key (the copy's order). */
+export interface CopiedTable {
+  readonly table: string
+  readonly key: ReadonlyArray<string>
+  /** 0/1 columns of SQLite that are BOOLEAN on Postgres. */
+  readonly booleans?: ReadonlyArray<string>
+  /** Columns written NULL: meaningful only to the process that wrote them. */
+  readonly cleared?: ReadonlyArray<string>
+  /**
+   * What is waiting to happen (mailboxes, the webhook outbox): copied only while no runner has
+   * worked on Postgres since, else a message answered and pruned there would come back.
+   */
+  readonly queue?: boolean
+}
+
 /**
- * The tables that hold what people and the operator would miss: history and the turn ledger,
- * notes, jobs and their runs (tasks are jobs), pairing, time zones, the Telegram offset (and the
- * updates already answered outside the mailboxes). In this order, each with its primary key.
- * Left out: the actors' mailboxes (the cluster's own tables; pending jobs are posted again at
- * start), the webhook outbox and album parts (short-lived).
+ * Everything a person or the operator would miss, in this order: history and the turn ledger
+ * (the delivery record: a message answered before is never answered again), summaries, notes,
+ * jobs and their runs (tasks are jobs), pairing, time zones, the Telegram offset and the updates
+ * already answered outside the mailboxes, what turns in flight left (album parts, a reply's
+ * placeholder), the webhook outbox (undelivered events), and last the actors' mailboxes (the
+ * cluster's own tables: messages not yet answered, reminders waiting for their time).
+ * Not copied: the cluster's runner and lock tables (Postgres only) and migration records (each
+ * side's own), and SQLite's `notes_fts` (Postgres indexes notes itself).
  */
-export const copiedTables: ReadonlyArray<{ readonly table: string; readonly key: ReadonlyArray<string> }> = [
+export const copiedTables: ReadonlyArray<CopiedTable> = [
   { table: "turns", key: ["conversation_key", "message_id"] },
   { table: "history", key: ["id"] },
+  { table: "conversation_summaries", key: ["conversation_key"] },
   { table: "notes", key: ["id"] },
   { table: "scheduled_jobs", key: ["id"] },
   { table: "job_runs", key: ["job_id", "due_at"] },
@@ -39,7 +60,11 @@ export const copiedTables: ReadonlyArray<{ readonly table: string; readonly key:
   { table: "telegram_refusals", key: ["chat_id"] },
   { table: "telegram_pairing_codes", key: ["code"] },
   { table: "telegram_paired_users", key: ["user_id"] },
-  { table: "user_timezones", key: ["owner_id"] }
+  { table: "user_timezones", key: ["owner_id"] },
+  { table: "media_group_parts", key: ["conversation_key", "media_group_id", "message_id"] },
+  { table: "turn_previews", key: ["conversation_key", "message_id"] },
+  { table: "webhook_deliveries", key: ["event_id", "url"], queue: true },
+  ...ClusterStorage.mailboxTables.map((t) => ({ ...t, queue: true }))
 ]
 
 /** Tables whose `id` is a Postgres sequence: moved past the copied ids so new rows do not collide. */
@@ -51,6 +76,8 @@ export interface TableCopy {
   readonly table: string
   readonly read: number
   readonly inserted: number
+  /** Why the table was left out, when it was. */
+  readonly skipped?: string
 }
 
 const openSqlite = (file: string) =>
@@ -66,25 +93,67 @@ const sqlFailure = (what: string) => (e: unknown) =>
     message: `${what}: ${String((e as { cause?: { message?: unknown } }).cause?.message ?? (e as Error).message ?? e)}`
   })
 
+/**
+ * A SQLite row as Postgres takes it. Integers are read as bigints (snowflake ids do not fit a
+ * double) and passed as text beyond the safe range (Postgres reads it as BIGINT).
+ */
+const forPostgres = (spec: CopiedTable) => (row: Record<string, unknown>) => {
+  const out: Record<string, unknown> = {}
+  for (const [column, value] of Object.entries(row)) {
+    out[column] = spec.cleared?.includes(column)
+      ? null
+      : value === null
+      ? null
+      : spec.booleans?.includes(column)
+      ? Number(value) !== 0
+      : typeof value === "bigint"
+      ? (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(value)
+        : value.toString())
+      : value
+  }
+  return out
+}
+
+const queueSkipped =
+  "not copied: runners have stored messages on Postgres since (what was waiting is copied only before the first start there)"
+
 /** Copies every table of `copiedTables` that exists in the SQLite file, reporting each. */
 const copyTables = (source: SqlClient.SqlClient, target: SqlClient.SqlClient) =>
   Effect.gen(function*() {
+    const columnsOf = (table: string) =>
+      Effect.map(
+        source<{ name: string }>`SELECT name FROM pragma_table_info(${table})`,
+        (rows) => rows.map((c) => c.name)
+      )
+    // Runners that stored messages on Postgres after the last one on SQLite may have answered
+    // and pruned what SQLite still holds as waiting: copying it again would answer it twice.
+    const hasMailbox = (yield* columnsOf("cluster_messages")).length > 0
+    const queuesSettled = hasMailbox &&
+      (yield* Effect.flatMap(
+        ClusterStorage.newestMessageId.pipe(Effect.provideService(SqlClient.SqlClient, source)),
+        (newest) => ClusterStorage.storedAfter(newest).pipe(Effect.provideService(SqlClient.SqlClient, target))
+      ))
     const copies: Array<TableCopy> = []
-    for (const { key, table } of copiedTables) {
-      const columns = (yield* source<{ name: string }>`SELECT name FROM pragma_table_info(${table})`).map((c) => c.name)
+    for (const spec of copiedTables) {
+      const { key, table } = spec
+      const columns = yield* columnsOf(table)
       if (columns.length === 0) continue
+      if (spec.queue && queuesSettled) {
+        copies.push({ table, read: 0, inserted: 0, skipped: queueSkipped })
+        continue
+      }
       const order = source.literal(key.join(", "))
       let read = 0
       let inserted = 0
       for (;;) {
         const rows = yield* source<Record<string, unknown>>`
           SELECT ${source.literal(columns.join(", "))} FROM ${source(table)} ORDER BY ${order}
-          LIMIT ${batchSize} OFFSET ${read}`
+          LIMIT ${batchSize} OFFSET ${read}`.pipe(Effect.provideService(SqlClient.SafeIntegers, true))
         if (rows.length === 0) break
         const added = yield* target<{ one: number }>`
-          INSERT INTO ${target(table)} ${target.insert(rows)} ON CONFLICT DO NOTHING RETURNING 1 AS one`.pipe(
-          target.withTransaction
-        )
+          INSERT INTO ${target(table)} ${target.insert(rows.map(forPostgres(spec)))}
+          ON CONFLICT DO NOTHING RETURNING 1 AS one`.pipe(target.withTransaction)
         read += rows.length
         inserted += added.length
       }
@@ -112,7 +181,12 @@ export const migrateToPostgres = Effect.fn("StorageCopy.migrateToPostgres")(
     // Migrated first, as the daemon would at start: a file of an older version is copied as the
     // current version reads it.
     const source = Context.get(yield* Layer.build(Database.sqliteAt(file)), SqlClient.SqlClient)
-    return yield* Effect.flatMap(SqlClient.SqlClient, (target) => copyTables(source, target)).pipe(
+    return yield* Effect.gen(function*() {
+      const target = yield* SqlClient.SqlClient
+      // The mailboxes' tables are the cluster's: created by its own migrations, as a runner would.
+      yield* Database.duringStartup(ClusterStorage.createMessageTables)
+      return yield* copyTables(source, target)
+    }).pipe(
       Effect.provide(
         Database.postgresAt(url).pipe(Layer.mapError(sqlFailure("cannot open or migrate the Postgres database")))
       )

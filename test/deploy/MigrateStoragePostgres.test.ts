@@ -3,6 +3,9 @@
  * (history, notes, jobs and runs, pairing, time zones, the Telegram offset, the turn ledger), is
  * refused while the daemon runs, copies nothing twice when run again, fills in what an
  * interrupted run left out, and a daemon on Postgres then carries on the same conversation.
+ * What was waiting when the SQLite daemon died comes along too: a message not yet answered is
+ * answered once, a reminder due later fires once on time, an undelivered webhook event arrives
+ * once, and what was answered before is not answered again.
  */
 import { Reactivity } from "@effect/experimental"
 import type { SqlClient } from "@effect/sql"
@@ -11,9 +14,11 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
-import { processScope, writeConfig } from "../support/Daemon.ts"
+import { freePort, processScope, telegramDaemonConfig, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
+import { startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
 import { freshDatabase } from "../support/Postgres.ts"
 
@@ -90,6 +95,44 @@ const pgRun = (url: string, statement: string) =>
     Effect.provide(Reactivity.layer),
     Effect.runPromise
   )
+/** Rows of a query on the SQLite file, read beside a running daemon (WAL). */
+const sqliteRows = (file: string, statement: string) =>
+  SqliteClient.make({ filename: file, readonly: true }).pipe(
+    Effect.flatMap((sql) => sql.unsafe<Record<string, unknown>>(statement)),
+    Effect.scoped,
+    Effect.provide(Reactivity.layer),
+    Effect.runPromise
+  )
+
+const until = async (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** A webhook receiver on a fixed port that records each request's event id and answers 200. */
+const receiverOn = (port: number) =>
+  new Promise<{ readonly ids: Array<string>; readonly close: () => Promise<void> }>((resolve) => {
+    const ids: Array<string> = []
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        ids.push(String(req.headers["x-minibot-event-id"]))
+        res.writeHead(200).end()
+      })
+    })
+    server.listen(port, "127.0.0.1", () =>
+      resolve({
+        ids,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done())
+            server.closeAllConnections()
+          })
+      }))
+  })
 
 /** A fresh database, dropped after the test. */
 const database = async () => {
@@ -157,4 +200,125 @@ describe("minibot migrate-storage (Postgres)", () => {
     const after = await pgCounts(url)
     expect(after.history).toBe(before.history + 2)
   }, 120_000)
+
+  it(
+    "what was waiting on SQLite happens once on Postgres: a pending message, a later reminder, a webhook",
+    async () => {
+      const dir = tempDir()
+      const telegram = adopt(await startFakeTelegram())
+      const llm = adopt(await startFakeLlm())
+      const url = await database()
+      const receiverPort = await freePort()
+      let onSqlite = true
+      const reminderDelaySeconds = 45
+      llm.script((request) => {
+        const last = lastUserContent(request)
+        if (last.startsWith("Scheduled instruction")) return { content: "time to stretch" }
+        if (request.messages.at(-1)?.role === "tool") return { content: "reminder set" }
+        if (last === "remind me") {
+          return {
+            toolCalls: [{
+              name: "schedule_prompt",
+              arguments: { prompt: "stretch", delay_seconds: reminderDelaySeconds }
+            }]
+          }
+        }
+        // The model never answers on SQLite: the daemon dies with this turn in flight.
+        if (last === "pending question" && onSqlite) return { hang: true }
+        return { content: `echo: ${last}` }
+      })
+      const extra = (storage: string) =>
+        `allowed_user_ids = [42]
+merge_window_ms = 0
+${storage}
+[[webhooks]]
+url = "http://127.0.0.1:${receiverPort}/hook"
+events = ["reply.sent"]
+secret = "webhook-secret-of-the-migration-test"
+allow_private_networks = true
+`
+      const sqliteConfig = telegramDaemonConfig(dir, telegram, llm, extra(""))
+      const file = path.join(dir, "data", "minibot.db")
+      const sentText = (text: string) => telegram.sent.filter((m) => m.visibleText === text)
+      const asked = (text: string) => llm.completions().filter((r) => lastUserContent(r.body) === text)
+
+      const first = launch(["run", "--config", sqliteConfig], { cwd: dir })
+      telegram.pushText({ chatId: 42, userId: 42, text: "first question" })
+      await until(() => sentText("echo: first question").length === 1, "the first answer")
+      telegram.pushText({ chatId: 42, userId: 42, text: "remind me" })
+      await until(() => sentText("reminder set").length === 1, "the reminder's confirmation")
+      telegram.pushText({ chatId: 42, userId: 42, text: "pending question" })
+      await llm.waitFor(() => asked("pending question").length === 1, 15_000)
+      // The receiver is down: both replies' events wait in the outbox, each tried once.
+      const undelivered = async () =>
+        (await sqliteRows(file, "SELECT event_id FROM webhook_deliveries WHERE status = 'pending' AND attempts > 0"))
+          .map((r) => String(r.event_id))
+      await until(async () => (await undelivered()).length === 2, "two undelivered webhook events")
+      first.child.kill("SIGKILL")
+      await first.exited
+      const waiting = await undelivered()
+      const [job] = await sqliteRows(file, "SELECT next_run_at FROM scheduled_jobs WHERE status = 'pending'")
+      const reminderDueAt = Number(job!.next_run_at)
+      expect(sentText("time to stretch")).toHaveLength(0)
+
+      const copied = await migrate(dir, sqliteConfig, url)
+      expect(copied).toMatchObject({ code: 0, stderr: "" })
+      expect(copied.stdout).toMatch(/webhook_deliveries: 2 copied/)
+      expect(copied.stdout).toMatch(/cluster_messages: [1-9]\d* copied/)
+      const again = await migrate(dir, sqliteConfig, url)
+      expect(again.stdout).toMatch(/cluster_messages: 0 copied, [1-9]\d* already there/)
+
+      const receiver = await receiverOn(receiverPort)
+      onCleanup(receiver.close)
+      onSqlite = false
+      const pgConfig = telegramDaemonConfig(
+        dir,
+        telegram,
+        llm,
+        extra(`[storage]\nbackend = "postgres"\npostgres_url = "${url}"`)
+      )
+      const second = launch(["run", "--config", pgConfig], { cwd: dir })
+      await second.waitForStderr(/minibot started/, 30_000)
+      // The reminder is still ahead when Postgres takes over, so "on time" means something.
+      expect(Date.now()).toBeLessThan(reminderDueAt)
+
+      await until(() => sentText("echo: pending question").length === 1, "the pending message's answer")
+      await until(() => waiting.every((id) => receiver.ids.includes(id)), "the undelivered webhook events")
+      await until(() => sentText("time to stretch").length === 1, "the reminder", 90_000)
+      // Whatever would come twice comes before the reply to a message sent after all of it.
+      telegram.pushText({ chatId: 42, userId: 42, text: "and now" })
+      await until(() => sentText("echo: and now").length === 1, "the answer after everything")
+      await until(() => receiver.ids.length === waiting.length + 3, "the events of the replies on Postgres")
+      second.child.kill("SIGTERM")
+      expect((await second.exited).code).toBe(0)
+
+      expect(sentText("echo: pending question")).toHaveLength(1)
+      expect(sentText("echo: first question")).toHaveLength(1)
+      expect(asked("first question")).toHaveLength(1)
+      expect(sentText("reminder set")).toHaveLength(1)
+      expect(sentText("time to stretch")).toHaveLength(1)
+      const firings = llm.completions().filter((r) => lastUserContent(r.body).startsWith("Scheduled instruction"))
+      expect(firings).toHaveLength(1)
+      expect(lastUserContent(firings[0]!.body)).not.toMatch(/late\)/)
+      // Each event once: the two from SQLite, then the pending answer's, the reminder's and the last one's.
+      expect(new Set(receiver.ids).size).toBe(receiver.ids.length)
+      expect(receiver.ids).toEqual(expect.arrayContaining(waiting))
+
+      // The chat's messages written on Postgres went to the shard of its copied ones.
+      const shards = await pgRun(
+        url,
+        "SELECT entity_id, COUNT(DISTINCT shard_id) AS shards, COUNT(*) AS n FROM cluster_messages GROUP BY entity_id"
+      ) as unknown as Array<{ shards: string; n: string }>
+      expect(shards).toHaveLength(1)
+      expect(Number(shards[0]!.shards)).toBe(1)
+      expect(Number(shards[0]!.n)).toBeGreaterThanOrEqual(5)
+
+      // Run again once runners worked on Postgres: what SQLite still holds as waiting stays out.
+      const late = await migrate(dir, sqliteConfig, url)
+      expect(late.code).toBe(0)
+      expect(late.stdout).toMatch(/cluster_messages: not copied/)
+      expect(late.stdout).toMatch(/webhook_deliveries: not copied/)
+    },
+    180_000
+  )
 })
