@@ -201,9 +201,10 @@ describe("minibot migrate-storage (Postgres)", () => {
     expect(after.history).toBe(before.history + 2)
   }, 120_000)
 
-  it(
-    "what was waiting on SQLite happens once on Postgres: a pending message, a later reminder, a webhook",
-    async () => {
+  // Stopped as the runbook says (SIGTERM: the turn in flight is interrupted), or crashed (kill -9).
+  it.each(["SIGTERM", "SIGKILL"] as const)(
+    "what was waiting on SQLite happens once on Postgres: a pending message, a later reminder, a webhook (%s)",
+    async (signal) => {
       const dir = tempDir()
       const telegram = adopt(await startFakeTelegram())
       const llm = adopt(await startFakeLlm())
@@ -254,8 +255,8 @@ allow_private_networks = true
         (await sqliteRows(file, "SELECT event_id FROM webhook_deliveries WHERE status = 'pending' AND attempts > 0"))
           .map((r) => String(r.event_id))
       await until(async () => (await undelivered()).length === 2, "two undelivered webhook events")
-      first.child.kill("SIGKILL")
-      await first.exited
+      first.child.kill(signal)
+      expect(await first.exited).toEqual(signal === "SIGTERM" ? { code: 0, signal: null } : { code: null, signal })
       const waiting = await undelivered()
       const [job] = await sqliteRows(file, "SELECT next_run_at FROM scheduled_jobs WHERE status = 'pending'")
       const reminderDueAt = Number(job!.next_run_at)
