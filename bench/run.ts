@@ -8,6 +8,7 @@
  * - start to ready: spawning `minibot run` until `/readyz` answers 200;
  * - idle RSS of that daemon after it has been idle a few seconds;
  * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts);
+ * - streamed replies: first token to first preview, Bot API calls per reply (bench/streaming.ts);
  * - minibot side by side with a minimal grammY + openai bot, as processes through the same fakes,
  *   each figure as a ratio to that baseline (bench/telegram.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
@@ -22,6 +23,7 @@ import { Actors } from "../src/runtime/Actors.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { freePort } from "../test/support/Process.ts"
 import * as SchedulerBench from "./scheduler.ts"
+import * as StreamingBench from "./streaming.ts"
 import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 import * as TelegramBench from "./telegram.ts"
 
@@ -143,12 +145,14 @@ const main = async () => {
   if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
     throw new Error("run `npm run build` first (npm run bench does)")
   }
-  const fake = await startFakeLlm()
   const rows: Array<[string, string]> = []
   const report = (name: string, value: string) => {
     rows.push([name, value])
     console.error(`${name}: ${value}`)
   }
+  // BENCH_ONLY=streaming runs only bench/streaming.ts.
+  if (process.env.BENCH_ONLY === "streaming") return (await StreamingBench.main()).forEach((r) => report(...r))
+  const fake = await startFakeLlm()
   // BENCH_ONLY=many0 runs only the 100-conversation run with an instant LLM (for profiling).
   if (process.env.BENCH_ONLY === "many0") {
     const many = await manyConversations(fake, 100, 10)
@@ -178,7 +182,7 @@ const main = async () => {
   report("start to ready (median of 5)", ms(median(starts.map((s) => s.readyMs))))
   report("idle RSS after ready + 3 s", `${starts[0]!.rssMb.toFixed(0)} MB`)
   await fake.close()
-  rows.push(...await SchedulerBench.main())
+  rows.push(...await SchedulerBench.main(), ...await StreamingBench.main())
 
   const sideBySide = await TelegramBench.main()
 

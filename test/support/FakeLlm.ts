@@ -100,6 +100,8 @@ export interface RecordedRequest {
   handledMs?: number
   /** The client closed the connection before the answer was complete (abort, timeout). */
   aborted: boolean
+  /** When a streamed answer's first content chunk was written (ms, as `Date.now()`). */
+  firstTokenAt?: number
 }
 
 /** One `/v1/audio/transcriptions` request, as the fake parsed its multipart form. */
@@ -430,7 +432,12 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     }
   }
 
-  const answer = (res: http.ServerResponse, request: FakeChatRequest, reply: FakeReply): Promise<void> | void => {
+  const answer = (
+    res: http.ServerResponse,
+    record: RecordedRequest,
+    reply: FakeReply
+  ): Promise<void> | void => {
+    const request = record.body
     if ("raw" in reply) {
       res.writeHead(200, { "content-type": reply.contentType ?? "application/json" })
       res.end(reply.raw)
@@ -450,7 +457,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     const created = Math.floor(Date.now() / 1000)
     if (request.stream === true) {
       const tokenDelay = "tokenDelayMs" in reply ? reply.tokenDelayMs : undefined
-      return streamAnswer(res, request, built, created, tokenDelay ?? options.tokenDelayMs ?? 0)
+      return streamAnswer(res, request, built, created, tokenDelay ?? options.tokenDelayMs ?? 0, record)
     }
     sendJson(res, 200, {
       id: built.id,
@@ -479,7 +486,8 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     request: FakeChatRequest,
     built: ReturnType<typeof completionBody>,
     created: number,
-    tokenDelayMs: number
+    tokenDelayMs: number,
+    record: RecordedRequest
   ) => {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
     const chunk = (delta: unknown, finishReason: string | null = null, extra: Record<string, unknown> = {}) =>
@@ -504,6 +512,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     if (built.content !== null && built.content.length > 0) {
       for (const piece of built.content.match(/\S+\s*|\s+/g) ?? []) {
         if (!(await pause())) return
+        record.firstTokenAt ??= Date.now()
         chunk({ content: piece })
       }
     }
@@ -638,7 +647,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
     }
     await sleep(latencyMs + (reply.delayMs ?? 0), res)
     if (res.destroyed) return
-    await answer(res, record.body, reply)
+    await answer(res, record, reply)
   }
 
   const server = http.createServer((req, res) => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Fiber, Option, Stream } from "effect"
 import { PassThrough } from "node:stream"
 import { makeTerminal, thinkingText } from "../../../src/channels/console/ConsoleTerminal.ts"
+import { screenOf } from "../../support/Screen.ts"
 
 /** Stand-ins for stdin and stdout; `screen` collects everything written to the output. */
 const fakeTty = (isTTY: boolean) => {
@@ -73,5 +74,46 @@ describe("console terminal", () => {
       yield* terminal.whileThinking(terminal.print("one"))
       yield* terminal.print("two")
       expect(piped.state.screen).toBe("one\ntwo\n")
+    }))
+
+  it.scopedLive("a reminder due while a reply is written waits below it, never cut into it", () =>
+    Effect.gen(function*() {
+      const tty = fakeTty(true)
+      const terminal = makeTerminal(tty)
+      yield* terminal.lines.pipe(Stream.runDrain, Effect.forkScoped)
+      yield* until(() => visible(tty.state.screen).endsWith("> "))
+      const reply = yield* terminal.whileThinking(terminal.live).pipe(Effect.map(Option.getOrThrow))
+      yield* reply.show({ kind: "text", text: "The first line.\nThe sec" })
+      yield* terminal.print("Reminder: water the plants")
+      expect(screenOf(tty.state.screen)).toEqual(["The first line.", "The sec"])
+
+      yield* reply.show({ kind: "text", text: "The first line.\nThe second line.\n\n" })
+      yield* reply.finish("The first line.\nThe second line.")
+      // The final text is trimmed: the line breaks already printed at the stream's end are not printed again.
+      expect(screenOf(tty.state.screen)).toEqual([
+        "The first line.",
+        "The second line.",
+        "",
+        "Reminder: water the plants",
+        ">"
+      ])
+    }))
+
+  it.scopedLive("a tool step's status takes the line being written; the answer after it reads whole", () =>
+    Effect.gen(function*() {
+      const tty = fakeTty(true)
+      const terminal = makeTerminal(tty)
+      yield* terminal.lines.pipe(Stream.runDrain, Effect.forkScoped)
+      yield* until(() => visible(tty.state.screen).endsWith("> "))
+      const reply = yield* terminal.live.pipe(Effect.map(Option.getOrThrow))
+      yield* reply.show({ kind: "text", text: "Let me count" })
+      yield* reply.show({ kind: "status", text: "Using calculator..." })
+      expect(screenOf(tty.state.screen)).toEqual(["Using calculator..."])
+      yield* reply.show({ kind: "text", text: "It is 42" })
+      // One reply at a time is printed live; piped output never is.
+      expect(Option.isNone(yield* terminal.live)).toBe(true)
+      expect(Option.isNone(yield* makeTerminal(fakeTty(false)).live)).toBe(true)
+      yield* reply.finish("It is 42.")
+      expect(screenOf(tty.state.screen)).toEqual(["It is 42.", ">"])
     }))
 })
