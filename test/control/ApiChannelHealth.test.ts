@@ -1,0 +1,120 @@
+/**
+ * What `GET /api/status` says of the Telegram channel while getUpdates fails (a 429 with its
+ * back-off, 500s) and after it recovers, and a pause that outlives a restart of the daemon, all
+ * with long polling against the fake Bot API.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { startDaemon, waitForText } from "../channels/telegram/harness.ts"
+import { freePort } from "../support/Daemon.ts"
+import { FakeLlm } from "../support/FakeLlm.ts"
+import { makeFakeTelegram } from "../support/FakeTelegram.ts"
+import { tempDir } from "../support/Harness.ts"
+import { eventually as until } from "../support/Wait.ts"
+import { call, eventually, started, token } from "./ApiKit.ts"
+
+const telegramStatus = (port: number) =>
+  Effect.map(call(port, "GET", "/api/status", { token }), (reply) => reply.body.channels.telegram)
+
+const when = (port: number, state: string) =>
+  Effect.map(
+    eventually(call(port, "GET", "/api/status", { token }), (r) => r.body.channels.telegram.state === state, 15_000),
+    (reply) => reply.body.channels.telegram
+  )
+
+describe("HTTP API: channel health", () => {
+  it.scopedLive("a 429 on getUpdates shows the channel failing with its back-off, then running again", () =>
+    Effect.gen(function*() {
+      const { fake, port } = yield* started()
+      fake.pushText({ chatId: 42, userId: 42, text: "before" })
+      yield* waitForText(fake, "echo: before")
+      const healthy = yield* telegramStatus(port)
+      expect(healthy).toMatchObject({
+        enabled: true,
+        state: "running",
+        mode: "long_polling",
+        lastError: null,
+        retryAfterUntil: null
+      })
+      expect(healthy.lastPollAgeSeconds).toBeGreaterThanOrEqual(0)
+
+      fake.failNext("getUpdates", { status: 429, retryAfter: 3 })
+      const failing = yield* when(port, "failing")
+      expect(failing.lastError.message).toContain("Too Many Requests: retry after 3")
+      expect(failing.lastError.message).toContain("429")
+      expect(failing.retryAfterUntil).toBe(failing.lastError.at + 3000)
+
+      // Once Telegram answers again, the channel runs and takes the message sent meanwhile.
+      fake.pushText({ chatId: 42, userId: 42, text: "during" })
+      yield* waitForText(fake, "echo: during")
+      const recovered = yield* when(port, "running")
+      expect(recovered.retryAfterUntil).toBe(null)
+      expect(recovered.lastError.message).toContain("429")
+      expect(fake.sent.map((m) => m.visibleText)).toEqual(["echo: before", "echo: during"])
+    }))
+
+  it.scopedLive("500s on getUpdates show failing with the error, secrets masked, until polling works again", () =>
+    Effect.gen(function*() {
+      const { fake, port } = yield* started()
+      yield* when(port, "running")
+      fake.failNext("getUpdates", {
+        status: 500,
+        description: `Internal Server Error: upstream said ${fake.token} and sk-llm-secret-key-123`,
+        times: 8
+      })
+      const failing = yield* when(port, "failing")
+      expect(failing.lastError.message).toContain("Internal Server Error")
+      expect(failing.lastError.message).not.toContain(fake.token)
+      expect(failing.lastError.message).not.toContain(fake.token.split(":")[1])
+      expect(failing.lastError.message).not.toContain("sk-llm-secret-key-123")
+      expect(failing.retryAfterUntil).toBe(null)
+
+      const recovered = yield* when(port, "running")
+      expect(recovered.lastError.message).toContain("500")
+      fake.pushText({ chatId: 42, userId: 42, text: "after" })
+      yield* waitForText(fake, "echo: after")
+    }))
+
+  it.scopedLive("a paused channel stays paused across a restart; resumed, the message waiting is answered once", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      const dataDir = tempDir("minibot-pause-")
+      const daemon = (port: number) =>
+        startDaemon(fake, llm, {
+          dataDir,
+          config: { http: { enabled: true, port, api_token: token } },
+          llm: { api_key: "sk-llm-secret-key-123" }
+        })
+
+      yield* Effect.scoped(Effect.gen(function*() {
+        const port = yield* Effect.promise(freePort)
+        yield* daemon(port)
+        fake.pushText({ chatId: 42, userId: 42, text: "before" })
+        yield* waitForText(fake, "echo: before")
+        const paused = yield* call(port, "POST", "/api/channels/telegram/pause", { token })
+        expect(paused.body).toEqual({ channel: "telegram", state: "paused" })
+      }))
+
+      // Sent while the daemon is down: a poller that forgot the pause would take it at once.
+      const waiting = fake.pushText({ chatId: 42, userId: 42, text: "while paused" })
+      const pollsBefore = fake.callsOf("getUpdates").length
+      const port = yield* Effect.promise(freePort)
+      const h = yield* daemon(port)
+      yield* until(() => h.logs.some((l) => l.includes("long polling paused")), "the poller to see the pause")
+      expect(h.logs.some((l) => l.includes("still paused: telegram"))).toBe(true)
+      expect((yield* telegramStatus(port)).state).toBe("paused")
+      expect(fake.callsOf("getUpdates").length).toBe(pollsBefore)
+      expect(fake.pendingUpdates.map((u) => u.update_id)).toEqual([waiting.update_id])
+      expect(fake.sent.map((m) => m.visibleText)).toEqual(["echo: before"])
+
+      const resumed = yield* call(port, "POST", "/api/channels/telegram/resume", { token })
+      expect(resumed.body).toEqual({ channel: "telegram", state: "running" })
+      yield* waitForText(fake, "echo: while paused")
+      fake.pushText({ chatId: 42, userId: 42, text: "after" })
+      yield* waitForText(fake, "echo: after")
+      expect(fake.sent.map((m) => m.visibleText)).toEqual(["echo: before", "echo: while paused", "echo: after"])
+      const rows = yield* h.sql<{ channel: string }>`SELECT channel FROM channel_pauses`
+      expect(rows).toEqual([])
+    }))
+})
