@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Chunk, Effect, Fiber, Layer, Option, Schedule, Stream, TestClock } from "effect"
 import { Bus, BusEvent } from "../../src/bus/Bus.ts"
 import { type ApiEvent, EventStream, type StreamItem } from "../../src/control/api/EventStream.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
@@ -48,5 +48,16 @@ describe("EventStream", () => {
         kind: "inbound.received",
         data: { kind: "inbound.received", conversationId: "telegram:42", messageId: "m1" }
       })
+    }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.memory)))))
+
+  it.scoped("every client gets a keep-alive mark every 15 seconds, and only then", () =>
+    Effect.gen(function*() {
+      const events = yield* EventStream
+      const client = yield* events.follow(undefined)
+      const marks = yield* Effect.fork(Stream.runCollect(Stream.take(client, 2)))
+      yield* TestClock.adjust("14 seconds")
+      expect(Option.isNone(yield* Fiber.poll(marks))).toBe(true)
+      yield* TestClock.adjust("16 seconds")
+      expect(Chunk.toArray(yield* Fiber.join(marks))).toEqual(["keep-alive", "keep-alive"])
     }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.memory)))))
 })
