@@ -6,13 +6,16 @@
  * this says how it is doing since.
  *
  * Every change between failing and running is published as a `channel.state` event, so the
- * dashboard and webhook receivers hear of it without polling the status.
+ * dashboard and webhook receivers hear of it without polling the status. Errors are kept with
+ * the config's secrets masked: they go out in API answers, events and webhooks.
  */
 import { Clock, Context, Effect, Layer } from "effect"
 import { Bus, BusEvent } from "../bus/Bus.ts"
+import { AppConfig } from "../config/Config.ts"
+import { configSecrets, makeRedactor } from "../observability/Logging.ts"
 
 export interface ChannelError {
-  /** As the channel reported it, the bot token already scrubbed. */
+  /** As the channel reported it, every secret of the config masked. */
   readonly message: string
   /** Epoch ms. */
   readonly at: number
@@ -34,7 +37,7 @@ interface Health {
   retryAfterUntil: number | null
 }
 
-const make = (publish: (event: BusEvent) => Effect.Effect<void>) => {
+const make = (publish: (event: BusEvent) => Effect.Effect<void>, redact: (text: string) => string) => {
   const channels = new Map<string, Health>()
   const health = (name: string): Health => {
     const known = channels.get(name)
@@ -73,11 +76,11 @@ const make = (publish: (event: BusEvent) => Effect.Effect<void>) => {
     failed: (name: string, message: string, retryAfterSeconds?: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const h = health(name)
-        h.lastError = { message, at: now }
+        h.lastError = { message: redact(message), at: now }
         h.retryAfterUntil = retryAfterSeconds === undefined ? null : now + retryAfterSeconds * 1000
         if (h.failing) return Effect.void
         h.failing = true
-        return changed(name, "failing", message)
+        return changed(name, "failing", h.lastError.message)
       }),
     view: (name: string, now: number): HealthView => {
       const h = health(name)
@@ -93,11 +96,15 @@ const make = (publish: (event: BusEvent) => Effect.Effect<void>) => {
 
 /** A reference, not a requirement: a channel built alone (in a test) reports to a health nobody reads. */
 export class ChannelHealth extends Context.Reference<ChannelHealth>()("minibot/ChannelHealth", {
-  defaultValue: () => make(() => Effect.void)
+  defaultValue: () => make(() => Effect.void, makeRedactor([]))
 }) {
-  /** One health shared by the daemon's channels and the API; changes go out on the bus. */
-  static readonly layer: Layer.Layer<ChannelHealth, never, Bus> = Layer.effect(
+  /** One health shared by the daemon's channels and the API; changes go out on the bus, secrets masked. */
+  static readonly layer: Layer.Layer<ChannelHealth, never, Bus | AppConfig> = Layer.effect(
     ChannelHealth,
-    Effect.map(Bus, (bus) => make(bus.publish))
+    Effect.gen(function*() {
+      const bus = yield* Bus
+      const { config } = yield* AppConfig
+      return make(bus.publish, makeRedactor(configSecrets(config)))
+    })
   )
 }

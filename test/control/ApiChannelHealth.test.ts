@@ -4,7 +4,7 @@
  * with long polling against the fake Bot API.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Exit, Fiber } from "effect"
 import { startDaemon, waitForText } from "../channels/telegram/harness.ts"
 import { freePort } from "../support/Daemon.ts"
 import { FakeLlm } from "../support/FakeLlm.ts"
@@ -12,6 +12,30 @@ import { makeFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
 import { eventually as until } from "../support/Wait.ts"
 import { call, eventually, started, token } from "./ApiKit.ts"
+
+/** Reads /api/events until `count` channel.state events came; their data. `opened` once the stream is live. */
+const channelStates = (port: number, count: number, opened: Deferred.Deferred<void>) =>
+  Effect.promise(async () => {
+    const controller = new AbortController()
+    const res = await fetch(`http://127.0.0.1:${port}/api/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: controller.signal
+    })
+    const reader = res.body!.getReader()
+    let text = ""
+    try {
+      while ((text.match(/event: channel\.state/g) ?? []).length < count) {
+        const { done, value } = await reader.read()
+        if (done) break
+        Deferred.unsafeDone(opened, Exit.void)
+        text += new TextDecoder().decode(value)
+      }
+    } finally {
+      controller.abort()
+    }
+    return text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)))
+      .filter((d) => d.kind === "channel.state")
+  })
 
 const telegramStatus = (port: number) =>
   Effect.map(call(port, "GET", "/api/status", { token }), (reply) => reply.body.channels.telegram)
@@ -57,6 +81,9 @@ describe("HTTP API: channel health", () => {
     Effect.gen(function*() {
       const { fake, port } = yield* started()
       yield* when(port, "running")
+      const opened = yield* Deferred.make<void>()
+      const events = yield* Effect.fork(channelStates(port, 2, opened))
+      yield* Deferred.await(opened)
       fake.failNext("getUpdates", {
         status: 500,
         description: `Internal Server Error: upstream said ${fake.token} and sk-llm-secret-key-123`,
@@ -71,6 +98,12 @@ describe("HTTP API: channel health", () => {
 
       const recovered = yield* when(port, "running")
       expect(recovered.lastError.message).toContain("500")
+      // Subscribers heard of both changes, with the same masked error.
+      const changes = yield* Fiber.join(events)
+      expect(changes).toEqual([
+        expect.objectContaining({ channel: "telegram", state: "failing", reason: failing.lastError.message }),
+        expect.objectContaining({ channel: "telegram", state: "running", reason: "recovered" })
+      ])
       fake.pushText({ chatId: 42, userId: 42, text: "after" })
       yield* waitForText(fake, "echo: after")
     }))

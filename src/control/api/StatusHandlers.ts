@@ -6,7 +6,6 @@ import { ChannelGate } from "../../channels/ChannelGate.ts"
 import { ChannelHealth } from "../../channels/ChannelHealth.ts"
 import { AppConfig, runnerAddressOf } from "../../config/Config.ts"
 import { version } from "../../observability/Build.ts"
-import { configSecrets, makeRedactor } from "../../observability/Logging.ts"
 import * as ClusterStatus from "../../runtime/ClusterStatus.ts"
 import { JobStore } from "../../scheduler/JobStore.ts"
 import { Api } from "./Api.ts"
@@ -20,7 +19,6 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
     const startedAt = yield* Clock.currentTimeMillis
     const address = runnerAddressOf(config.cluster)
     const health = yield* ChannelHealth
-    const redact = makeRedactor(configSecrets(config))
     const tg = config.channels.telegram
     /** Paused first: the operator's choice explains a silent channel better than a stale error. */
     const channel = (name: string, enabled: boolean, now: number) => {
@@ -34,7 +32,7 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
           : h.failing
           ? "failing" as const
           : "running" as const,
-        lastError: h.lastError === null ? null : { message: redact(h.lastError.message), at: h.lastError.at }
+        lastError: h.lastError
       }
     }
     const telegram = (now: number) => {
