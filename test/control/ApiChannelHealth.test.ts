@@ -108,6 +108,29 @@ describe("HTTP API: channel health", () => {
       yield* waitForText(fake, "echo: after")
     }))
 
+  it.scopedLive("webhook mode: a refused setWebhook shows failing until Telegram accepts it", () =>
+    Effect.gen(function*() {
+      const { fake, port } = yield* started({
+        telegram: { mode: "webhook", webhook_url: "https://bot.example.com/telegram/hook" },
+        prepare: (f) => f.failNext("setWebhook", { status: 502, description: "Bad Gateway", times: 30 })
+      })
+      const failing = yield* when(port, "failing")
+      expect(failing).toMatchObject({ mode: "webhook", lastPollAgeSeconds: null })
+      expect(failing.lastError.message).toContain("setWebhook failed (502): Bad Gateway")
+      yield* Effect.promise(() => fake.waitFor((f) => f.webhook !== undefined, 20_000))
+      expect(yield* when(port, "running")).toMatchObject({ mode: "webhook", lastPollAgeSeconds: null })
+    }))
+
+  it.scopedLive("a refused bot token shows failing with what to check, the token masked", () =>
+    Effect.gen(function*() {
+      const wrong = "123456789:AAwrong-token-wrong-token-wrong-token"
+      const { port } = yield* started({ telegram: { bot_token: wrong } })
+      const failing = yield* when(port, "failing")
+      expect(failing.lastError.message).toContain("Telegram rejected the bot token")
+      expect(failing.lastError.message).toContain("bot_token")
+      expect(JSON.stringify(failing)).not.toContain("AAwrong-token")
+    }))
+
   it.scopedLive("a paused channel stays paused across a restart; resumed, the message waiting is answered once", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
