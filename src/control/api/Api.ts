@@ -179,7 +179,7 @@ export class ChannelsGroup extends HttpApiGroup.make("channels")
       .annotate(
         OpenApi.Description,
         "Stops the channel's intake: Telegram keeps new updates (no getUpdates; the webhook answers 503). " +
-          "Replies and scheduled jobs still go out."
+          "Replies and scheduled jobs still go out. The pause is stored: it lasts across restarts until resumed."
       )
   )
   .add(
