@@ -24,7 +24,7 @@ export class StorageCopyError extends Data.TaggedError("StorageCopyError")<{ rea
 /**
  * The tables that hold what people and the operator would miss: history and the turn ledger,
  * notes, jobs and their runs (tasks are jobs), pairing, time zones, the Telegram offset (and the
- * updates already answered outside the mailboxes), the channels the operator paused. In this order, each with its primary key.
+ * updates already answered outside the mailboxes). In this order, each with its primary key.
  * Left out: the actors' mailboxes (the cluster's own tables; pending jobs are posted again at
  * start), the webhook outbox and album parts (short-lived).
  */
@@ -39,8 +39,7 @@ export const copiedTables: ReadonlyArray<{ readonly table: string; readonly key:
   { table: "telegram_refusals", key: ["chat_id"] },
   { table: "telegram_pairing_codes", key: ["code"] },
   { table: "telegram_paired_users", key: ["user_id"] },
-  { table: "user_timezones", key: ["owner_id"] },
-  { table: "channel_pauses", key: ["channel"] }
+  { table: "user_timezones", key: ["owner_id"] }
 ]
 
 /** Tables whose `id` is a Postgres sequence: moved past the copied ids so new rows do not collide. */
