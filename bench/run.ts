@@ -8,9 +8,9 @@
  * - start to ready: spawning `minibot run` until `/readyz` answers 200;
  * - idle RSS of that daemon after it has been idle a few seconds;
  * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts);
- * - `/api/status` latency, and turns with 10 `/api/events` clients attached (bench/control.ts);
  * - minibot side by side with a minimal grammY + openai bot, as processes through the same fakes,
  *   each figure as a ratio to that baseline (bench/telegram.ts).
+ * - `/api/status` latency, and turns with 10 `/api/events` clients attached (bench/control.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
  */
 import { Effect, Logger, LogLevel } from "effect"
@@ -142,10 +142,10 @@ port = ${port}
 }
 
 const main = async () => {
+  if (process.env.BENCH_ONLY === "control") return void await ControlBench.main()
   if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
     throw new Error("run `npm run build` first (npm run bench does)")
   }
-  if (process.env.BENCH_ONLY === "control") return void await ControlBench.main()
   const fake = await startFakeLlm()
   const rows: Array<[string, string]> = []
   const report = (name: string, value: string) => {
@@ -182,9 +182,9 @@ const main = async () => {
   report("idle RSS after ready + 3 s", `${starts[0]!.rssMb.toFixed(0)} MB`)
   await fake.close()
   rows.push(...await SchedulerBench.main())
-  rows.push(...await ControlBench.main())
 
   const sideBySide = await TelegramBench.main()
+  rows.push(...await ControlBench.main())
 
   console.log(`\n| measure | ${os.cpus().length} cores, node ${process.version} |\n|---|---|`)
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
