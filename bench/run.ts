@@ -11,6 +11,7 @@
  * - streamed replies: first token to first preview, Bot API calls per reply (bench/streaming.ts);
  * - minibot side by side with a minimal grammY + openai bot, as processes through the same fakes,
  *   each figure as a ratio to that baseline (bench/telegram.ts).
+ * - `/api/status` latency, and turns with 10 `/api/events` clients attached (bench/control.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
  */
 import { Effect, Logger, LogLevel } from "effect"
@@ -22,6 +23,7 @@ import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Actors } from "../src/runtime/Actors.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { freePort } from "../test/support/Process.ts"
+import * as ControlBench from "./control.ts"
 import * as SchedulerBench from "./scheduler.ts"
 import * as StreamingBench from "./streaming.ts"
 import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
@@ -142,6 +144,7 @@ port = ${port}
 }
 
 const main = async () => {
+  if (process.env.BENCH_ONLY === "control") return void await ControlBench.main()
   if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
     throw new Error("run `npm run build` first (npm run bench does)")
   }
@@ -185,6 +188,7 @@ const main = async () => {
   rows.push(...await SchedulerBench.main(), ...await StreamingBench.main())
 
   const sideBySide = await TelegramBench.main()
+  rows.push(...await ControlBench.main())
 
   console.log(`\n| measure | ${os.cpus().length} cores, node ${process.version} |\n|---|---|`)
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)

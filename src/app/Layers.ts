@@ -5,6 +5,7 @@
 import { Effect, Layer } from "effect"
 import { Bus, BusLogger } from "../bus/Bus.ts"
 import { ChannelGate } from "../channels/ChannelGate.ts"
+import { ChannelHealth } from "../channels/ChannelHealth.ts"
 import { ChannelsFailed, ChannelStatus } from "../channels/ChannelStatus.ts"
 import * as ConsoleChannel from "../channels/console/ConsoleChannel.ts"
 import { Outbound } from "../channels/Outbound.ts"
@@ -117,11 +118,15 @@ export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleCh
   Layer.provideMerge(TelegramChannel.layer)
 )
 
+/** What intake and the API share about each channel: paused (stored), failing; needs the database and the bus. */
+export const ChannelControl = Layer.merge(ChannelGate.layer, ChannelHealth.layer)
+
 /** The daemon: senders first, then the core (database, actors), then the channels' intake. */
 export const Daemon = Channels.pipe(
+  Layer.provideMerge(ChannelControl),
   Layer.provideMerge(Core),
   Layer.provideMerge(Senders),
-  Layer.provideMerge(Layer.merge(ChannelStatus.layer, ChannelGate.layer))
+  Layer.provideMerge(ChannelStatus.layer)
 )
 
 /**

@@ -59,6 +59,8 @@ export const copiedTables: ReadonlyArray<CopiedTable> = [
   { table: "telegram_handled_updates", key: ["bot_id", "update_id"] },
   { table: "telegram_refusals", key: ["chat_id"] },
   { table: "telegram_pairing_codes", key: ["code"] },
+  // Paused by the operator: still paused after the move.
+  { table: "channel_pauses", key: ["channel"] },
   { table: "telegram_paired_users", key: ["user_id"] },
   { table: "user_timezones", key: ["owner_id"] },
   { table: "media_group_parts", key: ["conversation_key", "media_group_id", "message_id"] },

@@ -3,7 +3,7 @@ import { Effect, Schedule } from "effect"
 import { startDaemon } from "../channels/telegram/harness.ts"
 import { freePort } from "../support/Daemon.ts"
 import { FakeLlm } from "../support/FakeLlm.ts"
-import { makeFakeTelegram } from "../support/FakeTelegram.ts"
+import { type FakeTelegramServer, makeFakeTelegram } from "../support/FakeTelegram.ts"
 
 export const token = "api-token-for-tests-0123456789"
 export const chat = "telegram:42"
@@ -36,10 +36,17 @@ export const eventually = (request: Effect.Effect<Reply>, check: (reply: Reply) 
   )
 
 export const started = (
-  options: { http?: Record<string, unknown>; telegram?: Record<string, unknown>; config?: Record<string, unknown> } = {}
+  options: {
+    http?: Record<string, unknown>
+    telegram?: Record<string, unknown>
+    config?: Record<string, unknown>
+    /** Runs on the fake Bot API before the daemon starts (faults for its start-up calls). */
+    prepare?: (fake: FakeTelegramServer) => void
+  } = {}
 ) =>
   Effect.gen(function*() {
     const fake = yield* makeFakeTelegram()
+    options.prepare?.(fake)
     const llm = yield* FakeLlm.make()
     const port = yield* Effect.promise(freePort)
     const h = yield* startDaemon(fake, llm, {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Chunk, Effect, Fiber, Layer, Option, Schedule, Stream, TestClock } from "effect"
 import { Bus, BusEvent } from "../../src/bus/Bus.ts"
-import { EventStream } from "../../src/control/api/EventStream.ts"
+import { type ApiEvent, EventStream, type StreamItem } from "../../src/control/api/EventStream.ts"
 import { conversationKey } from "../../src/domain/Conversation.ts"
 
 const event = (n: number) =>
@@ -13,6 +13,7 @@ const event = (n: number) =>
   })
 
 const messageIdOf = (e: { readonly data: Record<string, unknown> }) => e.data.messageId
+const isEvent = (item: StreamItem): item is ApiEvent => item !== "keep-alive"
 
 describe("EventStream", () => {
   it.scopedLive("a client that falls behind is disconnected, and resumes from the buffer with its last event id", () =>
@@ -22,6 +23,7 @@ describe("EventStream", () => {
       const slow = yield* events.follow(undefined)
       // Warm-up events until a second client sees one: the stream's bus subscription is live.
       const probe = yield* Stream.unwrapScoped(events.follow(undefined)).pipe(
+        Stream.filter(isEvent),
         Stream.runHead,
         Effect.raceFirst(
           bus.publish(event(0)).pipe(Effect.repeat(Schedule.spaced("10 millis")), Effect.zipRight(Effect.never))
@@ -35,6 +37,7 @@ describe("EventStream", () => {
       expect(Chunk.size(received)).toBeLessThan(300)
 
       const resumed = yield* Stream.unwrapScoped(events.follow(probe.id)).pipe(
+        Stream.filter(isEvent),
         Stream.filter((e) => messageIdOf(e) !== "m0"),
         Stream.take(300),
         Stream.runCollect,
@@ -45,5 +48,16 @@ describe("EventStream", () => {
         kind: "inbound.received",
         data: { kind: "inbound.received", conversationId: "telegram:42", messageId: "m1" }
       })
+    }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.memory)))))
+
+  it.scoped("every client gets a keep-alive mark every 15 seconds, and only then", () =>
+    Effect.gen(function*() {
+      const events = yield* EventStream
+      const client = yield* events.follow(undefined)
+      const marks = yield* Effect.fork(Stream.runCollect(Stream.take(client, 2)))
+      yield* TestClock.adjust("14 seconds")
+      expect(Option.isNone(yield* Fiber.poll(marks))).toBe(true)
+      yield* TestClock.adjust("16 seconds")
+      expect(Chunk.toArray(yield* Fiber.join(marks))).toEqual(["keep-alive", "keep-alive"])
     }).pipe(Effect.provide(EventStream.Default.pipe(Layer.provideMerge(Bus.memory)))))
 })

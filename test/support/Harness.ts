@@ -16,7 +16,6 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Layers from "../../src/app/Layers.ts"
-import { ChannelGate } from "../../src/channels/ChannelGate.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../../src/channels/Outbound.ts"
 import {
   defaultTelegramTimings,
@@ -200,9 +199,9 @@ export const startDaemon = (fake: FakeTelegramServer, llm: FakeLlmServer, option
     const captured = capturedLogs(config)
     const logger = Layer.merge(captured.logger, Logger.minimumLogLevel(Logging.toLogLevel("debug")))
     const layer = Layers.Channels.pipe(
+      Layer.provideMerge(Layers.ChannelControl),
       Layer.provideMerge(Layers.runtimeWith(testLlm)),
       Layer.provideMerge(Layers.Senders),
-      Layer.provideMerge(ChannelGate.layer),
       Layer.provideMerge(Database.sqliteAt(Database.databaseFile(dataDir))),
       Layer.provideMerge(AppConfig.layer(config)),
       Layer.provide(Layer.succeed(TelegramTimings, { ...fastTimings, ...options.timings })),

@@ -3,20 +3,27 @@
  * messages and answers them after resume), and Telegram's pairing: codes waiting for approval and
  * the people already paired.
  */
-import { useState } from "preact/hooks"
+import { useEffect, useState } from "preact/hooks"
 import type { ChannelName } from "../../../src/domain/Conversation.ts"
 import { call } from "../api.ts"
+import { ChannelFacts, type ChannelView } from "../ChannelFacts.tsx"
 import { formatTime, useLoad, useThrottled } from "../data.ts"
 import { useEvents } from "../events.ts"
 import { Empty, ErrorNote, Table } from "../ui.tsx"
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+/** The age of the last poll moves on; changes of state come as events. */
+const statusRefreshMs = 10_000
 
 export const ChannelsPage = () => {
   const status = useLoad(() => call((c) => c.status.status()), [])
   const pairing = useLoad(() => call((c) => c.pairing.list()), [])
   const reloadStatus = useThrottled(status.reload, 500)
   const reloadPairing = useThrottled(pairing.reload, 1000)
+  useEffect(() => {
+    const timer = setInterval(status.reload, statusRefreshMs)
+    return () => clearInterval(timer)
+  }, [status.reload])
   useEvents((event) => {
     if (event.kind === "channel.state") reloadStatus()
     // A new code arrives with a message from someone unknown.
@@ -54,9 +61,7 @@ export const ChannelsPage = () => {
       return `Revoked ${result.userId}; ${result.cancelledJobs} job(s) cancelled.`
     }, pairing.reload)
 
-  const channels = Object.entries(status.data?.channels ?? {}) as Array<
-    [ChannelName, { enabled: boolean; state: "running" | "paused" | "disabled" }]
-  >
+  const channels = Object.entries(status.data?.channels ?? {}) as Array<[ChannelName, ChannelView]>
   const pending = pairing.data?.pending ?? []
   const paired = pairing.data?.paired ?? []
   return (
@@ -64,9 +69,9 @@ export const ChannelsPage = () => {
       <h1>Channels</h1>
       <div aria-live="polite">{notice === undefined ? null : <p class="notice">{notice}</p>}</div>
       <ErrorNote error={status.error ?? pairing.error ?? error} />
-      <Table caption="Channels" head={["Channel", "State", ""]}>
+      <Table caption="Channels" head={["Channel", "State", "Details", ""]}>
         {channels.length === 0
-          ? <Empty columns={3}>{status.loading ? "Loading…" : "No channel."}</Empty>
+          ? <Empty columns={4}>{status.loading ? "Loading…" : "No channel."}</Empty>
           : channels.map(([name, channel]) => (
             <tr key={name} data-channel={name}>
               <td>
@@ -75,8 +80,9 @@ export const ChannelsPage = () => {
               <td>
                 <span class={`status ${channel.state}`}>{channel.state}</span>
               </td>
+              <td>{channel.enabled ? <ChannelFacts channel={channel} /> : null}</td>
               <td>
-                {channel.state === "running"
+                {channel.state === "running" || channel.state === "failing"
                   ? (
                     <button
                       type="button"

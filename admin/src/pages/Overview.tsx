@@ -1,6 +1,7 @@
 /** What runs, and what happens right now: the status, counters since the page opened, the live feed. */
 import { useEffect, useState } from "preact/hooks"
 import { call } from "../api.ts"
+import { ChannelFacts } from "../ChannelFacts.tsx"
 import { formatBytes, formatClock, formatDuration, formatTime, useLoad, useThrottled } from "../data.ts"
 import { type LiveEvent, useEvents } from "../events.ts"
 import { ErrorNote, Link, Table } from "../ui.tsx"
@@ -66,8 +67,9 @@ export const OverviewPage = () => {
           {s === undefined ? <p aria-busy="true">Loading…</p> : (
             <ul class="channels">
               {Object.entries(s.channels).map(([name, channel]) => (
-                <li>
+                <li data-channel={name}>
                   <strong>{name}</strong> <span class={`status ${channel.state}`}>{channel.state}</span>
+                  {channel.enabled ? <ChannelFacts channel={channel} /> : null}
                 </li>
               ))}
             </ul>

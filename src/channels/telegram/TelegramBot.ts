@@ -10,6 +10,7 @@ import { Data, Deferred, Effect, Option } from "effect"
 import { createHash } from "node:crypto"
 import { botCommands } from "../../commands/ChatCommands.ts"
 import { Readiness } from "../../control/Readiness.ts"
+import { ChannelHealth } from "../ChannelHealth.ts"
 import { ChannelStatus } from "../ChannelStatus.ts"
 import { type BotIdentity, isUnauthorized, TelegramApi, type TelegramError } from "./TelegramApi.ts"
 import { untilAcceptedRetry } from "./TelegramSchedules.ts"
@@ -27,8 +28,10 @@ export const tokenRejectedMessage = (method: string) =>
  * with the error itself on any other 4xx but 409 and 429 (a bad request stays bad).
  */
 export const untilAccepted = <A>(what: string, call: Effect.Effect<A, TelegramError>) =>
-  Effect.flatMap(TelegramTimings, (timings) =>
+  Effect.flatMap(Effect.zip(TelegramTimings, ChannelHealth), ([timings, health]) =>
     call.pipe(
+      // Until it is accepted, the channel takes no messages: the status says why.
+      Effect.tapError((error) => health.failed("telegram", error.message, error.retryAfter)),
       Effect.retry(untilAcceptedRetry(timings, what)),
       Effect.catchIf(isUnauthorized, (error) => Effect.fail(new BotTokenRejected({ method: error.method })))
     ))
@@ -45,7 +48,12 @@ export class TelegramBot extends Effect.Service<TelegramBot>()("minibot/Telegram
     const identity = yield* Deferred.make<BotIdentity>()
     yield* readiness.expect("telegram")
     yield* status.expect("telegram")
-    const stopped = (reason: string) => Effect.zipRight(Effect.logError(reason), status.failed("telegram", reason))
+    const health = yield* ChannelHealth
+    const stopped = (reason: string) =>
+      Effect.logError(reason).pipe(
+        Effect.zipRight(health.failed("telegram", reason)),
+        Effect.zipRight(status.failed("telegram", reason))
+      )
 
     const registerCommands = (bot: BotIdentity) =>
       Effect.gen(function*() {

@@ -17,6 +17,7 @@ import { TelegramSettings } from "../../config/Config.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { singleton } from "../../runtime/Singletons.ts"
 import { ChannelGate } from "../ChannelGate.ts"
+import { ChannelHealth } from "../ChannelHealth.ts"
 import { isUnauthorized, TelegramApi } from "./TelegramApi.ts"
 import { BotTokenRejected, TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
 import { TelegramIntake } from "./TelegramIntake.ts"
@@ -36,6 +37,7 @@ const run = Effect.gen(function*() {
   const readiness = yield* Readiness
   const timings = yield* TelegramTimings
   const gate = yield* ChannelGate
+  const health = yield* ChannelHealth
 
   const shortPolling = (yield* TelegramSettings).poll_timeout_seconds === 0
   const bot = yield* telegramBot.identity
@@ -52,21 +54,28 @@ const run = Effect.gen(function*() {
     yield* readiness.ready("telegram")
     yield* Effect.logInfo(`long polling started${offset === undefined ? "" : ` (resuming at update ${offset})`}`)
 
-    // Any answer, an error included, is progress for the watchdog.
+    // Any answer, an error included, is progress for the watchdog; the status hears of each.
     const fetchUpdates = Effect.suspend(() => api.getUpdates(offset, allowedUpdates)).pipe(
+      Effect.tapBoth({
+        onSuccess: () => health.answered("telegram"),
+        onFailure: (error) => health.failed("telegram", error.message, error.retryAfter)
+      }),
       Effect.ensuring(progress),
       Effect.retry(pollRetry(timings)),
       Effect.catchIf(isUnauthorized, (error) => Effect.fail(new BotTokenRejected({ method: error.method })))
     )
 
     const cycle = Effect.gen(function*() {
+      if (gate.isPaused("telegram")) {
+        yield* Effect.logInfo("long polling paused: Telegram keeps the updates until resume")
+      }
       yield* gate.whenRunning("telegram")
       // Paused meanwhile: the poll in flight is abandoned; what it would have fetched stays with Telegram.
       const fetched = yield* Effect.raceFirst(
         Effect.asSome(fetchUpdates),
         Effect.as(gate.whenPaused("telegram"), Option.none())
       )
-      if (Option.isNone(fetched)) return yield* Effect.logInfo("long polling paused")
+      if (Option.isNone(fetched)) return
       const updates = fetched.value
       // poll_timeout_seconds = 0 is short polling: do not hammer Telegram while nothing comes.
       if (updates.length === 0 && shortPolling) yield* Effect.sleep(shortPollPause)
@@ -97,16 +106,15 @@ const run = Effect.gen(function*() {
   )
 
   yield* Effect.forever(untilStalled).pipe(
-    Effect.catchAll((error) =>
-      Effect.zipRight(
-        readiness.notReady("telegram"),
-        Effect.logError(
-          error._tag === "BotTokenRejected"
-            ? tokenRejectedMessage(error.method)
-            : `Telegram refused ${error.method}: ${error.description}; polling is stopped`
-        )
+    Effect.catchAll((error) => {
+      const reason = error._tag === "BotTokenRejected"
+        ? tokenRejectedMessage(error.method)
+        : `Telegram refused ${error.method}: ${error.description}; polling is stopped`
+      return readiness.notReady("telegram").pipe(
+        Effect.zipRight(health.failed("telegram", reason)),
+        Effect.zipRight(Effect.logError(reason))
       )
-    )
+    })
   )
 })
 

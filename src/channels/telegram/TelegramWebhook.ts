@@ -19,6 +19,7 @@ import { type TelegramConfig, TelegramSettings } from "../../config/Config.ts"
 import { ControlRoutes } from "../../control/ControlServer.ts"
 import { Readiness } from "../../control/Readiness.ts"
 import { ChannelGate } from "../ChannelGate.ts"
+import { ChannelHealth } from "../ChannelHealth.ts"
 import { SummarisedLog } from "./SummarisedLog.ts"
 import { TelegramApi } from "./TelegramApi.ts"
 import { TelegramBot, tokenRejectedMessage, untilAccepted } from "./TelegramBot.ts"
@@ -123,18 +124,25 @@ const Setup = Layer.scopedDiscard(
     const telegramBot = yield* TelegramBot
     const readiness = yield* Readiness
     const tg = yield* TelegramSettings
+    const health = yield* ChannelHealth
     const url = tg.webhook_url ?? ""
     yield* Effect.gen(function*() {
       yield* telegramBot.identity
       yield* untilAccepted("setWebhook", api.setWebhook(url, webhookSecret(tg), allowedUpdates))
+      yield* health.recovered("telegram")
       yield* readiness.ready("telegram")
       yield* Effect.logInfo(`webhook set: Telegram posts updates to ${url}, served at ${webhookPath(tg)}`)
     }).pipe(
       Effect.catchTags({
         BotTokenRejected: (e) =>
-          Effect.zipRight(Effect.logError(tokenRejectedMessage(e.method)), readiness.notReady("telegram")),
-        TelegramError: (e) =>
-          Effect.logError(`Telegram refused the webhook (${e.description}): check [channels.telegram] webhook_url`)
+          Effect.logError(tokenRejectedMessage(e.method)).pipe(
+            Effect.zipRight(health.failed("telegram", tokenRejectedMessage(e.method))),
+            Effect.zipRight(readiness.notReady("telegram"))
+          ),
+        TelegramError: (e) => {
+          const reason = `Telegram refused the webhook (${e.description}): check [channels.telegram] webhook_url`
+          return Effect.zipRight(Effect.logError(reason), health.failed("telegram", reason))
+        }
       }),
       Effect.annotateLogs("component", "telegram"),
       Effect.forkScoped

@@ -116,17 +116,31 @@ export class SessionGroup extends HttpApiGroup.make("session")
 // ---------------------------------------------------------------------------------------------
 // Status
 
-/** `disabled` by the config; `paused` by the operator (intake stopped, nothing lost); else `running`. */
-export const ChannelState = Schema.Literal("running", "paused", "disabled")
+/**
+ * `disabled` by the config; `paused` by the operator (intake stopped, nothing lost, kept across
+ * restarts); `failing` when its last getUpdates or webhook set-up failed or the bot token was
+ * refused; else `running`.
+ */
+export const ChannelState = Schema.Literal("running", "paused", "failing", "disabled")
+
+export const ChannelHealthView = Schema.Struct({
+  enabled: Schema.Boolean,
+  state: ChannelState,
+  /** The last error of the channel's intake since start (kept after it recovered), secrets masked. */
+  lastError: Schema.NullOr(Schema.Struct({ message: Schema.String, at: Schema.Number })),
+  /** Telegram: how updates arrive (`[channels.telegram] mode`). */
+  mode: Schema.optional(Schema.Literal("long_polling", "webhook")),
+  /** Telegram, polling: seconds since the last getUpdates answer (null before the first). */
+  lastPollAgeSeconds: Schema.optional(Schema.NullOr(Schema.Number)),
+  /** Telegram: epoch ms until which a 429 asked not to call again, while that is ahead. */
+  retryAfterUntil: Schema.optional(Schema.NullOr(Schema.Number))
+})
 
 export const Status = Schema.Struct({
   version: Schema.String,
   uptimeSeconds: Schema.Number,
   memory: Schema.Struct({ rssBytes: Schema.Number, heapUsedBytes: Schema.Number }),
-  channels: Schema.Record({
-    key: Schema.String,
-    value: Schema.Struct({ enabled: Schema.Boolean, state: ChannelState })
-  }),
+  channels: Schema.Record({ key: Schema.String, value: ChannelHealthView }),
   /** Epoch ms of the next due scheduled job, if any. */
   nextJobDueAt: Schema.NullOr(Schema.Number),
   /** The runners sharing Postgres (none listed on SQLite: one process does everything). */
@@ -165,7 +179,7 @@ export class ChannelsGroup extends HttpApiGroup.make("channels")
       .annotate(
         OpenApi.Description,
         "Stops the channel's intake: Telegram keeps new updates (no getUpdates; the webhook answers 503). " +
-          "Replies and scheduled jobs still go out."
+          "Replies and scheduled jobs still go out. The pause is stored: it lasts across restarts until resumed."
       )
   )
   .add(

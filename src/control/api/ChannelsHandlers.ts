@@ -36,7 +36,7 @@ export const ChannelsHandlers = HttpApiBuilder.group(Api, "channels", (handlers)
       .handle("pause", ({ path }) =>
         Effect.gen(function*() {
           yield* pausable(path.name)
-          if (!(yield* gate.pause(path.name))) {
+          if (!(yield* Effect.orDie(gate.pause(path.name)))) {
             return yield* new Conflict({ message: `the ${path.name} channel is already paused` })
           }
           return yield* changed(path.name, "paused")
@@ -44,7 +44,7 @@ export const ChannelsHandlers = HttpApiBuilder.group(Api, "channels", (handlers)
       .handle("resume", ({ path }) =>
         Effect.gen(function*() {
           yield* pausable(path.name)
-          if (!(yield* gate.resume(path.name))) {
+          if (!(yield* Effect.orDie(gate.resume(path.name)))) {
             return yield* new Conflict({ message: `the ${path.name} channel is not paused` })
           }
           return yield* changed(path.name, "running")

@@ -4,14 +4,22 @@
  * hands it to every client's own bounded queue without waiting: a client whose queue is full is
  * disconnected (it may reconnect and resume), so a slow client never holds up the bus, and so
  * never a turn.
+ *
+ * Every `keepAliveEvery`, one fiber puts a `keep-alive` mark in every client's queue (a comment
+ * line keeps proxies from closing an idle stream): a timer merged into each client's stream
+ * instead costs every client a fiber hop per event, which slowed turns measurably.
  */
-import { Clock, Effect, Queue, Scope, Stream } from "effect"
+import { Clock, Effect, Queue, Schedule, Scope, Stream } from "effect"
 import { Bus, BusEvent } from "../../bus/Bus.ts"
 
 /** Events kept for resuming. */
 const bufferSize = 1000
 /** Events a client may have outstanding before it is dropped. */
 const clientQueueSize = 256
+const keepAliveEvery = Schedule.spaced("15 seconds")
+
+/** What a client's stream carries: events, and now and then a mark that it is still open. */
+export type StreamItem = ApiEvent | "keep-alive"
 
 export interface ApiEvent {
   readonly id: number
@@ -49,7 +57,7 @@ export class EventStream extends Effect.Service<EventStream>()("minibot/EventStr
     // Last-Event-ID never matches a newer process's events by accident.
     let nextId = (yield* Clock.currentTimeMillis) * 1000
     const buffer: Array<ApiEvent> = []
-    const clients = new Set<Queue.Queue<ApiEvent>>()
+    const clients = new Set<Queue.Queue<StreamItem>>()
 
     const dispatch = (event: ApiEvent) =>
       Effect.suspend(() => {
@@ -70,19 +78,24 @@ export class EventStream extends Effect.Service<EventStream>()("minibot/EventStr
       ),
       Effect.forkScoped
     )
+    // A full queue is a client about to be dropped: it needs no mark.
+    yield* Effect.sync(() => clients.forEach((queue) => queue.unsafeOffer("keep-alive"))).pipe(
+      Effect.repeat(keepAliveEvery),
+      Effect.forkScoped
+    )
 
     /**
      * The events after `lastEventId` still in the buffer, then every new one, until the scope
      * closes or the client falls behind.
      */
-    const follow = (lastEventId: number | undefined): Effect.Effect<Stream.Stream<ApiEvent>, never, Scope.Scope> =>
+    const follow = (lastEventId: number | undefined): Effect.Effect<Stream.Stream<StreamItem>, never, Scope.Scope> =>
       Effect.gen(function*() {
-        const queue = yield* Queue.bounded<ApiEvent>(clientQueueSize)
+        const queue = yield* Queue.bounded<StreamItem>(clientQueueSize)
         // Registered and backlog taken in one synchronous step: no event is missed or repeated.
         const backlog = yield* Effect.acquireRelease(
           Effect.sync(() => {
             clients.add(queue)
-            return lastEventId === undefined ? [] : buffer.filter((e) => e.id > lastEventId)
+            return lastEventId === undefined ? [] : buffer.filter((e) => e.id > lastEventId) as Array<StreamItem>
           }),
           () => Effect.sync(() => clients.delete(queue))
         )

@@ -3,6 +3,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import { ChannelGate } from "../../channels/ChannelGate.ts"
+import { ChannelHealth } from "../../channels/ChannelHealth.ts"
 import { AppConfig, runnerAddressOf } from "../../config/Config.ts"
 import { version } from "../../observability/Build.ts"
 import * as ClusterStatus from "../../runtime/ClusterStatus.ts"
@@ -17,10 +18,34 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
     const sql = yield* SqlClient.SqlClient
     const startedAt = yield* Clock.currentTimeMillis
     const address = runnerAddressOf(config.cluster)
-    const channel = (name: string, enabled: boolean) => ({
-      enabled,
-      state: !enabled ? "disabled" as const : gate.isPaused(name) ? "paused" as const : "running" as const
-    })
+    const health = yield* ChannelHealth
+    const tg = config.channels.telegram
+    /** Paused first: the operator's choice explains a silent channel better than a stale error. */
+    const channel = (name: string, enabled: boolean, now: number) => {
+      const h = health.view(name, now)
+      return {
+        enabled,
+        state: !enabled
+          ? "disabled" as const
+          : gate.isPaused(name)
+          ? "paused" as const
+          : h.failing
+          ? "failing" as const
+          : "running" as const,
+        lastError: h.lastError
+      }
+    }
+    const telegram = (now: number) => {
+      const h = health.view("telegram", now)
+      return {
+        ...channel("telegram", tg.enabled, now),
+        mode: tg.mode,
+        lastPollAgeSeconds: tg.mode === "long_polling" && h.lastAnswerAt !== null
+          ? Math.round((now - h.lastAnswerAt) / 100) / 10
+          : null,
+        retryAfterUntil: h.retryAfterUntil
+      }
+    }
     return handlers.handle("status", () =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -32,8 +57,8 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
           uptimeSeconds: Math.round((now - startedAt) / 1000),
           memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
           channels: {
-            telegram: channel("telegram", config.channels.telegram.enabled),
-            console: channel("console", config.channels.console.enabled)
+            telegram: telegram(now),
+            console: channel("console", config.channels.console.enabled, now)
           },
           nextJobDueAt,
           cluster: {

@@ -15,6 +15,7 @@ import webhooks from "./0009_webhooks.ts"
 import conversationSummaries from "./0011_conversation_summaries.ts"
 import mediaGroups from "./0012_media_groups.ts"
 import turnPreviews from "./0013_turn_previews.ts"
+import channelPauses from "./0014_channel_pauses.ts"
 
 export type Migration = Effect.Effect<void, unknown, SqlClient.SqlClient>
 
@@ -29,5 +30,6 @@ export const migrations: Record<string, Migration> = {
   "0009_webhooks": webhooks,
   "0011_conversation_summaries": conversationSummaries,
   "0012_media_groups": mediaGroups,
-  "0013_turn_previews": turnPreviews
+  "0013_turn_previews": turnPreviews,
+  "0014_channel_pauses": channelPauses
 }
