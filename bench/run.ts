@@ -8,6 +8,7 @@
  * - start to ready: spawning `minibot run` until `/readyz` answers 200;
  * - idle RSS of that daemon after it has been idle a few seconds;
  * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts);
+ * - runners on one Postgres: throughput, overhead, another runner's conversation, failover (bench/runners.ts);
  * - minibot side by side with a minimal grammY + openai bot, as processes through the same fakes,
  *   each figure as a ratio to that baseline (bench/telegram.ts).
  * Medians of repeated runs; the machine is shared, so read ratios, not single figures.
@@ -21,6 +22,7 @@ import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Actors } from "../src/runtime/Actors.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { freePort } from "../test/support/Process.ts"
+import * as RunnersBench from "./runners.ts"
 import * as SchedulerBench from "./scheduler.ts"
 import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 import * as TelegramBench from "./telegram.ts"
@@ -143,6 +145,8 @@ const main = async () => {
   if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
     throw new Error("run `npm run build` first (npm run bench does)")
   }
+  // BENCH_ONLY=runners runs only the runners on one Postgres.
+  if (process.env.BENCH_ONLY === "runners") return void await RunnersBench.main()
   const fake = await startFakeLlm()
   const rows: Array<[string, string]> = []
   const report = (name: string, value: string) => {
@@ -179,6 +183,7 @@ const main = async () => {
   report("idle RSS after ready + 3 s", `${starts[0]!.rssMb.toFixed(0)} MB`)
   await fake.close()
   rows.push(...await SchedulerBench.main())
+  rows.push(...await RunnersBench.main())
 
   const sideBySide = await TelegramBench.main()
 
