@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
+import * as net from "node:net"
 import { freePort, type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
@@ -346,6 +347,22 @@ describe("runners on one Postgres (process)", () => {
     },
     120_000
   )
+
+  it("a runner whose runner_address cannot be listened on stops at start, naming the key", async () => {
+    const db = await database()
+    const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
+    const llm = adopt(await startFakeLlm())
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    onCleanup(() => new Promise<void>((resolve) => taken.close(() => resolve())))
+    const address = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`
+    const dir = tempDir()
+    const configFile = runnerConfig(dir, telegram, llm, db.url, address, await freePort(), "", "")
+    const runner = launch(["run", "--config", configFile], { cwd: dir })
+    expect((await runner.exited).code).toBe(8)
+    expect(runner.stderr).toContain(`minibot: the runner cannot listen on ${address} (cluster.runner_address)`)
+    expect(runner.stderr).toContain("already in use")
+  }, 60_000)
 
   it("in webhook mode any runner takes updates: the same update posted to two runners is answered once", async () => {
     const secret = "webhook-secret-for-runners"
