@@ -9,6 +9,7 @@
  * - idle RSS of that daemon after it has been idle a few seconds;
  * - the scheduler's firing lateness and idle CPU (bench/scheduler.ts);
  * - streamed replies: first token to first preview, Bot API calls per reply (bench/streaming.ts);
+ * - runners on one Postgres: throughput, overhead, another runner's conversation, failover (bench/runners.ts);
  * - minibot side by side with a minimal grammY + openai bot, as processes through the same fakes,
  *   each figure as a ratio to that baseline (bench/telegram.ts).
  * - `/api/status` latency, and turns with 10 `/api/events` clients attached (bench/control.ts).
@@ -24,6 +25,7 @@ import { Actors } from "../src/runtime/Actors.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { freePort } from "../test/support/Process.ts"
 import * as ControlBench from "./control.ts"
+import * as RunnersBench from "./runners.ts"
 import * as SchedulerBench from "./scheduler.ts"
 import * as StreamingBench from "./streaming.ts"
 import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
@@ -148,6 +150,8 @@ const main = async () => {
   if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
     throw new Error("run `npm run build` first (npm run bench does)")
   }
+  // BENCH_ONLY=runners runs only the runners on one Postgres.
+  if (process.env.BENCH_ONLY === "runners") return void await RunnersBench.main()
   const rows: Array<[string, string]> = []
   const report = (name: string, value: string) => {
     rows.push([name, value])
@@ -185,7 +189,7 @@ const main = async () => {
   report("start to ready (median of 5)", ms(median(starts.map((s) => s.readyMs))))
   report("idle RSS after ready + 3 s", `${starts[0]!.rssMb.toFixed(0)} MB`)
   await fake.close()
-  rows.push(...await SchedulerBench.main(), ...await StreamingBench.main())
+  rows.push(...await SchedulerBench.main(), ...await StreamingBench.main(), ...await RunnersBench.main())
 
   const sideBySide = await TelegramBench.main()
   rows.push(...await ControlBench.main())

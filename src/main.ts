@@ -23,7 +23,7 @@ const exitCodes = {
   databaseCorrupt: 6,
   /** Another program holds a lock on the database file. */
   databaseLocked: 7,
-  /** `[http]` cannot listen on its address (in use, or not allowed). */
+  /** `[http]`, or the runner at `[cluster] runner_address`, cannot listen on its address (in use, or not allowed). */
   httpUnavailable: 8,
   /** Every enabled channel failed for good (a rejected bot token). */
   channelsFailed: 9,
@@ -67,6 +67,8 @@ const explain = (error: unknown): Option.Option<Explained> => {
       return line(exitCodes.channelsFailed)
     case "RedisUnavailable":
       return line(exitCodes.serverUnavailable)
+    case "RunnerListenError":
+      return line(exitCodes.httpUnavailable)
     case "ServeError":
       return Option.some({
         code: exitCodes.httpUnavailable,

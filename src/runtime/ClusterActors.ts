@@ -2,7 +2,8 @@
  * The actors on @effect/cluster: each conversation is an entity whose mailbox is stored in SQL
  * (the app's database). On SQLite one runner owns every shard; on Postgres shard locks live in
  * the database too, so several processes split the conversations (each needs its own runner
- * address: `[cluster] runner_address`, by default host name and pid). Job firings are `Fire` messages delivered at their due time
+ * address: `[cluster] runner_address`, by default host name and pid; with one set, runners call
+ * each other on it: `RunnerTransport`). Job firings are `Fire` messages delivered at their due time
  * (`DeliverAt`); a message's primary key is its mailbox id, so a resent message is stored once.
  */
 import { ClusterSchema, DeliverAt, Entity, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
@@ -10,6 +11,7 @@ import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import {
   Clock,
+  type ConfigError,
   DateTime,
   Duration,
   Effect,
@@ -37,6 +39,7 @@ import * as Metrics from "../observability/Metrics.ts"
 import * as Database from "../storage/Database.ts"
 import { Actors, ActorStorageError, MailboxHandlers, SubmitError } from "./Actors.ts"
 import * as ClusterStorage from "./ClusterStorage.ts"
+import type { RunnerListenError } from "./RunnerTransport.ts"
 import { TurnLedger } from "./TurnLedger.ts"
 
 /** A firing as the mailbox stores it: not delivered before its `at`. */
@@ -87,28 +90,47 @@ const ConversationEntity = Conversation.toLayer(
   { maxIdleTime: actorIdleTime, concurrency: 1 }
 )
 
-/** The runner of this process, with mailboxes in the app's database. */
+type RunnerLayer = Layer.Layer<
+  Sharding.Sharding,
+  ConfigError.ConfigError | RunnerListenError,
+  SqlClient.SqlClient
+>
+
+/**
+ * The runner of this process, with mailboxes in the app's database. Runners sharing Postgres under
+ * a `[cluster] runner_address` call each other directly (`RunnerTransport`); without one (the
+ * default name is no address to listen on) a message for another runner's conversation waits for
+ * that runner's next read of the mailboxes, every `[scheduler] poll_interval_ms`.
+ */
 const runner = Layer.unwrapEffect(Effect.gen(function*() {
   const shared = (yield* StorageSettings).backend === "postgres"
-  const address = runnerAddressOf(yield* ClusterSettings)
+  const cluster = yield* ClusterSettings
+  const address = runnerAddressOf(cluster)
   const { poll_interval_ms } = yield* SchedulerSettings
   const { shutdown_timeout_seconds } = yield* RuntimeSettings
+  const config = {
+    entityMessagePollInterval: Duration.millis(poll_interval_ms),
+    entityTerminationTimeout: turnGracePeriod(shutdown_timeout_seconds)
+  }
+  const sharedConfig = {
+    ...config,
+    shardLockRefreshInterval: runnerHeartbeat,
+    shardLockExpiration: runnerExpiration,
+    refreshAssignmentsInterval: assignmentRefresh
+  }
   // Its tables are created as it is built: one runner after the other on a new database.
-  return Database.builtDuringStartup(SingleRunner.layer({
+  if (shared && cluster.runner_address !== undefined) {
+    const transport = yield* Effect.promise(() => import("./RunnerTransport.ts"))
+    const direct: RunnerLayer = Database.builtDuringStartup(transport.layer(address, sharedConfig))
+    return direct
+  }
+  const polling: RunnerLayer = Database.builtDuringStartup(SingleRunner.layer({
     runnerStorage: shared ? "sql" : "memory",
-    shardingConfig: {
-      entityMessagePollInterval: Duration.millis(poll_interval_ms),
-      entityTerminationTimeout: turnGracePeriod(shutdown_timeout_seconds),
-      ...(shared
-        ? {
-          runnerAddress: Option.some(RunnerAddress.make(address.host, address.port)),
-          shardLockRefreshInterval: runnerHeartbeat,
-          shardLockExpiration: runnerExpiration,
-          refreshAssignmentsInterval: assignmentRefresh
-        }
-        : {})
-    }
+    shardingConfig: shared
+      ? { ...sharedConfig, runnerAddress: Option.some(RunnerAddress.make(address.host, address.port)) }
+      : config
   }))
+  return polling
 }))
 
 const clientLayer = Layer.scoped(

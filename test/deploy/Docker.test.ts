@@ -301,7 +301,11 @@ describe("docker-compose.yml", () => {
     const configFile = path.join(root, mount.split(":")[0]!)
     const settings = fs.readFileSync(configFile, "utf8").split("\n").filter((l) => !l.startsWith("#")).join("\n")
     const needed = [...settings.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!)
-    for (const name of needed) expect(Object.keys(environment), `${name} is set for the runners`).toContain(name)
+    // Docker itself sets HOSTNAME in every container (the container's short id, which compose's DNS resolves).
+    const byDocker = ["HOSTNAME"]
+    for (const name of needed.filter((n) => !byDocker.includes(n))) {
+      expect(Object.keys(environment), `${name} is set for the runners`).toContain(name)
+    }
     const overrides = new Set(environmentKeys.map((k) => k.variable))
     for (const name of Object.keys(environment).filter((n) => n.startsWith("MINIBOT_") && n !== "MINIBOT_CONFIG")) {
       expect(overrides, `${name} is read by minibot`).toContain(name)
@@ -317,7 +321,8 @@ describe("docker-compose.yml", () => {
       OPENAI_BASE_URL: "http://llm:8000/v1",
       MINIBOT_MODEL: "some-model",
       MINIBOT_HTTP_API: "true",
-      MINIBOT_HTTP_API_TOKEN: "a-long-enough-api-token"
+      MINIBOT_HTTP_API_TOKEN: "a-long-enough-api-token",
+      HOSTNAME: "3f2a9c1b7d4e"
     })
     const dir = tempDir()
     const checked = await exitOf(

@@ -2,11 +2,14 @@
  * Three `minibot run` processes on one Postgres and one (fake) Telegram, 50 chats writing all the
  * while: the runner that polls Telegram is killed (-9) or stopped (SIGTERM) in the middle, and
  * every message must still be answered exactly once, by whichever runner owns its chat by then.
- * `minibot status` and `GET /api/status` show who holds what. In webhook mode, any runner takes
- * updates, and one update posted to two of them is answered once.
+ * `minibot status` and `GET /api/status` show who holds what. A message for a conversation another
+ * runner owns reaches that runner over the runners' own sockets, not at its next read of the
+ * mailboxes. In webhook mode, any runner takes updates, and one update posted to two of them is
+ * answered once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
+import * as net from "node:net"
 import { freePort, type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
@@ -29,7 +32,7 @@ const database = async () => {
 }
 
 interface Runner extends MinibotProcess {
-  /** `[cluster] runner_address`. */
+  /** `[cluster] runner_address`: where the other runners reach it. */
   readonly address: string
   readonly configFile: string
   readonly dir: string
@@ -52,7 +55,8 @@ const runnerConfig = (
   dbUrl: string,
   address: string,
   httpPort: number,
-  telegramKeys: string
+  telegramKeys: string,
+  settings: string
 ) =>
   writeConfig(
     dir,
@@ -78,20 +82,22 @@ runner_address = "${address}"
 [http]
 enabled = true
 port = ${httpPort}
+${settings}
 `
   )
 
-const startCluster = async (size = 3, telegramKeys = ""): Promise<Cluster> => {
+/** `size` runners; `settings` is more TOML for each, after the rest. */
+const startCluster = async (size = 3, telegramKeys = "", settings = ""): Promise<Cluster> => {
   const db = await database()
   const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
   const llm = adopt(await startFakeLlm())
   llm.script((request) => ({ content: `echo: ${lastUserContent(request)}`, delayMs: llmDelayMs }))
   const runners = await Promise.all(
-    Array.from({ length: size }, (_, i) => i + 1).map(async (n): Promise<Runner> => {
+    Array.from({ length: size }, async (): Promise<Runner> => {
       const dir = tempDir()
-      const address = `runner-${n}:${34430 + n}`
+      const address = `127.0.0.1:${await freePort()}`
       const httpPort = await freePort()
-      const configFile = runnerConfig(dir, telegram, llm, db.url, address, httpPort, telegramKeys)
+      const configFile = runnerConfig(dir, telegram, llm, db.url, address, httpPort, telegramKeys, settings)
       return Object.assign(launch(["run", "--config", configFile], { cwd: dir }), {
         address,
         configFile,
@@ -299,6 +305,64 @@ describe("runners on one Postgres (process)", () => {
     },
     150_000
   )
+
+  it(
+    "a message for a conversation another runner owns reaches that runner directly: answered once, by it, though mailboxes are read only once a minute; kill -9 of the poller still fails over within 10 s",
+    async () => {
+      // Without the runners' socket transport the other runner would find these messages at its
+      // next read of the mailboxes, a minute after it started: later than the wait below.
+      const { push, runners, telegram } = await startCluster(2, "", "[scheduler]\npoll_interval_ms = 60000")
+      await settled(runners[0]!, runners)
+      const poller = await pollerOf(runners)
+      const other = runners.find((r) => r !== poller)!
+      const before = push(0)
+      await answeredOnce(telegram, before, 30_000)
+
+      // Each chat answered by one runner, and the runner that does not poll answered its own share.
+      const answeredBy = (r: Runner) =>
+        new Set([...r.stderr.matchAll(/^.*reply delivered.*$/gm)].map((m) => /chat_id=(\d+)/.exec(m[0])?.[1]))
+      // A runner logs the reply once Telegram took it and the turn's record is written.
+      await Effect.runPromise(eventually(
+        () => answeredBy(other).size + answeredBy(poller).size >= chats.length,
+        "a \"reply delivered\" line for every chat",
+        10_000
+      ))
+      const byOther = answeredBy(other)
+      const byPoller = answeredBy(poller)
+      expect(byOther.size).toBeGreaterThan(0)
+      expect(byPoller.size).toBeGreaterThan(0)
+      expect([...byOther].filter((chat) => byPoller.has(chat))).toEqual([])
+      expect(byOther.size + byPoller.size).toBe(chats.length)
+
+      const killedAt = Date.now()
+      poller.child.kill("SIGKILL")
+      await poller.exited
+      const during = push(1)
+      await pollerOf(runners, poller)
+      const resumed = telegram.callsOf("getUpdates").find((c) => c.at > killedAt)!
+      console.log(`failover: getUpdates again ${resumed.at - killedAt} ms after kill -9 of the poller`)
+      expect(resumed.at - killedAt).toBeLessThan(10_000)
+      const after = push(2)
+      await answeredOnce(telegram, [...before, ...during, ...after], 40_000, killedAt)
+    },
+    120_000
+  )
+
+  it("a runner whose runner_address cannot be listened on stops at start, naming the key", async () => {
+    const db = await database()
+    const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
+    const llm = adopt(await startFakeLlm())
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    onCleanup(() => new Promise<void>((resolve) => taken.close(() => resolve())))
+    const address = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`
+    const dir = tempDir()
+    const configFile = runnerConfig(dir, telegram, llm, db.url, address, await freePort(), "", "")
+    const runner = launch(["run", "--config", configFile], { cwd: dir })
+    expect((await runner.exited).code).toBe(8)
+    expect(runner.stderr).toContain(`minibot: the runner cannot listen on ${address} (cluster.runner_address)`)
+    expect(runner.stderr).toContain("already in use")
+  }, 60_000)
 
   it("in webhook mode any runner takes updates: the same update posted to two runners is answered once", async () => {
     const secret = "webhook-secret-for-runners"
