@@ -149,11 +149,26 @@ const main = async () => {
     rows.push([name, value])
     console.error(`${name}: ${value}`)
   }
-  // BENCH_ONLY=many0 runs only the 100-conversation run with an instant LLM (for profiling).
+  // For profiling: BENCH_ONLY=many0 runs only the 100-conversation run with an instant LLM, solo0
+  // only the one-conversation run, tg-solo only the one-chat run through Telegram (bench/telegram.ts).
   if (process.env.BENCH_ONLY === "many0") {
     const many = await manyConversations(fake, 100, 10)
+    const overhead = many.samples.map((s) => s.overheadMs)
+    report(
+      "100 conversations, LLM 0 ms: overhead p50 / p99",
+      `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`
+    )
     report("100 conversations, LLM 0 ms: throughput", `${many.throughput.toFixed(0)} msg/s`)
     return fake.close()
+  }
+  if (process.env.BENCH_ONLY === "solo0") {
+    const overhead = (await oneConversation(fake, 300)).map((s) => s.overheadMs)
+    report("1 conversation, LLM 0 ms: overhead p50 / p99", `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`)
+    return fake.close()
+  }
+  if (process.env.BENCH_ONLY === "tg-solo") {
+    await fake.close()
+    return void await TelegramBench.main()
   }
   for (const latency of [0, 50]) {
     fake.setLatency(latency)

@@ -64,7 +64,10 @@ export const rssMb = (pid: number) =>
 /** Writes `toml` as `dir/config.toml` and starts the compiled daemon (`minibot run`) there. */
 export const spawnDaemon = (dir: string, toml: string, stderr: "inherit" | "pipe") => {
   fs.writeFileSync(path.join(dir, "config.toml"), toml)
-  return spawn(process.execPath, [...nodeFlags, path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
+  // BENCH_DAEMON_FLAGS adds node flags to the daemon (for example `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const extra = (process.env.BENCH_DAEMON_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
+  const args = [...nodeFlags, ...extra, path.join(root, "dist", "main.js"), "run", "--config", "config.toml"]
+  return spawn(process.execPath, args, {
     cwd: dir,
     stdio: ["pipe", "ignore", stderr]
   })

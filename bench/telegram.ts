@@ -12,6 +12,8 @@
  *   received, LLM time included) and resident memory: peak, right after, and S seconds after.
  *
  * `BENCH_TG_LOAD=CxM/T` and `BENCH_TG_SETTLE=S` change the load (default 200x10/60, 60 s).
+ * `BENCH_ONLY=tg-solo` measures only the one-chat overhead (and the Bot API calls per reply), for
+ * profiling; `BENCH_TG_CONTENDER=minibot` (or `baseline`) runs only that one.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -25,7 +27,8 @@ const [, chats = "200", perChat = "10", seconds = "60"] =
     []
 const load = { chats: Number(chats), perChat: Number(perChat), seconds: Number(seconds) }
 const settleSeconds = Number(process.env.BENCH_TG_SETTLE ?? 60)
-const soloMessages = 30
+const soloOnly = process.env.BENCH_ONLY === "tg-solo"
+const soloMessages = Number(process.env.BENCH_TG_SOLO ?? 30)
 const soloChat = 42
 const loadChat = (c: number) => 10_000 + c
 const allowedIds = [soloChat, ...Array.from({ length: load.chats }, (_, c) => loadChat(c))]
@@ -61,7 +64,7 @@ const minibot: Contender = {
       `
 [runtime]
 data_dir = "${dir}/data"
-log_level = "warning"
+log_level = "${process.env.BENCH_LOG_LEVEL ?? "warning"}"
 [llm]
 base_url = "${llm.url}"
 api_key = "sk-bench"
@@ -103,12 +106,21 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       await sleep(1100)
     }
     const overhead: Array<number> = []
+    const callsBefore = tg.calls.length
     for (let i = 0; i < soloMessages; i++) {
       const text = `solo ${i}`
       const pushed = Date.now()
       tg.pushText({ chatId: soloChat, userId: soloChat, text })
       overhead.push((await replyAt(tg, text)) - pushed - llmMs(llm, text))
       await sleep(Math.max(0, pushed + 1100 - Date.now()))
+    }
+    // Bot API calls per reply in the one-chat run, by method (getUpdates is the long poll).
+    const callsPerReply: Record<string, number> = {}
+    for (const call of tg.calls.slice(callsBefore)) {
+      callsPerReply[call.method] = (callsPerReply[call.method] ?? 0) + 1 / soloMessages
+    }
+    if (soloOnly) {
+      return { readyMs, idleRss, overhead, callsPerReply, latencies: [], peakRss: 0, afterRss: 0, settledRss: 0 }
     }
 
     const total = load.chats * load.perChat
@@ -131,7 +143,7 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
     const afterRss = rssMb(child.pid!)
     await sleep(settleSeconds * 1000)
     const settledRss = rssMb(child.pid!)
-    return { readyMs, idleRss, overhead, latencies, peakRss, afterRss, settledRss }
+    return { readyMs, idleRss, overhead, callsPerReply, latencies, peakRss, afterRss, settledRss }
   } finally {
     await stopDaemon(child)
     await tg.close()
@@ -141,10 +153,27 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
 
 const ratio = (ours: number, theirs: number) => `${(ours / theirs).toFixed(2)}x`
 
+const perReply = (calls: Record<string, number>) =>
+  Object.entries(calls).map(([method, n]) => `${method} ${n.toFixed(1)}`).join(", ")
+
+/** `BENCH_ONLY=tg-solo`: the one-chat overhead of each contender (or the one named), and its calls. */
+const solo = async (llm: FakeLlmServer) => {
+  const only = process.env.BENCH_TG_CONTENDER
+  for (const contender of [baseline, minibot]) {
+    if (only !== undefined && !contender.name.startsWith(only)) continue
+    const r = await measure(contender, llm)
+    console.error(
+      `${contender.name}: 1 chat, LLM 0 ms: overhead p50 ${median(r.overhead).toFixed(1)} ms / p99 ` +
+        `${quantile(r.overhead, 0.99).toFixed(1)} ms; Bot API calls per reply: ${perReply(r.callsPerReply)}`
+    )
+  }
+}
+
 /** Rows of `| measure | baseline | minibot | ratio |`. */
 export const main = async (): Promise<Array<[string, string, string, string]>> => {
   const llm = await startFakeLlm()
   try {
+    if (soloOnly) return (await solo(llm), [])
     const base = await measure(baseline, llm)
     const ours = await measure(minibot, llm)
     const ms = (n: number) => `${n.toFixed(1)} ms`
