@@ -19,10 +19,10 @@ import * as path from "node:path"
 import { InboundMessage } from "../src/domain/Inbound.ts"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Actors } from "../src/runtime/Actors.ts"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
+import { type FakeLlmServer, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { freePort } from "../test/support/Process.ts"
 import * as SchedulerBench from "./scheduler.ts"
-import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { llmTimes, median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 import * as TelegramBench from "./telegram.ts"
 
 const ms = (n: number) => `${n.toFixed(2)} ms`
@@ -51,6 +51,7 @@ const withRuntime = <A>(
     })
     const conversations = yield* Effect.provide(Actors, context)
     let n = 0
+    const llmMs = llmTimes(fake)
     const send = (chat: string, text: string) => {
       const messageId = `b${++n}`
       const submitted = performance.now()
@@ -67,7 +68,7 @@ const withRuntime = <A>(
         )
       ).then(() => delivered).then((at) => {
         pending.delete(messageId)
-        const llm = fake.completions().find((r) => lastUserContent(r.body) === text)?.handledMs ?? 0
+        const llm = llmMs(text)
         const totalMs = at - submitted
         return { totalMs, overheadMs: totalMs - llm }
       })

@@ -12,6 +12,7 @@ import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../sr
 import { AppConfig, type LlmSettings, makeConfig } from "../src/config/Config.ts"
 import type { Llm } from "../src/llm/Llm.ts"
 import * as Database from "../src/storage/Database.ts"
+import { type FakeLlmServer, lastUserContent, type RecordedRequest } from "../test/support/FakeLlm.ts"
 import { nodeFlags } from "../test/support/Process.ts"
 
 export const root = path.resolve(import.meta.dirname, "..")
@@ -56,6 +57,30 @@ export const runtimeAt = <E>(options: {
     )
     return yield* Layer.build(layer)
   })
+
+/**
+ * The fake LLM's time on the request whose last user message is `text` (0 when there was none).
+ * Indexed as requests come, so looking up a reply costs the same at the 1,000th message as at the
+ * first: a scan per reply would load the event loop the daemon shares with the bench.
+ */
+export const llmTimes = (fake: FakeLlmServer) => {
+  const byText = new Map<string, RecordedRequest>()
+  let seen = 0
+  return (text: string): number => {
+    const all = fake.completions()
+    if (all.length < seen) {
+      // The fake was reset.
+      byText.clear()
+      seen = 0
+    }
+    for (; seen < all.length; seen++) {
+      const request = all[seen]!
+      const key = lastUserContent(request.body)
+      if (!byText.has(key)) byText.set(key, request)
+    }
+    return byText.get(text)?.handledMs ?? 0
+  }
+}
 
 /** Resident memory of a process, in MB. */
 export const rssMb = (pid: number) =>

@@ -18,9 +18,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
+import { type FakeLlmServer, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
-import { median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { llmTimes, median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 
 const [, chats = "200", perChat = "10", seconds = "60"] =
   /^(\d+)x(\d+)\/(\d+)$/.exec(process.env.BENCH_TG_LOAD ?? "") ??
@@ -85,12 +85,10 @@ const replyAt = async (tg: FakeTelegramServer, text: string, timeoutMs = 30_000)
   return find()!.at
 }
 
-const llmMs = (llm: FakeLlmServer, text: string) =>
-  llm.completions().find((r) => lastUserContent(r.body) === text)?.handledMs ?? 0
-
 const measure = async (contender: Contender, llm: FakeLlmServer) => {
   const tg = await startFakeTelegram({ floodLimits: false })
   llm.reset()
+  const llmMs = llmTimes(llm)
   const dir = tmp("minibot-bench-tg-")
   const t0 = Date.now()
   const child = contender.start(dir, tg, llm)
@@ -111,7 +109,7 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       const text = `solo ${i}`
       const pushed = Date.now()
       tg.pushText({ chatId: soloChat, userId: soloChat, text })
-      overhead.push((await replyAt(tg, text)) - pushed - llmMs(llm, text))
+      overhead.push((await replyAt(tg, text)) - pushed - llmMs(text))
       await sleep(Math.max(0, pushed + 1100 - Date.now()))
     }
     // Bot API calls per reply in the one-chat run, by method (getUpdates is the long poll).
