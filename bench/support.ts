@@ -91,7 +91,9 @@ export const spawnDaemon = (dir: string, toml: string, stderr: "inherit" | "pipe
   fs.writeFileSync(path.join(dir, "config.toml"), toml)
   // BENCH_DAEMON_FLAGS adds node flags to the daemon (for example `--cpu-prof --cpu-prof-dir=/tmp/prof`).
   const extra = (process.env.BENCH_DAEMON_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
-  const args = [...nodeFlags, ...extra, path.join(root, "dist", "main.js"), "run", "--config", "config.toml"]
+  // BENCH_DAEMON_DIST runs another build (a copy of dist/ in the project), to compare two builds in one session.
+  const dist = path.join(root, process.env.BENCH_DAEMON_DIST ?? "dist")
+  const args = [...nodeFlags, ...extra, path.join(dist, "main.js"), "run", "--config", "config.toml"]
   return spawn(process.execPath, args, {
     cwd: dir,
     stdio: ["pipe", "ignore", stderr]
