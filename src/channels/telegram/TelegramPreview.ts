@@ -5,8 +5,9 @@
  *
  * The guarantees, enforced here and in `SendThrottle.tryTakeSpare`:
  *
- * - Paced: at most one update per `streaming_interval_ms`; an update not yet shown is replaced by
- *   a newer one (a sliding queue of one), never queued behind it.
+ * - Paced: the first update after `streaming_interval_ms`, then at most one per interval; an
+ *   update not yet shown is replaced by a newer one (a sliding queue of one), never queued behind
+ *   it. A reply ready within the first interval has no preview.
  * - Flood limits: a preview goes only when its chat is not held by a 429 and has a token to
  *   spare; otherwise it is skipped and the newest update is tried after the interval. The final
  *   reply always keeps its token, so previews never delay it.
@@ -205,10 +206,10 @@ export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never
       })
 
     // The newest update, at most one per interval; a skipped one is tried again unless a newer came.
-    // A placeholder is a message of its own: a reply ready within the first interval is sent
-    // whole, without one (a draft costs nothing visible, so it shows at once).
+    // The first comes after one interval: a reply ready by then is sent whole, with no preview at
+    // all (no placeholder message, no draft, nothing rendered twice), which is most short answers.
     const worker = Effect.gen(function*() {
-      if (mode === "edit") yield* Effect.sleep(options.interval)
+      yield* Effect.sleep(options.interval)
       let pending: PreviewUpdate | undefined
       for (;;) {
         const first = pending ?? (yield* Queue.take(updates))

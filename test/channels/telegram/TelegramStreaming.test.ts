@@ -158,6 +158,20 @@ describe("Telegram: streamed replies", () => {
       expect(fake.callsOf("editMessageText")).toHaveLength(0)
     }))
 
+  it.scopedLive("a private reply ready within the interval is sent whole, without a draft", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      // Streamed over about half a second: well within the interval.
+      llm.enqueue({ content: words(5), tokenDelayMs: 100 })
+      yield* startDaemon(fake, llm, { telegram: { streaming_interval_ms: 5_000 } })
+      fake.pushText({ chatId: 42, userId: 42, text: "quick" })
+      yield* waitForText(fake, words(5))
+      expect(fake.callsOf("sendMessage")).toHaveLength(1)
+      expect(fake.callsOf("sendMessageDraft")).toHaveLength(0)
+      expect(llm.completions()[0]!.body.stream).toBe(true)
+    }))
+
   it.scopedLive("streaming = \"draft\": a group gets its reply whole, a private chat still gets drafts", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
