@@ -82,6 +82,13 @@ export const llmTimes = (fake: FakeLlmServer) => {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms (what a loaded machine does not inflate much). */
+export const cpuMs = (pid: number) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
+  // utime and stime are the 12th and 13th fields after the command, in clock ticks (100 a second).
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 /** Resident memory of a process, in MB. */
 export const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024

@@ -20,7 +20,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { type FakeLlmServer, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
-import { llmTimes, median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { cpuMs, llmTimes, median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 
 const [, chats = "200", perChat = "10", seconds = "60"] =
   /^(\d+)x(\d+)\/(\d+)$/.exec(process.env.BENCH_TG_LOAD ?? "") ??
@@ -105,6 +105,7 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
     }
     const overhead: Array<number> = []
     const callsBefore = tg.calls.length
+    const cpuBefore = cpuMs(child.pid!)
     for (let i = 0; i < soloMessages; i++) {
       const text = `solo ${i}`
       const pushed = Date.now()
@@ -112,13 +113,24 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       overhead.push((await replyAt(tg, text)) - pushed - llmMs(text))
       await sleep(Math.max(0, pushed + 1100 - Date.now()))
     }
+    const cpuPerReply = (cpuMs(child.pid!) - cpuBefore) / soloMessages
     // Bot API calls per reply in the one-chat run, by method (getUpdates is the long poll).
     const callsPerReply: Record<string, number> = {}
     for (const call of tg.calls.slice(callsBefore)) {
       callsPerReply[call.method] = (callsPerReply[call.method] ?? 0) + 1 / soloMessages
     }
     if (soloOnly) {
-      return { readyMs, idleRss, overhead, callsPerReply, latencies: [], peakRss: 0, afterRss: 0, settledRss: 0 }
+      return {
+        readyMs,
+        idleRss,
+        overhead,
+        cpuPerReply,
+        callsPerReply,
+        latencies: [],
+        peakRss: 0,
+        afterRss: 0,
+        settledRss: 0
+      }
     }
 
     const total = load.chats * load.perChat
@@ -141,7 +153,7 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
     const afterRss = rssMb(child.pid!)
     await sleep(settleSeconds * 1000)
     const settledRss = rssMb(child.pid!)
-    return { readyMs, idleRss, overhead, callsPerReply, latencies, peakRss, afterRss, settledRss }
+    return { readyMs, idleRss, overhead, cpuPerReply, callsPerReply, latencies, peakRss, afterRss, settledRss }
   } finally {
     await stopDaemon(child)
     await tg.close()
@@ -162,7 +174,8 @@ const solo = async (llm: FakeLlmServer) => {
     const r = await measure(contender, llm)
     console.error(
       `${contender.name}: 1 chat, LLM 0 ms: overhead p50 ${median(r.overhead).toFixed(1)} ms / p99 ` +
-        `${quantile(r.overhead, 0.99).toFixed(1)} ms; Bot API calls per reply: ${perReply(r.callsPerReply)}`
+        `${quantile(r.overhead, 0.99).toFixed(1)} ms; CPU per reply ${r.cpuPerReply.toFixed(1)} ms; ` +
+        `Bot API calls per reply: ${perReply(r.callsPerReply)}`
     )
   }
 }
@@ -183,6 +196,7 @@ export const main = async (): Promise<Array<[string, string, string, string]>> =
     row("idle RSS (ready + 3 s)", (r) => r.idleRss, mb)
     row("1 chat, LLM 0 ms: overhead p50", (r) => median(r.overhead), ms)
     row("1 chat, LLM 0 ms: overhead p99", (r) => quantile(r.overhead, 0.99), ms)
+    row("1 chat, LLM 0 ms: CPU time per reply (idle time included)", (r) => r.cpuPerReply, ms)
     const shape = `${load.chats} chats x ${load.perChat} over ${load.seconds} s`
     row(`${shape}: reply latency p50`, (r) => median(r.latencies), ms)
     row(`${shape}: reply latency p99`, (r) => quantile(r.latencies, 0.99), ms)
