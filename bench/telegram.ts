@@ -7,7 +7,8 @@
  * - idle RSS three seconds after that;
  * - overhead per message in one chat: the update offered to getUpdates until the reply's
  *   sendMessage reached the fake, minus the fake LLM's time on that request; one message every
- *   1.1 s, so a per-chat send rate of one a second never adds waiting;
+ *   1.1 s, so a per-chat send rate of one a second never adds waiting; and the CPU time per reply
+ *   in that run (less what the process uses idle, measured over 5 s before it);
  * - a load of C chats x M messages spread over T seconds: reply latency (update offered to reply
  *   received, LLM time included) and resident memory: peak, right after, and S seconds after.
  *
@@ -103,6 +104,10 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       await replyAt(tg, `warm ${i}`)
       await sleep(1100)
     }
+    // The daemon's CPU time while idle (timers, polling), to tell it from the cost of a reply.
+    const idleFrom = cpuMs(child.pid!)
+    await sleep(5000)
+    const idleCpuPerSecond = (cpuMs(child.pid!) - idleFrom) / 5
     const overhead: Array<number> = []
     const callsBefore = tg.calls.length
     const cpuBefore = cpuMs(child.pid!)
@@ -113,7 +118,7 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       overhead.push((await replyAt(tg, text)) - pushed - llmMs(text))
       await sleep(Math.max(0, pushed + 1100 - Date.now()))
     }
-    const cpuPerReply = (cpuMs(child.pid!) - cpuBefore) / soloMessages
+    const cpuPerReply = (cpuMs(child.pid!) - cpuBefore) / soloMessages - idleCpuPerSecond * 1.1
     // Bot API calls per reply in the one-chat run, by method (getUpdates is the long poll).
     const callsPerReply: Record<string, number> = {}
     for (const call of tg.calls.slice(callsBefore)) {
@@ -125,6 +130,7 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
         idleRss,
         overhead,
         cpuPerReply,
+        idleCpuPerSecond,
         callsPerReply,
         latencies: [],
         peakRss: 0,
@@ -153,7 +159,18 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
     const afterRss = rssMb(child.pid!)
     await sleep(settleSeconds * 1000)
     const settledRss = rssMb(child.pid!)
-    return { readyMs, idleRss, overhead, cpuPerReply, callsPerReply, latencies, peakRss, afterRss, settledRss }
+    return {
+      readyMs,
+      idleRss,
+      overhead,
+      cpuPerReply,
+      idleCpuPerSecond,
+      callsPerReply,
+      latencies,
+      peakRss,
+      afterRss,
+      settledRss
+    }
   } finally {
     await stopDaemon(child)
     await tg.close()
@@ -174,7 +191,8 @@ const solo = async (llm: FakeLlmServer) => {
     const r = await measure(contender, llm)
     console.error(
       `${contender.name}: 1 chat, LLM 0 ms: overhead p50 ${median(r.overhead).toFixed(1)} ms / p99 ` +
-        `${quantile(r.overhead, 0.99).toFixed(1)} ms; CPU per reply ${r.cpuPerReply.toFixed(1)} ms; ` +
+        `${quantile(r.overhead, 0.99).toFixed(1)} ms; CPU per reply ${r.cpuPerReply.toFixed(1)} ms ` +
+        `(idle ${r.idleCpuPerSecond.toFixed(1)} ms/s not counted); ` +
         `Bot API calls per reply: ${perReply(r.callsPerReply)}`
     )
   }
@@ -196,7 +214,8 @@ export const main = async (): Promise<Array<[string, string, string, string]>> =
     row("idle RSS (ready + 3 s)", (r) => r.idleRss, mb)
     row("1 chat, LLM 0 ms: overhead p50", (r) => median(r.overhead), ms)
     row("1 chat, LLM 0 ms: overhead p99", (r) => quantile(r.overhead, 0.99), ms)
-    row("1 chat, LLM 0 ms: CPU time per reply (idle time included)", (r) => r.cpuPerReply, ms)
+    row("1 chat, LLM 0 ms: CPU time per reply", (r) => r.cpuPerReply, ms)
+    row("idle CPU time per second", (r) => r.idleCpuPerSecond, ms)
     const shape = `${load.chats} chats x ${load.perChat} over ${load.seconds} s`
     row(`${shape}: reply latency p50`, (r) => median(r.latencies), ms)
     row(`${shape}: reply latency p99`, (r) => quantile(r.latencies, 0.99), ms)
