@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as readline from "node:readline"
 import * as Layers from "../src/app/Layers.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../src/channels/Outbound.ts"
 import { AppConfig, type LlmSettings, makeConfig } from "../src/config/Config.ts"
@@ -80,6 +81,59 @@ export const llmTimes = (fake: FakeLlmServer) => {
     }
     return byText.get(text)?.handledMs ?? 0
   }
+}
+
+/** A fake LLM as the daemon's runtime in this process sees it: where it is, and its time per request. */
+export interface BenchLlm {
+  readonly url: string
+  /** The fake's own time on the request whose last user message is `text`, once it has answered. */
+  readonly handledMs: (text: string) => Promise<number>
+  readonly close: () => Promise<unknown>
+}
+
+/**
+ * The fake LLM in a process of its own (`test/support/fake-llm-main.ts`). In the same event loop
+ * as the client, some requests on a reused keep-alive connection wait for the rest of the load
+ * (seconds, with 100 at once), which no LLM server elsewhere does: the in-process runs talk to it
+ * here.
+ */
+export const fakeLlmProcess = async (latencyMs: number): Promise<BenchLlm> => {
+  const script = path.join(root, "test", "support", "fake-llm-main.ts")
+  const child = spawn(process.execPath, [
+    "--import",
+    "tsx",
+    script,
+    "--latency-ms",
+    String(latencyMs),
+    "--report-handled"
+  ], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  const handled = new Map<string, number>()
+  const waiting = new Map<string, (ms: number) => void>()
+  const lines = readline.createInterface({ input: child.stdout! })
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on("line", (line) => {
+      const parsed = JSON.parse(line) as { url?: string; user?: string; handledMs?: number }
+      if (parsed.url !== undefined) return resolve(parsed.url)
+      handled.set(parsed.user!, parsed.handledMs ?? 0)
+      waiting.get(parsed.user!)?.(parsed.handledMs ?? 0)
+    })
+    child.once("exit", (code) => reject(new Error(`the fake LLM exited with ${code}`)))
+  })
+  return {
+    url,
+    handledMs: (text) =>
+      handled.has(text) ? Promise.resolve(handled.get(text)!) : new Promise((resolve) => waiting.set(text, resolve)),
+    close: () => stopDaemon(child)
+  }
+}
+
+/** The in-process fake LLM as a `BenchLlm`. */
+export const inProcessLlm = (fake: FakeLlmServer): BenchLlm => {
+  const times = llmTimes(fake)
+  return { url: fake.url, handledMs: (text) => Promise.resolve(times(text)), close: () => fake.close() }
 }
 
 /** CPU time (user + system) a process has used so far, in ms (what a loaded machine does not inflate much). */

@@ -8,7 +8,7 @@
  * - overhead per message in one chat: the update offered to getUpdates until the reply's
  *   sendMessage reached the fake, minus the fake LLM's time on that request; one message every
  *   1.1 s, so a per-chat send rate of one a second never adds waiting; and the CPU time per reply
- *   in that run (less what the process uses idle, measured over 5 s before it);
+ *   in that run (less what the process uses idle, measured over 5 s after it);
  * - a load of C chats x M messages spread over T seconds: reply latency (update offered to reply
  *   received, LLM time included) and resident memory: peak, right after, and S seconds after.
  *
@@ -104,10 +104,6 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       await replyAt(tg, `warm ${i}`)
       await sleep(1100)
     }
-    // The daemon's CPU time while idle (timers, polling), to tell it from the cost of a reply.
-    const idleFrom = cpuMs(child.pid!)
-    await sleep(5000)
-    const idleCpuPerSecond = (cpuMs(child.pid!) - idleFrom) / 5
     const overhead: Array<number> = []
     const callsBefore = tg.calls.length
     const cpuBefore = cpuMs(child.pid!)
@@ -118,7 +114,14 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       overhead.push((await replyAt(tg, text)) - pushed - llmMs(text))
       await sleep(Math.max(0, pushed + 1100 - Date.now()))
     }
-    const cpuPerReply = (cpuMs(child.pid!) - cpuBefore) / soloMessages - idleCpuPerSecond * 1.1
+    const cpuSolo = cpuMs(child.pid!) - cpuBefore
+    // The daemon's CPU time while idle (timers, polling; after a settling pause, as compilation
+    // and GC go on for a while after work), to tell it from the cost of a reply.
+    await sleep(3000)
+    const idleFrom = cpuMs(child.pid!)
+    await sleep(5000)
+    const idleCpuPerSecond = (cpuMs(child.pid!) - idleFrom) / 5
+    const cpuPerReply = cpuSolo / soloMessages - idleCpuPerSecond * 1.1
     // Bot API calls per reply in the one-chat run, by method (getUpdates is the long poll).
     const callsPerReply: Record<string, number> = {}
     for (const call of tg.calls.slice(callsBefore)) {
