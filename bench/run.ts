@@ -3,7 +3,8 @@
  *
  * - overhead per message: reply delivered minus message submitted, minus the time the fake LLM
  *   spent on that message's request (so LLM time is excluded), for one conversation and for 100
- *   conversations at once, with the fake answering at once and after a fixed latency;
+ *   conversations at once, with the fake (a process of its own) answering at once and after a
+ *   fixed latency;
  * - throughput of the 100-conversation run;
  * - start to ready: spawning `minibot run` until `/readyz` answers 200;
  * - idle RSS of that daemon after it has been idle a few seconds;
@@ -22,16 +23,38 @@ import * as path from "node:path"
 import { InboundMessage } from "../src/domain/Inbound.ts"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Actors } from "../src/runtime/Actors.ts"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
+import { type FakeLlmServer, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { freePort } from "../test/support/Process.ts"
 import * as ControlBench from "./control.ts"
 import * as RunnersBench from "./runners.ts"
 import * as SchedulerBench from "./scheduler.ts"
 import * as StreamingBench from "./streaming.ts"
-import { median, quantile, root, rssMb, runtimeAt, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import {
+  type BenchLlm,
+  fakeLlmProcess,
+  inProcessLlm,
+  median,
+  quantile,
+  root,
+  rssMb,
+  runtimeAt,
+  spawnDaemon,
+  stopDaemon,
+  tmp
+} from "./support.ts"
 import * as TelegramBench from "./telegram.ts"
 
 const ms = (n: number) => `${n.toFixed(2)} ms`
+
+/**
+ * The fake LLM the in-process runs talk to, answering after `latencyMs`: in a process of its own,
+ * or with `BENCH_FAKE_LLM=in-process` in this one (as before; see `fakeLlmProcess` for what that
+ * adds to the figures).
+ */
+const benchLlm = async (latencyMs: number): Promise<BenchLlm> =>
+  process.env.BENCH_FAKE_LLM === "in-process"
+    ? inProcessLlm(await startFakeLlm({ latencyMs }))
+    : fakeLlmProcess(latencyMs)
 
 interface Sample {
   readonly totalMs: number
@@ -40,7 +63,7 @@ interface Sample {
 
 /** Runs `body` against the in-process runtime on a fresh SQLite file. */
 const withRuntime = <A>(
-  fake: FakeLlmServer,
+  fake: BenchLlm,
   body: (send: (chat: string, text: string) => Promise<Sample>) => Promise<A>
 ) =>
   Effect.gen(function*() {
@@ -71,9 +94,9 @@ const withRuntime = <A>(
             requestId: messageId
           })
         )
-      ).then(() => delivered).then((at) => {
+      ).then(() => delivered).then(async (at) => {
         pending.delete(messageId)
-        const llm = fake.completions().find((r) => lastUserContent(r.body) === text)?.handledMs ?? 0
+        const llm = await fake.handledMs(text)
         const totalMs = at - submitted
         return { totalMs, overheadMs: totalMs - llm }
       })
@@ -81,7 +104,7 @@ const withRuntime = <A>(
     return yield* Effect.promise(() => body(send))
   }).pipe(Effect.scoped, Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.runPromise)
 
-const oneConversation = (fake: FakeLlmServer, messages: number) =>
+const oneConversation = (fake: BenchLlm, messages: number) =>
   withRuntime(fake, async (send) => {
     for (let i = 0; i < 20; i++) await send("warm", `warm ${i}`)
     const samples: Array<Sample> = []
@@ -89,7 +112,7 @@ const oneConversation = (fake: FakeLlmServer, messages: number) =>
     return samples
   })
 
-const manyConversations = (fake: FakeLlmServer, conversations: number, rounds: number) =>
+const manyConversations = (fake: BenchLlm, conversations: number, rounds: number) =>
   withRuntime(fake, async (send) => {
     for (let i = 0; i < 20; i++) await send("warm", `warm ${i}`)
     const samples: Array<Sample> = []
@@ -159,24 +182,38 @@ const main = async () => {
   }
   // BENCH_ONLY=streaming runs only bench/streaming.ts.
   if (process.env.BENCH_ONLY === "streaming") return (await StreamingBench.main()).forEach((r) => report(...r))
-  const fake = await startFakeLlm()
-  // BENCH_ONLY=many0 runs only the 100-conversation run with an instant LLM (for profiling).
+  // For profiling: BENCH_ONLY=many0 runs only the 100-conversation run with an instant LLM, solo0
+  // only the one-conversation run, tg-solo only the one-chat run through Telegram (bench/telegram.ts).
   if (process.env.BENCH_ONLY === "many0") {
+    const fake = await benchLlm(0)
     const many = await manyConversations(fake, 100, 10)
+    const overhead = many.samples.map((s) => s.overheadMs)
+    report(
+      "100 conversations, LLM 0 ms: overhead p50 / p99",
+      `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`
+    )
     report("100 conversations, LLM 0 ms: throughput", `${many.throughput.toFixed(0)} msg/s`)
     return fake.close()
   }
+  if (process.env.BENCH_ONLY === "solo0") {
+    const fake = await benchLlm(0)
+    const overhead = (await oneConversation(fake, 300)).map((s) => s.overheadMs)
+    report("1 conversation, LLM 0 ms: overhead p50 / p99", `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`)
+    return fake.close()
+  }
+  if (process.env.BENCH_ONLY === "tg-solo") return void await TelegramBench.main()
   for (const latency of [0, 50]) {
-    fake.setLatency(latency)
-    fake.reset()
+    let fake = await benchLlm(latency)
     const solo = await oneConversation(fake, latency === 0 ? 300 : 100)
     const overhead = solo.map((s) => s.overheadMs)
     report(
       `1 conversation, LLM ${latency} ms: overhead p50 / p99`,
       `${ms(median(overhead))} / ${ms(quantile(overhead, 0.99))}`
     )
-    fake.reset()
+    await fake.close()
+    fake = await benchLlm(latency)
     const many = await manyConversations(fake, 100, latency === 0 ? 5 : 3)
+    await fake.close()
     const manyOverhead = many.samples.map((s) => s.overheadMs)
     report(
       `100 conversations, LLM ${latency} ms: overhead p50 / p99`,
@@ -184,6 +221,7 @@ const main = async () => {
     )
     report(`100 conversations, LLM ${latency} ms: throughput`, `${many.throughput.toFixed(0)} msg/s`)
   }
+  const fake = await startFakeLlm()
   const starts: Array<{ readyMs: number; rssMb: number }> = []
   for (let i = 0; i < 5; i++) starts.push(await startToReady(fake, i === 0 ? 3000 : 0))
   report("start to ready (median of 5)", ms(median(starts.map((s) => s.readyMs))))

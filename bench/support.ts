@@ -7,11 +7,13 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as readline from "node:readline"
 import * as Layers from "../src/app/Layers.ts"
 import { ConsoleOut, notEnabled, type OutboundMessage, TelegramOut } from "../src/channels/Outbound.ts"
 import { AppConfig, type LlmSettings, makeConfig } from "../src/config/Config.ts"
 import type { Llm } from "../src/llm/Llm.ts"
 import * as Database from "../src/storage/Database.ts"
+import { type FakeLlmServer, lastUserContent, type RecordedRequest } from "../test/support/FakeLlm.ts"
 import { nodeFlags } from "../test/support/Process.ts"
 
 export const root = path.resolve(import.meta.dirname, "..")
@@ -57,6 +59,90 @@ export const runtimeAt = <E>(options: {
     return yield* Layer.build(layer)
   })
 
+/**
+ * The fake LLM's time on the request whose last user message is `text` (0 when there was none).
+ * Indexed as requests come, so looking up a reply costs the same at the 1,000th message as at the
+ * first: a scan per reply would load the event loop the daemon shares with the bench.
+ */
+export const llmTimes = (fake: FakeLlmServer) => {
+  const byText = new Map<string, RecordedRequest>()
+  let seen = 0
+  return (text: string): number => {
+    const all = fake.completions()
+    if (all.length < seen) {
+      // The fake was reset.
+      byText.clear()
+      seen = 0
+    }
+    for (; seen < all.length; seen++) {
+      const request = all[seen]!
+      const key = lastUserContent(request.body)
+      if (!byText.has(key)) byText.set(key, request)
+    }
+    return byText.get(text)?.handledMs ?? 0
+  }
+}
+
+/** A fake LLM as the daemon's runtime in this process sees it: where it is, and its time per request. */
+export interface BenchLlm {
+  readonly url: string
+  /** The fake's own time on the request whose last user message is `text`, once it has answered. */
+  readonly handledMs: (text: string) => Promise<number>
+  readonly close: () => Promise<unknown>
+}
+
+/**
+ * The fake LLM in a process of its own (`test/support/fake-llm-main.ts`). In the same event loop
+ * as the client, some requests on a reused keep-alive connection wait for the rest of the load
+ * (seconds, with 100 at once), which no LLM server elsewhere does: the in-process runs talk to it
+ * here.
+ */
+export const fakeLlmProcess = async (latencyMs: number): Promise<BenchLlm> => {
+  const script = path.join(root, "test", "support", "fake-llm-main.ts")
+  const child = spawn(process.execPath, [
+    "--import",
+    "tsx",
+    script,
+    "--latency-ms",
+    String(latencyMs),
+    "--report-handled"
+  ], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  const handled = new Map<string, number>()
+  const waiting = new Map<string, (ms: number) => void>()
+  const lines = readline.createInterface({ input: child.stdout! })
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on("line", (line) => {
+      const parsed = JSON.parse(line) as { url?: string; user?: string; handledMs?: number }
+      if (parsed.url !== undefined) return resolve(parsed.url)
+      handled.set(parsed.user!, parsed.handledMs ?? 0)
+      waiting.get(parsed.user!)?.(parsed.handledMs ?? 0)
+    })
+    child.once("exit", (code) => reject(new Error(`the fake LLM exited with ${code}`)))
+  })
+  return {
+    url,
+    handledMs: (text) =>
+      handled.has(text) ? Promise.resolve(handled.get(text)!) : new Promise((resolve) => waiting.set(text, resolve)),
+    close: () => stopDaemon(child)
+  }
+}
+
+/** The in-process fake LLM as a `BenchLlm`. */
+export const inProcessLlm = (fake: FakeLlmServer): BenchLlm => {
+  const times = llmTimes(fake)
+  return { url: fake.url, handledMs: (text) => Promise.resolve(times(text)), close: () => fake.close() }
+}
+
+/** CPU time (user + system) a process has used so far, in ms (what a loaded machine does not inflate much). */
+export const cpuMs = (pid: number) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
+  // utime and stime are the 12th and 13th fields after the command, in clock ticks (100 a second).
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 /** Resident memory of a process, in MB. */
 export const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024
@@ -64,7 +150,12 @@ export const rssMb = (pid: number) =>
 /** Writes `toml` as `dir/config.toml` and starts the compiled daemon (`minibot run`) there. */
 export const spawnDaemon = (dir: string, toml: string, stderr: "inherit" | "pipe") => {
   fs.writeFileSync(path.join(dir, "config.toml"), toml)
-  return spawn(process.execPath, [...nodeFlags, path.join(root, "dist", "main.js"), "run", "--config", "config.toml"], {
+  // BENCH_DAEMON_FLAGS adds node flags to the daemon (for example `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const extra = (process.env.BENCH_DAEMON_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
+  // BENCH_DAEMON_DIST runs another build (a copy of dist/ in the project), to compare two builds in one session.
+  const dist = path.join(root, process.env.BENCH_DAEMON_DIST ?? "dist")
+  const args = [...nodeFlags, ...extra, path.join(dist, "main.js"), "run", "--config", "config.toml"]
+  return spawn(process.execPath, args, {
     cwd: dir,
     stdio: ["pipe", "ignore", stderr]
   })

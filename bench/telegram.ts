@@ -7,25 +7,29 @@
  * - idle RSS three seconds after that;
  * - overhead per message in one chat: the update offered to getUpdates until the reply's
  *   sendMessage reached the fake, minus the fake LLM's time on that request; one message every
- *   1.1 s, so a per-chat send rate of one a second never adds waiting;
+ *   1.1 s, so a per-chat send rate of one a second never adds waiting; and the CPU time per reply
+ *   in that run (less what the process uses idle, measured over 5 s after it);
  * - a load of C chats x M messages spread over T seconds: reply latency (update offered to reply
  *   received, LLM time included) and resident memory: peak, right after, and S seconds after.
  *
  * `BENCH_TG_LOAD=CxM/T` and `BENCH_TG_SETTLE=S` change the load (default 200x10/60, 60 s).
+ * `BENCH_ONLY=tg-solo` measures only the one-chat overhead (and the Bot API calls per reply), for
+ * profiling; `BENCH_TG_CONTENDER=minibot` (or `baseline`) runs only that one.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
+import { type FakeLlmServer, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
-import { median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { cpuMs, llmTimes, median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 
 const [, chats = "200", perChat = "10", seconds = "60"] =
   /^(\d+)x(\d+)\/(\d+)$/.exec(process.env.BENCH_TG_LOAD ?? "") ??
     []
 const load = { chats: Number(chats), perChat: Number(perChat), seconds: Number(seconds) }
 const settleSeconds = Number(process.env.BENCH_TG_SETTLE ?? 60)
-const soloMessages = 30
+const soloOnly = process.env.BENCH_ONLY === "tg-solo"
+const soloMessages = Number(process.env.BENCH_TG_SOLO ?? 30)
 const soloChat = 42
 const loadChat = (c: number) => 10_000 + c
 const allowedIds = [soloChat, ...Array.from({ length: load.chats }, (_, c) => loadChat(c))]
@@ -61,7 +65,7 @@ const minibot: Contender = {
       `
 [runtime]
 data_dir = "${dir}/data"
-log_level = "warning"
+log_level = "${process.env.BENCH_LOG_LEVEL ?? "warning"}"
 [llm]
 base_url = "${llm.url}"
 api_key = "sk-bench"
@@ -82,12 +86,10 @@ const replyAt = async (tg: FakeTelegramServer, text: string, timeoutMs = 30_000)
   return find()!.at
 }
 
-const llmMs = (llm: FakeLlmServer, text: string) =>
-  llm.completions().find((r) => lastUserContent(r.body) === text)?.handledMs ?? 0
-
 const measure = async (contender: Contender, llm: FakeLlmServer) => {
   const tg = await startFakeTelegram({ floodLimits: false })
   llm.reset()
+  const llmMs = llmTimes(llm)
   const dir = tmp("minibot-bench-tg-")
   const t0 = Date.now()
   const child = contender.start(dir, tg, llm)
@@ -103,12 +105,41 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
       await sleep(1100)
     }
     const overhead: Array<number> = []
+    const callsBefore = tg.calls.length
+    const cpuBefore = cpuMs(child.pid!)
     for (let i = 0; i < soloMessages; i++) {
       const text = `solo ${i}`
       const pushed = Date.now()
       tg.pushText({ chatId: soloChat, userId: soloChat, text })
-      overhead.push((await replyAt(tg, text)) - pushed - llmMs(llm, text))
+      overhead.push((await replyAt(tg, text)) - pushed - llmMs(text))
       await sleep(Math.max(0, pushed + 1100 - Date.now()))
+    }
+    const cpuSolo = cpuMs(child.pid!) - cpuBefore
+    // The daemon's CPU time while idle (timers, polling; after a settling pause, as compilation
+    // and GC go on for a while after work), to tell it from the cost of a reply.
+    await sleep(3000)
+    const idleFrom = cpuMs(child.pid!)
+    await sleep(5000)
+    const idleCpuPerSecond = (cpuMs(child.pid!) - idleFrom) / 5
+    const cpuPerReply = cpuSolo / soloMessages - idleCpuPerSecond * 1.1
+    // Bot API calls per reply in the one-chat run, by method (getUpdates is the long poll).
+    const callsPerReply: Record<string, number> = {}
+    for (const call of tg.calls.slice(callsBefore)) {
+      callsPerReply[call.method] = (callsPerReply[call.method] ?? 0) + 1 / soloMessages
+    }
+    if (soloOnly) {
+      return {
+        readyMs,
+        idleRss,
+        overhead,
+        cpuPerReply,
+        idleCpuPerSecond,
+        callsPerReply,
+        latencies: [],
+        peakRss: 0,
+        afterRss: 0,
+        settledRss: 0
+      }
     }
 
     const total = load.chats * load.perChat
@@ -131,7 +162,18 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
     const afterRss = rssMb(child.pid!)
     await sleep(settleSeconds * 1000)
     const settledRss = rssMb(child.pid!)
-    return { readyMs, idleRss, overhead, latencies, peakRss, afterRss, settledRss }
+    return {
+      readyMs,
+      idleRss,
+      overhead,
+      cpuPerReply,
+      idleCpuPerSecond,
+      callsPerReply,
+      latencies,
+      peakRss,
+      afterRss,
+      settledRss
+    }
   } finally {
     await stopDaemon(child)
     await tg.close()
@@ -141,10 +183,29 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
 
 const ratio = (ours: number, theirs: number) => `${(ours / theirs).toFixed(2)}x`
 
+const perReply = (calls: Record<string, number>) =>
+  Object.entries(calls).map(([method, n]) => `${method} ${n.toFixed(1)}`).join(", ")
+
+/** `BENCH_ONLY=tg-solo`: the one-chat overhead of each contender (or the one named), and its calls. */
+const solo = async (llm: FakeLlmServer) => {
+  const only = process.env.BENCH_TG_CONTENDER
+  for (const contender of [baseline, minibot]) {
+    if (only !== undefined && !contender.name.startsWith(only)) continue
+    const r = await measure(contender, llm)
+    console.error(
+      `${contender.name}: 1 chat, LLM 0 ms: overhead p50 ${median(r.overhead).toFixed(1)} ms / p99 ` +
+        `${quantile(r.overhead, 0.99).toFixed(1)} ms; CPU per reply ${r.cpuPerReply.toFixed(1)} ms ` +
+        `(idle ${r.idleCpuPerSecond.toFixed(1)} ms/s not counted); ` +
+        `Bot API calls per reply: ${perReply(r.callsPerReply)}`
+    )
+  }
+}
+
 /** Rows of `| measure | baseline | minibot | ratio |`. */
 export const main = async (): Promise<Array<[string, string, string, string]>> => {
   const llm = await startFakeLlm()
   try {
+    if (soloOnly) return (await solo(llm), [])
     const base = await measure(baseline, llm)
     const ours = await measure(minibot, llm)
     const ms = (n: number) => `${n.toFixed(1)} ms`
@@ -156,6 +217,8 @@ export const main = async (): Promise<Array<[string, string, string, string]>> =
     row("idle RSS (ready + 3 s)", (r) => r.idleRss, mb)
     row("1 chat, LLM 0 ms: overhead p50", (r) => median(r.overhead), ms)
     row("1 chat, LLM 0 ms: overhead p99", (r) => quantile(r.overhead, 0.99), ms)
+    row("1 chat, LLM 0 ms: CPU time per reply", (r) => r.cpuPerReply, ms)
+    row("idle CPU time per second", (r) => r.idleCpuPerSecond, ms)
     const shape = `${load.chats} chats x ${load.perChat} over ${load.seconds} s`
     row(`${shape}: reply latency p50`, (r) => median(r.latencies), ms)
     row(`${shape}: reply latency p99`, (r) => quantile(r.latencies, 0.99), ms)

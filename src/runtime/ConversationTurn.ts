@@ -39,6 +39,11 @@ import { Draining } from "./Draining.ts"
 import { TurnLedger, type TurnRecord, type TurnStatus } from "./TurnLedger.ts"
 
 const typingRefresh = Schedule.spaced(Duration.seconds(4))
+/**
+ * "typing…" goes out only once the answer takes longer than this: an answer ready sooner is seen
+ * before the indicator would be, and the request would only compete with the model's.
+ */
+const typingDelay = Duration.millis(300)
 
 export const unexpectedErrorText = "Sorry, something went wrong on my side while answering. Please try again."
 export const stoppedText = "Stopped."
@@ -322,7 +327,11 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
       preview: Option.Option<ReplyPreview>
     ): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
-        const typing = yield* outbound.typing(input.conversation).pipe(Effect.repeat(typingRefresh), Effect.fork)
+        const typing = yield* outbound.typing(input.conversation).pipe(
+          Effect.repeat(typingRefresh),
+          Effect.delay(typingDelay),
+          Effect.fork
+        )
         const exit = yield* actors.stoppable(key, ask(key, input, preview)).pipe(
           Effect.ensuring(Fiber.interrupt(typing))
         )

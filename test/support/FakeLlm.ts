@@ -125,6 +125,8 @@ export interface FakeLlmOptions {
   readonly latencyMs?: number
   /** Delay between the chunks of every streamed answer, unless a reply sets its own `tokenDelayMs`. */
   readonly tokenDelayMs?: number
+  /** Called as each request's answer is finished (its `status` and `handledMs` set). */
+  readonly onHandled?: (request: RecordedRequest) => void
   /** Defaults to 0 (any free port). */
   readonly port?: number
   readonly host?: string
@@ -677,6 +679,7 @@ export const startFakeLlm = async (options: FakeLlmOptions = {}): Promise<FakeLl
       res.once("finish", () => {
         record.status = res.statusCode
         record.handledMs = performance.now() - started
+        options.onHandled?.(record)
       })
       handle(req, res, record, raw).catch((error: unknown) => {
         sendJson(res, 500, errorBody(`fake handler failed: ${String(error)}`, "server_error"))

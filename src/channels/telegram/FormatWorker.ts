@@ -8,10 +8,14 @@
  * next answer). Input longer than
  * `maxMarkdownChars` is not rendered at all. A failed or refused render is not the person's
  * problem: the sender falls back to the plain text, in pieces Telegram accepts.
+ *
+ * Most answers are short and plain, and for them the round trip to a thread costs more than the
+ * rendering: an answer `isSmallAndSimple` is rendered on the calling thread (well under a
+ * millisecond; a few at worst, whatever its content).
  */
 import { Data, Duration, Effect } from "effect"
 import { Worker } from "node:worker_threads"
-import type { TelegramChunk } from "./TelegramFormat.ts"
+import { formatForTelegram, type TelegramChunk } from "./TelegramFormat.ts"
 
 /** Longer answers are sent as plain text (a real answer is a few thousand characters). */
 export const maxMarkdownChars = 100_000
@@ -20,6 +24,19 @@ const renderTimeout = Duration.seconds(5)
 const workerMemoryMb = 128
 /** Renderers at most (one answer each at a time): one answer built to be slow does not hold the others. */
 const maxRenderers = 2
+
+/** Rendered on the calling thread at most: markdown-it's slow cases need more text than this... */
+export const inThreadMaxChars = 2048
+/**
+ * ...and more of these characters (links, code spans, emphasis, tables, quotes, raw tags): with at
+ * most this many, no input of `inThreadMaxChars` takes markdown-it more than a few milliseconds.
+ */
+const inThreadMaxMarkup = 128
+const markup = /[[\]`*_|<>~\\]/g
+
+/** True when `markdown` is rendered on the calling thread: short, and with little markup. */
+export const isSmallAndSimple = (markdown: string): boolean =>
+  markdown.length <= inThreadMaxChars && (markdown.match(markup)?.length ?? 0) <= inThreadMaxMarkup
 
 export class RenderError extends Data.TaggedError("RenderError")<{ readonly reason: string }> {
   override get message() {
@@ -129,9 +146,18 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
       })
     )
 
+    /** A small and simple answer's chunks, here and now. */
+    const renderHere = (markdown: string) =>
+      Effect.try({
+        try: () => formatForTelegram(markdown),
+        catch: (error) => new RenderError({ reason: error instanceof Error ? error.message : String(error) })
+      })
+
     /** The chunks of a Markdown answer, rendered within `renderTimeout` (or a `RenderError`). */
     const render = (markdown: string): Effect.Effect<Array<TelegramChunk>, RenderError> =>
-      markdown.length > maxMarkdownChars
+      isSmallAndSimple(markdown)
+        ? renderHere(markdown)
+        : markdown.length > maxMarkdownChars
         ? Effect.fail(new RenderError({ reason: `the answer is longer than ${maxMarkdownChars} characters` }))
         : Effect.async<Array<TelegramChunk>, RenderError>((resume) => {
           let timer: ReturnType<typeof setTimeout> | undefined

@@ -6,7 +6,9 @@
  * The guarantees, enforced here and in `SendThrottle.tryTakeSpare`:
  *
  * - Paced: at most one update per `streaming_interval_ms`; an update not yet shown is replaced by
- *   a newer one (a sliding queue of one), never queued behind it.
+ *   a newer one (a sliding queue of one), never queued behind it. The first waits a moment (a
+ *   draft) or an interval (a placeholder) from the turn's start: a reply ready sooner has no
+ *   preview.
  * - Flood limits: a preview goes only when its chat is not held by a 429 and has a token to
  *   spare; otherwise it is skipped and the newest update is tried after the interval. The final
  *   reply always keeps its token, so previews never delay it.
@@ -18,7 +20,7 @@
  * - Markdown is rendered as in the final reply; an answer whose code block is still open is shown
  *   as plain text for that update, as Telegram refuses HTML with an unclosed tag.
  */
-import { type Context, type Duration, Effect, Fiber, Option, Queue, Ref, type Scope } from "effect"
+import { type Context, Duration, Effect, Fiber, Option, Queue, Ref, type Scope } from "effect"
 import type {
   DeliveryError,
   DeliveryReceipt,
@@ -125,6 +127,20 @@ export interface Placeholder {
 
 type Shown = "shown" | "skipped"
 
+/**
+ * A draft is ephemeral and costs nothing visible, so it may come early, but not before this: a
+ * model that answers within it (a short answer from a fast or local model) gets no draft, and a
+ * streamed answer still shows within a fraction of a second of its first words.
+ */
+const firstDraftAfter = Duration.millis(200)
+
+/**
+ * A placeholder is a message of its own (a notification, and in a group one of its 20 messages a
+ * minute): it goes only once the reply has taken longer than the interval.
+ */
+const firstAfter = (mode: "draft" | "edit", interval: Duration.Duration) =>
+  mode === "draft" ? Duration.min(interval, firstDraftAfter) : interval
+
 /** Opens a preview in the current scope; closing the scope stops it (and removes an orphaned placeholder). */
 export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -205,10 +221,10 @@ export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never
       })
 
     // The newest update, at most one per interval; a skipped one is tried again unless a newer came.
-    // A placeholder is a message of its own: a reply ready within the first interval is sent
-    // whole, without one (a draft costs nothing visible, so it shows at once).
+    // None before `firstAfter` from the turn's start: a reply ready by then is sent whole, with no
+    // preview at all (no draft or placeholder, nothing rendered twice).
     const worker = Effect.gen(function*() {
-      if (mode === "edit") yield* Effect.sleep(options.interval)
+      yield* Effect.sleep(firstAfter(mode, options.interval))
       let pending: PreviewUpdate | undefined
       for (;;) {
         const first = pending ?? (yield* Queue.take(updates))

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Fiber } from "effect"
-import { FormatWorker, maxMarkdownChars } from "../../../src/channels/telegram/FormatWorker.ts"
-import { splitPlainText } from "../../../src/channels/telegram/TelegramFormat.ts"
+import {
+  FormatWorker,
+  inThreadMaxChars,
+  isSmallAndSimple,
+  maxMarkdownChars
+} from "../../../src/channels/telegram/FormatWorker.ts"
+import { formatForTelegram, splitPlainText } from "../../../src/channels/telegram/TelegramFormat.ts"
 
 const table = (rows: number) =>
   "| a | b |\n|---|---|\n" + Array.from({ length: rows }, (_, i) => `| ${i} | v${i} |`).join("\n")
@@ -12,6 +17,19 @@ describe("FormatWorker: the model's Markdown rendered off the event loop", () =>
       const worker = yield* FormatWorker
       const chunks = yield* worker.render("**bold** and `code`")
       expect(chunks).toEqual([{ html: "<b>bold</b> and <code>code</code>", plain: "bold and code" }])
+    }).pipe(Effect.provide(FormatWorker.Default)))
+
+  it.scopedLive("short answers (rendered in the thread) and longer ones (in a worker) come out the same", () =>
+    Effect.gen(function*() {
+      const worker = yield* FormatWorker
+      const paragraph = "A **bold** claim, some `code` and a [link](https://example.org).\n\n"
+      const short = paragraph.repeat(2)
+      const long = paragraph.repeat(Math.ceil((inThreadMaxChars + 1) / paragraph.length))
+      const marked = "*a* ".repeat(100)
+      expect([short, long, marked].map(isSmallAndSimple)).toEqual([true, false, false])
+      for (const markdown of [short, long, marked]) {
+        expect(yield* worker.render(markdown)).toEqual(formatForTelegram(markdown))
+      }
     }).pipe(Effect.provide(FormatWorker.Default)))
 
   it.scopedLive(

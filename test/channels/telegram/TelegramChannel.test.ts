@@ -12,7 +12,8 @@ describe("Telegram channel: private chats", () => {
   it.scopedLive("answers a message in the chat it came from, with typing shown meanwhile", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
-      const llm = yield* FakeLlm.make()
+      // The model takes a second: long enough for "typing…" (an answer within 300 ms goes without).
+      const llm = yield* FakeLlm.make({ latencyMs: 1000 })
       yield* startDaemon(fake, llm, { telegram: { allowed_user_ids: [42, 43] } })
       fake.pushText({ chatId: 42, userId: 42, text: "hello" })
       fake.pushText({ chatId: 43, userId: 43, text: "bonjour" })

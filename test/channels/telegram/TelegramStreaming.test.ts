@@ -158,6 +158,25 @@ describe("Telegram: streamed replies", () => {
       expect(fake.callsOf("editMessageText")).toHaveLength(0)
     }))
 
+  it.scopedLive("a private reply the model streams at once is sent whole, without a draft", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      yield* startDaemon(fake, llm, { telegram: { streaming_interval_ms: 5_000, allowed_user_ids: [42, 43] } })
+      // The first request also loads the LLM client, which may take long enough for a draft: in
+      // another chat, so that this one's flood allowance is whole.
+      fake.pushText({ chatId: 43, userId: 43, text: "warm up" })
+      yield* waitForText(fake, "echo: warm up")
+      const drafts = fake.callsOf("sendMessageDraft").length
+      // Streamed over about 0.1 s: the first words come at once, the last before a draft would.
+      llm.enqueue({ content: words(5), tokenDelayMs: 20 })
+      fake.pushText({ chatId: 42, userId: 42, text: "quick" })
+      yield* waitForText(fake, words(5))
+      expect(fake.callsOf("sendMessage")).toHaveLength(2)
+      expect(fake.callsOf("sendMessageDraft")).toHaveLength(drafts)
+      expect(llm.completions()[1]!.body.stream).toBe(true)
+    }))
+
   it.scopedLive("streaming = \"draft\": a group gets its reply whole, a private chat still gets drafts", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
