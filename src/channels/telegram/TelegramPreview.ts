@@ -6,9 +6,8 @@
  * The guarantees, enforced here and in `SendThrottle.tryTakeSpare`:
  *
  * - Paced: at most one update per `streaming_interval_ms`; an update not yet shown is replaced by
- *   a newer one (a sliding queue of one), never queued behind it. The first waits a moment (a
- *   draft) or an interval (a placeholder) from the turn's start: a reply ready sooner has no
- *   preview.
+ *   a newer one (a sliding queue of one), never queued behind it. The first waits 200 ms from
+ *   the turn's start: a reply ready sooner has no preview.
  * - Flood limits: a preview goes only when its chat is not held by a 429 and has a token to
  *   spare; otherwise it is skipped and the newest update is tried after the interval. The final
  *   reply always keeps its token, so previews never delay it.
@@ -128,18 +127,15 @@ export interface Placeholder {
 type Shown = "shown" | "skipped"
 
 /**
- * A draft is ephemeral and costs nothing visible, so it may come early, but not before this: a
- * model that answers within it (a short answer from a fast or local model) gets no draft, and a
- * streamed answer still shows within a fraction of a second of its first words.
+ * No preview before this from the turn's start: a model that answers within it (a short answer
+ * from a fast or local model) gets its reply whole, with no draft, no placeholder and nothing
+ * rendered twice, and a streamed answer still shows within a fraction of a second of its first
+ * words. A group's placeholder is one of its 20 messages a minute, but it is not an extra one: it
+ * becomes the reply's first part, and it goes only with a token to spare.
  */
-const firstDraftAfter = Duration.millis(200)
+const firstPreviewAfter = Duration.millis(200)
 
-/**
- * A placeholder is a message of its own (a notification, and in a group one of its 20 messages a
- * minute): it goes only once the reply has taken longer than the interval.
- */
-const firstAfter = (mode: "draft" | "edit", interval: Duration.Duration) =>
-  mode === "draft" ? Duration.min(interval, firstDraftAfter) : interval
+const firstAfter = (interval: Duration.Duration) => Duration.min(interval, firstPreviewAfter)
 
 /** Opens a preview in the current scope; closing the scope stops it (and removes an orphaned placeholder). */
 export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never, Scope.Scope> =>
@@ -224,7 +220,7 @@ export const open = (options: PreviewOptions): Effect.Effect<ReplyPreview, never
     // None before `firstAfter` from the turn's start: a reply ready by then is sent whole, with no
     // preview at all (no draft or placeholder, nothing rendered twice).
     const worker = Effect.gen(function*() {
-      yield* Effect.sleep(firstAfter(mode, options.interval))
+      yield* Effect.sleep(firstAfter(options.interval))
       let pending: PreviewUpdate | undefined
       for (;;) {
         const first = pending ?? (yield* Queue.take(updates))

@@ -145,17 +145,40 @@ describe("Telegram: streamed replies", () => {
       expect(fake.deleted).toHaveLength(0)
     }))
 
-  it.scopedLive("a group reply ready within the interval is sent whole, without a placeholder", () =>
+  it.scopedLive("a group reply the model gives at once is sent whole, without a placeholder", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFakeTelegram()
+      const llm = yield* FakeLlm.make()
+      const [group, other] = [-1001, -1002]
+      yield* startDaemon(fake, llm, { telegram: { streaming_interval_ms: 5_000, allowed_chat_ids: [group, other] } })
+      // The first request also loads the LLM client, which may take long enough for a placeholder:
+      // in another group, so that this one's flood allowance is whole.
+      fake.pushText({ chatId: other, userId: 42, text: "@minibot_test_bot warm up" })
+      yield* waitForText(fake, "echo: warm up")
+      const [sends, edits] = [fake.callsOf("sendMessage").length, fake.callsOf("editMessageText").length]
+      llm.enqueue({ content: words(5), tokenDelayMs: 20 })
+      fake.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot quick" })
+      yield* waitForText(fake, words(5))
+      expect(fake.callsOf("sendMessage")).toHaveLength(sends + 1)
+      expect(fake.callsOf("editMessageText")).toHaveLength(edits)
+    }))
+
+  it.scopedLive("a group reply streamed over a while shows its placeholder within a fraction of a second", () =>
     Effect.gen(function*() {
       const fake = yield* makeFakeTelegram()
       const llm = yield* FakeLlm.make()
       const group = -1001
+      const answer = words(40)
+      llm.enqueue({ content: answer, tokenDelayMs: 100 })
       yield* startDaemon(fake, llm, { telegram: { streaming_interval_ms: 5_000, allowed_chat_ids: [group] } })
-      fake.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot quick" })
-      const [reply] = yield* fake.waitForSentEffect(1)
-      expect(reply!.visibleText).toMatch(/^echo: .*quick$/)
-      expect(fake.callsOf("sendMessage")).toHaveLength(1)
-      expect(fake.callsOf("editMessageText")).toHaveLength(0)
+      fake.pushText({ chatId: group, userId: 42, text: "@minibot_test_bot explain" })
+      yield* waitForText(fake, answer)
+      // Over 4 s of tokens with 5 s between updates: the placeholder came before the interval, so
+      // the reply was shown partly written, then edited into the whole answer.
+      const [reply] = fake.sent
+      expect(fake.sent).toHaveLength(1)
+      expect(reply!.edits).toBeGreaterThanOrEqual(1)
+      expect(fake.callsOf("editMessageText").length).toBeGreaterThanOrEqual(1)
     }))
 
   it.scopedLive("a private reply the model streams at once is sent whole, without a draft", () =>
