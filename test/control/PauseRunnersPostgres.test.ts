@@ -97,7 +97,27 @@ const until = async (condition: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-const polls = (r: Runner) => r.stderr.includes("long polling started")
+const polls = (r: Runner) =>
+  r.stderr.lastIndexOf("long polling started") > r.stderr.lastIndexOf("telegram-poller stopped")
+
+/**
+ * The runner that polls once the shards are spread over both (polling may move to the second
+ * runner when it joins): the one `GET /api/status` names, which says so in its log.
+ */
+const settledPoller = async (runners: ReadonlyArray<Runner>) => {
+  let poller: Runner | undefined
+  await until(
+    async () => {
+      const { cluster } = (await api(runners[0]!, "GET", "/api/status")).body
+      const holding = cluster.runners.filter((r: { shards: Array<number> }) => r.shards.length > 0)
+      poller = runners.find((r) => r.address === cluster.telegramPoller)
+      return holding.length === 2 && poller !== undefined && polls(poller) && runners.filter(polls).length === 1
+    },
+    "both runners holding shards, one of them polling",
+    30_000
+  )
+  return poller!
+}
 
 const echoes = (telegram: FakeTelegramServer, text: string) =>
   telegram.sent.filter((m) => m.visibleText === `echo: ${text}`).length
@@ -105,18 +125,16 @@ const echoes = (telegram: FakeTelegramServer, text: string) =>
 describe("channel pauses shared by runners on Postgres (process)", () => {
   it("paused and resumed through the runner that does not poll: the poller stops, then answers once", async () => {
     const { runners, telegram } = await startRunners()
-    await until(() => runners.some(polls), "a runner that polls Telegram", 30_000)
-    const poller = runners.find(polls)!
+    const poller = await settledPoller(runners)
     const other = runners.find((r) => r !== poller)!
-    expect(polls(other)).toBe(false)
-    expect((await api(other, "GET", "/api/status")).body.cluster.telegramPoller).toBe(poller.address)
 
     telegram.pushText({ chatId: 1001, userId: 1001, text: "before" })
     await telegram.waitFor(() => echoes(telegram, "before") === 1, 20_000)
 
+    const logged = poller.stderr.length
     const paused = await api(other, "POST", "/api/channels/telegram/pause")
     expect(paused).toEqual({ status: 200, body: { channel: "telegram", state: "paused" } })
-    await until(() => poller.stderr.includes("long polling paused"), "the poller to stop polling")
+    await until(() => poller.stderr.includes("long polling paused", logged), "the poller to stop polling")
     expect(poller.stderr).toContain("channel paused by the operator through another runner")
     expect((await telegramOf(poller)).state).toBe("paused")
     // Asked again, of either runner: it is paused already.
@@ -139,6 +157,7 @@ describe("channel pauses shared by runners on Postgres (process)", () => {
     await telegram.waitFor(() => echoes(telegram, "after") === 1, 20_000)
     expect(telegram.sent.map((m) => m.visibleText)).toEqual(["echo: before", "echo: while paused", "echo: after"])
     expect((await telegramOf(poller)).state).toBe("running")
+    expect(polls(poller)).toBe(true)
   }, 120_000)
 
   it("webhook mode: paused through one runner, every runner's webhook answers 503 until resumed", async () => {
