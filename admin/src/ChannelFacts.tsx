@@ -1,4 +1,4 @@
-/** What the status says of one channel beyond its state: mode, last poll, back-off, last error. */
+/** What the status says of one channel beyond its state: mode, last poll or update, back-off, last error. */
 import type { ChannelHealthView } from "../../src/control/api/Api.ts"
 import { formatClock, formatDuration } from "./data.ts"
 
@@ -18,6 +18,12 @@ export const ChannelFacts = (props: { channel: ChannelView }) => {
         <>
           <dt>Last getUpdates answer</dt>
           <dd>{formatDuration(c.lastPollAgeSeconds)} ago</dd>
+        </>
+      )}
+      {c.lastWebhookUpdateAgeSeconds === undefined || c.lastWebhookUpdateAgeSeconds === null ? null : (
+        <>
+          <dt>Last update through the webhook</dt>
+          <dd>{formatDuration(c.lastWebhookUpdateAgeSeconds)} ago</dd>
         </>
       )}
       {c.retryAfterUntil === undefined || c.retryAfterUntil === null ? null : (

@@ -1,8 +1,8 @@
 /**
  * How each channel's intake fares while the daemon runs, for `GET /api/status` and the
  * dashboard: whether it is failing (its last getUpdates or webhook set-up failed, or the bot
- * token was refused), the last error, when Telegram last answered a getUpdates, and the end of
- * any 429 back-off Telegram asked for. `ChannelStatus` says whether a channel came up at all;
+ * token was refused), the last error, when Telegram last answered a getUpdates (or, in webhook
+ * mode, last posted an update to this process), and the end of any 429 back-off Telegram asked for. `ChannelStatus` says whether a channel came up at all;
  * this says how it is doing since.
  *
  * Every change between failing and running is published as a `channel.state` event, so the
@@ -26,6 +26,8 @@ export interface HealthView {
   readonly lastError: ChannelError | null
   /** Epoch ms of the last answer from the platform (a getUpdates that returned), if any. */
   readonly lastAnswerAt: number | null
+  /** Epoch ms of the last update the platform posted to this process (a webhook), if any. */
+  readonly lastUpdateAt: number | null
   /** Epoch ms until which Telegram asked not to call again (429 `retry_after`), if that is still ahead. */
   readonly retryAfterUntil: number | null
 }
@@ -34,6 +36,7 @@ interface Health {
   failing: boolean
   lastError: ChannelError | null
   lastAnswerAt: number | null
+  lastUpdateAt: number | null
   retryAfterUntil: number | null
 }
 
@@ -42,7 +45,13 @@ const make = (publish: (event: BusEvent) => Effect.Effect<void>, redact: (text: 
   const health = (name: string): Health => {
     const known = channels.get(name)
     if (known !== undefined) return known
-    const created: Health = { failing: false, lastError: null, lastAnswerAt: null, retryAfterUntil: null }
+    const created: Health = {
+      failing: false,
+      lastError: null,
+      lastAnswerAt: null,
+      lastUpdateAt: null,
+      retryAfterUntil: null
+    }
     channels.set(name, created)
     return created
   }
@@ -71,6 +80,8 @@ const make = (publish: (event: BusEvent) => Effect.Effect<void>, redact: (text: 
         health(name).lastAnswerAt = now
         return recovered(name)
       }),
+    /** The platform posted an update (a webhook) and it was taken. */
+    received: (name: string) => Effect.map(Clock.currentTimeMillis, (now) => void (health(name).lastUpdateAt = now)),
     recovered,
     /** Intake failed with `message`; `retryAfterSeconds` when the platform asked to wait (a 429). */
     failed: (name: string, message: string, retryAfterSeconds?: number) =>
@@ -88,6 +99,7 @@ const make = (publish: (event: BusEvent) => Effect.Effect<void>, redact: (text: 
         failing: h.failing,
         lastError: h.lastError,
         lastAnswerAt: h.lastAnswerAt,
+        lastUpdateAt: h.lastUpdateAt,
         retryAfterUntil: h.retryAfterUntil !== null && h.retryAfterUntil > now ? h.retryAfterUntil : null
       }
     }

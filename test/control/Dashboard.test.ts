@@ -26,7 +26,7 @@ afterEach(async () => {
 const echo = (request: FakeChatRequest): FakeReply => ({ content: `echo: ${lastUserContent(request)}` })
 
 /** The daemon with Telegram (user 42 allowed) and the API on a free port; a browser signed out. */
-const started = async (llmHandler: (request: FakeChatRequest) => FakeReply = echo) => {
+const started = async (llmHandler: (request: FakeChatRequest) => FakeReply = echo, telegramKeys = "") => {
   requireChromium()
   const dir = tempDir()
   const telegram = adopt(await startFakeTelegram())
@@ -37,7 +37,7 @@ const started = async (llmHandler: (request: FakeChatRequest) => FakeReply = ech
     dir,
     telegram,
     llm,
-    `allowed_user_ids = [42]\n[http]\nenabled = true\nport = ${port}\napi_token = "${token}"`,
+    `allowed_user_ids = [42]\n${telegramKeys}\n[http]\nenabled = true\nport = ${port}\napi_token = "${token}"`,
     "request_timeout_seconds = 60"
   )
   const daemon = launch(["run", "--config", config], { cwd: dir })
@@ -47,7 +47,7 @@ const started = async (llmHandler: (request: FakeChatRequest) => FakeReply = ech
   onCleanup(async () => {
     expect(daemon.stderr + daemon.stdout).not.toContain(token)
   })
-  return { telegram, llm, daemon, browser, page: browser.page, url: `http://127.0.0.1:${port}/admin/` }
+  return { telegram, llm, daemon, browser, page: browser.page, port, url: `http://127.0.0.1:${port}/admin/` }
 }
 
 type Started = Awaited<ReturnType<typeof started>>
@@ -303,6 +303,39 @@ describe("the dashboard in a browser", { timeout: 90_000 }, () => {
     await row.getByText("running").waitFor({ timeout: 20_000 })
     await row.getByText(/Too Many Requests/).waitFor()
     expect(await row.locator(".backoff").count()).toBe(0)
+  })
+
+  it("webhook mode: the overview shows how long ago Telegram last posted an update", async () => {
+    const secret = "dashboard-webhook-secret"
+    const s = await started(
+      echo,
+      `mode = "webhook"\nwebhook_url = "https://bot.example.com/telegram/hook"\nwebhook_secret = "${secret}"`
+    )
+    const { page } = s
+    await signIn(s)
+    const overview = page.locator(`li[data-channel="telegram"]`)
+    await overview.getByText("webhook", { exact: true }).waitFor()
+    expect(await overview.getByText("Last update through the webhook").count()).toBe(0)
+
+    const posted = await fetch(`http://127.0.0.1:${s.port}/telegram/hook`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+      body: JSON.stringify({
+        update_id: 900,
+        message: {
+          message_id: 900,
+          date: 0,
+          chat: { id: 42, type: "private", first_name: "Ann" },
+          from: { id: 42, is_bot: false, first_name: "Ann" },
+          text: "through the webhook"
+        }
+      })
+    })
+    expect(posted.status).toBe(200)
+    await s.telegram.waitFor((f) => f.sent.some((m) => m.text === "echo: through the webhook"), 15_000)
+    // The events of that turn refresh the status on the page.
+    await overview.getByText("Last update through the webhook").waitFor()
+    expect(await overview.getByText("Last getUpdates answer").count()).toBe(0)
   })
 
   it("the Logs page tails the daemon's log, filtered by level and component", async () => {

@@ -67,6 +67,7 @@ const Route = ControlRoutes.use((router) =>
     const timings = yield* TelegramTimings
     const tg = yield* TelegramSettings
     const gate = yield* ChannelGate
+    const health = yield* ChannelHealth
     const secret = webhookSecret(tg)
     const maxBody = timings.webhookMaxBodyBytes
 
@@ -110,6 +111,7 @@ const Route = ControlRoutes.use((router) =>
         yield* Effect.logError("a webhook update could not be stored: Telegram will send it again", handled.left.cause)
         return HttpServerResponse.text("try again\n", { status: 500 })
       }
+      yield* health.received("telegram")
       return HttpServerResponse.empty({ status: 200 })
     }).pipe(Effect.annotateLogs("component", "telegram"))
 

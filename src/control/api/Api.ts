@@ -132,6 +132,11 @@ export const ChannelHealthView = Schema.Struct({
   mode: Schema.optional(Schema.Literal("long_polling", "webhook")),
   /** Telegram, polling: seconds since the last getUpdates answer (null before the first). */
   lastPollAgeSeconds: Schema.optional(Schema.NullOr(Schema.Number)),
+  /**
+   * Telegram, webhook: seconds since the last update Telegram posted to this runner's webhook
+   * route and it took (null before the first, and in long polling).
+   */
+  lastWebhookUpdateAgeSeconds: Schema.optional(Schema.NullOr(Schema.Number)),
   /** Telegram: epoch ms until which a 429 asked not to call again, while that is ahead. */
   retryAfterUntil: Schema.optional(Schema.NullOr(Schema.Number))
 })
@@ -179,7 +184,8 @@ export class ChannelsGroup extends HttpApiGroup.make("channels")
       .annotate(
         OpenApi.Description,
         "Stops the channel's intake: Telegram keeps new updates (no getUpdates; the webhook answers 503). " +
-          "Replies and scheduled jobs still go out. The pause is stored: it lasts across restarts until resumed."
+          "Replies and scheduled jobs still go out. The pause is stored: it lasts across restarts until resumed, " +
+          "and with several runners on Postgres it reaches every runner within seconds, whichever one was asked."
       )
   )
   .add(

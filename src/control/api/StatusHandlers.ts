@@ -35,14 +35,15 @@ export const StatusHandlers = HttpApiBuilder.group(Api, "status", (handlers) =>
         lastError: h.lastError
       }
     }
+    /** Seconds since `at`, to the tenth; null for never. */
+    const ageOf = (at: number | null, now: number) => at === null ? null : Math.round((now - at) / 100) / 10
     const telegram = (now: number) => {
       const h = health.view("telegram", now)
       return {
         ...channel("telegram", tg.enabled, now),
         mode: tg.mode,
-        lastPollAgeSeconds: tg.mode === "long_polling" && h.lastAnswerAt !== null
-          ? Math.round((now - h.lastAnswerAt) / 100) / 10
-          : null,
+        lastPollAgeSeconds: tg.mode === "long_polling" ? ageOf(h.lastAnswerAt, now) : null,
+        lastWebhookUpdateAgeSeconds: tg.mode === "webhook" ? ageOf(h.lastUpdateAt, now) : null,
         retryAfterUntil: h.retryAfterUntil
       }
     }
