@@ -20,6 +20,11 @@ const renderTimeout = Duration.seconds(5)
 const workerMemoryMb = 128
 /** Renderers at most (one answer each at a time): one answer built to be slow does not hold the others. */
 const maxRenderers = 2
+/**
+ * A renderer idle this long ends. Each is a V8 instance of its own (tens of MB once it has worked):
+ * after a burst of answers the memory goes back, and the next answer starts a fresh one.
+ */
+const idleLifetime = Duration.seconds(30)
 
 export class RenderError extends Data.TaggedError("RenderError")<{ readonly reason: string }> {
   override get message() {
@@ -55,6 +60,7 @@ interface Renderer {
   /** Loaded (it said so): a job's time starts only then, not while the thread starts. */
   ready: boolean
   job: Job | undefined
+  idleTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/FormatWorker", {
@@ -69,6 +75,7 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
         if (idle === undefined && renderers.size < maxRenderers) idle = start()
         if (idle === undefined) return
         const job = queue.shift()!
+        clearTimeout(idle.idleTimer)
         idle.job = job
         idle.worker.postMessage({ markdown: job.markdown })
         if (idle.ready) job.started()
@@ -80,11 +87,19 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
       renderer.job = undefined
       job?.resume(result)
       dispatch()
+      if (renderer.job === undefined && renderers.has(renderer)) {
+        clearTimeout(renderer.idleTimer)
+        renderer.idleTimer = setTimeout(() => {
+          if (renderer.job === undefined) stop(renderer, "idle")
+        }, Duration.toMillis(idleLifetime))
+        renderer.idleTimer.unref()
+      }
     }
 
     /** Ends a renderer: the answer it was working on fails with `reason`, the queue moves on. */
     const stop = (renderer: Renderer, reason: string) => {
       if (!renderers.delete(renderer)) return
+      clearTimeout(renderer.idleTimer)
       void renderer.worker.terminate()
       finish(renderer, Effect.fail(new RenderError({ reason })))
     }
@@ -95,7 +110,7 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
         stdout: true,
         stderr: true
       })
-      const renderer: Renderer = { worker, ready: false, job: undefined }
+      const renderer: Renderer = { worker, ready: false, job: undefined, idleTimer: undefined }
       renderers.add(renderer)
       worker.stdout.resume()
       worker.stderr.resume()
