@@ -19,9 +19,7 @@ const minFill = 0.5
 
 // `html: false`: raw HTML in the model's answer is text (markdown-it hands it to us as `text`
 // tokens), so we escape it instead of passing unknown tags that Telegram would reject.
-// Built only where it is used: the daemon renders in `FormatWorker` threads, and its main bundle
-// leaves markdown-it out.
-const md = /* @__PURE__ */ new MarkdownIt("default", { html: false, linkify: false, typographer: false })
+const md = new MarkdownIt("default", { html: false, linkify: false, typographer: false })
 
 // ---------------------------------------------------------------------------------------------
 // Escaping
