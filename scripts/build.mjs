@@ -23,27 +23,6 @@ const httpByRequire = {
   }
 }
 
-/**
- * Packages whose module code does nothing but define things, though they do not say so
- * (`"sideEffects": false`): a bundle that uses none of their exports leaves them out. markdown-it
- * renders in the Telegram format worker; the daemon's main bundle only splits HTML.
- */
-const withoutSideEffects = {
-  name: "without-side-effects",
-  setup(build) {
-    build.onResolve({ filter: /^markdown-it$/ }, async (args) => {
-      if (args.pluginData === "again") return undefined
-      const resolved = await build.resolve(args.path, {
-        kind: args.kind,
-        resolveDir: args.resolveDir,
-        importer: args.importer,
-        pluginData: "again"
-      })
-      return { ...resolved, sideEffects: false }
-    })
-  }
-}
-
 const common = {
   bundle: true,
   platform: "node",
@@ -63,7 +42,7 @@ const common = {
   external: ["better-sqlite3", "pg-native", "bufferutil", "utf-8-validate", "msgpackr-extract", "mathjs"],
   // Node's own punycode module is deprecated (a warning at every start on Node 22+): the same
   // code from npm instead.
-  plugins: [httpByRequire, withoutSideEffects],
+  plugins: [httpByRequire],
   alias: { punycode: "punycode.js", "whatwg-url": "./scripts/shims/whatwg-url.mjs" },
   // Bundled CommonJS modules call require(): give them one in the ES module scope.
   banner: {
