@@ -9,6 +9,20 @@ import { build as viteBuild } from "vite"
 // Chunk names carry a hash: start clean so old ones do not pile up.
 fs.rmSync("dist", { recursive: true, force: true })
 
+/** ES imports of node:http go to the shim that requires it (scripts/shims/node-http.mjs says why). */
+const httpByRequire = {
+  name: "node-http-by-require",
+  setup(build) {
+    build.onResolve(
+      { filter: /^(node:)?http$/ },
+      (args) =>
+        args.kind === "import-statement" && !args.importer.endsWith("node-http.mjs")
+          ? { path: new URL("./shims/node-http.mjs", import.meta.url).pathname }
+          : undefined
+    )
+  }
+}
+
 const common = {
   bundle: true,
   platform: "node",
@@ -28,6 +42,7 @@ const common = {
   external: ["better-sqlite3", "pg-native", "bufferutil", "utf-8-validate", "msgpackr-extract", "mathjs"],
   // Node's own punycode module is deprecated (a warning at every start on Node 22+): the same
   // code from npm instead.
+  plugins: [httpByRequire],
   alias: { punycode: "punycode.js", "whatwg-url": "./scripts/shims/whatwg-url.mjs" },
   // Bundled CommonJS modules call require(): give them one in the ES module scope.
   banner: {

@@ -4,12 +4,10 @@
  * `/healthz` and `/readyz` are always open; `/metrics` needs the API token when one is set,
  * unless `[http] public_metrics`.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:http"
 import { AppConfig, HttpSettings } from "../config/Config.ts"
 import { ConfigError } from "../config/ConfigLoader.ts"
 import * as Prometheus from "../observability/Prometheus.ts"
@@ -71,6 +69,7 @@ export const layer = Layer.unwrapEffect(
     const http = yield* HttpSettings
     if (!http.enabled) return Layer.empty
     yield* checkExposure
+    const { listen } = yield* Effect.promise(() => import("./HttpListener.ts"))
     // The API (and its OpenAPI reference) and the dashboard are loaded only when they are served.
     const routes = http.api
       ? Layer.mergeAll(
@@ -83,7 +82,7 @@ export const layer = Layer.unwrapEffect(
       HttpServer.withLogAddress,
       Layer.provide(routes),
       Layer.provide(ApiAuth.Default),
-      Layer.provide(NodeHttpServer.layer(createServer, { host: http.host, port: http.port }))
+      Layer.provide(listen(http.host, http.port))
     )
   })
 )

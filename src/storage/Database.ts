@@ -6,7 +6,6 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Migrator, SqlClient } from "@effect/sql"
-import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Cause, Data, Effect, Layer, Option, type Redacted } from "effect"
 import * as path from "node:path"
@@ -124,10 +123,15 @@ export const runnerApplicationPrefix = "minibot runner "
 
 /** Postgres at a URL, migrated (the same migrations, with dialect variants where the SQL differs). */
 export const postgresAt = (url: Redacted.Redacted<string>, applicationName = "minibot") =>
-  builtDuringStartup(PgMigrator.layer({ loader: Migrator.fromRecord(migrations) })).pipe(
-    Layer.provideMerge(PgClient.layer({ url, applicationName })),
-    Layer.provide(NodeContext.layer),
-    Layer.tapError((e) => Effect.logError("database failed to open", (e as { cause?: unknown }).cause ?? e))
+  // The Postgres driver is loaded only when it is used: a SQLite daemon starts without it.
+  Layer.unwrapEffect(
+    Effect.promise(() => import("@effect/sql-pg")).pipe(Effect.map(({ PgClient, PgMigrator }) =>
+      builtDuringStartup(PgMigrator.layer({ loader: Migrator.fromRecord(migrations) })).pipe(
+        Layer.provideMerge(PgClient.layer({ url, applicationName })),
+        Layer.provide(NodeContext.layer),
+        Layer.tapError((e) => Effect.logError("database failed to open", (e as { cause?: unknown }).cause ?? e))
+      )
+    ))
   )
 
 type Opened = Layer.Layer<

@@ -33,6 +33,16 @@ describe("config mistakes explain themselves", () => {
       ])
     }))
 
+  it.effect("a time zone Intl does not know names its key; canonical names and aliases are accepted", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(`[runtime]\ntimezone = "Mars/Olympus_Mons"\n`)
+      expect(problems).toHaveLength(1)
+      expect(problems[0]).toMatch(/^runtime\.timezone: expected an IANA time zone/)
+      for (const zone of ["UTC", "Europe/Madrid", "Asia/Kolkata", "US/Eastern", "Etc/GMT+5"]) {
+        expect(yield* problemsOf(`[runtime]\ntimezone = "${zone}"\n[scheduler]\ntimezone = "${zone}"\n`)).toEqual([])
+      }
+    }))
+
   it.effect("streaming settings name the key and what is allowed", () =>
     Effect.gen(function*() {
       const problems = yield* problemsOf(

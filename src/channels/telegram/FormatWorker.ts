@@ -24,6 +24,11 @@ const renderTimeout = Duration.seconds(5)
 const workerMemoryMb = 128
 /** Renderers at most (one answer each at a time): one answer built to be slow does not hold the others. */
 const maxRenderers = 2
+/**
+ * A renderer idle this long ends. Each is a V8 instance of its own (tens of MB once it has worked):
+ * after a burst of answers the memory goes back, and the next answer starts a fresh one.
+ */
+const idleLifetime = Duration.seconds(30)
 
 /** Rendered on the calling thread at most: markdown-it's slow cases need more text than this... */
 export const inThreadMaxChars = 2048
@@ -72,6 +77,7 @@ interface Renderer {
   /** Loaded (it said so): a job's time starts only then, not while the thread starts. */
   ready: boolean
   job: Job | undefined
+  idleTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/FormatWorker", {
@@ -86,6 +92,7 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
         if (idle === undefined && renderers.size < maxRenderers) idle = start()
         if (idle === undefined) return
         const job = queue.shift()!
+        clearTimeout(idle.idleTimer)
         idle.job = job
         idle.worker.postMessage({ markdown: job.markdown })
         if (idle.ready) job.started()
@@ -97,11 +104,19 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
       renderer.job = undefined
       job?.resume(result)
       dispatch()
+      if (renderer.job === undefined && renderers.has(renderer)) {
+        clearTimeout(renderer.idleTimer)
+        renderer.idleTimer = setTimeout(() => {
+          if (renderer.job === undefined) stop(renderer, "idle")
+        }, Duration.toMillis(idleLifetime))
+        renderer.idleTimer.unref()
+      }
     }
 
     /** Ends a renderer: the answer it was working on fails with `reason`, the queue moves on. */
     const stop = (renderer: Renderer, reason: string) => {
       if (!renderers.delete(renderer)) return
+      clearTimeout(renderer.idleTimer)
       void renderer.worker.terminate()
       finish(renderer, Effect.fail(new RenderError({ reason })))
     }
@@ -112,7 +127,7 @@ export class FormatWorker extends Effect.Service<FormatWorker>()("minibot/Format
         stdout: true,
         stderr: true
       })
-      const renderer: Renderer = { worker, ready: false, job: undefined }
+      const renderer: Renderer = { worker, ready: false, job: undefined, idleTimer: undefined }
       renderers.add(renderer)
       worker.stdout.resume()
       worker.stderr.resume()

@@ -25,7 +25,11 @@ const noOwnerZones: OwnerZone = () => Effect.succeedNone
 
 /** `defaultZone` falls back to UTC if it is not a valid IANA zone (config should have caught it). */
 export const make = (defaultZone: string, ownerZone: OwnerZone = noOwnerZones): Tool.Tool => {
-  const fallback = Option.getOrElse(DateTime.zoneMakeNamed(defaultZone), () => DateTime.zoneMakeOffset(0))
+  // Made on the tool's first use: a named zone loads ICU's date formatting, which the daemon's
+  // start does not otherwise need.
+  let fallback: DateTime.TimeZone | undefined
+  const defaultTimeZone = () =>
+    fallback ??= Option.getOrElse(DateTime.zoneMakeNamed(defaultZone), () => DateTime.zoneMakeOffset(0))
   return Tool.make({
     name: "current_datetime",
     description: "Get the current date, time, weekday and UTC offset, in the user's time zone or a given one.",
@@ -33,7 +37,7 @@ export const make = (defaultZone: string, ownerZone: OwnerZone = noOwnerZones): 
     run: (args, ctx) =>
       Effect.gen(function*() {
         const zone = args.timezone === undefined
-          ? Option.getOrElse(Option.flatMap(yield* ownerZone(ctx.ownerId), DateTime.zoneMakeNamed), () => fallback)
+          ? Option.getOrElse(Option.flatMap(yield* ownerZone(ctx.ownerId), DateTime.zoneMakeNamed), defaultTimeZone)
           : yield* Option.match(DateTime.zoneMakeNamed(args.timezone.trim()), {
             onNone: () =>
               Tool.fail(`Unknown time zone "${args.timezone}"; use an IANA name like "Europe/Berlin"`, "timezone"),
