@@ -5,7 +5,20 @@
  * line, in every spelling, so an SDK error that embeds a token in a URL cannot leak it. A newline
  * in a value is escaped in every format, so a message cannot forge a line.
  */
-import { Cause, Context, HashMap, Inspectable, Layer, List, Logger, LogLevel, Option, Redacted } from "effect"
+import {
+  Cause,
+  Context,
+  Effect,
+  HashMap,
+  Inspectable,
+  Layer,
+  List,
+  Logger,
+  LogLevel,
+  Option,
+  Redacted,
+  Runtime
+} from "effect"
 import type { LogLevelName, MinibotConfig } from "../config/Config.ts"
 import { makeRedactor } from "./Redaction.ts"
 
@@ -226,7 +239,7 @@ export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.
     secrets: configSecrets(config)
   })
   const ring = LogRing.make()
-  return Layer.mergeAll(
+  const logger = Layer.merge(
     Logger.replace(
       Logger.defaultLogger,
       Logger.make((input) => {
@@ -237,7 +250,35 @@ export const layer = (config: MinibotConfig, options: LayerOptions = {}): Layer.
         ring.push(input, logLevel, line)
       })
     ),
-    Logger.minimumLogLevel(minimum),
-    Layer.succeed(LogRing, ring)
+    Logger.minimumLogLevel(minimum)
   )
+  return Layer.mergeAll(logger, processWarnings.pipe(Layer.provide(logger)), Layer.succeed(LogRing, ring))
 }
+
+/**
+ * Node writes process warnings straight to stderr, past the logger and its format. They go through
+ * the logger instead: a deprecation at debug (a library's own business, such as grammY's HTTP client
+ * calling `url.parse`, which at every start would read like a fault of minibot), any other warning
+ * at warning. Node's own printer is put back when the layer closes.
+ */
+const processWarnings = Layer.scopedDiscard(Effect.gen(function*() {
+  const runSync = Runtime.runSync(yield* Effect.runtime<never>())
+  const listener = (warning: Error & { readonly code?: string }) =>
+    runSync(
+      (warning.name === "DeprecationWarning" ? Effect.logDebug : Effect.logWarning)(warning.message).pipe(
+        Effect.annotateLogs({ package: "node", warning: warning.name, ...(warning.code ? { code: warning.code } : {}) })
+      )
+    )
+  const nodePrinters = process.listeners("warning")
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.removeAllListeners("warning")
+      process.on("warning", listener)
+    }),
+    () =>
+      Effect.sync(() => {
+        process.off("warning", listener)
+        for (const printer of nodePrinters) process.on("warning", printer)
+      })
+  )
+}))

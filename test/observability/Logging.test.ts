@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { createRequire } from "node:module"
 import { makeConfig } from "../../src/config/Config.ts"
 import * as Logging from "../../src/observability/Logging.ts"
@@ -196,4 +196,42 @@ describe("logging", () => {
         expect(messages(lines)).toEqual(["warning line", "error line"])
       }))
   })
+})
+
+describe("Node's process warnings", () => {
+  const emitted = (name: string, code: string) =>
+    Effect.async<void>((resume) => {
+      process.once("warning", () => resume(Effect.void))
+      process.emitWarning(`${name} from a library`, name, code)
+    })
+
+  it.scoped("go through the logger: a library's deprecation at debug, any other warning at warning", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const config = makeConfig({})
+      yield* Layer.build(Logging.layer(config, { write: (line) => lines.push(line) }))
+      yield* emitted("DeprecationWarning", "DEP0999")
+      yield* emitted("MaxListenersExceededWarning", "W0001")
+      // At info, the deprecation is not written; the other warning is, as a logfmt line.
+      expect(lines.map((line) => logfmt.parse(line))).toEqual([
+        expect.objectContaining({
+          level: "WARN",
+          message: "MaxListenersExceededWarning from a library",
+          package: "node",
+          code: "W0001"
+        })
+      ])
+    }))
+
+  it.scoped("at debug the deprecation is written too, in the configured format", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      yield* Layer.build(
+        Logging.layer(makeConfig({ runtime: { log_level: "debug" } }), { write: (l) => lines.push(l) })
+      )
+      yield* emitted("DeprecationWarning", "DEP0998")
+      expect(lines.map((line) => logfmt.parse(line))).toContainEqual(
+        expect.objectContaining({ level: "DEBUG", warning: "DeprecationWarning", code: "DEP0998" })
+      )
+    }))
 })

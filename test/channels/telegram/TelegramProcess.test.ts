@@ -44,6 +44,10 @@ describe("minibot with Telegram, as a process", () => {
     ])
     expect(llm.completions()).toHaveLength(3)
     expect(second.stderr).not.toContain(telegram.token.split(":")[1]!)
+    // Every line is the logger's: no warning Node printed past it (grammY's HTTP client calls the
+    // deprecated url.parse on every request).
+    expect(second.stderr).not.toContain("DeprecationWarning")
+    expect(second.stderr.trim().split("\n").every((line) => line.startsWith("timestamp="))).toBe(true)
 
     // A clean stop then a start: nothing is answered again.
     second.child.kill("SIGTERM")
