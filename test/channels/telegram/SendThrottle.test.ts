@@ -147,3 +147,90 @@ describe("SendThrottle: previews use only spare allowance", () => {
       expect(throttle.tryTakeSpare(1, 5_000)).toBe(true)
     }))
 })
+
+describe("SendThrottle: runners sharing one bot share its overall rate", () => {
+  /** `n` queued replies to distinct chats, from `first` on. */
+  const replies = (n: number, first: number) => Array.from({ length: n }, (_, i) => [first + i, "user"] as const)
+
+  it.scoped("three runners send 10 a second each: together the bot's 30, burst included", () =>
+    Effect.gen(function*() {
+      const runners = [0, 1, 2].map(() => new SendThrottle(telegramFloodLimits, 0))
+      runners.forEach((throttle) => throttle.shareAmong(3, 0))
+      const sent = yield* Effect.forEach(runners, (throttle, i) => sendAll(throttle, replies(100, 1000 * (i + 1))))
+      yield* TestClock.adjust("10 millis")
+      expect(sent.map(({ times }) => times.length)).toEqual([10, 10, 10])
+      for (let second = 0; second < 5; second++) yield* TestClock.adjust("1 second")
+      // Within 5 s: a burst of 10, then 10 a second, on each runner; 30 + 150 for the bot, as alone.
+      for (const { times } of sent) {
+        expect(times.length).toBeGreaterThanOrEqual(58)
+        expect(times.length).toBeLessThanOrEqual(60)
+        const lastSecond = times.filter(([, at]) => at > 4_010 && at <= 5_010)
+        expect(lastSecond.length).toBeLessThanOrEqual(10)
+      }
+      expect(sent.reduce((total, { times }) => total + times.length, 0)).toBeLessThanOrEqual(180)
+      yield* Effect.forEach(sent.flatMap(({ fibers }) => fibers), Fiber.interrupt)
+    }))
+
+  it.scoped("a runner takes the whole rate back when the others are gone, and gives it up when they return", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      throttle.shareAmong(3, 0)
+      const { fibers, times } = yield* sendAll(throttle, replies(300, 1))
+      yield* TestClock.adjust("3 seconds")
+      expect(times).toHaveLength(40) // 10 at once, then 10 a second
+      // Alone now: 30 a second (the tokens it had used are not given back as a burst).
+      throttle.shareAmong(1, 3_000)
+      yield* TestClock.adjust("1 second")
+      expect(times.length).toBeGreaterThanOrEqual(40 + 26)
+      expect(times.length).toBeLessThanOrEqual(40 + 30)
+      // Two runners again: 15 a second.
+      const before = times.length
+      throttle.shareAmong(2, 4_000)
+      yield* TestClock.adjust("2 seconds")
+      expect(times.length - before).toBeGreaterThanOrEqual(28)
+      expect(times.length - before).toBeLessThanOrEqual(31)
+      yield* Effect.forEach(fibers, Fiber.interrupt)
+    }))
+
+  it.scoped("a runner whose share shrinks keeps only the new burst", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      // Alone until now (a full burst of 30 saved up), then two more runners came.
+      throttle.shareAmong(3, 5_000)
+      const { fibers, times } = yield* sendAll(throttle, replies(30, 1))
+      yield* TestClock.adjust("10 millis")
+      expect(times).toHaveLength(10)
+      yield* Effect.forEach(fibers, Fiber.interrupt)
+    }))
+
+  it.scoped("however many runners, each keeps 1 message a second, and strangers still get through", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      throttle.shareAmong(100, 0)
+      const users = yield* sendAll(throttle, replies(20, 1))
+      yield* TestClock.adjust("10 seconds")
+      expect(users.times).toHaveLength(11) // one at once, then one a second
+      yield* Effect.forEach(users.fibers, Fiber.interrupt)
+      yield* TestClock.adjust("10 seconds")
+      const stranger = yield* sendAll(throttle, [[999, "stranger"]])
+      yield* TestClock.adjust("1 second")
+      expect(stranger.times).toHaveLength(1)
+    }))
+
+  it.scoped("with three runners a stranger's message still waits behind allowed users'", () =>
+    Effect.gen(function*() {
+      const throttle = new SendThrottle(telegramFloodLimits, 0)
+      throttle.shareAmong(3, 0)
+      // 7 users' messages leave 3 of the 10 tokens: under a third of the reserve, a stranger waits.
+      const first = yield* sendAll(throttle, replies(7, 100))
+      yield* Fiber.joinAll(first.fibers)
+      const stranger = yield* sendAll(throttle, [[999, "stranger"]])
+      const users = yield* sendAll(throttle, replies(3, 200))
+      yield* Fiber.joinAll(users.fibers)
+      expect(users.times.every(([, at]) => at === 0)).toBe(true)
+      expect(stranger.times).toEqual([])
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.joinAll(stranger.fibers)
+      expect(stranger.times).toHaveLength(1)
+    }))
+})
