@@ -57,7 +57,9 @@ describe("untilAccepted (getMe, deleteWebhook, setWebhook at start-up)", () => {
       expect(exit).toEqual(Exit.succeed("ok"))
       // Waits of 1 s, 2 s, 4 s, then the 20 s Telegram asked for.
       expect(seconds(calls)).toEqual([0, 1, 3, 7, 27])
+      // The channel is reported failing once, at the first failure, then each wait is logged.
       expect(logs).toEqual([
+        "channel failing: getMe failed (network): ECONNRESET",
         "getMe failed: ECONNRESET; retrying in 1s",
         "getMe failed: Bad Gateway; retrying in 2s",
         "getMe failed: Conflict; retrying in 4s",
