@@ -183,7 +183,8 @@ const measure = async (contender: Contender, llm: FakeLlmServer) => {
   }
 }
 
-const ratio = (ours: number, theirs: number) => `${(ours / theirs).toFixed(2)}x`
+/** A ratio to a figure of 0 (the minimal bot uses no CPU while idle) means nothing: a dash. */
+const ratio = (ours: number, theirs: number) => theirs > 0 ? `${(ours / theirs).toFixed(2)}x` : "-"
 
 const perReply = (calls: Record<string, number>) =>
   Object.entries(calls).map(([method, n]) => `${method} ${n.toFixed(1)}`).join(", ")
