@@ -69,9 +69,9 @@ const startRunners = async (telegramKeys = "") => {
   const telegram = adopt(await startFakeTelegram({ floodLimits: false }))
   const llm = adopt(await startFakeLlm())
   llm.script((request) => ({ content: `echo: ${lastUserContent(request)}` }))
-  const runners = await Promise.all([1, 2].map(async (n): Promise<Runner> => {
+  const runners = await Promise.all([1, 2].map(async (): Promise<Runner> => {
     const dir = tempDir()
-    const address = `runner-${n}:${34530 + n}`
+    const address = `127.0.0.1:${await freePort()}`
     const httpPort = await freePort()
     const file = config(dir, telegram, llm, db.url, address, httpPort, telegramKeys)
     return Object.assign(launch(["run", "--config", file], { cwd: dir }), { address, httpPort })

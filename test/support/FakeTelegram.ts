@@ -1030,6 +1030,8 @@ class FakeBotApi implements FakeTelegramServer {
     // Confirm: everything before `offset` is forgotten; a negative offset keeps the last -offset.
     if (offset !== undefined && offset < 0) this.updates = this.updates.slice(offset)
     else if (offset !== undefined) this.updates = this.updates.filter((u) => u.update_id >= offset)
+    // A test may be waiting for the confirmation, which a long poll answers only later.
+    if (offset !== undefined) this.notify()
     // A second poller terminates the first, as on the real server.
     if (this.poller !== undefined) this.answerPoller(error(409, pollConflict))
     const ready = this.deliverable(limit)

@@ -27,7 +27,11 @@ describe("merged pastes, as a process", () => {
     const file = telegramDaemonConfig(dir, telegram, llm, "allowed_user_ids = [42]\nmerge_window_ms = 4000")
     const first = launch(["run", "--config", file], { cwd: dir })
     await first.waitForStderr(/long polling started/)
-    for (const part of ["first part ".padEnd(4000, "a"), "second part ".padEnd(4000, "b"), "third part"]) {
+    // Every part is as long as Telegram cuts them, so the turn waits out the window after the last
+    // (a short last part would end the paste at once, and the kill could come after the turn).
+    for (
+      const part of ["first part ".padEnd(4000, "a"), "second part ".padEnd(4000, "b"), "third part ".padEnd(4000, "c")]
+    ) {
       telegram.pushText({ chatId: 42, userId: 42, text: part })
     }
     // Telegram's offset moved past the parts: each is stored in the conversation's mailbox.
