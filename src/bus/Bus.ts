@@ -15,7 +15,21 @@
  * Two layers: `Bus.memory` (this process only, the default) and `Bus.nats` (JetStream, in
  * `NatsBus.ts`); `Bus.fromConfig` picks one by `[bus] backend`.
  */
-import { Clock, Context, Duration, Effect, Exit, Layer, Metric, PubSub, Queue, Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FiberRef,
+  Layer,
+  LogLevel,
+  Metric,
+  PubSub,
+  Queue,
+  Scope,
+  Stream
+} from "effect"
 import { BusSettings, type NatsBusConfig } from "../config/Config.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { BusEvent, Envelope } from "./BusEvent.ts"
@@ -67,19 +81,28 @@ const makeMemory: Effect.Effect<BusService, never, Scope.Scope> = Effect.gen(fun
   const hub = yield* Effect.acquireRelease(PubSub.bounded<Envelope>(capacity), PubSub.shutdown)
   const updateDepth = PubSub.size(hub).pipe(Effect.flatMap((n) => Metric.set(Metrics.busDepth, n)))
 
-  const publish = (event: BusEvent): Effect.Effect<void> =>
+  const published = Effect.zipRight(Metric.increment(Metrics.busPublished), updateDepth)
+  // A full subscriber holds the publisher up to `publishTimeout`, then the event is dropped.
+  const publishWaiting = (envelope: Envelope): Effect.Effect<void> =>
     Effect.gen(function*() {
-      const publishedAt = yield* Clock.currentTimeMillis
-      const accepted = yield* PubSub.publish(hub, { id: crypto.randomUUID(), event, publishedAt }).pipe(
-        Effect.timeoutOption(publishTimeout)
-      )
+      const accepted = yield* PubSub.publish(hub, envelope).pipe(Effect.timeoutOption(publishTimeout))
       yield* accepted._tag === "Some"
         ? Metric.increment(Metrics.busPublished)
         : Effect.zipRight(
           Metric.increment(Metrics.busDropped),
-          Effect.logWarning("bus subscriber is full: event dropped").pipe(Effect.annotateLogs("event", event._tag))
+          Effect.logWarning("bus subscriber is full: event dropped").pipe(
+            Effect.annotateLogs("event", envelope.event._tag)
+          )
         )
       yield* updateDepth
+    })
+
+  // Room in every subscriber (the usual case) takes the event at once: no timeout to race, which
+  // would fork a fiber and set a timer for each of the turn's events.
+  const publish = (event: BusEvent): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (publishedAt) => {
+      const envelope: Envelope = { id: crypto.randomUUID(), event, publishedAt }
+      return hub.unsafeOffer(envelope) ? published : publishWaiting(envelope)
     })
 
   const take = (queue: Queue.Dequeue<Envelope>) =>
@@ -130,9 +153,15 @@ const makeMemory: Effect.Effect<BusService, never, Scope.Scope> = Effect.gen(fun
   return { publish, subscribe, consume }
 })
 
-/** Logs every bus event at debug level: the observability subscriber of the core. */
+/**
+ * Logs every bus event at debug level: the observability subscriber of the core. Below debug
+ * (`[runtime] log_level`, fixed at start) it does not subscribe: every event of every turn would
+ * go through a stream only to be filtered out.
+ */
 export const BusLogger = Layer.scopedDiscard(
   Effect.gen(function*() {
+    const minimum = yield* FiberRef.get(FiberRef.currentMinimumLogLevel)
+    if (LogLevel.greaterThan(minimum, LogLevel.Debug)) return
     const bus = yield* Bus
     yield* bus.subscribe.pipe(
       Stream.runForEach((event) =>

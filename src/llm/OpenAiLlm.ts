@@ -4,7 +4,7 @@
  * that a timeout or an interruption aborts the HTTP request (through the abort signal) and every
  * retry is logged and counted. A final failure is logged once, naming the config key to check.
  */
-import { Clock, Data, Duration, Effect, Exit, Metric, Redacted, Ref, Schedule, Stream } from "effect"
+import { Clock, Data, Duration, Effect, Exit, Metric, Redacted, Ref, Schedule } from "effect"
 import type OpenAI from "openai"
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai/core/error"
 import type {
@@ -160,10 +160,14 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
               catch: (error) => classify(error, apiKey)
             })
             const assembly = new StreamAssembly()
-            yield* Stream.fromAsyncIterable(stream, (error) => classify(error, apiKey)).pipe(
-              Stream.runForEach((chunk) => assembly.add(chunk) ? onText(assembly.content) : Effect.void)
-            )
-            return assembly.completion()
+            // Chunk by chunk in this fiber: a Stream would run each chunk through its channel machinery.
+            const chunks = stream[Symbol.asyncIterator]()
+            const next = Effect.tryPromise({ try: () => chunks.next(), catch: (error) => classify(error, apiKey) })
+            for (;;) {
+              const step = yield* next
+              if (step.done === true) return assembly.completion()
+              if (assembly.add(step.value)) yield* onText(assembly.content)
+            }
           }),
         (controller) => Effect.sync(() => controller.abort())
       )

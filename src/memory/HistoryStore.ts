@@ -243,6 +243,17 @@ export const makeSql = (maxMessages: number) =>
         `
     })
 
+    /**
+     * A transaction of its own, unless the caller's is open: a turn appends in the transaction
+     * that records its reply, where a savepoint would cost two more statements and undo nothing
+     * (a failure here is a defect, which rolls the caller's transaction back).
+     */
+    const ownTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(
+        Effect.serviceOption(SqlClient.TransactionConnection),
+        (open) => Option.isSome(open) ? effect : sql.withTransaction(effect)
+      )
+
     const store = HistoryStore.of({
       append: (key, turnId, messages) =>
         Effect.gen(function*() {
@@ -253,7 +264,7 @@ export const makeSql = (maxMessages: number) =>
             const sizes = yield* turnSizesOf(key)
             yield* deleteTurns(key, turnsToDrop(sizes.map((r) => [r.turn_id, r.n] as const), maxMessages))
           }
-        }).pipe(sql.withTransaction, Effect.orDie),
+        }).pipe(ownTransaction, Effect.orDie),
       window: (key, turns) =>
         turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {
           // The newest `turns` turns: find the id of the oldest message still inside the window.
