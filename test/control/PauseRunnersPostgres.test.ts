@@ -4,12 +4,18 @@
  * (long polling) and every runner's webhook route (webhook mode), without a restart.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
-import { freePort, type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
+import {
+  freePort,
+  type MinibotProcess,
+  processScope,
+  requireBuilt,
+  runnerKeys,
+  telegramDaemonConfig
+} from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
-import { freshDatabase } from "../support/Postgres.ts"
+import { databaseDroppedBy } from "../support/Postgres.ts"
 
 const { adopt, launch, onCleanup } = processScope()
 requireBuilt("through another runner", "channel pauses shared between runners")
@@ -22,11 +28,7 @@ interface Runner extends MinibotProcess {
   readonly httpPort: number
 }
 
-const database = async () => {
-  const scope = Effect.runSync(Scope.make())
-  onCleanup(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-  return Effect.runPromise(Scope.extend(freshDatabase, scope))
-}
+const database = databaseDroppedBy(onCleanup)
 
 const config = (
   dir: string,
@@ -37,31 +39,11 @@ const config = (
   httpPort: number,
   telegramKeys: string
 ) =>
-  writeConfig(
+  telegramDaemonConfig(
     dir,
-    `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "info"
-[llm]
-base_url = "${llm.url}"
-model = "fake-model"
-[channels.telegram]
-enabled = true
-bot_token = "${telegram.token}"
-api_root = "${telegram.url}"
-poll_timeout_seconds = 5
-allowed_user_ids = [1001]
-${telegramKeys}
-[storage]
-backend = "postgres"
-postgres_url = "${dbUrl}"
-[cluster]
-runner_address = "${address}"
-[http]
-enabled = true
-port = ${httpPort}
-`
+    telegram,
+    llm,
+    `allowed_user_ids = [1001]\n${telegramKeys}\n${runnerKeys(dbUrl, address, httpPort)}`
   )
 
 const startRunners = async (telegramKeys = "") => {

@@ -8,13 +8,20 @@
  * answered once.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect } from "effect"
 import * as net from "node:net"
-import { freePort, type MinibotProcess, processScope, requireBuilt, writeConfig } from "../support/Daemon.ts"
+import {
+  freePort,
+  type MinibotProcess,
+  processScope,
+  requireBuilt,
+  runnerKeys,
+  telegramDaemonConfig
+} from "../support/Daemon.ts"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
-import { freshDatabase } from "../support/Postgres.ts"
+import { databaseDroppedBy } from "../support/Postgres.ts"
 import { eventually } from "../support/Wait.ts"
 
 const { adopt, launch, onCleanup } = processScope()
@@ -25,11 +32,7 @@ const chats = Array.from({ length: 50 }, (_, i) => 1001 + i)
 const llmDelayMs = 150
 
 /** A database of its own, dropped after the test. */
-const database = async () => {
-  const scope = Effect.runSync(Scope.make())
-  onCleanup(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-  return Effect.runPromise(Scope.extend(freshDatabase, scope))
-}
+const database = databaseDroppedBy(onCleanup)
 
 interface Runner extends MinibotProcess {
   /** `[cluster] runner_address`: where the other runners reach it. */
@@ -58,32 +61,11 @@ const runnerConfig = (
   telegramKeys: string,
   settings: string
 ) =>
-  writeConfig(
+  telegramDaemonConfig(
     dir,
-    `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "info"
-[llm]
-base_url = "${llm.url}"
-model = "fake-model"
-[channels.telegram]
-enabled = true
-bot_token = "${telegram.token}"
-api_root = "${telegram.url}"
-poll_timeout_seconds = 5
-allowed_user_ids = [${chats.join(", ")}]
-${telegramKeys}
-[storage]
-backend = "postgres"
-postgres_url = "${dbUrl}"
-[cluster]
-runner_address = "${address}"
-[http]
-enabled = true
-port = ${httpPort}
-${settings}
-`
+    telegram,
+    llm,
+    `allowed_user_ids = [${chats.join(", ")}]\n${telegramKeys}\n${runnerKeys(dbUrl, address, httpPort)}\n${settings}`
   )
 
 /** `size` runners; `settings` is more TOML for each, after the rest. */

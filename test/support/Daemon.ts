@@ -152,3 +152,16 @@ poll_timeout_seconds = 5
 ${extra}
 `
   )
+
+/**
+ * One runner of several on a Postgres database: `[storage]`, its `[cluster] runner_address` and,
+ * with a port, `[http]` on loopback (the API without a token). TOML to follow the other sections.
+ */
+export const runnerKeys = (dbUrl: string, address: string, httpPort?: number) => `
+[storage]
+backend = "postgres"
+postgres_url = "${dbUrl}"
+[cluster]
+runner_address = "${address}"
+${httpPort === undefined ? "" : `[http]\nenabled = true\nport = ${httpPort}`}
+`

@@ -5,7 +5,7 @@
  */
 import { Reactivity } from "@effect/experimental"
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Effect, Redacted } from "effect"
+import { Cause, Effect, Exit, Redacted, Scope } from "effect"
 
 export const serverUrl = process.env.MINIBOT_TEST_PG ?? "postgres://postgres@127.0.0.1:5432"
 
@@ -54,3 +54,10 @@ export const freshDatabase = Effect.acquireRelease(
       Effect.orDie
     )
 ).pipe(Effect.orDie)
+
+/** `freshDatabase` for a process test: dropped by `onCleanup` (a `processScope`'s), after the processes. */
+export const databaseDroppedBy = (onCleanup: (close: () => Promise<unknown>) => void) => () => {
+  const scope = Effect.runSync(Scope.make())
+  onCleanup(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return Effect.runPromise(Scope.extend(freshDatabase, scope))
+}

@@ -4,12 +4,12 @@
  * API counts that limit over every caller, as Telegram does, and answers 429 past it.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
-import { freePort, processScope, requireBuilt, writeConfig } from "../../support/Daemon.ts"
+import { Effect } from "effect"
+import { freePort, processScope, requireBuilt, runnerKeys, telegramDaemonConfig } from "../../support/Daemon.ts"
 import { lastUserContent, startFakeLlm } from "../../support/FakeLlm.ts"
 import { startFakeTelegram } from "../../support/FakeTelegram.ts"
 import { tempDir } from "../../support/Harness.ts"
-import { freshDatabase } from "../../support/Postgres.ts"
+import { databaseDroppedBy } from "../../support/Postgres.ts"
 
 const { adopt, launch, onCleanup } = processScope()
 requireBuilt("shared among", "shared Telegram flood limit")
@@ -17,11 +17,7 @@ requireBuilt("shared among", "shared Telegram flood limit")
 /** More replies at once than the bot may send in a burst, from chats spread over both runners. */
 const chats = Array.from({ length: 150 }, (_, i) => 5001 + i)
 
-const database = async () => {
-  const scope = Effect.runSync(Scope.make())
-  onCleanup(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-  return Effect.runPromise(Scope.extend(freshDatabase, scope))
-}
+const database = databaseDroppedBy(onCleanup)
 
 describe("two runners on Postgres share Telegram's overall flood limit", () => {
   it("150 chats answered at once by two runners: every reply sent, no 429 from Telegram", async () => {
@@ -31,27 +27,11 @@ describe("two runners on Postgres share Telegram's overall flood limit", () => {
     llm.script((request) => ({ content: `echo: ${lastUserContent(request)}` }))
     const runners = await Promise.all([0, 1].map(async () => {
       const dir = tempDir()
-      const config = writeConfig(
+      const config = telegramDaemonConfig(
         dir,
-        `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "info"
-[llm]
-base_url = "${llm.url}"
-model = "fake-model"
-[channels.telegram]
-enabled = true
-bot_token = "${telegram.token}"
-api_root = "${telegram.url}"
-poll_timeout_seconds = 5
-allowed_user_ids = [${chats.join(", ")}]
-[storage]
-backend = "postgres"
-postgres_url = "${db.url}"
-[cluster]
-runner_address = "127.0.0.1:${await freePort()}"
-`
+        telegram,
+        llm,
+        `allowed_user_ids = [${chats.join(", ")}]\n${runnerKeys(db.url, `127.0.0.1:${await freePort()}`)}`
       )
       return launch(["run", "--config", config], { cwd: dir })
     }))
