@@ -75,23 +75,6 @@ export const read: Effect.Effect<ClusterView, unknown, SqlClient.SqlClient> = Ef
     })
 )
 
-/**
- * How many runners are alive now (their heartbeat is recent), this one included: at least 1, and
- * 1 on SQLite (one process). What a runner divides bot-wide limits by (Telegram's overall rate).
- */
-export const liveRunners: Effect.Effect<number, unknown, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) =>
-    sql.onDialectOrElse({
-      pg: () =>
-        Effect.map(
-          ClusterStorage.runners,
-          (rows) => Math.max(1, rows.filter((r) => r.heartbeatAgeMs < runnerExpirationMs).length)
-        ),
-      orElse: () => Effect.succeed(1)
-    })
-)
-
 /** Shard numbers as ranges: `1-40, 77, 90-112`. */
 export const shardRanges = (shards: ReadonlyArray<number>): string => {
   const parts: Array<string> = []

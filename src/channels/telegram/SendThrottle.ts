@@ -10,14 +10,6 @@
  * A quick exchange or a reply in three chunks goes out at once; only a chat that keeps sending
  * waits. A 429 bans that chat alone for its `retry_after`: other chats keep going.
  *
- * The overall limit is the bot's, however many runners send for it (one Postgres, several
- * `minibot run`): each runner keeps 1/N of the global rate and burst (`shareAmong`), N the live
- * runners, refreshed every few seconds, so together they stay within it. Not a counter shared in
- * Postgres: that is a round trip per message, on the path of every reply, and a database that is
- * slow would slow every send. Per-chat limits need no sharing: a chat lives on one runner at a
- * time. While N changes (a runner starts or dies) the sum may briefly pass the limit, which
- * Telegram tolerates as a burst or answers with a 429 that holds that chat for `retry_after`.
- *
  * Allowed users go first: a stranger's message (a refusal, a pairing code) only takes a global
  * token while `strangerReserve` are left for users, so strangers can never use up the global rate.
  *
@@ -59,25 +51,9 @@ export class TokenBucket {
   private tokens: number
   private at: number
 
-  constructor(private capacityNow: number, private perMsNow: number, now: number) {
-    this.tokens = capacityNow
+  constructor(readonly capacity: number, readonly perMs: number, now: number) {
+    this.tokens = capacity
     this.at = now
-  }
-
-  get capacity() {
-    return this.capacityNow
-  }
-
-  get perMs() {
-    return this.perMsNow
-  }
-
-  /** A new size and rate from `now` on: tokens earned so far are kept, up to the new capacity. */
-  resize(capacity: number, perMs: number, now: number) {
-    this.refill(now)
-    this.capacityNow = capacity
-    this.perMsNow = perMs
-    this.tokens = Math.min(this.tokens, capacity)
   }
 
   private refill(now: number) {
@@ -117,42 +93,14 @@ interface ChatState {
 /** Above this many chats, chats back at full allowance are forgotten (they start full anyway). */
 const pruneThreshold = 1_000
 
-/** However many runners share the bot, each keeps at least this much of the global rate, so none starves. */
-export const minShareBurst = 1
-export const minSharePerSecond = 1
-
 /** The flood-limit bookkeeping of one bot: pure, with the time passed in. */
 export class SendThrottle {
   private readonly chats = new Map<number, ChatState>()
   private readonly global: TokenBucket
   private pruneAt = pruneThreshold
-  private runners = 1
-  /** The stranger reserve of this runner's share of the global bucket. */
-  private strangerReserve: number
 
   constructor(private readonly limits: FloodLimits, now: number) {
     this.global = new TokenBucket(limits.globalBurst, limits.globalPerSecond / 1000, now)
-    this.strangerReserve = limits.strangerReserve
-  }
-
-  /**
-   * `runners` runners send for this bot: from `now` on this one keeps 1/runners of the global
-   * rate, burst and stranger reserve (at least `minSharePerSecond` and `minShareBurst`; the
-   * reserve never so large that a stranger's message could never go).
-   */
-  shareAmong(runners: number, now: number) {
-    const n = Math.max(1, Math.floor(runners))
-    if (n === this.runners) return
-    this.runners = n
-    const burst = Math.max(minShareBurst, this.limits.globalBurst / n)
-    const perSecond = Math.max(minSharePerSecond, this.limits.globalPerSecond / n)
-    this.global.resize(burst, perSecond / 1000, now)
-    this.strangerReserve = Math.min(this.limits.strangerReserve / n, burst - 1)
-  }
-
-  /** How many runners this one shares the global rate with (itself included). */
-  get sharedAmong() {
-    return this.runners
   }
 
   private chat(chatId: number, now: number): ChatState {
@@ -189,7 +137,7 @@ export class SendThrottle {
     const wait = Math.max(
       state.bannedUntil - now,
       state.bucket.waitFor(1, now),
-      this.global.waitFor(priority === "user" ? 1 : 1 + this.strangerReserve, now)
+      this.global.waitFor(priority === "user" ? 1 : 1 + this.limits.strangerReserve, now)
     )
     if (wait > 0) return wait
     state.bucket.take(now)
@@ -207,7 +155,7 @@ export class SendThrottle {
     const spare = 1 + previewReserve
     if (
       state.bannedUntil > now || state.bucket.waitFor(spare, now) > 0 ||
-      this.global.waitFor(spare + this.strangerReserve, now) > 0
+      this.global.waitFor(spare + this.limits.strangerReserve, now) > 0
     ) return false
     state.bucket.take(now)
     this.global.take(now)

@@ -158,18 +158,6 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
           })
         )
 
-    /** `runners` runners send for this bot: this one keeps its share of the overall rate (see `SendThrottle`). */
-    const shareRateAmong = (runners: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.suspend(() => {
-          const before = throttle.sharedAmong
-          throttle.shareAmong(runners, now)
-          const after = throttle.sharedAmong
-          return after === before ? Effect.void : Effect.logInfo(
-            `Telegram's overall flood limit is now shared among ${after} runners (this one sends its 1/${after})`
-          ).pipe(Effect.annotateLogs("component", "telegram"))
-        }))
-
     /** Telegram held this chat back: it waits `retry_after` (the throttle holds its next sends too). */
     const onRateLimited = (chatId: number, error: TelegramError) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -339,7 +327,6 @@ export class TelegramApi extends Effect.Service<TelegramApi>()("minibot/Telegram
       }).pipe(Effect.withSpan("TelegramApi.download"))
 
     return {
-      shareRateAmong,
       getMe,
       getUpdates,
       sendMessage,

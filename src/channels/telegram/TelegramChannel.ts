@@ -7,7 +7,6 @@
 import { Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { TelegramSettings } from "../../config/Config.ts"
 import { MediaGroups } from "../../media/MediaGroups.ts"
-import * as ClusterStatus from "../../runtime/ClusterStatus.ts"
 import { notEnabled, TelegramOut } from "../Outbound.ts"
 import { Pairing } from "./Pairing.ts"
 import { TelegramApi } from "./TelegramApi.ts"
@@ -22,9 +21,6 @@ import * as TelegramWebhook from "./TelegramWebhook.ts"
 
 const pruneEvery = Schedule.spaced(Duration.hours(1))
 
-/** How often a runner counts the live runners it shares Telegram's overall rate with. */
-const runnerCountEvery = Schedule.spaced(Duration.seconds(3))
-
 /** Start-up says who will be answered; handled update ids and album parts are pruned hourly. */
 const Housekeeping = Layer.scopedDiscard(
   Effect.gen(function*() {
@@ -32,7 +28,6 @@ const Housekeeping = Layer.scopedDiscard(
     const store = yield* TelegramStore
     const albums = yield* MediaGroups
     const timings = yield* TelegramTimings
-    const api = yield* TelegramApi
 
     if (tg.allowed_user_ids.length === 0 && tg.allowed_chat_ids.length === 0) {
       yield* tg.dm_policy === "pairing"
@@ -52,28 +47,6 @@ const Housekeeping = Layer.scopedDiscard(
       yield* albums.prune(now - Duration.toMillis(timings.handledRetention))
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("pruning handled Telegram updates failed", cause)))
     yield* prune.pipe(Effect.repeat(pruneEvery), Effect.forkScoped)
-
-    // Several runners on one Postgres send for one bot: each keeps 1/N of the overall rate. A
-    // failed count keeps the last share; it is logged once, and once more when counting works again.
-    let countFailing = false
-    const shareRate = ClusterStatus.liveRunners.pipe(
-      Effect.flatMap(api.shareRateAmong),
-      Effect.zipRight(Effect.suspend(() => {
-        if (!countFailing) return Effect.void
-        countFailing = false
-        return Effect.logInfo("the live runners can be counted again")
-      })),
-      Effect.catchAllCause((cause) => {
-        if (countFailing) return Effect.void
-        countFailing = true
-        return Effect.logWarning(
-          "cannot count the live runners to share Telegram's overall flood limit; keeping the last share",
-          cause
-        )
-      })
-    )
-    yield* shareRate
-    yield* shareRate.pipe(Effect.repeat(runnerCountEvery), Effect.forkScoped)
   }).pipe(Effect.annotateLogs("component", "telegram"))
 )
 

@@ -145,7 +145,6 @@ describe("sendRetry (TelegramSender)", () => {
     const { call, calls } = scripted(failures)
     const unused = Effect.die("not used by the sender")
     const api = TelegramApi.make({
-      shareRateAmong: () => unused,
       getMe: unused,
       getUpdates: () => unused,
       sendMessage: () => Effect.as(call, {} as Message.TextMessage),
