@@ -211,7 +211,17 @@ const clientLayer = Layer.scoped(
   })
 )
 
-/** Deletes processed mailbox rows and turn records older than `[runtime] message_retention_hours`. */
+/**
+ * On Postgres, how long a runner's read of a message may stand before any runner may read it again
+ * (see `ClusterStorage.releaseStaleReads`), and how often that is looked at.
+ */
+const staleRead = Duration.seconds(30)
+const staleReadCheck = Duration.seconds(10)
+
+/**
+ * Deletes processed mailbox rows and turn records older than `[runtime] message_retention_hours`;
+ * on Postgres, releases stale reads of unprocessed messages.
+ */
 const Pruner = Layer.scopedDiscard(
   Effect.gen(function*() {
     const runtime = yield* RuntimeSettings
@@ -227,6 +237,14 @@ const Pruner = Layer.scopedDiscard(
       Effect.annotateLogs("component", "pruner")
     )
     yield* prune.pipe(Effect.repeat(pruneEvery), Effect.forkScoped)
+    if ((yield* StorageSettings).backend !== "postgres") return
+    yield* ClusterStorage.releaseStaleReads(Duration.toMillis(staleRead)).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.catchAllCause((cause) => Effect.logWarning("releasing stale mailbox reads failed", cause)),
+      Effect.annotateLogs("component", "pruner"),
+      Effect.repeat(Schedule.spaced(staleReadCheck)),
+      Effect.forkScoped
+    )
   })
 )
 

@@ -81,6 +81,21 @@ export const pruneProcessed = (epochMs: number) =>
   })
 
 /**
+ * Makes unprocessed messages read more than `ms` ago readable again (Postgres). The cluster skips
+ * a message read in the last ten minutes, as one being worked on. A runner taking over a shard
+ * clears those marks, but a runner stopping (or losing the shard) can still read one of its
+ * messages just after that, and the message would then wait ten minutes. Read again, a message
+ * still being worked on is not run twice: its runner refuses a second delivery of a request it
+ * holds (AlreadyProcessingMessage), and the turn ledger ignores a message already answered.
+ */
+export const releaseStaleReads = (ms: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`
+      UPDATE cluster_messages SET last_read = NULL
+      WHERE processed = FALSE AND last_read < NOW() - ${ms} * INTERVAL '1 millisecond'
+    `).pipe(Effect.asVoid)
+
+/**
  * Moves every stored message `ms` into the past (stored earlier, due earlier), as if the process
  * had been stopped that long. For tests of downtime.
  */

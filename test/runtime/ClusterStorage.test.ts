@@ -2,6 +2,7 @@
  * The SQL in src/runtime/ClusterStorage.ts reads @effect/cluster's private tables. These tests
  * fail when an upgrade of the library changes what that SQL relies on.
  */
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
@@ -44,6 +45,31 @@ describe("cluster storage", () => {
       const fake = yield* FakeLlm.make()
       const h = yield* makeHarness(fake, { config: { storage: { backend: "postgres", postgres_url: db.url } } })
       expect(yield* h.use(ClusterStorage.missingColumns)).toEqual([])
+    }))
+
+  it.scopedLive("on Postgres an unprocessed message read longer ago than the limit is readable again; one read recently is left", () =>
+    Effect.gen(function*() {
+      const db = yield* freshDatabase
+      const fake = yield* FakeLlm.make({ latencyMs: 60_000 })
+      const h = yield* makeHarness(fake, { config: { storage: { backend: "postgres", postgres_url: db.url } } })
+      const [stale, recent] = [yield* h.send("a", "one"), yield* h.send("b", "two")]
+      const idOf = (conversation: string, message: string) =>
+        ClusterStorage.messageId("Conversation", `console:${conversation}`, "Inbound", message)
+      const lastRead = (id: string) =>
+        h.use(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ readonly released: boolean }>`
+            SELECT last_read IS NULL AS released FROM cluster_messages WHERE message_id = ${id}
+          `)).pipe(Effect.map((rows) => rows[0]?.released))
+      yield* h.use(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.all([
+          sql`UPDATE cluster_messages SET last_read = NOW() - INTERVAL '2 minutes' WHERE message_id = ${
+            idOf("a", stale)
+          }`,
+          sql`UPDATE cluster_messages SET last_read = NOW() WHERE message_id = ${idOf("b", recent)}`
+        ])))
+      yield* h.use(ClusterStorage.releaseStaleReads(30_000))
+      expect(yield* lastRead(idOf("a", stale))).toBe(true)
+      expect(yield* lastRead(idOf("b", recent))).toBe(false)
     }))
 })
 
