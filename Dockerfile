@@ -53,5 +53,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 STOPSIGNAL SIGTERM
 # node itself is PID 1: the daemon handles SIGTERM and SIGINT (a graceful stop, exit 0), and it
 # starts no child processes to reap. `docker run --init` adds tini for those who want it anyway.
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/main.js"]
 CMD ["run"]

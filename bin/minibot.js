@@ -1,3 +1,3 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=16
 // Installed entry point: the compiled daemon (`npm ci` builds dist/ through `prepare`).
 import "../dist/main.js"

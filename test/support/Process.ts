@@ -4,11 +4,8 @@ import * as net from "node:net"
 /**
  * Node flags the daemon runs with (bin/minibot.js, npm start, the Dockerfile): a small young
  * generation, so a burst of updates does not leave Node 24's default 64 MB semi-spaces resident.
- * 8 MB rather than 16: start-up alone grows the young generation to its maximum, and 16 kept about
- * 15 MB more resident at idle, for no difference in start time or reply latency that the bench
- * could see. The old generation is left unbounded: a cap would risk running out of memory under load.
  */
-export const nodeFlags = ["--max-semi-space-size=8"]
+export const nodeFlags = ["--max-semi-space-size=16"]
 
 /** A TCP port nothing listens on right now. */
 export const freePort = () =>
