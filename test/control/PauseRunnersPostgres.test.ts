@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import {
   freePort,
   type MinibotProcess,
+  postToWebhook,
   processScope,
   requireBuilt,
   runnerKeys,
@@ -148,20 +149,7 @@ describe("channel pauses shared by runners on Postgres (process)", () => {
     )
     const [first, second] = [runners[0]!, runners[1]!]
     const post = (runner: Runner, updateId: number, text: string) =>
-      fetch(`http://127.0.0.1:${runner.httpPort}/telegram/hook`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
-        body: JSON.stringify({
-          update_id: updateId,
-          message: {
-            message_id: updateId,
-            date: 0,
-            chat: { id: 1001, type: "private", first_name: "Ann" },
-            from: { id: 1001, is_bot: false, first_name: "Ann" },
-            text
-          }
-        })
-      }).then((r) => r.status)
+      postToWebhook(runner.httpPort, secret, updateId, text)
 
     expect(await telegramOf(second)).toMatchObject({ lastPollAgeSeconds: null, lastWebhookUpdateAgeSeconds: null })
     expect(await post(second, 800, "hello")).toBe(200)

@@ -13,6 +13,7 @@ import * as net from "node:net"
 import {
   freePort,
   type MinibotProcess,
+  postToWebhook,
   processScope,
   requireBuilt,
   runnerKeys,
@@ -359,20 +360,7 @@ describe("runners on one Postgres (process)", () => {
       `mode = "webhook"\nwebhook_url = "https://bot.example.com/telegram/hook"\nwebhook_secret = "${secret}"`
     )
     const post = (runner: Runner, updateId: number, text: string) =>
-      fetch(`http://127.0.0.1:${runner.httpPort}/telegram/hook`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
-        body: JSON.stringify({
-          update_id: updateId,
-          message: {
-            message_id: updateId,
-            date: 0,
-            chat: { id: 1001, type: "private", first_name: "Ann" },
-            from: { id: 1001, is_bot: false, first_name: "Ann" },
-            text
-          }
-        })
-      }).then((r) => r.status)
+      postToWebhook(runner.httpPort, secret, updateId, text)
 
     // A load balancer may send Telegram's retry to another runner, even while the first still works on it.
     expect(await Promise.all(runners.map((r) => post(r, 700, "hello from the balancer")))).toEqual([200, 200])

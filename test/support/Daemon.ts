@@ -165,3 +165,20 @@ postgres_url = "${dbUrl}"
 runner_address = "${address}"
 ${httpPort === undefined ? "" : `[http]\nenabled = true\nport = ${httpPort}`}
 `
+
+/** Posts a private text message from user 1001 to a daemon's webhook route, as Telegram would; the HTTP status. */
+export const postToWebhook = (httpPort: number, secret: string, updateId: number, text: string) =>
+  fetch(`http://127.0.0.1:${httpPort}/telegram/hook`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+    body: JSON.stringify({
+      update_id: updateId,
+      message: {
+        message_id: updateId,
+        date: 0,
+        chat: { id: 1001, type: "private", first_name: "Ann" },
+        from: { id: 1001, is_bot: false, first_name: "Ann" },
+        text
+      }
+    })
+  }).then((r) => r.status)
