@@ -213,10 +213,12 @@ const clientLayer = Layer.scoped(
 
 /**
  * On Postgres, how long a runner's read of a message may stand before any runner may read it again
- * (see `ClusterStorage.releaseStaleReads`), and how often that is looked at.
+ * (see `ClusterStorage.releaseStaleReads`), and how often that is looked at. A message read just as
+ * its shard moved (a runner joining, or shard locks late on a loaded machine) waits at most about
+ * 15 s this way; the owner reading again a message it is still working on skips it.
  */
-const staleRead = Duration.seconds(30)
-const staleReadCheck = Duration.seconds(10)
+const staleRead = Duration.seconds(10)
+const staleReadCheck = Duration.seconds(5)
 
 /**
  * Deletes processed mailbox rows and turn records older than `[runtime] message_retention_hours`;

@@ -22,7 +22,7 @@ import {
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../support/FakeTelegram.ts"
 import { tempDir } from "../support/Harness.ts"
-import { databaseDroppedBy } from "../support/Postgres.ts"
+import { databaseDroppedBy, mailboxStateOf } from "../support/Postgres.ts"
 import { eventually } from "../support/Wait.ts"
 
 const { adopt, launch, onCleanup } = processScope()
@@ -45,6 +45,7 @@ interface Runner extends MinibotProcess {
 }
 
 interface Cluster {
+  readonly dbUrl: string
   readonly telegram: FakeTelegramServer
   readonly llm: FakeLlmServer
   readonly runners: ReadonlyArray<Runner>
@@ -96,7 +97,7 @@ const startCluster = async (size = 3, telegramKeys = "", settings = ""): Promise
       telegram.pushText({ chatId: chat, userId: chat, text })
       return text
     })
-  return { telegram, llm, runners, push }
+  return { dbUrl: db.url, telegram, llm, runners, push }
 }
 
 const polls = (r: Runner) =>
@@ -176,17 +177,27 @@ const replyCounts = (telegram: FakeTelegramServer, texts: ReadonlyArray<string>)
 const inFlightMargin = 500
 
 const answeredOnce = async (
-  telegram: FakeTelegramServer,
+  { dbUrl, telegram }: Pick<Cluster, "dbUrl" | "telegram">,
   texts: ReadonlyArray<string>,
   timeoutMs: number,
   killedAt?: number
 ) => {
   await telegram.waitFor(() => [...replyCounts(telegram, texts).values()].every((n) => n >= 1), timeoutMs)
-    .catch((e: unknown) => {
+    .catch(async (e: unknown) => {
       const missing = [...replyCounts(telegram, texts)].filter(([, n]) => n === 0).map(([t]) => t)
-      throw new Error(`${missing.length} of ${texts.length} messages unanswered (${missing.slice(0, 5).join("; ")})`, {
-        cause: e
-      })
+      // What the mailbox and the ledger hold for the first unanswered chat says where it stopped.
+      const chat = /chat (\d+)/.exec(missing[0] ?? "")?.[1]
+      const sentThere = telegram.sent.filter((m) => String(m.chat_id) === chat).map((m) => m.visibleText)
+      const state = chat === undefined
+        ? ""
+        : `; sent to chat ${chat}: ${JSON.stringify(sentThere)}; its mailbox and turns: ${await mailboxStateOf(
+          dbUrl,
+          chat
+        )}`
+      throw new Error(
+        `${missing.length} of ${texts.length} messages unanswered (${missing.slice(0, 5).join("; ")})${state}`,
+        { cause: e }
+      )
     })
   const doubled = [...replyCounts(telegram, texts)].filter(([, n]) => n > 1).map(([text]) => text)
   const cutByTheKill = (text: string) => {
@@ -227,9 +238,10 @@ describe("runners on one Postgres (process)", () => {
   it(
     "kill -9 of the runner that polls Telegram mid-load: another polls within 10 s, no message lost, none answered twice but one the kill cut",
     async () => {
-      const { push, runners, telegram } = await startCluster()
+      const cluster = await startCluster()
+      const { push, runners, telegram } = cluster
       const before = push(0)
-      await answeredOnce(telegram, before, 60_000)
+      await answeredOnce(cluster, before, 60_000)
       const poller = await pollerOf(runners)
       expect((await apiStatus(runners[0]!)).cluster.telegramPoller).toBe(poller.address)
 
@@ -249,7 +261,7 @@ describe("runners on one Postgres (process)", () => {
       console.log(`failover: getUpdates again ${failoverMs} ms after kill -9 of the poller`)
       expect(failoverMs).toBeLessThan(10_000)
 
-      await answeredOnce(telegram, [...before, ...during], 40_000, killedAt)
+      await answeredOnce(cluster, [...before, ...during], 40_000, killedAt)
 
       // The survivors hold every shard between them; the dead runner is listed as gone.
       const survivors = runners.filter((r) => r !== poller)
@@ -273,9 +285,10 @@ describe("runners on one Postgres (process)", () => {
   it(
     "SIGTERM of the runner that polls Telegram mid-load: its conversations and polling are handed over, every message answered once",
     async () => {
-      const { push, runners, telegram } = await startCluster()
+      const cluster = await startCluster()
+      const { push, runners } = cluster
       const before = push(0)
-      await answeredOnce(telegram, before, 60_000)
+      await answeredOnce(cluster, before, 60_000)
       const poller = await pollerOf(runners)
 
       const handover = (async () => {
@@ -285,7 +298,7 @@ describe("runners on one Postgres (process)", () => {
         await pollerOf(runners, poller)
       })()
       const during = await keepWriting(push, 1, 1000, handover)
-      await answeredOnce(telegram, [...before, ...during], 40_000)
+      await answeredOnce(cluster, [...before, ...during], 40_000)
 
       // A runner that stopped cleanly leaves the list at once.
       const survivors = runners.filter((r) => r !== poller)
@@ -300,12 +313,13 @@ describe("runners on one Postgres (process)", () => {
     async () => {
       // Without the runners' socket transport the other runner would find these messages at its
       // next read of the mailboxes, a minute after it started: later than the wait below.
-      const { push, runners, telegram } = await startCluster(2, "", "[scheduler]\npoll_interval_ms = 60000")
+      const cluster = await startCluster(2, "", "[scheduler]\npoll_interval_ms = 60000")
+      const { push, runners, telegram } = cluster
       await settled(runners[0]!, runners)
       const poller = await pollerOf(runners)
       const other = runners.find((r) => r !== poller)!
       const before = push(0)
-      await answeredOnce(telegram, before, 30_000)
+      await answeredOnce(cluster, before, 30_000)
 
       // Each chat answered by one runner, and the runner that does not poll answered its own share.
       const answeredBy = (r: Runner) =>
@@ -332,7 +346,7 @@ describe("runners on one Postgres (process)", () => {
       console.log(`failover: getUpdates again ${resumed.at - killedAt} ms after kill -9 of the poller`)
       expect(resumed.at - killedAt).toBeLessThan(10_000)
       const after = push(2)
-      await answeredOnce(telegram, [...before, ...during, ...after], 40_000, killedAt)
+      await answeredOnce(cluster, [...before, ...during, ...after], 40_000, killedAt)
     },
     120_000
   )

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, beforeAll } from "vitest"
 import { freePort, nodeFlags } from "./Process.ts"
@@ -96,14 +97,24 @@ export interface ProcessScope {
   readonly onCleanup: (close: () => Promise<unknown>) => void
 }
 
+/** Where a failed test's daemons leave their logs (stderr), one file per process. */
+const failedLogs = path.join(os.tmpdir(), "minibot-failed-tests")
+
 /**
  * The processes and servers of a test file: after each test, a process still running is killed
- * with SIGKILL (so a failed test leaves no daemon behind), then what was adopted is closed.
+ * with SIGKILL (so a failed test leaves no daemon behind), then what was adopted is closed. When
+ * the test failed, each process's stderr is written under `failedLogs` (the path is printed).
  */
 export const processScope = (): ProcessScope => {
   const running: Array<MinibotProcess> = []
   const closers: Array<() => Promise<unknown>> = []
-  afterEach(async () => {
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail" && running.length > 0) {
+      fs.mkdirSync(failedLogs, { recursive: true })
+      const dir = fs.mkdtempSync(failedLogs + path.sep)
+      running.forEach((p, i) => fs.writeFileSync(path.join(dir, `process-${i + 1}.log`), p.stderr))
+      console.log(`${context.task.name}: the daemons' logs are in ${dir}`)
+    }
     for (const p of running.splice(0)) {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
     }

@@ -61,3 +61,27 @@ export const databaseDroppedBy = (onCleanup: (close: () => Promise<unknown>) => 
   onCleanup(() => Effect.runPromise(Scope.close(scope, Exit.void)))
   return Effect.runPromise(Scope.extend(freshDatabase, scope))
 }
+
+/**
+ * What the mailboxes and the turn ledger of the database at `url` hold for conversations whose
+ * key contains `like`: for a test's failure message, when a message went unanswered.
+ */
+export const mailboxStateOf = (url: string, like: string) =>
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(
+      PgClient.make({ url: Redacted.make(url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer)),
+      (sql) =>
+        Effect.all({
+          messages: sql`
+            SELECT m.id::text, m.entity_id, m.tag, m.shard_id, m.processed, m.last_read, r.kind AS reply_kind,
+              substr(r.payload, 1, 200) AS reply
+            FROM cluster_messages m LEFT JOIN cluster_replies r ON r.request_id = m.id
+            WHERE m.entity_id LIKE ${`%${like}%`} ORDER BY m.id
+          `,
+          turns: sql`SELECT message_id, status, error FROM turns WHERE conversation_key LIKE ${`%${like}%`}`
+        })
+    )).pipe(
+      Effect.map((state) => JSON.stringify(state)),
+      Effect.catchAllCause((cause) => Effect.succeed(Cause.pretty(cause)))
+    )
+  )
