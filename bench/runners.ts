@@ -21,7 +21,7 @@ import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/suppo
 import { type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
 import { freshDatabase, serverUrl } from "../test/support/Postgres.ts"
 import { freePort } from "../test/support/Process.ts"
-import { median, quantile, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { median, printRows, quantile, sleep, spawnDaemon, stopDaemon, telegramDaemonToml, tmp } from "./support.ts"
 
 const loadChats = Array.from({ length: 100 }, (_, i) => 1 + i)
 const loadRounds = 2
@@ -65,27 +65,20 @@ const startRunner = async (
   const cluster = direct ? `[cluster]\nrunner_address = "127.0.0.1:${await freePort()}"` : ""
   const child = spawnDaemon(
     dir,
-    `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "warning"
-[llm]
-base_url = "${llm.url}"
-api_key = "sk-bench"
-[channels.telegram]
-enabled = true
-bot_token = "${tg.token}"
-api_root = "${tg.url}"
-allowed_user_ids = [${[...loadChats, ...probeChats].join(", ")}]
-streaming = "off"
+    telegramDaemonToml({
+      dir,
+      tg,
+      llm,
+      access: `allowed_user_ids = [${[...loadChats, ...probeChats].join(", ")}]`,
+      extra: `streaming = "off"
 [storage]
 backend = "postgres"
 postgres_url = "${dbUrl}"
 [http]
 enabled = true
 port = ${httpPort}
-${cluster}
-`,
+${cluster}`
+    }),
     "pipe"
   )
   const log = { text: "" }
@@ -238,13 +231,4 @@ export const main = async (): Promise<Array<[string, string]>> => {
   return rows
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((rows) => {
-    console.log("\n| measure | value |\n|---|---|")
-    for (const r of rows) console.log(`| ${r.join(" | ")} |`)
-    process.exit(0)
-  }, (e) => {
-    console.error(e)
-    process.exit(1)
-  })
-}
+if (import.meta.url === `file://${process.argv[1]}`) printRows(main, ["measure", "value"])

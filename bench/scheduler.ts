@@ -18,7 +18,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Llm, textCompletion } from "../src/llm/Llm.ts"
 import { Scheduler } from "../src/scheduler/Scheduler.ts"
-import { quantile, root, runtimeAt, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { printRows, quantile, root, runtimeAt, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
 
 const ms = (n: number) => `${n.toFixed(1)} ms`
 
@@ -154,12 +154,5 @@ export const main = async (): Promise<Array<[string, string]>> => {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((rows) => {
-    console.log(`\n| measure | ${os.cpus().length} cores, node ${process.version} |\n|---|---|`)
-    for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
-    process.exit(0)
-  }, (e) => {
-    console.error(e)
-    process.exit(1)
-  })
+  printRows(main, ["measure", `${os.cpus().length} cores, node ${process.version}`])
 }

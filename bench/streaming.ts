@@ -15,7 +15,7 @@
 import * as fs from "node:fs"
 import { type FakeLlmServer, lastUserContent, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { type ApiCall, type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
-import { median, quantile, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import { median, printRows, quantile, spawnDaemon, stopDaemon, telegramDaemonToml, tmp } from "./support.ts"
 
 const replies = Number(process.env.BENCH_STREAM_REPLIES ?? 20)
 const parallel = 4
@@ -94,19 +94,7 @@ export const main = async (): Promise<Array<[string, string]>> => {
   const chats = Array.from({ length: replies * 2 + 2 }, (_, i) => [privateChat(i), groupChat(i)]).flat()
   const child = spawnDaemon(
     dir,
-    `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "warning"
-[llm]
-base_url = "${llm.url}"
-api_key = "sk-bench"
-[channels.telegram]
-enabled = true
-bot_token = "${tg.token}"
-api_root = "${tg.url}"
-allowed_chat_ids = [${chats.join(", ")}]
-`,
+    telegramDaemonToml({ dir, tg, llm, access: `allowed_chat_ids = [${chats.join(", ")}]` }),
     "inherit"
   )
   try {
@@ -148,13 +136,4 @@ allowed_chat_ids = [${chats.join(", ")}]
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((rows) => {
-    console.log("\n| measure | value |\n|---|---|")
-    for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
-    process.exit(0)
-  }, (e) => {
-    console.error(e)
-    process.exit(1)
-  })
-}
+if (import.meta.url === `file://${process.argv[1]}`) printRows(main, ["measure", "value"])

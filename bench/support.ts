@@ -147,6 +147,44 @@ export const cpuMs = (pid: number) => {
 export const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024
 
+/**
+ * A daemon's config with the Telegram channel on the fakes: `access` is the line that lets the
+ * bench's chats in (`allowed_user_ids = [...]` or `allowed_chat_ids = [...]`); `extra` is more
+ * `[channels.telegram]` keys, then other sections.
+ */
+export const telegramDaemonToml = (options: {
+  readonly dir: string
+  readonly tg: { readonly url: string; readonly token: string }
+  readonly llm: { readonly url: string }
+  readonly access: string
+  readonly logLevel?: string
+  readonly extra?: string
+}) => `
+[runtime]
+data_dir = "${options.dir}/data"
+log_level = "${options.logLevel ?? "warning"}"
+[llm]
+base_url = "${options.llm.url}"
+api_key = "sk-bench"
+[channels.telegram]
+enabled = true
+bot_token = "${options.tg.token}"
+api_root = "${options.tg.url}"
+${options.access}
+${options.extra ?? ""}
+`
+
+/** Runs a bench file's `main` as a script: prints its rows as a Markdown table under `header`, exits 0 (1 on failure). */
+export const printRows = (main: () => Promise<ReadonlyArray<ReadonlyArray<string>>>, header: ReadonlyArray<string>) =>
+  main().then((rows) => {
+    console.log(`\n| ${header.join(" | ")} |\n|${header.map(() => "---|").join("")}`)
+    for (const r of rows) console.log(`| ${r.join(" | ")} |`)
+    process.exit(0)
+  }, (e) => {
+    console.error(e)
+    process.exit(1)
+  })
+
 /** Writes `toml` as `dir/config.toml` and starts the compiled daemon (`minibot run`) there. */
 export const spawnDaemon = (dir: string, toml: string, stderr: "inherit" | "pipe") => {
   fs.writeFileSync(path.join(dir, "config.toml"), toml)

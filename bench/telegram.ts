@@ -23,7 +23,20 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { type FakeLlmServer, startFakeLlm } from "../test/support/FakeLlm.ts"
 import { type FakeTelegramServer, startFakeTelegram } from "../test/support/FakeTelegram.ts"
-import { cpuMs, llmTimes, median, quantile, root, rssMb, sleep, spawnDaemon, stopDaemon, tmp } from "./support.ts"
+import {
+  cpuMs,
+  llmTimes,
+  median,
+  printRows,
+  quantile,
+  root,
+  rssMb,
+  sleep,
+  spawnDaemon,
+  stopDaemon,
+  telegramDaemonToml,
+  tmp
+} from "./support.ts"
 
 const [, chats = "200", perChat = "10", seconds = "80"] =
   /^(\d+)x(\d+)\/(\d+)$/.exec(process.env.BENCH_TG_LOAD ?? "") ??
@@ -64,19 +77,13 @@ const minibot: Contender = {
   start: (dir, tg, llm) =>
     spawnDaemon(
       dir,
-      `
-[runtime]
-data_dir = "${dir}/data"
-log_level = "${process.env.BENCH_LOG_LEVEL ?? "warning"}"
-[llm]
-base_url = "${llm.url}"
-api_key = "sk-bench"
-[channels.telegram]
-enabled = true
-bot_token = "${tg.token}"
-api_root = "${tg.url}"
-allowed_user_ids = [${allowedIds.join(", ")}]
-`,
+      telegramDaemonToml({
+        dir,
+        tg,
+        llm,
+        access: `allowed_user_ids = [${allowedIds.join(", ")}]`,
+        ...(process.env.BENCH_LOG_LEVEL === undefined ? {} : { logLevel: process.env.BENCH_LOG_LEVEL })
+      }),
       "inherit"
     )
 }
@@ -234,12 +241,5 @@ export const main = async (): Promise<Array<[string, string, string, string]>> =
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((rows) => {
-    console.log("\n| measure | baseline bot | minibot | minibot / baseline |\n|---|---|---|---|")
-    for (const r of rows) console.log(`| ${r.join(" | ")} |`)
-    process.exit(0)
-  }, (e) => {
-    console.error(e)
-    process.exit(1)
-  })
+  printRows(main, ["measure", "baseline bot", "minibot", "minibot / baseline"])
 }
