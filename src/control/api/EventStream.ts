@@ -1,25 +1,33 @@
 /**
  * The bus as a stream for API clients (`GET /api/events`). One subscriber of the bus numbers each
  * event, keeps the latest in a bounded buffer (so `Last-Event-ID` resumes after a reconnect) and
- * hands it to every client's own bounded queue without waiting: a client whose queue is full is
- * disconnected (it may reconnect and resume), so a slow client never holds up the bus, and so
+ * hands it to every follower without waiting: a follower that is too far behind says so and is
+ * dropped (its client may reconnect and resume), so a slow client never holds up the bus, and so
  * never a turn.
  *
- * Every `keepAliveEvery`, one fiber puts a `keep-alive` mark in every client's queue (a comment
- * line keeps proxies from closing an idle stream): a timer merged into each client's stream
- * instead costs every client a fiber hop per event, which slowed turns measurably.
+ * The fan-out is off the publishing fiber: the subscriber only numbers the event, and one fiber,
+ * once the macrotask that published it is over, hands every event of that macrotask to each
+ * follower as one batch. A turn publishes several events; a follower gets them in one call (one
+ * socket write), and a batch is the same array for every follower, so it is encoded once.
+ *
+ * Every `keepAliveEvery`, one fiber hands every follower a `keep-alive` mark (a comment line keeps
+ * proxies from closing an idle stream).
  */
-import { Clock, Effect, Queue, Schedule, Scope, Stream } from "effect"
+import { Clock, Effect, Queue, Schedule, Stream } from "effect"
 import { Bus, BusEvent } from "../../bus/Bus.ts"
 
 /** Events kept for resuming. */
 const bufferSize = 1000
-/** Events a client may have outstanding before it is dropped. */
-const clientQueueSize = 256
 const keepAliveEvery = Schedule.spaced("15 seconds")
 
-/** What a client's stream carries: events, and now and then a mark that it is still open. */
+/** What a follower is handed: events, and now and then a mark that the stream is still open. */
 export type StreamItem = ApiEvent | "keep-alive"
+
+/** Where the stream goes for one client. */
+export interface Follower {
+  /** Takes a batch, in order; false if the client is too far behind to take it (it is dropped). */
+  readonly offer: (items: ReadonlyArray<StreamItem>) => boolean
+}
 
 export interface ApiEvent {
   readonly id: number
@@ -50,6 +58,14 @@ const toApiEvent = (id: number, at: number, event: BusEvent): ApiEvent => {
   return { id, kind, at, data: { id, kind, at, conversationId: conversation, ...rest } }
 }
 
+/** Resumes once the running macrotask (and the microtasks it queued) is over. */
+const nextMacrotask = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+const keepAlive: ReadonlyArray<StreamItem> = ["keep-alive"]
+
 export class EventStream extends Effect.Service<EventStream>()("minibot/EventStream", {
   scoped: Effect.gen(function*() {
     const bus = yield* Bus
@@ -57,49 +73,51 @@ export class EventStream extends Effect.Service<EventStream>()("minibot/EventStr
     // Last-Event-ID never matches a newer process's events by accident.
     let nextId = (yield* Clock.currentTimeMillis) * 1000
     const buffer: Array<ApiEvent> = []
-    const clients = new Set<Queue.Queue<StreamItem>>()
+    const followers = new Set<Follower>()
+    // Numbered, not yet handed out (nor buffered: a follower joining meanwhile gets them once, here).
+    const outbox = yield* Queue.unbounded<ApiEvent>()
 
-    const dispatch = (event: ApiEvent) =>
+    const handOut = (items: ReadonlyArray<StreamItem>) =>
       Effect.suspend(() => {
-        buffer.push(event)
-        if (buffer.length > bufferSize) buffer.shift()
-        const slow = [...clients].filter((queue) => !queue.unsafeOffer(event))
-        for (const queue of slow) clients.delete(queue)
-        return Effect.forEach(slow, (queue) =>
-          Effect.zipRight(
-            Effect.logWarning("event stream client too slow: disconnected"),
-            Queue.shutdown(queue)
-          ), { discard: true })
+        let slow = 0
+        for (const follower of followers) {
+          if (follower.offer(items)) continue
+          followers.delete(follower)
+          slow++
+        }
+        return slow === 0 ? Effect.void : Effect.logWarning(`event stream clients too slow: ${slow} disconnected`)
       })
 
     yield* bus.subscribe.pipe(
       Stream.runForEach((event) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => dispatch(toApiEvent(nextId++, now, event)))
+        Effect.map(Clock.currentTimeMillis, (now) => outbox.unsafeOffer(toApiEvent(nextId++, now, event)))
       ),
       Effect.forkScoped
     )
-    // A full queue is a client about to be dropped: it needs no mark.
-    yield* Effect.sync(() => clients.forEach((queue) => queue.unsafeOffer("keep-alive"))).pipe(
-      Effect.repeat(keepAliveEvery),
-      Effect.forkScoped
-    )
+    yield* Effect.gen(function*() {
+      const first = yield* Queue.take(outbox)
+      yield* nextMacrotask
+      const batch = [first, ...yield* Queue.takeAll(outbox)]
+      buffer.push(...batch)
+      if (buffer.length > bufferSize) buffer.splice(0, buffer.length - bufferSize)
+      yield* handOut(batch)
+    }).pipe(Effect.forever, Effect.forkScoped)
+    yield* handOut(keepAlive).pipe(Effect.schedule(keepAliveEvery), Effect.forkScoped)
 
     /**
-     * The events after `lastEventId` still in the buffer, then every new one, until the scope
-     * closes or the client falls behind.
+     * Hands `follower` the events after `lastEventId` still in the buffer, then every new one,
+     * until `unfollow` is called or the follower falls behind.
      */
-    const follow = (lastEventId: number | undefined): Effect.Effect<Stream.Stream<StreamItem>, never, Scope.Scope> =>
-      Effect.gen(function*() {
-        const queue = yield* Queue.bounded<StreamItem>(clientQueueSize)
-        // Registered and backlog taken in one synchronous step: no event is missed or repeated.
-        const backlog = yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            clients.add(queue)
-            return lastEventId === undefined ? [] : buffer.filter((e) => e.id > lastEventId) as Array<StreamItem>
-          }),
-          () => Effect.sync(() => clients.delete(queue))
-        )
-        return Stream.concat(Stream.fromIterable(backlog), Stream.fromQueue(queue))
+    const follow = (lastEventId: number | undefined, follower: Follower) =>
+      Effect.sync(() => {
+        // Backlog and registration in one synchronous step: no event is missed or repeated.
+        const backlog = lastEventId === undefined ? [] : buffer.filter((e) => e.id > lastEventId)
+        if (backlog.length === 0 || follower.offer(backlog)) followers.add(follower)
+        return {
+          unfollow: () => {
+            followers.delete(follower)
+          }
+        }
       })
 
     return { follow } as const
