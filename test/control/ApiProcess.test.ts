@@ -1,6 +1,7 @@
 /**
  * The API's exposure rules in the real process (`dist/main.js`): without a token it may not be
- * reachable from other machines, and the token may come from the environment.
+ * reachable from other machines, and the token may come from the environment. Clients still
+ * reading the event stream do not hold up a stop.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { freePort, processScope, writeConfig } from "../support/Daemon.ts"
@@ -56,5 +57,29 @@ describe("minibot run with the HTTP API", () => {
     expect(p.stderr + p.stdout).not.toContain("token-from-env-42")
     p.child.kill("SIGTERM")
     expect((await p.exited).code).toBe(0)
+  })
+
+  it("SIGTERM while clients read /api/events: their streams end and the daemon exits 0 in time", async () => {
+    const port = await freePort()
+    const p = start(tempDir(), `port = ${port}`)
+    await p.waitForStderr(/minibot started/)
+    const readers = await Promise.all(
+      Array.from({ length: 3 }, () => fetch(`http://127.0.0.1:${port}/api/events`))
+    )
+    expect(readers.map((r) => r.status)).toEqual([200, 200, 200])
+    // Each reader reads until its stream ends (or fails, the connection closed under it).
+    const ended = readers.map(async (r) => {
+      const reader = r.body!.getReader()
+      try {
+        while (!(await reader.read()).done);
+      } catch {
+        // closed by the server mid-read: ended all the same
+      }
+      return "ended"
+    })
+    p.child.kill("SIGTERM")
+    // shutdown_timeout_seconds is 8: a stop held up by the streams would be killed past it.
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+    expect(await Promise.all(ended)).toEqual(["ended", "ended", "ended"])
   })
 })
