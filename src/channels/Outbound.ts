@@ -81,8 +81,8 @@ export type PreviewTarget = Pick<OutboundMessage, "conversation" | "inReplyTo">
  * what the crashed attempt left rather than appearing below a half answer.
  */
 export interface PreviewMemory {
-  /** Read only by a channel that streams (a storage read per turn otherwise spared). */
-  readonly left: Effect.Effect<Option.Option<string>>
+  /** Read with the turn's record, in the same query (a read of its own would cost every turn a statement). */
+  readonly left: Option.Option<string>
   readonly remember: (reference: string) => Effect.Effect<void>
 }
 

@@ -126,14 +126,22 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
       retryAfterCap: options.retryAfterCap ?? defaultRetryAfterCap
     })
 
+    const timedOut = () =>
+      new AttemptFailure({ reason: "timeout", detail: `no answer within ${Duration.format(requestTimeout)}` })
+    /** A failure of a request whose `deadline` passed is the timeout, whatever the SDK made of the abort. */
+    const failure = (deadline: AbortSignal) => (error: unknown) =>
+      deadline.aborted ? timedOut() : classify(error, apiKey)
+
     /** One plain request: the whole completion in one JSON answer. */
     const requestWhole = (
       sdk: OpenAI,
-      body: ChatCompletionCreateParamsNonStreaming
+      body: ChatCompletionCreateParamsNonStreaming,
+      deadline: AbortSignal
     ): Effect.Effect<unknown, AttemptFailure> =>
       Effect.tryPromise({
-        try: (signal) => sdk.chat.completions.create(body, { signal, maxRetries: 0 }),
-        catch: (error) => classify(error, apiKey)
+        try: (signal) =>
+          sdk.chat.completions.create(body, { signal: AbortSignal.any([signal, deadline]), maxRetries: 0 }),
+        catch: failure(deadline)
       })
 
     /**
@@ -145,6 +153,7 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
     const requestStreamed = (
       sdk: OpenAI,
       body: ChatCompletionCreateParamsNonStreaming,
+      deadline: AbortSignal,
       onText: (textSoFar: string) => Effect.Effect<void>
     ): Effect.Effect<unknown, AttemptFailure> =>
       Effect.acquireUseRelease(
@@ -155,14 +164,14 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
               try: () =>
                 sdk.chat.completions.create(
                   { ...body, stream: true, stream_options: { include_usage: true } },
-                  { signal: controller.signal, maxRetries: 0 }
+                  { signal: AbortSignal.any([controller.signal, deadline]), maxRetries: 0 }
                 ),
-              catch: (error) => classify(error, apiKey)
+              catch: failure(deadline)
             })
             const assembly = new StreamAssembly()
             // Chunk by chunk in this fiber: a Stream would run each chunk through its channel machinery.
             const chunks = stream[Symbol.asyncIterator]()
-            const next = Effect.tryPromise({ try: () => chunks.next(), catch: (error) => classify(error, apiKey) })
+            const next = Effect.tryPromise({ try: () => chunks.next(), catch: failure(deadline) })
             for (;;) {
               const step = yield* next
               if (step.done === true) return assembly.completion()
@@ -172,6 +181,11 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
         (controller) => Effect.sync(() => controller.abort())
       )
 
+    /**
+     * One attempt, given up after `request_timeout_seconds`: a timer aborts the request, which
+     * then fails as a timeout (cheaper than `Effect.timeout`, which races the request against a
+     * sleep in two more fibers on every request).
+     */
     const sendOnce = (
       body: ChatCompletionCreateParamsNonStreaming,
       onText: ((textSoFar: string) => Effect.Effect<void>) | undefined
@@ -180,12 +194,18 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
         yield* Metric.increment(Metrics.llmRequests)
         const sdk = yield* client
         const start = yield* Clock.currentTimeMillis
-        return yield* (onText === undefined ? requestWhole(sdk, body) : requestStreamed(sdk, body, onText)).pipe(
-          Effect.timeoutFail({
-            duration: requestTimeout,
-            onTimeout: () =>
-              new AttemptFailure({ reason: "timeout", detail: `no answer within ${Duration.format(requestTimeout)}` })
+        return yield* Effect.acquireUseRelease(
+          Effect.sync(() => {
+            const deadline = new AbortController()
+            const timer = setTimeout(() => deadline.abort(), Duration.toMillis(requestTimeout))
+            return { deadline, timer }
           }),
+          ({ deadline }) =>
+            onText === undefined
+              ? requestWhole(sdk, body, deadline.signal)
+              : requestStreamed(sdk, body, deadline.signal, onText),
+          ({ timer }) => Effect.sync(() => clearTimeout(timer))
+        ).pipe(
           // An attempt cut short by the caller (shutdown, a cancelled turn) says nothing about latency.
           Effect.onExit((exit) =>
             Exit.isInterrupted(exit)

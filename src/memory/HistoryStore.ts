@@ -200,36 +200,31 @@ export const makeSql = (maxMessages: number) =>
         }`
     })
 
-    /** The id of the oldest message of the newest `turns` turns (null: no history). */
-    const firstOfWindow = SqlSchema.single({
-      Request: Schema.Struct({ key: Schema.String, turns: Schema.Number }),
-      Result: Schema.Struct({ first_id: Schema.NullOr(SqlInt) }),
-      execute: ({ key, turns }) =>
-        sql`
-          SELECT MIN(first_id) AS first_id FROM (
+    /**
+     * The messages of the newest `turns` turns, from the oldest message still inside the window on:
+     * one statement (the window's first id is a subquery), as every turn reads it.
+     */
+    const windowRows = (key: string, turns: number) =>
+      sql<Record<string, unknown>>`
+        SELECT * FROM history WHERE conversation_key = ${key} AND id >= (
+          SELECT MIN(first_id) FROM (
             SELECT MIN(id) AS first_id FROM history WHERE conversation_key = ${key}
             GROUP BY turn_id ORDER BY first_id DESC LIMIT ${turns}
           ) AS recent
-        `
-    })
+        ) ORDER BY id
+      `
 
-    const messagesFrom = SqlSchema.findAll({
-      Request: Schema.Struct({ key: Schema.String, from: Schema.Number }),
+    const messagesOfWindow = SqlSchema.findAll({
+      Request: Schema.Struct({ key: Schema.String, turns: Schema.Number }),
       Result: MessageFromRow,
-      execute: ({ from, key }) =>
-        sql`SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id`
+      execute: ({ key, turns }) => windowRows(key, turns)
     })
 
-    const entriesFrom = SqlSchema.findAll({
-      Request: Schema.Struct({ key: Schema.String, from: Schema.Number }),
+    const entriesOfWindow = SqlSchema.findAll({
+      Request: Schema.Struct({ key: Schema.String, turns: Schema.Number }),
       Result: Schema.Struct({ turn_id: Schema.String, message: MessageFromRow }),
-      execute: ({ from, key }) =>
-        Effect.map(
-          sql<
-            Record<string, unknown>
-          >`SELECT * FROM history WHERE conversation_key = ${key} AND id >= ${from} ORDER BY id`,
-          (rows) => rows.map((row) => ({ turn_id: row.turn_id, message: row }))
-        )
+      execute: ({ key, turns }) =>
+        Effect.map(windowRows(key, turns), (rows) => rows.map((row) => ({ turn_id: row.turn_id, message: row })))
     })
 
     const infoOf = SqlSchema.single({
@@ -265,20 +260,12 @@ export const makeSql = (maxMessages: number) =>
             yield* deleteTurns(key, turnsToDrop(sizes.map((r) => [r.turn_id, r.n] as const), maxMessages))
           }
         }).pipe(ownTransaction, Effect.orDie),
-      window: (key, turns) =>
-        turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {
-          // The newest `turns` turns: find the id of the oldest message still inside the window.
-          const { first_id: from } = yield* firstOfWindow({ key, turns })
-          if (from === null) return []
-          return yield* messagesFrom({ key, from })
-        }).pipe(Effect.orDie),
+      window: (key, turns) => turns <= 0 ? Effect.succeed([]) : messagesOfWindow({ key, turns }).pipe(Effect.orDie),
       turns: (key, turns) =>
-        turns <= 0 ? Effect.succeed([]) : Effect.gen(function*() {
-          const { first_id: from } = yield* firstOfWindow({ key, turns })
-          if (from === null) return []
-          const rows = yield* entriesFrom({ key, from })
-          return groupTurns(rows.map((r) => ({ turnId: r.turn_id, message: r.message })))
-        }).pipe(Effect.orDie),
+        turns <= 0 ? Effect.succeed([]) : entriesOfWindow({ key, turns }).pipe(
+          Effect.map((rows) => groupTurns(rows.map((r) => ({ turnId: r.turn_id, message: r.message })))),
+          Effect.orDie
+        ),
       info: (key) =>
         infoOf(key).pipe(
           Effect.map((r) => ({

@@ -527,11 +527,11 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
      * The live preview of a person's reply, when the channel streams (a reply sent again after a
      * restart shows nothing new: its preview only replaces what a crashed attempt left).
      */
-    const previewFor = (input: TurnInput, key: ConversationKey) =>
+    const previewFor = (input: TurnInput, key: ConversationKey, left: Option.Option<string>) =>
       isScheduled(input)
         ? Effect.succeed(Option.none<ReplyPreview>())
         : outbound.preview(target(input), {
-          left: ledger.previewOf(key, input.messageId),
+          left,
           remember: (reference) => ledger.rememberPreview(key, input.messageId, reference)
         })
 
@@ -543,12 +543,12 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
     const handle = Effect.fn("ConversationTurn.handle")(function*(input: TurnInput) {
       const key = keyOf(input.conversation)
       const started = yield* Clock.currentTimeMillis
-      const prior = yield* ledger.lookup(key, input.messageId)
+      const { preview: left, prior } = yield* ledger.recall(key, input.messageId)
       const replayed = Option.isSome(prior) ? yield* replay(input, key, prior.value) : Option.none()
       const respond = Effect.gen(function*(): Effect.fn.Return<TurnResult, never, Scope.Scope> {
         if (Option.isSome(replayed)) {
           if (Either.isLeft(replayed.value)) return replayed.value.left
-          return yield* deliver(input, key, replayed.value.right, started, yield* previewFor(input, key))
+          return yield* deliver(input, key, replayed.value.right, started, yield* previewFor(input, key, left))
         }
         const whole = yield* album(input, key)
         if (Option.isNone(whole)) {
@@ -557,7 +557,7 @@ export class ConversationTurn extends Effect.Service<ConversationTurn>()("minibo
           return TurnResult.Duplicate()
         }
         const { merged, turn } = yield* fresh(whole.value, key)
-        const preview = yield* previewFor(turn, key)
+        const preview = yield* previewFor(turn, key, left)
         const next = yield* answer(turn, key, preview, merged)
         return Either.isLeft(next) ? next.left : yield* deliver(turn, key, next.right, started, preview)
       })

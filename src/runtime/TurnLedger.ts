@@ -54,16 +54,34 @@ export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger
             error = excluded.error, updated_at = excluded.updated_at
         `).pipe(Effect.asVoid, Effect.orDie)
 
-    const findPreview = SqlSchema.findOne({
+    const findWithPreview = SqlSchema.single({
       Request: Schema.Struct({ key: Schema.String, messageId: Schema.String }),
-      Result: Schema.Struct({ preview: Schema.String }),
+      Result: Schema.Struct({
+        status: Schema.NullOr(TurnStatus),
+        reply: Schema.NullOr(Schema.String),
+        preview: Schema.NullOr(Schema.String)
+      }),
+      // One row whether or not either exists: a preview is remembered before its turn is settled.
       execute: ({ key, messageId }) =>
-        sql`SELECT preview FROM turn_previews WHERE conversation_key = ${key} AND message_id = ${messageId}`
+        sql`
+          SELECT t.status, t.reply, p.preview FROM (SELECT 1 AS one) AS here
+          LEFT JOIN turns t ON t.conversation_key = ${key} AND t.message_id = ${messageId}
+          LEFT JOIN turn_previews p ON p.conversation_key = ${key} AND p.message_id = ${messageId}
+        `
     })
 
-    /** What this turn's live preview left in the chat before a restart (the channel's reference), if anything. */
-    const previewOf = (key: ConversationKey, messageId: string) =>
-      findPreview({ key, messageId }).pipe(Effect.map(Option.map((row) => row.preview)), Effect.orDie)
+    /**
+     * `lookup`, and what this turn's live preview left in the chat before a restart (the channel's
+     * reference), if anything: one query, as every turn starts with both.
+     */
+    const recall = (key: ConversationKey, messageId: string) =>
+      findWithPreview({ key, messageId }).pipe(
+        Effect.map(({ preview, reply, status }) => ({
+          prior: status === null ? Option.none() : Option.some<TurnRecord>({ status, reply }),
+          preview: Option.fromNullable(preview)
+        })),
+        Effect.orDie
+      )
 
     /** Records what the turn's preview leaves in the chat, so that a restart can replace it. */
     const rememberPreview = (key: ConversationKey, messageId: string, preview: string) =>
@@ -85,6 +103,6 @@ export class TurnLedger extends Effect.Service<TurnLedger>()("minibot/TurnLedger
         Effect.orDie
       )
 
-    return { lookup, settle, atomically, prune, previewOf, rememberPreview } as const
+    return { lookup, recall, settle, atomically, prune, rememberPreview } as const
   })
 }) {}

@@ -66,17 +66,7 @@ const run = Effect.gen(function*() {
     )
 
     const cycle = Effect.gen(function*() {
-      if (gate.isPaused("telegram")) {
-        yield* Effect.logInfo("long polling paused: Telegram keeps the updates until resume")
-      }
-      yield* gate.whenRunning("telegram")
-      // Paused meanwhile: the poll in flight is abandoned; what it would have fetched stays with Telegram.
-      const fetched = yield* Effect.raceFirst(
-        Effect.asSome(fetchUpdates),
-        Effect.as(gate.whenPaused("telegram"), Option.none())
-      )
-      if (Option.isNone(fetched)) return
-      const updates = fetched.value
+      const updates = yield* fetchUpdates
       // poll_timeout_seconds = 0 is short polling: do not hammer Telegram while nothing comes.
       if (updates.length === 0 && shortPolling) yield* Effect.sleep(shortPollPause)
       yield* Effect.forEach(updates, (update) =>
@@ -87,7 +77,18 @@ const run = Effect.gen(function*() {
           yield* progress
         }), { discard: true })
     })
-    return yield* Effect.forever(cycle)
+
+    // Paused: the poll in flight is abandoned (what it would have fetched stays with Telegram), and
+    // an update being stored may be cut short, as by a kill: its offset is not confirmed, so it
+    // comes again after the resume and its mailbox ignores it. Raced once per pause, not per poll.
+    const whileRunning = Effect.gen(function*() {
+      if (gate.isPaused("telegram")) {
+        yield* Effect.logInfo("long polling paused: Telegram keeps the updates until resume")
+      }
+      yield* gate.whenRunning("telegram")
+      yield* Effect.raceFirst(Effect.forever(cycle), gate.whenPaused("telegram"))
+    })
+    return yield* Effect.forever(whileRunning)
   })
 
   // A paused channel makes no progress on purpose; the time it resumes counts as progress.

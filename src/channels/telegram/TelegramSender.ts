@@ -189,7 +189,7 @@ export class TelegramSender extends Effect.Service<TelegramSender>()("minibot/Te
         // `draft` previews only where drafts exist: a group gets its reply whole, with no placeholder.
         if (tg.streaming === "draft" && chatId < 0) return Option.none()
         // A placeholder left by a crashed attempt is taken over: the reply will replace it.
-        const left = Option.filter(Option.map(yield* memory.left, Number), Number.isSafeInteger)
+        const left = Option.filter(Option.map(memory.left, Number), Number.isSafeInteger)
         const drafts = tg.streaming !== "edit" && chatId > 0 && Option.isNone(left) && (yield* Ref.get(draftsKnown))
         lastDraftId = lastDraftId >= 2 ** 31 - 1 ? 1 : lastDraftId + 1
         return Option.some(
