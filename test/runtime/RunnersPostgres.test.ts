@@ -115,6 +115,16 @@ const pollerOf = async (runners: ReadonlyArray<Runner>, except?: Runner) => {
   return polling[0]!
 }
 
+/**
+ * The first getUpdates Telegram received after `at`. The runner logs "long polling started" just
+ * before it asks, so the call may reach the fake a moment after the line.
+ */
+const pollAfter = async (telegram: FakeTelegramServer, at: number) => {
+  const after = () => telegram.callsOf("getUpdates").find((c) => c.at > at)
+  await telegram.waitFor(() => after() !== undefined, 10_000)
+  return after()!
+}
+
 /** `minibot status` run beside the daemons, with `runner`'s config: what it prints. */
 const statusOf = async (runner: Runner) => {
   const p = launch(["status", "--config", runner.configFile], { cwd: runner.dir })
@@ -256,7 +266,7 @@ describe("runners on one Postgres (process)", () => {
       const during = await keepWriting(push, 1, 1000, failover)
 
       // The first getUpdates after the kill comes from the runner that took polling over.
-      const resumed = telegram.callsOf("getUpdates").find((c) => c.at > killedAt)!
+      const resumed = await pollAfter(telegram, killedAt)
       const failoverMs = resumed.at - killedAt
       console.log(`failover: getUpdates again ${failoverMs} ms after kill -9 of the poller`)
       expect(failoverMs).toBeLessThan(10_000)
@@ -342,7 +352,7 @@ describe("runners on one Postgres (process)", () => {
       await poller.exited
       const during = push(1)
       await pollerOf(runners, poller)
-      const resumed = telegram.callsOf("getUpdates").find((c) => c.at > killedAt)!
+      const resumed = await pollAfter(telegram, killedAt)
       console.log(`failover: getUpdates again ${resumed.at - killedAt} ms after kill -9 of the poller`)
       expect(resumed.at - killedAt).toBeLessThan(10_000)
       const after = push(2)
