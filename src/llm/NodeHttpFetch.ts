@@ -20,22 +20,20 @@ const bodiless = new Set([101, 204, 205, 304])
 
 /** A `fetch` over `node:http` and `node:https`, with keep-alive agents of its own. */
 export const make = (): typeof fetch => {
-  const agents = {
-    "http:": new http.Agent({ keepAlive: true }),
-    "https:": new https.Agent({ keepAlive: true })
-  }
+  const httpAgent = new http.Agent({ keepAlive: true })
+  const httpsAgent = new https.Agent({ keepAlive: true })
   return (input, init) => {
     // `Request` normalises every form of URL, headers and body (a string, a FormData, a stream).
     const request = new Request(input, init)
     const url = new URL(request.url)
-    const client = url.protocol === "https:" ? https : http
+    const secure = url.protocol === "https:"
     const headers: Record<string, string> = {}
     request.headers.forEach((value, name) => void (headers[name] = value))
     return new Promise<Response>((resolve, reject) => {
-      const outgoing = client.request(url, {
+      const outgoing = (secure ? https : http).request(url, {
         method: request.method,
         headers,
-        agent: url.protocol === "https:" ? agents["https:"] : agents["http:"],
+        agent: secure ? httpsAgent : httpAgent,
         signal: request.signal
       }, (incoming) => {
         const status = incoming.statusCode ?? 0

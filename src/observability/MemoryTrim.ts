@@ -8,8 +8,9 @@
  * turns under way are promoted, then die there), after which an idle daemon runs no full
  * collection for minutes: 200 chats x 10 messages left 190 MB of garbage resident a minute later.
  * A memory-reducing collection (the one V8 runs under memory pressure) shrinks the young
- * generation, compacts the old one and releases the freed pages. It pauses the process for tens
- * of milliseconds, so it runs only when nothing has happened for a whole `quietCheck`.
+ * generation, compacts the old one and releases the freed pages. It stops the process for a
+ * fraction of a second (0.3-0.9 s on a busy 2-core machine, with 45 MB alive), so it runs only
+ * when nothing has happened for a whole `quietCheck`.
  */
 import { Duration, Effect, Layer, Metric, Schedule } from "effect"
 import * as v8 from "node:v8"
