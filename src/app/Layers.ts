@@ -20,6 +20,7 @@ import { MediaGroups } from "../media/MediaGroups.ts"
 import { ContextBudget } from "../memory/ContextBudget.ts"
 import { HistoryStore } from "../memory/HistoryStore.ts"
 import * as Logging from "../observability/Logging.ts"
+import * as MemoryTrim from "../observability/MemoryTrim.ts"
 import * as ProcessMetrics from "../observability/ProcessMetrics.ts"
 import * as Tracing from "../observability/Tracing.ts"
 import { MailboxHandlers } from "../runtime/Actors.ts"
@@ -113,7 +114,13 @@ export const Senders = Layer.merge(TelegramChannel.sender, ConsoleChannel.daemon
 export const Core = runtimeWith(Llm.openai).pipe(Layer.provideMerge(Database.layer))
 
 /** The channels `[channels.*]` enables, the control server and observers; needs the core and the senders. */
-export const Channels = Layer.mergeAll(ControlServer.layer, BusLogger, ConsoleChannel.layer, ProcessMetrics.layer).pipe(
+export const Channels = Layer.mergeAll(
+  ControlServer.layer,
+  BusLogger,
+  ConsoleChannel.layer,
+  ProcessMetrics.layer,
+  MemoryTrim.layer
+).pipe(
   // Built before the control server: the Telegram webhook route must be registered before it serves.
   Layer.provideMerge(TelegramChannel.layer)
 )

@@ -92,17 +92,19 @@ export const make = (llm: LlmConfig, options: Options = {}): Effect.Effect<LlmSe
     const apiKey = llm.api_key === undefined ? placeholderApiKey : Redacted.value(llm.api_key)
     // The SDK (a megabyte of code, most of it for APIs never called here) is loaded and the client
     // built on the first request, not at start: start-up and an idle daemon's memory stay small.
+    // It requests through node:http rather than the global fetch (NodeHttpFetch.ts says why).
     const client = yield* Effect.cached(
       Effect.tryPromise({
-        try: () => import("openai"),
+        try: () => Promise.all([import("openai"), import("./NodeHttpFetch.ts")]),
         catch: (error) =>
           new AttemptFailure({ reason: "invalid_response", detail: `cannot load the openai SDK: ${errorText(error)}` })
-      }).pipe(Effect.flatMap(({ OpenAI }) =>
+      }).pipe(Effect.flatMap(([{ OpenAI }, NodeHttpFetch]) =>
         Effect.try({
           try: () =>
             new OpenAI({
               baseURL: llm.base_url,
               apiKey,
+              fetch: NodeHttpFetch.make(),
               ...(llm.api_key === undefined ? { defaultHeaders: withoutKey } : {}),
               maxRetries: 0,
               timeout: Duration.toMillis(sdkBackstopTimeout),
